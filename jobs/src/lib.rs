@@ -1,0 +1,277 @@
+//! The Revisit job catalogue: the contract between whoever enqueues work and the workers that run it.
+//!
+//! One args type per job kind, each with an explicit, versioned queue name. The queue name is what is
+//! stored in Postgres (`apalis.jobs.job_type`), so it must never be derived from a Rust type name:
+//! renaming a type would silently strand its jobs. A change to an args type that old workers cannot
+//! read gets a new queue name (`.v2`), and both versions are drained until the old one is empty.
+//!
+//! This crate does no I/O. Anything that only wants to enqueue work depends on it alone.
+
+mod policy;
+mod schedule;
+
+pub use policy::RetryPolicy;
+pub use schedule::{CRON_SCHEDULES, CronSchedule};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// A kind of job: its args type, queue name and default retry policy.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// The stored queue name, explicit and versioned, e.g. `greeting.generate.v1`.
+    const QUEUE: &'static str;
+    /// The short name used in config (`[jobs.<name>]`) and on the command line.
+    const NAME: &'static str;
+    /// The policy used when config does not override it.
+    const DEFAULT_POLICY: RetryPolicy;
+}
+
+/// Every job kind, for listings and for starting one worker pool per queue.
+pub const ALL_KINDS: &[KindInfo] = &[
+    KindInfo::of::<ImportFile>(),
+    KindInfo::of::<ImportScan>(),
+    KindInfo::of::<ReminderScan>(),
+    KindInfo::of::<GreetingGenerate>(),
+    KindInfo::of::<MessageSend>(),
+    KindInfo::of::<ReportDaily>(),
+    KindInfo::of::<SystemHealth>(),
+    KindInfo::of::<Noop>(),
+];
+
+/// Name, queue and default policy of one job kind, without its args type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    pub name: &'static str,
+    pub queue: &'static str,
+    pub default_policy: RetryPolicy,
+}
+
+impl KindInfo {
+    pub const fn of<J: Job>() -> Self {
+        Self {
+            name: J::NAME,
+            queue: J::QUEUE,
+            default_policy: J::DEFAULT_POLICY,
+        }
+    }
+
+    /// Looks a kind up by its short name (`greeting.generate`) or its queue name.
+    pub fn find(name_or_queue: &str) -> Option<&'static KindInfo> {
+        ALL_KINDS
+            .iter()
+            .find(|k| k.name == name_or_queue || k.queue == name_or_queue)
+    }
+}
+
+/// What an import file holds; decides the parser and the table it lands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    Institutions,
+    Doctors,
+    Projects,
+    Products,
+    Customers,
+    ConsumptionRecords,
+}
+
+impl ImportKind {
+    /// Files of a later stage refer to rows of earlier stages (a customer to its institution,
+    /// a consumption record to its customer), so an import runs stage by stage.
+    pub fn stage(self) -> u8 {
+        match self {
+            Self::Institutions => 0,
+            Self::Doctors | Self::Projects | Self::Products => 1,
+            Self::Customers => 2,
+            Self::ConsumptionRecords => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Institutions => "institutions",
+            Self::Doctors => "doctors",
+            Self::Projects => "projects",
+            Self::Products => "products",
+            Self::Customers => "customers",
+            Self::ConsumptionRecords => "consumption_records",
+        }
+    }
+
+    /// Whether records of this kind belong to one institution, named by the folder they sit in.
+    pub fn per_institution(self) -> bool {
+        matches!(self, Self::Customers | Self::ConsumptionRecords)
+    }
+}
+
+/// One file to import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// Path of the JSON file, as the worker sees it.
+    pub path: String,
+    pub kind: ImportKind,
+    /// The institution code for per-institution files (customers, consumption records).
+    pub institution: Option<String>,
+}
+
+/// `import.file`: import one JSON file in one transaction, then enqueue the next file of the plan.
+///
+/// The files of a plan run one after another so that later stages find the rows they refer to;
+/// the next job is enqueued in the same transaction that commits this file's rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFile {
+    pub source: ImportSource,
+    /// The files still to import after this one, in order.
+    #[serde(default)]
+    pub then: Vec<ImportSource>,
+    /// Identifies the whole plan, so `import --wait` can follow it.
+    pub batch: String,
+}
+
+impl Job for ImportFile {
+    const QUEUE: &'static str = "import.file.v1";
+    const NAME: &'static str = "import.file";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 5, 300, 1);
+}
+
+/// `import.scan`: look for dated incremental folders not imported yet and enqueue their import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportScan {}
+
+impl Job for ImportScan {
+    const QUEUE: &'static str = "import.scan.v1";
+    const NAME: &'static str = "import.scan";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 30, 600, 1);
+}
+
+/// `reminder.scan`: find customers with a birthday in the window and enqueue one greeting each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderScan {
+    /// Only this institution; all configured institutions when `None`.
+    pub institution: Option<String>,
+    /// Test mode: greetings are generated and shown, never sent to a customer.
+    pub test_mode: bool,
+    /// The day the window starts; today in the configured time zone when `None`.
+    pub today: Option<NaiveDate>,
+}
+
+impl Job for ReminderScan {
+    const QUEUE: &'static str = "reminder.scan.v1";
+    const NAME: &'static str = "reminder.scan";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 10, 600, 1);
+}
+
+/// `greeting.generate`: gather one customer's history, write the message, enqueue its sending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreetingGenerate {
+    pub revisit_id: i64,
+}
+
+impl Job for GreetingGenerate {
+    const QUEUE: &'static str = "greeting.generate.v1";
+    const NAME: &'static str = "greeting.generate";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(6, 5, 600, 4);
+}
+
+/// `message.send`: deliver one generated message through its channel, at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSend {
+    pub revisit_id: i64,
+}
+
+impl Job for MessageSend {
+    const QUEUE: &'static str = "message.send.v1";
+    const NAME: &'static str = "message.send";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(8, 10, 1800, 4);
+}
+
+/// `report.daily`: build the daily report for one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDaily {
+    /// The day reported on; yesterday in the configured time zone when `None`.
+    pub date: Option<NaiveDate>,
+}
+
+impl Job for ReportDaily {
+    const QUEUE: &'static str = "report.daily.v1";
+    const NAME: &'static str = "report.daily";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 60, 1800, 1);
+}
+
+/// `system.health`: check every configured store and record the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemHealth {}
+
+impl Job for SystemHealth {
+    const QUEUE: &'static str = "system.health.v1";
+    const NAME: &'static str = "system.health";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(1, 1, 1, 1);
+}
+
+/// `bench.noop`: does nothing; used by `revisit bench queue` to measure the queue itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {
+    pub seq: u64,
+    /// Microseconds since the Unix epoch when it was enqueued, for latency figures.
+    pub enqueued_at_micros: i64,
+}
+
+impl Job for Noop {
+    const QUEUE: &'static str = "bench.noop.v1";
+    const NAME: &'static str = "bench.noop";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 1, 10, 16);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_unique_and_versioned() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ALL_KINDS {
+            assert!(seen.insert(kind.queue), "duplicate queue {}", kind.queue);
+            assert!(
+                kind.queue.starts_with(kind.name) && kind.queue.contains(".v"),
+                "queue {} is not `<name>.v<N>`",
+                kind.queue
+            );
+        }
+    }
+
+    #[test]
+    fn find_by_name_or_queue() {
+        assert_eq!(
+            KindInfo::find("message.send").unwrap().queue,
+            "message.send.v1"
+        );
+        assert_eq!(
+            KindInfo::find("message.send.v1").unwrap().name,
+            "message.send"
+        );
+        assert!(KindInfo::find("nope").is_none());
+    }
+
+    #[test]
+    fn import_stages_order_dependencies() {
+        assert!(ImportKind::Institutions.stage() < ImportKind::Doctors.stage());
+        assert!(ImportKind::Doctors.stage() < ImportKind::Customers.stage());
+        assert!(ImportKind::Customers.stage() < ImportKind::ConsumptionRecords.stage());
+    }
+
+    #[test]
+    fn args_round_trip_through_json() {
+        let job = ImportFile {
+            source: ImportSource {
+                path: "a.json".into(),
+                kind: ImportKind::ConsumptionRecords,
+                institution: Some("BJ-HA-001".into()),
+            },
+            then: vec![],
+            batch: "b1".into(),
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains("\"consumption_records\""));
+        assert_eq!(serde_json::from_str::<ImportFile>(&text).unwrap(), job);
+    }
+}

@@ -1,0 +1,47 @@
+//! The periodic work of the seed document, as cron schedules.
+//!
+//! Expressions have seconds first (`sec min hour day month weekday`) and are read in the configured
+//! time zone (Asia/Shanghai by default). The producer that fires them lives in the worker; this is
+//! only the table.
+
+/// One periodic producer: what to enqueue, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronSchedule {
+    /// Stable name; part of the de-duplication key of every tick, so never rename one lightly.
+    pub name: &'static str,
+    /// Cron expression with seconds.
+    pub expression: &'static str,
+    /// Queue of the job each tick enqueues (its args are the kind's defaults).
+    pub queue: &'static str,
+    pub description: &'static str,
+}
+
+/// 每日回访 09:00, 增量导入检查 hourly, 健康检查 every 30 minutes, 日报生成 08:00.
+pub const CRON_SCHEDULES: &[CronSchedule] = &[
+    CronSchedule {
+        name: "birthday-revisit",
+        expression: "0 0 9 * * *",
+        queue: crate::ReminderScan::QUEUE,
+        description: "每日回访：查找即将生日的客户并生成回访话术",
+    },
+    CronSchedule {
+        name: "incremental-import",
+        expression: "0 0 * * * *",
+        queue: crate::ImportScan::QUEUE,
+        description: "增量导入检查：导入待处理的增量数据",
+    },
+    CronSchedule {
+        name: "health-check",
+        expression: "0 0,30 * * * *",
+        queue: crate::SystemHealth::QUEUE,
+        description: "健康检查：检查各存储的状态",
+    },
+    CronSchedule {
+        name: "daily-report",
+        expression: "0 0 8 * * *",
+        queue: crate::ReportDaily::QUEUE,
+        description: "日报生成：生成前一天的统计报告",
+    },
+];
+
+use crate::Job;

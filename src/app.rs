@@ -1,0 +1,37 @@
+//! The state every handler shares: the pool, settings and integration clients.
+
+use std::sync::{Arc, Mutex};
+
+use sqlx::PgPool;
+
+use crate::{
+    config::Settings,
+    llm::LlmClient,
+    notify::{Channel, WebhookChannel},
+};
+
+pub struct App {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub llm: LlmClient,
+    /// The configured channel for real sends; test-mode revisits always use the console.
+    pub channel: Channel,
+    /// Enqueue-to-start latencies of `bench.noop` jobs, in microseconds, while a benchmark runs.
+    pub bench_latencies: Mutex<Vec<u64>>,
+}
+
+impl App {
+    pub fn new(pool: PgPool, settings: Settings) -> anyhow::Result<Arc<Self>> {
+        let channel = match settings.reminders.channel.as_str() {
+            "webhook" => Channel::Webhook(WebhookChannel::new(&settings.webhook)?),
+            _ => Channel::Console,
+        };
+        Ok(Arc::new(Self {
+            llm: LlmClient::new(&settings.llm)?,
+            channel,
+            pool,
+            settings: Arc::new(settings),
+            bench_latencies: Mutex::new(Vec::new()),
+        }))
+    }
+}

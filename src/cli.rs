@@ -1,0 +1,143 @@
+//! The `revisit` command line. Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::queue::admin::JobState;
+
+/// Revisit 医美客户回访系统: imports a clinic chain's data, finds customers with upcoming
+/// birthdays, writes personal greetings with an LLM and sends them, all as durable jobs in
+/// PostgreSQL run by worker daemons.
+#[derive(Debug, Parser)]
+#[command(name = "revisit", version)]
+pub struct Cli {
+    /// A TOML file overriding the built-in defaults (also: REVISIT_CONFIG).
+    #[arg(long, global = true, env = "REVISIT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if it does not exist and apply all migrations (safe to repeat).
+    Init {
+        /// Drop the database and everything in it first. Asks for the database name to confirm.
+        #[arg(long)]
+        force: bool,
+        /// Confirm --force without asking (for scripts).
+        #[arg(long, requires = "force")]
+        yes: bool,
+    },
+    /// Check every configured store and integration (✅/❌).
+    Check,
+    /// Enqueue the import of a JSON file or a folder in the seed's layout
+    /// (initial/common/*.json, initial/institutions/<CODE>/*.json, incremental/pending/<date>/...).
+    Import {
+        path: PathBuf,
+        /// Wait until the files are imported (needs a running worker) and print the result.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Enqueue the birthday revisit now, as the daily 09:00 producer does.
+    RunReminders {
+        /// Only this institution (default: all configured institutions).
+        #[arg(long)]
+        institution: Option<String>,
+        /// Generate and show greetings, but send nothing to customers.
+        #[arg(long)]
+        test_mode: bool,
+        /// Start the window on this day instead of today (YYYY-MM-DD).
+        #[arg(long)]
+        today: Option<NaiveDate>,
+        /// Wait until every greeting is generated and sent (needs a running worker).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Run the worker pool and the cron producers as a daemon, until SIGTERM or Ctrl-C.
+    Worker {
+        /// Serve only these queues (repeatable; default: all).
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+        /// Do not run the cron producers in this process.
+        #[arg(long)]
+        no_cron: bool,
+    },
+    /// List, retry and cancel jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Build the daily report for a day now and print it.
+    Report {
+        /// The day (default: yesterday in the configured time zone).
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// On this database: initialise, import the sample data, run the birthday revisit in test
+    /// mode through the real queue and workers, and print the greetings.
+    Demo {
+        /// The sample data folder.
+        #[arg(long, default_value = "data/import/initial")]
+        data: PathBuf,
+    },
+    /// Benchmarks shipped with the project.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<JobState>,
+        /// Job kind (e.g. message.send) or queue name.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put failed (dead) jobs back in the queue with a full set of attempts.
+    Retry {
+        /// The job id.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed job (of --kind, if given).
+        #[arg(long)]
+        all_failed: bool,
+        #[arg(long, requires = "all_failed")]
+        kind: Option<String>,
+    },
+    /// Cancel a job that has not started.
+    Cancel { id: String },
+    /// The job kinds with their queues and retry policies.
+    Kinds,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Push no-op jobs (one by one and batched), drain them with workers, and measure
+    /// enqueue rate, processing rate and enqueue-to-start latency.
+    Queue(BenchQueueArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchQueueArgs {
+    /// Jobs for the batched-enqueue and drain phases.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Jobs enqueued one statement at a time.
+    #[arg(long, default_value_t = 2_000)]
+    pub single: usize,
+    /// Jobs a worker runs at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Jobs a worker fetches per query.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Seconds of the latency phase at half the measured throughput.
+    #[arg(long, default_value_t = 5)]
+    pub latency_secs: u64,
+}

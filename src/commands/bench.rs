@@ -1,0 +1,170 @@
+//! `revisit bench queue`: the job queue's own speed, with no-op jobs on the configured database.
+//!
+//! Phases: (1) enqueue `--single` jobs one statement each; (2) enqueue `--jobs` jobs in batches
+//! of 1,000; (3) start a worker and drain everything, timing from start to the last completion;
+//! (4) for `--latency-secs`, enqueue at half the measured drain rate while the worker runs and
+//! record each job's enqueue-to-start latency. Bench rows are deleted before and after.
+
+use std::time::{Duration, Instant};
+
+use revisit_jobs::{Job, Noop};
+use tokio::sync::oneshot;
+
+use crate::{
+    app::App,
+    cli::BenchQueueArgs,
+    config::{PolicyOverride, Settings},
+    db,
+    queue::{
+        EnqueueOptions, enqueue, enqueue_many,
+        worker::{PoolOptions, run_pool},
+    },
+};
+
+fn noop(seq: u64) -> Noop {
+    Noop {
+        seq,
+        enqueued_at_micros: chrono::Utc::now().timestamp_micros(),
+    }
+}
+
+async fn clear(app: &App) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+        .bind(Noop::QUEUE)
+        .execute(&app.pool)
+        .await?;
+    Ok(())
+}
+
+async fn done_count(app: &App) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
+    )
+    .bind(Noop::QUEUE)
+    .fetch_one(&app.pool)
+    .await?)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Result<()> {
+    settings.jobs.insert(
+        Noop::NAME.to_owned(),
+        PolicyOverride {
+            concurrency: Some(args.concurrency),
+            ..Default::default()
+        },
+    );
+    settings.worker.batch_size = args.batch;
+    settings.cron.enabled = false;
+    db::create_database_if_missing(&settings.database.url).await?;
+    let pool = db::connect(&settings).await?;
+    db::migrate(&pool).await?;
+    let app = App::new(pool, settings)?;
+    clear(&app).await?;
+    println!(
+        "队列基准 queue benchmark: {} single + {} batched no-op jobs, concurrency {}, batch {}",
+        args.single, args.jobs, args.concurrency, args.batch
+    );
+
+    // 1. One statement per job.
+    let t = Instant::now();
+    let mut conn = app.pool.acquire().await?;
+    for i in 0..args.single {
+        enqueue(
+            &mut conn,
+            &app.settings,
+            &noop(i as u64),
+            EnqueueOptions::default(),
+        )
+        .await?;
+    }
+    drop(conn);
+    let single_rate = args.single as f64 / t.elapsed().as_secs_f64();
+
+    // 2. Batches of 1,000 in one statement each.
+    let t = Instant::now();
+    let mut conn = app.pool.acquire().await?;
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
+        let jobs: Vec<Noop> = chunk.iter().map(|i| noop(*i as u64)).collect();
+        enqueue_many(&mut conn, &app.settings, &jobs).await?;
+    }
+    drop(conn);
+    let batch_rate = args.jobs as f64 / t.elapsed().as_secs_f64();
+
+    // 3. Drain with a worker.
+    let total = (args.single + args.jobs) as i64;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = tokio::spawn(run_pool(
+        app.clone(),
+        PoolOptions {
+            queues: vec![Noop::QUEUE],
+            cron: false,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let t = Instant::now();
+    loop {
+        if done_count(&app).await? >= total {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("drain did not finish in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drain_rate = total as f64 / t.elapsed().as_secs_f64();
+
+    // 4. Latency at half load.
+    app.bench_latencies.lock().expect("not poisoned").clear();
+    let rate = (drain_rate / 2.0).max(10.0);
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate * tick.as_secs_f64()).max(1.0);
+    let t = Instant::now();
+    let mut sent = 0u64;
+    let mut conn = app.pool.acquire().await?;
+    let mut next = tokio::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(args.latency_secs) {
+        let due = (t.elapsed().as_secs_f64() / tick.as_secs_f64() * per_tick) as u64;
+        let jobs: Vec<Noop> = (sent..due.max(sent)).map(noop).collect();
+        if !jobs.is_empty() {
+            enqueue_many(&mut conn, &app.settings, &jobs).await?;
+            sent += jobs.len() as u64;
+        }
+        next += tick;
+        tokio::time::sleep_until(next).await;
+    }
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (app.bench_latencies.lock().expect("not poisoned").len() as u64) < sent
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    worker.await??;
+    let mut lat = app.bench_latencies.lock().expect("not poisoned").clone();
+    lat.sort_unstable();
+    clear(&app).await?;
+
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!("| enqueue, one statement per job | {single_rate:.0} jobs/s |");
+    println!("| enqueue, batches of 1,000 | {batch_rate:.0} jobs/s |");
+    println!("| processed (drain of {total} no-op jobs) | {drain_rate:.0} jobs/s |");
+    println!(
+        "| enqueue-to-start latency at {rate:.0} jobs/s ({} jobs) | p50 {:.1} ms, p99 {:.1} ms |",
+        lat.len(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99)
+    );
+    Ok(())
+}

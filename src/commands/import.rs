@@ -1,0 +1,49 @@
+//! `revisit import`: plan the files of a path and enqueue them as one chain of `import.file` jobs.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use revisit_jobs::ImportFile;
+
+use super::wait;
+use crate::{
+    app::App,
+    layout,
+    queue::{EnqueueOptions, enqueue},
+};
+
+/// Enqueues the plan for `path`; returns the batch id and the number of files.
+pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {
+    let plan = layout::plan(path)?;
+    let files = plan.len();
+    let batch = format!(
+        "import-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let (first, rest) = plan.split_first().expect("a plan is never empty");
+    let job = ImportFile {
+        source: first.clone(),
+        then: rest.to_vec(),
+        batch: batch.clone(),
+    };
+    let mut conn = app.pool.acquire().await?;
+    enqueue(
+        &mut conn,
+        &app.settings,
+        &job,
+        EnqueueOptions::keyed(batch.clone()),
+    )
+    .await?;
+    Ok((batch, files))
+}
+
+pub async fn import(app: &Arc<App>, path: &Path, wait_for_it: bool) -> anyhow::Result<()> {
+    let (batch, files) = enqueue_import(app, path).await?;
+    println!("📥 已加入导入队列：{files} 个文件（批次 {batch}）");
+    if wait_for_it {
+        wait::import_batch(app, &batch, files, Duration::from_secs(600)).await?;
+        wait::print_import_summary(app, &batch).await?;
+    } else {
+        println!("   由 worker 执行；查看进度：revisit jobs list --kind import.file");
+    }
+    Ok(())
+}

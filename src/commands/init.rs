@@ -1,0 +1,74 @@
+//! `revisit init` and `revisit check`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::{config::Settings, db, handlers::run_checks};
+
+pub async fn init(settings: &Settings, force: bool, yes: bool) -> anyhow::Result<()> {
+    let url = &settings.database.url;
+    let name = db::database_name(url).unwrap_or_default();
+    if force {
+        if !yes && !confirm_drop(&name)? {
+            anyhow::bail!(
+                "init --force refused: the database {name} was not confirmed, nothing was changed"
+            );
+        }
+        db::drop_database(url).await?;
+        println!("🗑️  已删除数据库 {name}");
+    }
+    let created = db::create_database_if_missing(url).await?;
+    let pool = db::connect(settings).await?;
+    db::migrate(&pool).await?;
+    if created {
+        println!("✅ 已创建数据库 {name} 并完成迁移");
+    } else {
+        println!("✅ 数据库 {name} 已存在，迁移已是最新");
+    }
+    Ok(())
+}
+
+/// Asks for the database name on a terminal. Without one (a script, CI) there is no one to
+/// confirm, so the answer is no.
+fn confirm_drop(name: &str) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("⚠️  --force 会删除数据库 {name} 的全部数据。非交互环境请加 --yes 确认。");
+        return Ok(false);
+    }
+    print!("⚠️  这将删除数据库 {name} 的全部数据！请输入数据库名确认：");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim() == name)
+}
+
+pub async fn check(settings: &Settings) -> anyhow::Result<()> {
+    let pool = match db::connect(settings).await {
+        Ok(p) => p,
+        Err(e) => {
+            println!(
+                "❌ PostgreSQL: 无法连接 {}：{e}",
+                crate::config::redact_url(&settings.database.url)
+            );
+            anyhow::bail!("system check failed");
+        }
+    };
+    let app = crate::app::App::new(pool, settings.clone())?;
+    let results = run_checks(&app).await;
+    let mut failed = false;
+    for r in &results {
+        let mark = match r.ok {
+            Some(true) => "✅",
+            Some(false) => {
+                failed = true;
+                "❌"
+            }
+            None => "➖",
+        };
+        println!("{mark} {}: {}", r.name, r.detail);
+    }
+    if failed {
+        anyhow::bail!("system check failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! `revisit jobs ...`: list, retry, cancel, kinds.
+
+use std::sync::Arc;
+
+use revisit_jobs::{ALL_KINDS, KindInfo};
+
+use crate::{app::App, cli::JobsCommand, queue::admin};
+
+fn queue_of(kind: Option<&str>) -> anyhow::Result<Option<&'static str>> {
+    kind.map(|k| {
+        KindInfo::find(k)
+            .map(|info| info.queue)
+            .ok_or_else(|| anyhow::anyhow!("unknown job kind {k}; see `revisit jobs kinds`"))
+    })
+    .transpose()
+}
+
+pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
+    match cmd {
+        JobsCommand::List {
+            status,
+            kind,
+            limit,
+        } => {
+            let rows = admin::list(&app.pool, status, queue_of(kind.as_deref())?, limit).await?;
+            if rows.is_empty() {
+                println!("没有符合条件的任务");
+            }
+            for r in rows {
+                println!(
+                    "{}  {:<22} {:<8} 尝试 {}/{}  {}{}",
+                    r.id,
+                    r.queue,
+                    r.state,
+                    r.attempts,
+                    r.max_attempts,
+                    match (&r.done_at, r.state.as_str()) {
+                        (Some(d), _) => format!("结束 {}", d.format("%m-%d %H:%M:%S")),
+                        (None, "pending") => format!("计划 {}", r.run_at.format("%m-%d %H:%M:%S")),
+                        _ => String::new(),
+                    },
+                    r.last_error
+                        .filter(|_| r.state != "done")
+                        .map(|e| format!("\n    错误：{e}"))
+                        .unwrap_or_default()
+                );
+            }
+            let counts = admin::counts(&app.pool).await?;
+            let failed: i64 = counts
+                .iter()
+                .filter(|(_, s, _)| s == "failed")
+                .map(|(_, _, n)| n)
+                .sum();
+            if failed > 0 {
+                println!("共有 {failed} 个失败任务：revisit jobs retry --all-failed 可全部重试");
+            }
+        }
+        JobsCommand::Retry {
+            id,
+            all_failed,
+            kind,
+        } => {
+            let queue = queue_of(kind.as_deref())?;
+            let ids = if all_failed {
+                admin::retry(&app.pool, None, queue).await?
+            } else {
+                admin::retry(&app.pool, id.as_deref(), None).await?
+            };
+            if ids.is_empty() {
+                anyhow::bail!("no failed job matched; only failed (dead) jobs can be retried");
+            }
+            for id in &ids {
+                println!("🔁 已重新排队：{id}");
+            }
+        }
+        JobsCommand::Cancel { id } => {
+            if admin::cancel(&app.pool, &id).await? {
+                println!("🛑 已取消：{id}");
+            } else {
+                anyhow::bail!(
+                    "job {id} is not waiting to run (only pending jobs can be cancelled)"
+                );
+            }
+        }
+        JobsCommand::Kinds => {
+            for k in ALL_KINDS {
+                let p = app.settings.policy(k);
+                println!(
+                    "{:<18} 队列 {:<22} 最多尝试 {} 次，退避 {}s 起、上限 {}s，并发 {}",
+                    k.name,
+                    k.queue,
+                    p.max_attempts,
+                    p.base_delay_secs,
+                    p.max_delay_secs,
+                    p.concurrency
+                );
+            }
+        }
+    }
+    Ok(())
+}

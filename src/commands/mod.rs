@@ -1,0 +1,85 @@
+//! One module per command: what the CLI does with its arguments.
+
+mod bench;
+mod demo;
+mod import;
+mod init;
+mod jobs;
+mod reminders;
+mod wait;
+
+use std::sync::Arc;
+
+use crate::{
+    app::App,
+    cli::{BenchCommand, Cli, Command},
+    config::Settings,
+    db,
+    queue::worker::{PoolOptions, run_pool, shutdown_signal},
+};
+
+pub use demo::demo;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Init { force, yes } => init::init(&settings, force, yes).await,
+        Command::Check => init::check(&settings).await,
+        Command::Import { path, wait } => {
+            import::import(&connect(settings).await?, &path, wait).await
+        }
+        Command::RunReminders {
+            institution,
+            test_mode,
+            today,
+            wait,
+        } => {
+            reminders::run_reminders(
+                &connect(settings).await?,
+                institution,
+                test_mode,
+                today,
+                wait,
+            )
+            .await
+        }
+        Command::Worker { queues, no_cron } => {
+            let app = connect(settings).await?;
+            let queues = queues
+                .iter()
+                .map(|q| {
+                    revisit_jobs::KindInfo::find(q)
+                        .map(|k| k.queue)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("unknown queue {q}; see `revisit jobs kinds`")
+                        })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            run_pool(
+                app,
+                PoolOptions {
+                    queues,
+                    cron: !no_cron,
+                },
+                shutdown_signal(),
+            )
+            .await
+        }
+        Command::Jobs(cmd) => jobs::jobs(&connect(settings).await?, cmd).await,
+        Command::Report { date } => reminders::report(&connect(settings).await?, date).await,
+        Command::Demo { data } => demo(settings, &data).await,
+        Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,
+    }
+}
+
+/// Connects to the configured database, applies migrations, and builds the shared state.
+pub async fn connect(settings: Settings) -> anyhow::Result<Arc<App>> {
+    let pool = db::connect(&settings).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to {}: {e} (is PostgreSQL running? run `revisit init` first)",
+            crate::config::redact_url(&settings.database.url)
+        )
+    })?;
+    db::migrate(&pool).await?;
+    App::new(pool, settings)
+}

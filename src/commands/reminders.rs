@@ -1,0 +1,106 @@
+//! `revisit run-reminders` and `revisit report`.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{NaiveDate, Utc};
+use revisit_jobs::ReminderScan;
+
+use super::wait;
+use crate::{
+    app::App,
+    db::{reports, revisits},
+    queue::{EnqueueOptions, enqueue},
+};
+
+/// Enqueues a birthday scan; returns its job id.
+pub async fn enqueue_scan(app: &App, scan: &ReminderScan) -> anyhow::Result<String> {
+    let mut conn = app.pool.acquire().await?;
+    enqueue(&mut conn, &app.settings, scan, EnqueueOptions::default())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the scan was not enqueued"))
+}
+
+pub async fn run_reminders(
+    app: &Arc<App>,
+    institution: Option<String>,
+    test_mode: bool,
+    today: Option<NaiveDate>,
+    wait_for_it: bool,
+) -> anyhow::Result<()> {
+    let since = Utc::now();
+    let scan = ReminderScan {
+        institution,
+        test_mode,
+        today,
+    };
+    let id = enqueue_scan(app, &scan).await?;
+    println!(
+        "🎂 生日回访已加入队列（任务 {id}{}）",
+        if test_mode {
+            "，测试模式：只生成和显示，不发送"
+        } else {
+            ""
+        }
+    );
+    if wait_for_it {
+        wait::job(app, &id, Duration::from_secs(600)).await?;
+        wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
+        print_revisits(&revisits::list_since(&app.pool, since).await?);
+    }
+    Ok(())
+}
+
+pub fn print_revisits(rows: &[revisits::RevisitView]) {
+    if rows.is_empty() {
+        println!("   本次没有新的回访（窗口内的客户都已回访过）");
+        return;
+    }
+    for r in rows {
+        let how = match r.generated_by.as_deref() {
+            Some("llm") => "LLM",
+            Some("template") => "模板",
+            _ => "-",
+        };
+        println!(
+            "   {} {} {} {} 生日 {} [{}·{}] {}",
+            r.institution,
+            r.customer_code,
+            r.name,
+            r.phone,
+            r.occasion_date.format("%m-%d"),
+            if r.test_mode && r.status == "sent" {
+                "测试·未发送"
+            } else {
+                status_label(&r.status)
+            },
+            how,
+            r.message
+                .as_deref()
+                .or(r.last_error.as_deref())
+                .unwrap_or("")
+        );
+    }
+}
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "pending" => "待生成",
+        "generated" => "待发送",
+        "sending" => "发送中",
+        "sent" => "已发送",
+        "failed" => "失败",
+        "skipped" => "已跳过",
+        _ => "未知",
+    }
+}
+
+pub async fn report(app: &Arc<App>, date: Option<NaiveDate>) -> anyhow::Result<()> {
+    let tz = app.settings.tz();
+    let date = date
+        .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive() - chrono::Duration::days(1));
+    let report = reports::build(&app.pool, date, tz).await?;
+    let text = reports::render(&report);
+    reports::save(&app.pool, &report, &text).await?;
+    print!("{text}");
+    Ok(())
+}

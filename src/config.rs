@@ -1,0 +1,559 @@
+//! Settings in layers: built-in defaults (`config/default.toml`, compiled in), then an optional
+//! file (`--config` or `REVISIT_CONFIG`), then environment variables: `REVISIT__SECTION__KEY`
+//! and the seed document's own names (`DATABASE_URL`, `LLM_API_URL`, `LLM_API_KEY`, `LLM_MODEL`,
+//! `BIRTHDAY_REMINDER_DAYS_AHEAD`).
+//!
+//! Everything is validated once at start-up; an error names the key at fault. Secrets are a
+//! [`Secret`], whose `Debug` and `Display` print `[redacted]`.
+
+use std::{collections::BTreeMap, fmt, path::Path, time::Duration};
+
+use chrono_tz::Tz;
+use revisit_jobs::{KindInfo, RetryPolicy};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The seed's environment variable names and the keys they set.
+const SEED_ENV_NAMES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("LLM_API_URL", "llm.api_url"),
+    ("LLM_API_KEY", "llm.api_key"),
+    ("LLM_MODEL", "llm.model"),
+    ("BIRTHDAY_REMINDER_DAYS_AHEAD", "reminders.days_ahead"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: String, message: String },
+    #[error("config: {0}")]
+    Shape(String),
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A secret string. Never printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app: AppSettings,
+    pub reminders: ReminderSettings,
+    pub database: DatabaseSettings,
+    pub llm: LlmSettings,
+    pub webhook: WebhookSettings,
+    pub worker: WorkerSettings,
+    pub cron: CronSettings,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, PolicyOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub name: String,
+    pub environment: String,
+    pub institutions: Vec<String>,
+    pub timezone: String,
+    pub import_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderSettings {
+    pub days_ahead: u32,
+    pub max_message_chars: usize,
+    pub channel: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced, fit for logs and `revisit check`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    pub api_url: String,
+    pub api_key: Secret,
+    pub model: String,
+    pub timeout_secs: u64,
+    pub max_concurrent_calls: usize,
+    pub max_tries_per_attempt: u32,
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub heartbeat_secs: u64,
+    pub missed_heartbeats: usize,
+    pub poll_interval_ms: u64,
+    pub batch_size: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl WorkerSettings {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs)
+    }
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissedTicks {
+    /// Enqueue the latest missed tick of each schedule once, on start-up.
+    Once,
+    /// Drop ticks missed while no daemon ran.
+    Skip,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronSettings {
+    pub enabled: bool,
+    pub missed: MissedTicks,
+}
+
+/// Optional per-kind overrides of a [`RetryPolicy`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverride {
+    pub max_attempts: Option<u32>,
+    pub base_delay_secs: Option<u64>,
+    pub max_delay_secs: Option<u64>,
+    pub concurrency: Option<usize>,
+}
+
+impl Settings {
+    /// Loads the layers and validates the result. `file` is the optional override file.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// As [`Settings::load`], with the environment passed in (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut merged = parse_toml(DEFAULTS, "<built-in defaults>")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let overlay = parse_toml(&text, &path.display().to_string())?;
+            merge(&mut merged, overlay);
+        }
+        apply_env(&mut merged, env)?;
+        let settings: Settings = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Shape(e.message().to_owned()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.timezone()?;
+        if self.app.institutions.is_empty() {
+            return Err(invalid(
+                "app.institutions",
+                "name at least one institution code",
+            ));
+        }
+        if !(0..=60).contains(&self.reminders.days_ahead) {
+            return Err(invalid(
+                "reminders.days_ahead",
+                format!("must be 0..=60, got {}", self.reminders.days_ahead),
+            ));
+        }
+        if self.reminders.max_message_chars < 10 {
+            return Err(invalid(
+                "reminders.max_message_chars",
+                "must be at least 10",
+            ));
+        }
+        match self.reminders.channel.as_str() {
+            "console" => {}
+            "webhook" => {
+                if !is_http_url(&self.webhook.url) {
+                    return Err(invalid(
+                        "webhook.url",
+                        "reminders.channel is \"webhook\", so an http(s) URL is required",
+                    ));
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "reminders.channel",
+                    format!("unknown channel {other:?}; use \"console\" or \"webhook\""),
+                ));
+            }
+        }
+        if !self.database.url.starts_with("postgres://")
+            && !self.database.url.starts_with("postgresql://")
+        {
+            return Err(invalid(
+                "database.url",
+                "must be a postgres:// URL (set DATABASE_URL)",
+            ));
+        }
+        if self.database.max_connections < 2 {
+            return Err(invalid("database.max_connections", "must be at least 2"));
+        }
+        if !is_http_url(&self.llm.api_url) {
+            return Err(invalid(
+                "llm.api_url",
+                "must be an http(s) URL (set LLM_API_URL)",
+            ));
+        }
+        if self.llm.model.trim().is_empty() {
+            return Err(invalid("llm.model", "must not be empty (set LLM_MODEL)"));
+        }
+        if self.llm.max_concurrent_calls == 0 {
+            return Err(invalid("llm.max_concurrent_calls", "must be at least 1"));
+        }
+        if self.llm.max_tries_per_attempt == 0 {
+            return Err(invalid("llm.max_tries_per_attempt", "must be at least 1"));
+        }
+        if self.worker.heartbeat_secs == 0 || self.worker.missed_heartbeats == 0 {
+            return Err(invalid(
+                "worker.heartbeat_secs",
+                "heartbeat_secs and missed_heartbeats must both be at least 1",
+            ));
+        }
+        if self.worker.batch_size == 0 {
+            return Err(invalid("worker.batch_size", "must be at least 1"));
+        }
+        for (name, _) in &self.jobs {
+            if KindInfo::find(&normalize_kind(name)).is_none() {
+                return Err(invalid(
+                    &format!("jobs.{name}"),
+                    "unknown job kind; see `revisit jobs kinds`",
+                ));
+            }
+        }
+        for kind in revisit_jobs::ALL_KINDS {
+            let p = self.policy(kind);
+            if p.max_attempts == 0 || p.concurrency == 0 {
+                return Err(invalid(
+                    &format!("jobs.\"{}\"", kind.name),
+                    "max_attempts and concurrency must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> Result<Tz, ConfigError> {
+        self.app.timezone.parse::<Tz>().map_err(|_| {
+            invalid(
+                "app.timezone",
+                format!("unknown time zone {:?}", self.app.timezone),
+            )
+        })
+    }
+
+    /// The time zone, already validated at load.
+    pub fn tz(&self) -> Tz {
+        self.timezone().expect("validated at load")
+    }
+
+    /// The retry policy of a job kind: its default with config overrides applied.
+    pub fn policy(&self, kind: &KindInfo) -> RetryPolicy {
+        let mut p = kind.default_policy;
+        let over = self
+            .jobs
+            .iter()
+            .find(|(name, _)| {
+                let n = normalize_kind(name);
+                n == kind.name || n == kind.queue
+            })
+            .map(|(_, o)| o);
+        if let Some(o) = over {
+            p.max_attempts = o.max_attempts.unwrap_or(p.max_attempts);
+            p.base_delay_secs = o.base_delay_secs.unwrap_or(p.base_delay_secs);
+            p.max_delay_secs = o.max_delay_secs.unwrap_or(p.max_delay_secs);
+            p.concurrency = o.concurrency.unwrap_or(p.concurrency);
+        }
+        p
+    }
+
+    /// Whether greetings come from the LLM (an API key is configured) or from the template.
+    pub fn llm_enabled(&self) -> bool {
+        !self.llm.api_key.is_empty()
+    }
+}
+
+/// `greeting_generate` (as environment variables must spell it) → `greeting.generate`.
+fn normalize_kind(name: &str) -> String {
+    name.replace('_', ".")
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+        path: origin.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let mut sets: Vec<(Vec<String>, &str)> = Vec::new();
+    for (name, key) in SEED_ENV_NAMES {
+        if let Some((_, value)) = env.iter().find(|(n, _)| n == name) {
+            sets.push((key.split('.').map(str::to_owned).collect(), value));
+        }
+    }
+    // REVISIT__ variables come last so that they win over the seed's names.
+    for (name, value) in env {
+        if let Some(rest) = name.strip_prefix("REVISIT__") {
+            let path: Vec<String> = rest.split("__").map(|s| s.to_lowercase()).collect();
+            if path.iter().any(|s| s.is_empty()) {
+                return Err(ConfigError::Shape(format!(
+                    "environment variable {name} has an empty key segment"
+                )));
+            }
+            sets.push((path, value));
+        }
+    }
+    for (path, raw) in sets {
+        set_path(table, &path, env_value(raw));
+    }
+    Ok(())
+}
+
+/// An environment value as TOML: a number, boolean or array when it parses as one, else a string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    // Keep strings strings where the default is a string ("0123" stays text, not a number).
+    let value = match (cur.get(last), value) {
+        (Some(toml::Value::String(_)), v) if !v.is_str() => toml::Value::String(match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        }),
+        (_, v) => v,
+    };
+    cur.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.reminders.days_ahead, 7);
+        assert_eq!(s.app.timezone, "Asia/Shanghai");
+        assert!(!s.llm_enabled());
+    }
+
+    #[test]
+    fn seed_names_and_prefixed_vars_override() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BIRTHDAY_REMINDER_DAYS_AHEAD", "3"),
+                ("LLM_API_KEY", "sk-123"),
+                ("DATABASE_URL", "postgres://u:pw@h/db"),
+                ("REVISIT__JOBS__GREETING_GENERATE__CONCURRENCY", "9"),
+                ("REVISIT__APP__INSTITUTIONS", "[\"X-1\"]"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.reminders.days_ahead, 3);
+        assert_eq!(s.llm.api_key.expose(), "sk-123");
+        assert_eq!(s.app.institutions, vec!["X-1"]);
+        let kind = KindInfo::find("greeting.generate").unwrap();
+        assert_eq!(s.policy(kind).concurrency, 9);
+        assert_eq!(
+            s.policy(kind).max_attempts,
+            kind.default_policy.max_attempts
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("LLM_API_KEY", "sk-verysecret"),
+                ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+            ]),
+        )
+        .unwrap();
+        let dump = format!("{s:?}");
+        assert!(!dump.contains("sk-verysecret"), "{dump}");
+        assert!(!dump.contains("hunter2"), "{dump}");
+        assert!(dump.contains("[redacted]"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Settings::load_from(None, &env(&[("BIRTHDAY_REMINDER_DAYS_AHEAD", "100")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reminders.days_ahead"), "{err}");
+
+        let err = Settings::load_from(None, &env(&[("REVISIT__REMINDERS__CHANNEL", "webhook")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("webhook.url"), "{err}");
+
+        let err = Settings::load_from(None, &env(&[("REVISIT__APP__TIMEZONE", "Mars/Base")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("app.timezone"), "{err}");
+
+        let err = Settings::load_from(None, &env(&[("REVISIT__JOBS__NOPE__CONCURRENCY", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs.nope"), "{err}");
+
+        let err = Settings::load_from(None, &env(&[("REVISIT__APP__COLOUR", "red")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn file_layer_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, "[reminders]\ndays_ahead = 2\n").unwrap();
+        let s = Settings::load_from(Some(&path), &[]).unwrap();
+        assert_eq!(s.reminders.days_ahead, 2);
+        assert_eq!(s.reminders.max_message_chars, 70);
+    }
+
+    #[test]
+    fn example_production_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
+        Settings::load_from(Some(&path), &[]).unwrap();
+    }
+
+    #[test]
+    fn redact_url_hides_password_only() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:[redacted]@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

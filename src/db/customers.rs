@@ -1,0 +1,131 @@
+//! Reading customers: birthday candidates and the history a greeting is made from.
+
+use chrono::NaiveDate;
+use sqlx::{PgConnection, PgPool};
+
+use crate::llm::prompt::{GreetingContext, HistoryItem};
+
+/// A customer whose stored birthday may fall in the window.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BirthdayCandidate {
+    pub customer_id: i64,
+    pub birthday: NaiveDate,
+}
+
+/// Active, not opted-out customers of `institutions` whose birthday's month-day code is one of
+/// `month_days` (see [`crate::domain::birthday::window_month_days`]). A person who is a customer
+/// of several institutions is greeted once, by the institution they visited last.
+pub async fn birthday_candidates(
+    pool: &PgPool,
+    institutions: &[String],
+    month_days: &[i16],
+) -> Result<Vec<BirthdayCandidate>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (p.id) c.id AS customer_id, p.birthday
+         FROM customers c
+         JOIN persons p ON p.id = c.person_id
+         JOIN institutions i ON i.id = c.institution_id
+         WHERE i.code = ANY($1) AND i.status = 'active'
+           AND p.birthday_md = ANY($2) AND p.birthday IS NOT NULL
+           AND NOT c.opted_out
+         ORDER BY p.id,
+                  (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
+                      DESC NULLS LAST,
+                  c.id",
+    )
+    .bind(institutions)
+    .bind(month_days)
+    .fetch_all(pool)
+    .await
+}
+
+/// The codes of `wanted` that exist, in the order given.
+pub async fn existing_institutions(
+    pool: &PgPool,
+    wanted: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT code FROM institutions WHERE code = ANY($1)")
+            .bind(wanted)
+            .fetch_all(pool)
+            .await?;
+    Ok(wanted
+        .iter()
+        .filter(|w| found.contains(w))
+        .cloned()
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    institution_name: String,
+    name: String,
+    gender: Option<String>,
+    vip_level: Option<String>,
+    tags: Vec<String>,
+    notes: Option<String>,
+    institution_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    order_date: NaiveDate,
+    item_type: String,
+    item_name: String,
+    actual_price_cents: i64,
+    doctor_name: Option<String>,
+}
+
+/// The customer's profile and the latest consumption items (with the doctors who did them).
+pub async fn greeting_context(
+    conn: &mut PgConnection,
+    customer_id: i64,
+    occasion_date: NaiveDate,
+) -> Result<Option<GreetingContext>, sqlx::Error> {
+    let Some(p): Option<ProfileRow> = sqlx::query_as(
+        "SELECT i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
+                c.institution_id
+         FROM customers c JOIN persons p ON p.id = c.person_id
+         JOIN institutions i ON i.id = c.institution_id
+         WHERE c.id = $1",
+    )
+    .bind(customer_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT r.order_date, it.item_type, it.item_name, it.actual_price_cents, d.name AS doctor_name
+         FROM consumption_records r
+         JOIN consumption_items it
+           ON it.institution_id = r.institution_id AND it.order_number = r.order_number
+         LEFT JOIN doctors d ON d.code = it.doctor_code
+         WHERE r.institution_id = $1 AND r.customer_id = $2 AND r.status = 'completed'
+         ORDER BY r.order_date DESC, it.line_no
+         LIMIT 10",
+    )
+    .bind(p.institution_id)
+    .bind(customer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(GreetingContext {
+        institution_name: p.institution_name,
+        full_name: p.name,
+        gender: p.gender,
+        occasion_date,
+        vip_level: p.vip_level,
+        tags: p.tags,
+        notes: p.notes,
+        history: history
+            .into_iter()
+            .map(|h| HistoryItem {
+                date: h.order_date,
+                item_type: h.item_type,
+                item_name: h.item_name,
+                amount_cents: h.actual_price_cents,
+                doctor_name: h.doctor_name,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,117 @@
+//! PostgreSQL, the source of truth: connecting, creating the database, migrations, and one
+//! repository module per concern.
+
+pub mod customers;
+pub mod import;
+pub mod reports;
+pub mod revisits;
+
+use std::str::FromStr;
+
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::config::Settings;
+
+/// The project's migrations, recorded in their own table so they never collide with
+/// apalis's, which live in `apalis._sqlx_migrations` (apalis issues #81, #177, #439).
+pub const MIGRATIONS_TABLE: &str = "public.revisit_migrations";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("job store migrations failed: {0}")]
+    JobStore(#[from] apalis_postgres::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn options(url: &str) -> Result<PgConnectOptions, DbError> {
+    Ok(PgConnectOptions::from_str(url)?
+        // A generic plan for the queue's fetch/ack statements scans a worker's finished rows;
+        // custom plans keep completion fast as done rows pile up.
+        .options([("plan_cache_mode", "force_custom_plan")])
+        .log_statements(tracing::log::LevelFilter::Debug))
+}
+
+/// A pool on the configured database.
+pub async fn connect(settings: &Settings) -> Result<PgPool, DbError> {
+    connect_url(&settings.database.url, settings.database.max_connections).await
+}
+
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options(url)?)
+        .await?)
+}
+
+/// Applies apalis's job-store migrations and the project's own. Safe to run at every start.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    apalis_postgres::PostgresStorage::setup(pool).await?;
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// Splits a database URL into the server (with the maintenance database) and the database name.
+fn server_and_name(url: &str) -> Result<(PgConnectOptions, String), DbError> {
+    let opts = options(url)?;
+    let name = opts
+        .get_database()
+        .map(str::to_owned)
+        .ok_or_else(|| DbError::Other(format!("database URL names no database: {url}")))?;
+    Ok((opts.database("postgres"), name))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Creates the database named by `url` when it does not exist. Returns whether it created it.
+pub async fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
+    let (server, name) = server_and_name(url)?;
+    let mut conn = PgConnection::connect_with(&server).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {}",
+            quote_ident(&name)
+        )))
+        .execute(&mut conn)
+        .await?;
+    }
+    conn.close().await?;
+    Ok(!exists)
+}
+
+/// Drops the database named by `url`, disconnecting its sessions. Irreversible.
+pub async fn drop_database(url: &str) -> Result<(), DbError> {
+    let (server, name) = server_and_name(url)?;
+    let mut conn = PgConnection::connect_with(&server).await?;
+    // The name is quoted as an identifier; it comes from our own config, not from a request.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(&name)
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The database name in a URL, for messages.
+pub fn database_name(url: &str) -> Option<String> {
+    server_and_name(url).ok().map(|(_, n)| n)
+}

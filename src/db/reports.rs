@@ -1,0 +1,133 @@
+//! The daily report: what happened on one day, in figures and in a text for clinic staff.
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+pub struct InstitutionDay {
+    pub code: String,
+    pub name: String,
+    pub created: i64,
+    pub sent: i64,
+    pub test_shown: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DailyReport {
+    pub date: NaiveDate,
+    pub institutions: Vec<InstitutionDay>,
+    pub import_files: i64,
+    pub import_inserted: i64,
+    pub import_updated: i64,
+    pub import_rejected: i64,
+    pub new_customers: i64,
+    pub dead_jobs: i64,
+}
+
+/// Figures for `date` (a calendar day in `tz`).
+pub async fn build(pool: &PgPool, date: NaiveDate, tz: Tz) -> Result<DailyReport, sqlx::Error> {
+    let start = tz
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .expect("midnight exists")
+        .with_timezone(&chrono::Utc);
+    let end = start + chrono::Duration::days(1);
+    let institutions: Vec<InstitutionDay> = sqlx::query_as(
+        "SELECT i.code, i.name,
+                count(r.id) AS created,
+                count(r.id) FILTER (WHERE r.status = 'sent' AND NOT r.test_mode) AS sent,
+                count(r.id) FILTER (WHERE r.status = 'sent' AND r.test_mode) AS test_shown,
+                count(r.id) FILTER (WHERE r.status = 'failed') AS failed,
+                count(r.id) FILTER (WHERE r.status = 'skipped') AS skipped
+         FROM institutions i
+         LEFT JOIN customers c ON c.institution_id = i.id
+         LEFT JOIN revisits r ON r.customer_id = c.id AND r.created_at >= $1 AND r.created_at < $2
+         GROUP BY i.code, i.name ORDER BY i.code",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    let (import_files, import_inserted, import_updated, import_rejected): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(*), COALESCE(sum(inserted), 0)::bigint, COALESCE(sum(updated), 0)::bigint,
+                    COALESCE(sum(rejected), 0)::bigint
+             FROM import_log WHERE finished_at >= $1 AND finished_at < $2",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_one(pool)
+        .await?;
+    let new_customers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM customers WHERE created_at >= $1 AND created_at < $2",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_one(pool)
+    .await?;
+    let dead_jobs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs
+         WHERE (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
+           AND done_at >= $1 AND done_at < $2",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_one(pool)
+    .await?;
+    Ok(DailyReport {
+        date,
+        institutions,
+        import_files,
+        import_inserted,
+        import_updated,
+        import_rejected,
+        new_customers,
+        dead_jobs,
+    })
+}
+
+/// The report as clinic staff read it.
+pub fn render(report: &DailyReport) -> String {
+    let mut s = format!("【回访日报】{}\n", report.date.format("%Y年%m月%d日"));
+    for i in &report.institutions {
+        s.push_str(&format!(
+            "· {}（{}）：新建回访 {} 条，已发送 {} 条，测试展示 {} 条，失败 {} 条，跳过 {} 条\n",
+            i.name, i.code, i.created, i.sent, i.test_shown, i.failed, i.skipped
+        ));
+    }
+    s.push_str(&format!(
+        "· 数据导入：{} 个文件，新增 {} 条，更新 {} 条，拒绝 {} 条；新客户 {} 位\n",
+        report.import_files,
+        report.import_inserted,
+        report.import_updated,
+        report.import_rejected,
+        report.new_customers
+    ));
+    if report.dead_jobs > 0 {
+        s.push_str(&format!(
+            "· ⚠️ 失败任务 {} 个，请用 `revisit jobs list --status failed` 查看并重试\n",
+            report.dead_jobs
+        ));
+    } else {
+        s.push_str("· 任务运行正常，无失败任务\n");
+    }
+    s
+}
+
+pub async fn save(pool: &PgPool, report: &DailyReport, text: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO daily_reports (report_date, content, text) VALUES ($1, $2, $3)
+         ON CONFLICT (report_date) DO UPDATE SET content = EXCLUDED.content, text = EXCLUDED.text,
+             created_at = now()",
+    )
+    .bind(report.date)
+    .bind(sqlx::types::Json(report))
+    .bind(text)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,118 @@
+//! The birthday window: which customers to greet on a given day.
+//!
+//! Rule for 29 February: in a year without that day the birthday is celebrated on 28 February
+//! (the last day of the customer's birth month), never on 1 March.
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+/// The day the birthday falls on in `year`.
+pub fn occurrence_in_year(birthday: NaiveDate, year: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(year, birthday.month(), birthday.day()).unwrap_or_else(|| {
+        // Only 29 February can be missing from a year.
+        NaiveDate::from_ymd_opt(year, 2, 28).expect("28 February exists every year")
+    })
+}
+
+/// The first celebration on or after `today`.
+pub fn next_occurrence(birthday: NaiveDate, today: NaiveDate) -> NaiveDate {
+    let this_year = occurrence_in_year(birthday, today.year());
+    if this_year >= today {
+        this_year
+    } else {
+        occurrence_in_year(birthday, today.year() + 1)
+    }
+}
+
+/// The celebration day when it falls within `today ..= today + days_ahead`.
+pub fn upcoming(birthday: NaiveDate, today: NaiveDate, days_ahead: u32) -> Option<NaiveDate> {
+    let next = next_occurrence(birthday, today);
+    (next <= today + Duration::days(i64::from(days_ahead))).then_some(next)
+}
+
+/// `month * 100 + day` codes of every stored birthday that may be celebrated in the window,
+/// for an indexed pre-filter in SQL; [`upcoming`] decides exactly.
+pub fn window_month_days(today: NaiveDate, days_ahead: u32) -> Vec<i16> {
+    let mut codes = Vec::with_capacity(days_ahead as usize + 2);
+    for offset in 0..=i64::from(days_ahead) {
+        let day = today + Duration::days(offset);
+        codes.push(md_code(day));
+        let leap = NaiveDate::from_ymd_opt(day.year(), 2, 29).is_some();
+        if day.month() == 2 && day.day() == 28 && !leap {
+            codes.push(229);
+        }
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+fn md_code(day: NaiveDate) -> i16 {
+    (day.month() * 100 + day.day()) as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn crosses_the_new_year() {
+        let today = d(2026, 12, 28);
+        assert_eq!(upcoming(d(1990, 1, 3), today, 7), Some(d(2027, 1, 3)));
+        assert_eq!(upcoming(d(1990, 1, 4), today, 7), Some(d(2027, 1, 4)));
+        assert_eq!(upcoming(d(1990, 1, 5), today, 7), None);
+        assert_eq!(upcoming(d(1990, 12, 27), today, 7), None);
+        assert_eq!(upcoming(d(1990, 12, 28), today, 7), Some(d(2026, 12, 28)));
+        let codes = window_month_days(today, 7);
+        assert!(codes.contains(&1228) && codes.contains(&104) && !codes.contains(&105));
+    }
+
+    #[test]
+    fn leap_day_birthday_is_kept_on_28_february_in_common_years() {
+        let leapling = d(1992, 2, 29);
+        assert_eq!(upcoming(leapling, d(2027, 2, 25), 7), Some(d(2027, 2, 28)));
+        assert_eq!(upcoming(leapling, d(2028, 2, 25), 7), Some(d(2028, 2, 29)));
+        // On 1 March of a common year it has passed: next is the next year's.
+        assert_eq!(next_occurrence(leapling, d(2027, 3, 1)), d(2028, 2, 29));
+        assert!(window_month_days(d(2027, 2, 25), 7).contains(&229));
+        assert!(!window_month_days(d(2027, 3, 1), 7).contains(&229));
+    }
+
+    #[test]
+    fn zero_days_ahead_means_today_only() {
+        assert_eq!(
+            upcoming(d(1990, 5, 15), d(2026, 5, 15), 0),
+            Some(d(2026, 5, 15))
+        );
+        assert_eq!(upcoming(d(1990, 5, 16), d(2026, 5, 15), 0), None);
+    }
+
+    proptest! {
+        #[test]
+        fn prefilter_never_drops_a_match(
+            by in 1950i32..2010, bday in 0u32..366, ty in 2020i32..2040, tday in 0u32..366, ahead in 0u32..40
+        ) {
+            let birthday = d(by, 1, 1) + Duration::days(i64::from(bday));
+            let today = d(ty, 1, 1) + Duration::days(i64::from(tday));
+            if let Some(when) = upcoming(birthday, today, ahead) {
+                prop_assert!(window_month_days(today, ahead).contains(&md_code(birthday)));
+                prop_assert!(when >= today);
+                prop_assert!(when <= today + Duration::days(i64::from(ahead)));
+                prop_assert!((when.month(), when.day()) == (birthday.month(), birthday.day())
+                    || (birthday.month(), birthday.day(), when.day()) == (2, 29, 28));
+            }
+        }
+
+        #[test]
+        fn next_occurrence_is_within_a_year(by in 1950i32..2010, bday in 0u32..366, ty in 2020i32..2040, tday in 0u32..366) {
+            let birthday = d(by, 1, 1) + Duration::days(i64::from(bday));
+            let today = d(ty, 1, 1) + Duration::days(i64::from(tday));
+            let next = next_occurrence(birthday, today);
+            prop_assert!(next >= today && next < today + Duration::days(367));
+        }
+    }
+}

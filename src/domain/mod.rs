@@ -1,0 +1,6 @@
+//! Pure types and rules, no I/O: import records and their validation, the birthday window,
+//! and the handling of personal data.
+
+pub mod birthday;
+pub mod privacy;
+pub mod records;

@@ -1,0 +1,74 @@
+//! Personal data: normalising phone numbers, and masking phones, names and notes for logs
+//! and for anyone who may not see them in full.
+
+/// A mainland mobile or other number, reduced to digits: spaces, dashes and a leading
+/// `+86`/`0086` are dropped. Returns `None` when what is left is not 7 to 15 digits.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let mut digits: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '\u{3000}'))
+        .collect();
+    if let Some(rest) = digits.strip_prefix("+86") {
+        digits = rest.to_owned();
+    } else if let Some(rest) = digits.strip_prefix("0086") {
+        digits = rest.to_owned();
+    }
+    let ok = (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit());
+    ok.then_some(digits)
+}
+
+/// `13800138000` → `138****8000`: enough to tell two customers apart, not to call one.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// `张三` → `张*`, `欧阳娜娜` → `欧***`: the family name only.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest = chars.count().max(1);
+            format!("{first}{}", "*".repeat(rest))
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_common_spellings() {
+        assert_eq!(
+            normalize_phone("138 0013 8000").as_deref(),
+            Some("13800138000")
+        );
+        assert_eq!(
+            normalize_phone("+86 138-0013-8000").as_deref(),
+            Some("13800138000")
+        );
+        assert_eq!(
+            normalize_phone("010-12345678").as_deref(),
+            Some("01012345678")
+        );
+        assert_eq!(normalize_phone("13800l38000"), None);
+        assert_eq!(normalize_phone("123"), None);
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_phone("123"), "***");
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_name("王"), "王*");
+        assert_eq!(mask_name(""), "");
+    }
+}

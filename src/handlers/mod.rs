@@ -1,0 +1,74 @@
+//! One file per job kind: what a worker does with the args from `revisit-jobs`.
+//!
+//! A handler does one unit of work and says how it ended: done, failed for good (bad data, an
+//! opted-out customer: never retried), or worth retrying (a store or the LLM is down). The loop
+//! around it, with its backoff and bookkeeping, is in [`crate::queue::worker`].
+
+mod greeting_generate;
+mod import_file;
+mod import_scan;
+mod message_send;
+mod noop;
+mod reminder_scan;
+mod report_daily;
+mod system_health;
+
+pub use system_health::{CheckResult, run_checks};
+
+use std::{future::Future, time::Duration};
+
+use revisit_jobs::Job;
+
+use crate::app::App;
+
+/// How a job attempt failed.
+#[derive(Debug)]
+pub enum JobError {
+    /// Try again after the backoff (or `after`, when the peer said how long to wait).
+    Retry {
+        error: anyhow::Error,
+        after: Option<Duration>,
+    },
+    /// Trying again will not help.
+    Permanent(anyhow::Error),
+}
+
+impl JobError {
+    pub fn retry(error: impl Into<anyhow::Error>) -> Self {
+        Self::Retry {
+            error: error.into(),
+            after: None,
+        }
+    }
+
+    pub fn permanent(error: impl Into<anyhow::Error>) -> Self {
+        Self::Permanent(error.into())
+    }
+}
+
+/// A database error is worth retrying: the store may be restarting.
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::retry(e)
+    }
+}
+
+/// What a handler knows about the attempt it runs.
+pub struct JobCtx<'a> {
+    pub app: &'a App,
+    pub job_id: &'a str,
+    /// 1-based.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+/// The work of one job kind.
+pub trait Handler: Job {
+    fn run(&self, ctx: &JobCtx<'_>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Called once when the job is dead (out of attempts, or failed permanently), to record the
+    /// failure where people look for it (e.g. the revisit's status).
+    fn on_dead(&self, _ctx: &JobCtx<'_>, _error: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}

@@ -1,0 +1,15 @@
+//! `bench.noop`: does nothing but note how long it waited, for `revisit bench queue`.
+
+use revisit_jobs::Noop;
+
+use super::{Handler, JobCtx, JobError};
+
+impl Handler for Noop {
+    async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
+        let waited = chrono::Utc::now().timestamp_micros() - self.enqueued_at_micros;
+        if let Ok(mut l) = ctx.app.bench_latencies.lock() {
+            l.push(waited.max(0) as u64);
+        }
+        Ok(())
+    }
+}

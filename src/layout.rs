@@ -1,0 +1,178 @@
+//! The import folder layout of the seed document, turned into an ordered import plan.
+//!
+//! ```text
+//! <import_dir>/initial/common/{institutions,doctors,projects,products}.json
+//! <import_dir>/initial/institutions/<CODE>/{customers,consumption_records}.json
+//! <import_dir>/incremental/pending/<YYYY-MM-DD>/
+//!     institutions.json, doctors.json, ...           (common files, optional)
+//!     <CODE>/customers_add.json, customers_update.json, consumption_records*.json
+//! ```
+//! A plan lists files stage by stage (institutions, then doctors/projects/products, then
+//! customers, then consumption records), so every file finds the rows it refers to.
+
+use std::path::{Path, PathBuf};
+
+use revisit_jobs::{ImportKind, ImportSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("{0}: no such file or folder")]
+    Missing(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{0}: no import files found (expected the layout described in `revisit import --help`)"
+    )]
+    Empty(String),
+    #[error("{0}: cannot tell what this file holds from its name")]
+    UnknownFile(String),
+}
+
+/// What a file holds, by its name: `customers.json`, `customers_add.json`,
+/// `consumption_records_update.json`...
+pub fn kind_of(file_name: &str) -> Option<ImportKind> {
+    let stem = file_name.strip_suffix(".json")?;
+    let base = ["_add", "_update", "_new", "_changed"]
+        .iter()
+        .find_map(|s| stem.strip_suffix(s))
+        .unwrap_or(stem);
+    Some(match base {
+        "institutions" => ImportKind::Institutions,
+        "doctors" => ImportKind::Doctors,
+        "projects" => ImportKind::Projects,
+        "products" => ImportKind::Products,
+        "customers" => ImportKind::Customers,
+        "consumption_records" => ImportKind::ConsumptionRecords,
+        _ => return None,
+    })
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LayoutError> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| LayoutError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Files of one folder: JSON files directly in it are common files, sub-folders are
+/// institutions holding per-institution files.
+fn scan_folder(dir: &Path, out: &mut Vec<ImportSource>) -> Result<(), LayoutError> {
+    for path in read_dir_sorted(dir)? {
+        if path.is_dir() {
+            let code = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            if code == "common" || code == "institutions" {
+                scan_folder(&path, out)?;
+                continue;
+            }
+            for file in read_dir_sorted(&path)? {
+                push_file(&file, Some(&code), out)?;
+            }
+        } else {
+            push_file(&path, None, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn push_file(
+    path: &Path,
+    institution: Option<&str>,
+    out: &mut Vec<ImportSource>,
+) -> Result<(), LayoutError> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if !name.ends_with(".json") {
+        return Ok(());
+    }
+    let kind =
+        kind_of(&name).ok_or_else(|| LayoutError::UnknownFile(path.display().to_string()))?;
+    out.push(ImportSource {
+        path: path.display().to_string(),
+        kind,
+        institution: if kind.per_institution() {
+            institution.map(str::to_owned)
+        } else {
+            None
+        },
+    });
+    Ok(())
+}
+
+/// The ordered plan for a file or a folder of the layout.
+pub fn plan(path: &Path) -> Result<Vec<ImportSource>, LayoutError> {
+    if !path.exists() {
+        return Err(LayoutError::Missing(path.display().to_string()));
+    }
+    let mut files = Vec::new();
+    if path.is_dir() {
+        scan_folder(path, &mut files)?;
+    } else {
+        // A single per-institution file takes its institution from its folder's name.
+        let inst = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().to_string());
+        push_file(path, inst.as_deref(), &mut files)?;
+    }
+    if files.is_empty() {
+        return Err(LayoutError::Empty(path.display().to_string()));
+    }
+    // Stable: within a stage, the folder order (dates ascending, then names) is kept.
+    files.sort_by_key(|f| f.kind.stage());
+    Ok(files)
+}
+
+/// Dated folders under `incremental/pending`, oldest first.
+pub fn pending_incremental(import_dir: &Path) -> Result<Vec<PathBuf>, LayoutError> {
+    let pending = import_dir.join("incremental").join("pending");
+    if !pending.is_dir() {
+        return Ok(Vec::new());
+    }
+    Ok(read_dir_sorted(&pending)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_kinds() {
+        assert_eq!(kind_of("customers_add.json"), Some(ImportKind::Customers));
+        assert_eq!(
+            kind_of("consumption_records.json"),
+            Some(ImportKind::ConsumptionRecords)
+        );
+        assert_eq!(kind_of("notes.json"), None);
+        assert_eq!(kind_of("customers.csv"), None);
+    }
+
+    #[test]
+    fn the_sample_data_plans_in_stage_order() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/initial");
+        let plan = plan(&dir).unwrap();
+        let stages: Vec<u8> = plan.iter().map(|f| f.kind.stage()).collect();
+        let mut sorted = stages.clone();
+        sorted.sort();
+        assert_eq!(stages, sorted);
+        assert_eq!(plan[0].kind, ImportKind::Institutions);
+        assert!(
+            plan.iter()
+                .filter(|f| f.kind.per_institution())
+                .all(|f| f.institution.is_some())
+        );
+    }
+}

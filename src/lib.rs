@@ -1,0 +1,15 @@
+//! Revisit: customer follow-up (回访) for medical-aesthetics clinic chains, as durable jobs in
+//! PostgreSQL. See README.md for the tour; each module's doc says its role.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod handlers;
+pub mod layout;
+pub mod llm;
+pub mod notify;
+pub mod queue;
+pub mod telemetry;

@@ -1,0 +1,183 @@
+//! What a greeting is made from, and the prompt that asks the LLM for it.
+//!
+//! The prompt addresses the customer by family name and title only (张女士); the phone number,
+//! the full name and the customer code never go into it.
+
+use chrono::{Datelike, NaiveDate};
+
+/// One line of a customer's consumption history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub date: NaiveDate,
+    pub item_type: String,
+    pub item_name: String,
+    pub amount_cents: i64,
+    pub doctor_name: Option<String>,
+}
+
+/// Everything a greeting may draw on.
+#[derive(Debug, Clone)]
+pub struct GreetingContext {
+    pub institution_name: String,
+    pub full_name: String,
+    pub gender: Option<String>,
+    pub occasion_date: NaiveDate,
+    pub vip_level: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    /// Most recent first.
+    pub history: Vec<HistoryItem>,
+}
+
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "司徒", "夏侯", "尉迟", "长孙",
+];
+
+impl GreetingContext {
+    /// `张女士`, `欧阳先生`, or `尊敬的顾客` when the name or gender is unknown.
+    pub fn salutation(&self) -> String {
+        let name = self.full_name.trim();
+        let surname = COMPOUND_SURNAMES
+            .iter()
+            .find(|s| name.starts_with(**s) && name.chars().count() > 2)
+            .map(|s| (*s).to_owned())
+            .or_else(|| name.chars().next().map(String::from));
+        let title = match self.gender.as_deref() {
+            Some("女") => Some("女士"),
+            Some("男") => Some("先生"),
+            _ => None,
+        };
+        match (surname, title) {
+            (Some(s), Some(t)) => format!("{s}{t}"),
+            _ => "尊敬的顾客".to_owned(),
+        }
+    }
+
+    /// The doctors who treated the customer, most recent first, without repeats.
+    pub fn doctors(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for d in self.history.iter().filter_map(|h| h.doctor_name.as_deref()) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// The most recent treatment (a project rather than a product), if any.
+    pub fn last_project(&self) -> Option<&HistoryItem> {
+        self.history.iter().find(|h| h.item_type == "project")
+    }
+}
+
+/// The system prompt: the rules of a good revisit message.
+pub fn system_prompt(ctx: &GreetingContext, max_chars: usize) -> String {
+    format!(
+        "你是{inst}的客户关怀顾问，负责给顾客写生日回访短信。要求：\n\
+         1. 只用简体中文，只输出短信正文，不要引号、标题或解释；\n\
+         2. 全文不超过{max}个字（含标点）；\n\
+         3. 语气温暖真诚、专业克制，用“您”称呼；\n\
+         4. 可以自然地提到顾客做过的项目或为其服务的医生，让顾客感到被记得；\n\
+         5. 不得提及任何病症、皮肤问题或其他健康隐私，不承诺疗效，不报价格，不推销；\n\
+         6. 不要包含电话号码、链接或表情符号。",
+        inst = ctx.institution_name,
+        max = max_chars
+    )
+}
+
+/// The user prompt: the customer's side of the story.
+pub fn user_prompt(ctx: &GreetingContext) -> String {
+    let mut s = format!(
+        "顾客称呼：{}\n生日：{}月{}日\n",
+        ctx.salutation(),
+        ctx.occasion_date.month(),
+        ctx.occasion_date.day()
+    );
+    if let Some(v) = &ctx.vip_level {
+        s.push_str(&format!("会员等级：{v}\n"));
+    }
+    if !ctx.tags.is_empty() {
+        s.push_str(&format!("顾客标签：{}\n", ctx.tags.join("、")));
+    }
+    if let Some(n) = &ctx.notes {
+        s.push_str(&format!("服务备注（仅供参考，勿在短信中提及）：{n}\n"));
+    }
+    if ctx.history.is_empty() {
+        s.push_str("消费记录：暂无\n");
+    } else {
+        s.push_str("近期消费：\n");
+        for h in ctx.history.iter().take(5) {
+            let doctor = h
+                .doctor_name
+                .as_deref()
+                .map(|d| format!("，{d}医生"))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "- {} {}（{}{}）\n",
+                h.date,
+                h.item_name,
+                if h.item_type == "project" {
+                    "项目"
+                } else {
+                    "产品"
+                },
+                doctor
+            ));
+        }
+    }
+    s.push_str("请写一条生日回访短信。");
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> GreetingContext {
+        GreetingContext {
+            institution_name: "北京华美医美诊所".into(),
+            full_name: "张三丰".into(),
+            gender: Some("女".into()),
+            occasion_date: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            vip_level: Some("金卡".into()),
+            tags: vec!["敏感肌".into(), "抗衰老".into()],
+            notes: Some("皮肤敏感".into()),
+            history: vec![
+                HistoryItem {
+                    date: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+                    item_type: "project".into(),
+                    item_name: "水光针".into(),
+                    amount_cents: 252_000,
+                    doctor_name: Some("李明".into()),
+                },
+                HistoryItem {
+                    date: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+                    item_type: "project".into(),
+                    item_name: "光子嫩肤".into(),
+                    amount_cents: 180_000,
+                    doctor_name: Some("李明".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn salutation_uses_family_name_and_title() {
+        let mut c = sample();
+        assert_eq!(c.salutation(), "张女士");
+        c.full_name = "欧阳娜娜".into();
+        c.gender = Some("男".into());
+        assert_eq!(c.salutation(), "欧阳先生");
+        c.gender = None;
+        assert_eq!(c.salutation(), "尊敬的顾客");
+    }
+
+    #[test]
+    fn prompt_carries_history_but_not_the_full_name() {
+        let c = sample();
+        let p = user_prompt(&c);
+        assert!(p.contains("水光针") && p.contains("李明医生") && p.contains("金卡"));
+        assert!(!p.contains("张三丰"), "{p}");
+        assert_eq!(c.doctors(), vec!["李明"]);
+    }
+}

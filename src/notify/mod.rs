@@ -1,0 +1,83 @@
+//! Message channels: how a generated message reaches a customer.
+//!
+//! Delivery rule (at most once, as far as the channel allows): before each try the revisit is
+//! marked `sending`; after a confirmed delivery, `sent`. A try that finds the revisit still
+//! `sending` cannot know whether the previous one was delivered (the worker may have died after
+//! the receiver got it). It sends again only through a channel that de-duplicates by the
+//! revisit's `send_key` ([`Channel::deduplicates`]); otherwise the revisit fails as
+//! "delivery uncertain" for a person to check, and nothing is repeated blindly.
+
+pub mod webhook;
+
+use serde::Serialize;
+
+pub use webhook::WebhookChannel;
+
+/// A message ready to go.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outgoing {
+    pub revisit_id: i64,
+    /// Stable for the revisit: the receiver drops a repeat with the same key.
+    pub send_key: String,
+    pub institution_code: String,
+    pub customer_code: String,
+    pub name: String,
+    pub phone: String,
+    pub occasion: String,
+    pub occasion_date: chrono::NaiveDate,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The receiver said no or could not be reached before it got the message: safe to retry.
+    #[error("not delivered: {0}")]
+    NotDelivered(String),
+    /// It may or may not have arrived (timed out after sending).
+    #[error("delivery uncertain: {0}")]
+    Uncertain(String),
+    /// Retrying will not help (the receiver rejected the message as invalid).
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Where messages go.
+#[derive(Clone)]
+pub enum Channel {
+    /// Test mode: shown on the console and recorded; nothing leaves the system.
+    Console,
+    Webhook(WebhookChannel),
+}
+
+impl Channel {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Webhook(_) => "webhook",
+        }
+    }
+
+    /// Whether a repeat with the same `send_key` is dropped by the receiver, so that a try after
+    /// an uncertain one may send again.
+    pub fn deduplicates(&self) -> bool {
+        match self {
+            Self::Console => true,
+            Self::Webhook(_) => true,
+        }
+    }
+
+    pub async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {
+        match self {
+            Self::Console => {
+                println!(
+                    "[测试模式·未发送] {} {} → {}",
+                    crate::domain::privacy::mask_name(&msg.name),
+                    crate::domain::privacy::mask_phone(&msg.phone),
+                    msg.message
+                );
+                Ok(())
+            }
+            Self::Webhook(w) => w.send(msg).await,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The worker runtime: one apalis worker per queue, supervised by an apalis `Monitor`.
+//!
+//! apalis fetches, locks, heartbeats and acknowledges; it leaves these guarantees to us, and
+//! [`run_job`] and [`run_pool`] provide them:
+//! - **stored backoff**: after a retryable failure the job's `run_at` is moved forward in
+//!   Postgres before apalis marks it `Failed`, so the fetch query (`run_at < now()`) skips it until
+//!   then. No worker slot sleeps, and a restart forgets nothing.
+//! - **crash loops end**: a worker that dies mid-job has its job re-queued by a live worker's
+//!   heartbeat with `attempts + 1` but as `Pending`, which apalis would fetch forever. A job that
+//!   starts with more attempts than allowed is killed instead of run.
+//! - **permanent failures are not retried**: they end as `Killed` at once.
+//! - **graceful shutdown**: on the signal, fetching stops, in-flight jobs get the configured
+//!   timeout, and whatever this process still holds afterwards is released to the queue at once.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use apalis::prelude::*;
+use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
+use revisit_jobs::{Job, KindInfo};
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::{
+    app::App,
+    handlers::{Handler, JobCtx, JobError},
+};
+
+/// What apalis tells a handler about the task it runs.
+pub struct JobMeta {
+    pub id: String,
+    attempt: Attempt,
+    pub max_attempts: u32,
+}
+
+impl<Args: Sync> FromRequest<Task<Args>> for JobMeta {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &Task<Args>) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: req.task_id().map(ToString::to_string).unwrap_or_default(),
+            attempt: req.raw_attempt().clone(),
+            max_attempts: req.max_attempts().unwrap_or(1) as u32,
+        })
+    }
+}
+
+/// Runs one job through its handler and turns the outcome into what apalis stores.
+async fn run_job<J: Handler>(
+    args: J,
+    meta: JobMeta,
+    app: Data<Arc<App>>,
+) -> Result<(), BoxDynError> {
+    // apalis counts this attempt when the task starts, before the handler body runs.
+    let attempt = meta.attempt.current() as u32;
+    let span = info_span!("job", queue = J::QUEUE, job_id = %meta.id, attempt, max_attempts = meta.max_attempts);
+    async move {
+        let ctx = JobCtx {
+            app: &app,
+            job_id: &meta.id,
+            attempt,
+            max_attempts: meta.max_attempts,
+        };
+        if attempt > meta.max_attempts {
+            let message = format!(
+                "gave up after {} attempts: the job was interrupted every time (worker killed or crashed while running it)",
+                meta.max_attempts
+            );
+            error!(%message, "job is dead");
+            args.on_dead(&ctx, &message).await;
+            return Err(AbortError::new(message).into());
+        }
+        match args.run(&ctx).await {
+            Ok(()) => Ok(()),
+            Err(JobError::Permanent(e)) => {
+                let message = format!("{e:#}");
+                error!(error = %message, "job failed permanently; not retried");
+                args.on_dead(&ctx, &message).await;
+                Err(AbortError::new(message).into())
+            }
+            Err(JobError::Retry { error: e, after }) => {
+                let message = format!("{e:#}");
+                let policy = app.settings.policy(&KindInfo::of::<J>());
+                if attempt >= meta.max_attempts {
+                    error!(error = %message, "job failed on its last attempt; it is dead until retried by hand");
+                    args.on_dead(&ctx, &message).await;
+                    return Err(message.into());
+                }
+                let backoff = policy.backoff_with_jitter(attempt, fastrand::f64());
+                let delay = after.map_or(backoff, |a| a.max(backoff));
+                warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
+                if let Err(db) = store_backoff(&app, &meta.id, delay).await {
+                    error!(error = %db, "could not store the retry time; the job may retry at once");
+                }
+                Err(message.into())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Moves a running job's next run time forward. apalis's acknowledgement, which follows,
+/// changes status and attempts but leaves `run_at` alone.
+async fn store_backoff(app: &App, job_id: &str, delay: Duration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1",
+    )
+    .bind(job_id)
+    .bind(delay.as_millis() as i64)
+    .execute(&app.pool)
+    .await
+    .map(|_| ())
+}
+
+/// Which queues a pool serves and whether it runs the cron producers.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Queue names; all kinds but the benchmark's when empty.
+    pub queues: Vec<&'static str>,
+    pub cron: bool,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            queues: Vec::new(),
+            cron: true,
+        }
+    }
+}
+
+/// A name unique to this process and queue: apalis refuses two live workers with one name.
+fn worker_name(queue: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!(
+        "{host}-{}-{}-{queue}",
+        std::process::id(),
+        ulid::Ulid::generate().to_string()[20..].to_lowercase()
+    )
+}
+
+fn register<J: Handler>(monitor: Monitor, app: &Arc<App>, names: &mut Vec<String>) -> Monitor {
+    let app = app.clone();
+    let name = worker_name(J::QUEUE);
+    names.push(name.clone());
+    monitor.register(move |_restarts| {
+        let policy = app.settings.policy(&KindInfo::of::<J>());
+        let w = &app.settings.worker;
+        let config = PgConfig::default()
+            .queue(J::QUEUE)
+            .batch_size(w.batch_size.min(policy.concurrency).max(1))
+            .heartbeat_interval(w.heartbeat())
+            .missed_heartbeats(w.missed_heartbeats)
+            .lock_tasks(false)
+            .persist_results(true);
+        let storage = PostgresStorage::<J>::new(&app.pool).with_config(config);
+        // LISTEN/NOTIFY wakes the worker for new jobs; the interval picks up jobs whose
+        // backoff has ended, which no insert announces.
+        let strategy = Strategy::new()
+            .stream(Pubsub::new(app.pool.clone(), J::QUEUE.to_owned()))
+            .interval(w.poll_interval());
+        WorkerBuilder::new(name.clone())
+            .backend(PollWith::new(storage, strategy))
+            .data(app.clone())
+            .concurrency(policy.concurrency)
+            .parallelize(tokio::spawn)
+            .build(run_job::<J>)
+    })
+}
+
+fn register_queue(
+    monitor: Monitor,
+    app: &Arc<App>,
+    queue: &str,
+    names: &mut Vec<String>,
+) -> Monitor {
+    use revisit_jobs::*;
+    match queue {
+        q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, names),
+        q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, names),
+        q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, names),
+        q if q == GreetingGenerate::QUEUE => register::<GreetingGenerate>(monitor, app, names),
+        q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, names),
+        q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, names),
+        q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, names),
+        q if q == Noop::QUEUE => register::<Noop>(monitor, app, names),
+        other => unreachable!("queue {other} has no handler"),
+    }
+}
+
+/// Runs the worker pool (and the cron producers) until `shutdown` resolves, then stops
+/// gracefully. Returns when every worker has stopped and held jobs were released.
+pub async fn run_pool(
+    app: Arc<App>,
+    options: PoolOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let queues: Vec<&'static str> = if options.queues.is_empty() {
+        revisit_jobs::ALL_KINDS
+            .iter()
+            .filter(|k| k.queue != revisit_jobs::Noop::QUEUE)
+            .map(|k| k.queue)
+            .collect()
+    } else {
+        options.queues.clone()
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut names = Vec::new();
+    let mut monitor = Monitor::new()
+        .shutdown_timeout(app.settings.worker.shutdown_timeout())
+        // A worker stops on a database error (a connection reset); start it again.
+        .should_restart(|ctx, err| {
+            warn!(worker = ctx.name(), error = %err, "worker stopped; restarting it");
+            true
+        });
+    for queue in &queues {
+        monitor = register_queue(monitor, &app, queue, &mut names);
+    }
+    let cron = if options.cron && app.settings.cron.enabled {
+        let app = app.clone();
+        let rx = stop_rx.clone();
+        Some(tokio::spawn(async move {
+            super::cron::run_producers(&app, revisit_jobs::CRON_SCHEDULES, rx).await
+        }))
+    } else {
+        None
+    };
+    info!(queues = ?queues, cron = cron.is_some(), "worker pool started");
+    let mut monitor_stop = stop_rx.clone();
+    let signal = async move {
+        let _ = monitor_stop.wait_for(|s| *s).await;
+        Ok(())
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutdown requested: no new jobs are fetched; in-flight jobs may finish");
+        let _ = stop_tx.send(true);
+    });
+    let result = monitor.run_with_signal(signal).await;
+    if let Some(cron) = cron {
+        let _ = cron.await;
+    }
+    let released = release_held_jobs(&app, &names).await?;
+    if released > 0 {
+        warn!(
+            released,
+            "jobs still held at shutdown were put back in the queue"
+        );
+    }
+    info!("worker pool stopped");
+    result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+}
+
+/// Puts back jobs this process fetched but did not finish (buffered, or still running when the
+/// shutdown timeout ran out), so another worker can take them at once instead of after the
+/// heartbeat timeout. Attempts are not charged: the job did not fail.
+async fn release_held_jobs(app: &App, names: &[String]) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE apalis.jobs
+         SET status = 'Pending', lock_by = NULL, lock_at = NULL
+         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running')",
+    )
+    .bind(names)
+    .execute(&app.pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
