@@ -301,7 +301,7 @@ impl Settings {
         if self.worker.batch_size == 0 {
             return Err(invalid("worker.batch_size", "must be at least 1"));
         }
-        for (name, _) in &self.jobs {
+        for name in self.jobs.keys() {
             if KindInfo::find(&normalize_kind(name)).is_none() {
                 return Err(invalid(
                     &format!("jobs.{name}"),

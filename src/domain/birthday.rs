@@ -3,7 +3,14 @@
 //! Rule for 29 February: in a year without that day the birthday is celebrated on 28 February
 //! (the last day of the customer's birth month), never on 1 March.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// The calendar day it is in `tz` at `now`: the window starts on the clinic's day, not the
+/// server's (at 00:30 in Shanghai it is still the previous day in UTC).
+pub fn local_today(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
 
 /// The day the birthday falls on in `year`.
 pub fn occurrence_in_year(birthday: NaiveDate, year: i32) -> NaiveDate {
@@ -80,6 +87,23 @@ mod tests {
         assert_eq!(next_occurrence(leapling, d(2027, 3, 1)), d(2028, 2, 29));
         assert!(window_month_days(d(2027, 2, 25), 7).contains(&229));
         assert!(!window_month_days(d(2027, 3, 1), 7).contains(&229));
+    }
+
+    #[test]
+    fn the_day_is_the_clinics_day_near_midnight() {
+        use chrono::TimeZone;
+        let shanghai: Tz = "Asia/Shanghai".parse().unwrap();
+        // 16:30 UTC on 27 Dec is 00:30 on 28 Dec in Shanghai.
+        let now = Utc.with_ymd_and_hms(2026, 12, 27, 16, 30, 0).unwrap();
+        let today = local_today(now, shanghai);
+        assert_eq!(today, d(2026, 12, 28));
+        assert_eq!(now.date_naive(), d(2026, 12, 27));
+        // So a 4 January birthday is in the window there, though not yet by UTC's day.
+        assert_eq!(upcoming(d(1990, 1, 4), today, 7), Some(d(2027, 1, 4)));
+        assert_eq!(upcoming(d(1990, 1, 4), now.date_naive(), 7), None);
+        // 15:59 UTC is 23:59 the same day in Shanghai.
+        let before = Utc.with_ymd_and_hms(2026, 12, 27, 15, 59, 0).unwrap();
+        assert_eq!(local_today(before, shanghai), d(2026, 12, 27));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use super::{Handler, JobCtx, JobError};
 use crate::{
     db::{customers, revisits},
-    domain::birthday::{upcoming, window_month_days},
+    domain::birthday::{local_today, upcoming, window_month_days},
     queue::{EnqueueOptions, enqueue},
 };
 
@@ -17,7 +17,7 @@ impl Handler for ReminderScan {
         let settings = &ctx.app.settings;
         let today = self
             .today
-            .unwrap_or_else(|| Utc::now().with_timezone(&settings.tz()).date_naive());
+            .unwrap_or_else(|| local_today(Utc::now(), settings.tz()));
         let days = settings.reminders.days_ahead;
         let wanted = match &self.institution {
             Some(code) => vec![code.clone()],

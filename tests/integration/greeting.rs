@@ -1,0 +1,102 @@
+//! Greeting generation: LLM retries with Retry-After, the template without a key, and what the
+//! prompt may carry.
+
+use std::{sync::Arc, time::Duration};
+
+use revisit_jobs::{GreetingGenerate, Job, MessageSend};
+
+use crate::{harness::*, runtime::one_greeting};
+
+async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::db::revisits::Revisit {
+    let pool = env.pool().clone();
+    eventually(Duration::from_secs(30), "the revisit to be sent", || {
+        let pool = pool.clone();
+        async move {
+            let r = revisit::db::revisits::get(&pool, revisit)
+                .await
+                .unwrap()
+                .unwrap();
+            (r.status == "sent").then_some(r)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded() {
+    let llm = MockServer::start(Arc::new(|n, _| {
+        if n == 0 {
+            (
+                429,
+                vec![("retry-after", "1".to_owned())],
+                serde_json::json!({"error": "rate limited"}),
+            )
+        } else {
+            (
+                200,
+                vec![],
+                chat_answer("“张女士，生日快乐！李明医生和我们都记得您，期待再见。”"),
+            )
+        }
+    }))
+    .await;
+    let env = TestEnv::new(&[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")]).await;
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.model.as_deref(), Some("deepseek-chat"));
+    assert_eq!(
+        r.message.as_deref(),
+        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。")
+    );
+    let got = llm.received();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(950),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(got[0].headers["authorization"], "Bearer sk-test");
+    // The prompt has the history, but neither the phone nor the full name.
+    let prompt = got[0].body.to_string();
+    assert!(
+        prompt.contains("张女士") && prompt.contains("金卡"),
+        "{prompt}"
+    );
+    assert!(
+        !prompt.contains("13800138000") && !prompt.contains("张丽"),
+        "{prompt}"
+    );
+    workers.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_api_key_the_template_is_used_and_recorded() {
+    let env = TestEnv::new(&[]).await;
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    assert!(r.model.is_none());
+    let text = r.message.unwrap();
+    assert!(
+        text.starts_with("张女士") && text.contains("生日快乐"),
+        "{text}"
+    );
+    assert!(text.chars().count() <= 70);
+    assert_eq!(r.channel.as_deref(), Some("console"));
+    workers.stop().await;
+}
+
+#[tokio::test]
+async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit() {
+    let long = "张女士，生日快乐！".repeat(12);
+    let llm = MockServer::start(Arc::new(move |_, _| (200, vec![], chat_answer(&long)))).await;
+    let env = TestEnv::new(&[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")]).await;
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    let text = r.message.unwrap();
+    assert!(text.chars().count() <= 70 && text.ends_with('！'), "{text}");
+    workers.stop().await;
+}

@@ -1,0 +1,342 @@
+//! The test harness: a fresh PostgreSQL database per test, settings pointing at it, an
+//! in-process worker pool, and real HTTP servers on 127.0.0.1 playing the LLM and the webhook.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use revisit::{
+    app::App,
+    config::Settings,
+    db,
+    queue::worker::{PoolOptions, run_pool},
+};
+use revisit_jobs::Job;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+/// The server tests create their databases on (trust auth, as on the CI machine).
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = format!(
+            "revisit_test_{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        let url = format!("{}/{name}", server_url());
+        db::create_database_if_missing(&url)
+            .await
+            .expect("create test database");
+        Self { url, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let name = self.name.clone();
+        // Drop needs async work; do it on a thread of its own so it also runs during a panic.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            if let Err(e) = rt.block_on(db::drop_database(&url)) {
+                eprintln!("could not drop test database {name}: {e}");
+            }
+        })
+        .join();
+    }
+}
+
+/// Settings for a test: the defaults, fast heartbeats and polling, plus `overrides`
+/// (environment-variable style, as a user would set them).
+pub fn settings(url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), url.into()),
+        ("REVISIT__WORKER__HEARTBEAT_SECS".into(), "1".into()),
+        ("REVISIT__WORKER__MISSED_HEARTBEATS".into(), "2".into()),
+        ("REVISIT__WORKER__POLL_INTERVAL_MS".into(), "100".into()),
+        ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS".into(), "5".into()),
+        ("REVISIT__CRON__ENABLED".into(), "false".into()),
+        ("REVISIT__DATABASE__MAX_CONNECTIONS".into(), "8".into()),
+    ];
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Settings::load_from(None, &env).expect("test settings")
+}
+
+/// A migrated database and the app state on it.
+pub struct TestEnv {
+    pub db: TestDb,
+    pub app: Arc<App>,
+}
+
+impl TestEnv {
+    pub async fn new(overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let settings = settings(&db.url, overrides);
+        let pool = db::connect(&settings).await.expect("connect");
+        db::migrate(&pool).await.expect("migrate");
+        let app = App::new(pool, settings).expect("app");
+        Self { db, app }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.app.pool
+    }
+
+    /// Starts the worker pool for `queues` (all when empty) in this process.
+    pub fn start_workers(&self, queues: Vec<&'static str>) -> Workers {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(run_pool(
+            self.app.clone(),
+            PoolOptions {
+                queues,
+                cron: false,
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Workers {
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Environment for a `revisit` child process on this database.
+    pub fn child_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), self.db.url.clone()),
+            ("REVISIT__WORKER__HEARTBEAT_SECS".into(), "1".into()),
+            ("REVISIT__WORKER__MISSED_HEARTBEATS".into(), "2".into()),
+            ("REVISIT__WORKER__POLL_INTERVAL_MS".into(), "100".into()),
+            ("REVISIT__DATABASE__MAX_CONNECTIONS".into(), "6".into()),
+            ("RUST_LOG".into(), "info,sqlx=warn".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+}
+
+pub struct Workers {
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Workers {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("pool task").expect("pool result");
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One request a mock server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: std::time::Instant,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// A scripted HTTP peer: for request number `n` (0-based) `script` returns the status, extra
+/// headers and JSON body to answer with, and may act first (e.g. kill a worker process).
+pub type Script = Arc<
+    dyn Fn(usize, &Received) -> (u16, Vec<(&'static str, String)>, serde_json::Value) + Send + Sync,
+>;
+
+#[derive(Clone)]
+struct MockState {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Script>>,
+}
+
+pub struct MockServer {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Script>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn answer(State(state): State<MockState>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = Received {
+        at: std::time::Instant::now(),
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    };
+    let n = {
+        let mut r = state.received.lock().unwrap();
+        r.push(req.clone());
+        r.len() - 1
+    };
+    let script = state.script.lock().unwrap().clone();
+    let (status, extra, json) = script(n, &req);
+    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(json)).into_response();
+    for (k, v) in extra {
+        response.headers_mut().insert(k, v.parse().unwrap());
+    }
+    response
+}
+
+impl MockServer {
+    pub async fn start(script: Script) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script));
+        let state = MockState {
+            received: received.clone(),
+            script: script.clone(),
+        };
+        let app = Router::new().fallback(answer).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            received,
+            script,
+            _task: task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn set_script(&self, script: Script) {
+        *self.script.lock().unwrap() = script;
+    }
+}
+
+/// An OpenAI-style chat completion answer.
+pub fn chat_answer(text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "cmpl-1", "object": "chat.completion", "model": "deepseek-chat",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]
+    })
+}
+
+/// Writes `files` (relative path, JSON text) under a new temporary folder.
+pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    dir
+}
+
+pub const INSTITUTIONS: &str = r#"[{"institution_code":"BJ-HA-001","name":"北京华安医疗美容诊所","status":"active"},
+ {"institution_code":"SH-ML-002","name":"上海美丽人生医疗美容门诊部","status":"active"}]"#;
+pub const DOCTORS: &str =
+    r#"[{"doctor_code":"DOC-1","institution_code":"BJ-HA-001","name":"李明","title":"主任医师"}]"#;
+
+/// Customers of BJ-HA-001 with the given (code, name, birthday, phone).
+pub fn customers_json(rows: &[(&str, &str, &str, &str)]) -> String {
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(code, name, birthday, phone)| {
+            serde_json::json!({"customer_code": code, "person": {"name": name, "gender": "女", "birthday": birthday, "phone": phone},
+                "vip_level": "金卡", "tags": ["敏感肌"], "notes": "皮肤敏感，注意产品选择"})
+        })
+        .collect();
+    serde_json::to_string(&items).unwrap()
+}
+
+/// Imports a tree through the real queue and waits for it.
+pub async fn import_tree(env: &TestEnv, dir: &std::path::Path) -> String {
+    let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);
+    let plan = revisit::layout::plan(dir).unwrap();
+    let files = plan.len() as i64;
+    let batch = format!("b-{}", ulid::Ulid::generate());
+    let (first, rest) = plan.split_first().unwrap();
+    let job = revisit_jobs::ImportFile {
+        source: first.clone(),
+        then: rest.to_vec(),
+        batch: batch.clone(),
+    };
+    let mut conn = env.pool().acquire().await.unwrap();
+    revisit::queue::enqueue(&mut conn, &env.app.settings, &job, Default::default())
+        .await
+        .unwrap();
+    drop(conn);
+    let pool = env.pool().clone();
+    let b = batch.clone();
+    eventually(Duration::from_secs(30), "import batch", || {
+        let pool = pool.clone();
+        let b = b.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
+                .bind(&b)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (n == files).then_some(())
+        }
+    })
+    .await;
+    workers.stop().await;
+    batch
+}

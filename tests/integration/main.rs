@@ -1,0 +1,11 @@
+//! Integration tests against a real PostgreSQL (see harness.rs). One binary, so one link.
+
+mod harness;
+
+mod cli;
+mod cron;
+mod greeting;
+mod import;
+mod reminders;
+mod runtime;
+mod send;
