@@ -40,6 +40,30 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// Masks every run of 7 or more digits in `text` (a phone number echoed in an error message).
+pub fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 7 {
+            out.push_str(&mask_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +84,18 @@ mod tests {
         );
         assert_eq!(normalize_phone("13800l38000"), None);
         assert_eq!(normalize_phone("123"), None);
+    }
+
+    #[test]
+    fn masks_phones_inside_messages() {
+        assert_eq!(
+            mask_digit_runs("invalid type: integer `13800138000`, expected a string"),
+            "invalid type: integer `138****8000`, expected a string"
+        );
+        assert_eq!(
+            mask_digit_runs("\"1990-13-01\" is not a date"),
+            "\"1990-13-01\" is not a date"
+        );
     }
 
     #[test]

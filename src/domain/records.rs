@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use super::privacy::normalize_phone;
+use super::privacy::{mask_digit_runs, normalize_phone};
 use revisit_jobs::ImportKind;
 
 /// What is wrong with one record.
@@ -280,7 +280,8 @@ fn collect<R: DeserializeOwned, T>(
                     } else {
                         field
                     },
-                    message: e.into_inner().to_string(),
+                    // serde echoes the bad value, which may be a phone number.
+                    message: mask_digit_runs(&e.into_inner().to_string()),
                 });
                 continue;
             }

@@ -202,12 +202,14 @@ pub type Script = Arc<
 struct MockState {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 pub struct MockServer {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
+    delay: Arc<Mutex<Duration>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -223,6 +225,8 @@ async fn answer(State(state): State<MockState>, headers: HeaderMap, body: Bytes)
         r.len() - 1
     };
     let script = state.script.lock().unwrap().clone();
+    let delay = *state.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let (status, extra, json) = script(n, &req);
     let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(json)).into_response();
     for (k, v) in extra {
@@ -235,9 +239,11 @@ impl MockServer {
     pub async fn start(script: Script) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let state = MockState {
             received: received.clone(),
             script: script.clone(),
+            delay: delay.clone(),
         };
         let app = Router::new().fallback(answer).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -252,6 +258,7 @@ impl MockServer {
             url,
             received,
             script,
+            delay,
             _task: task,
         }
     }
@@ -262,6 +269,11 @@ impl MockServer {
 
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
+    }
+
+    /// Answers every request only after `delay` (a slow peer).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn set_script(&self, script: Script) {

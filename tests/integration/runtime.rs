@@ -380,3 +380,88 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts() {
         let _ = w.kill().await;
     }
 }
+
+fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("running");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+async fn wait_llm_called(llm: &MockServer) {
+    eventually(Duration::from_secs(30), "the LLM call to start", || {
+        let n = llm.count();
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_job_finish() {
+    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+        (200, vec![], chat_answer("张女士，生日快乐！"))
+    }))
+    .await;
+    llm.set_delay(Duration::from_secs(2));
+    let env = TestEnv::new(&[]).await;
+    let (revisit, job) = one_greeting(&env, true).await;
+    let mut worker = spawn_worker(
+        &env,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS", "20"),
+        ],
+    );
+    wait_llm_called(&llm).await;
+    sigterm(&worker);
+    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .expect("worker exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let (state, _) = admin::state_of(env.pool(), &job).await.unwrap().unwrap();
+    assert_eq!(
+        state, "done",
+        "the in-flight job finished before the worker stopped"
+    );
+    let r = revisit::db::revisits::get(env.pool(), revisit)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+}
+
+#[tokio::test]
+async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once() {
+    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+        (200, vec![], chat_answer("张女士，生日快乐！"))
+    }))
+    .await;
+    llm.set_delay(Duration::from_secs(20));
+    let env = TestEnv::new(&[]).await;
+    let (_, job) = one_greeting(&env, true).await;
+    let mut worker = spawn_worker(
+        &env,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS", "1"),
+        ],
+    );
+    wait_llm_called(&llm).await;
+    sigterm(&worker);
+    tokio::time::timeout(Duration::from_secs(15), worker.wait())
+        .await
+        .expect("worker exits")
+        .unwrap();
+    // Back in the queue straight away, not after the heartbeat timeout, and not charged.
+    let (status, attempts, lock_by): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, lock_by FROM apalis.jobs WHERE id = $1")
+            .bind(&job)
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts, lock_by), ("Pending", 0, None));
+}
