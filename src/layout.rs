@@ -62,25 +62,15 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LayoutError> {
     Ok(out)
 }
 
-/// Files of one folder: JSON files directly in it are common files, sub-folders are
-/// institutions holding per-institution files.
+/// Every JSON file under `dir`, depth first in name order. A per-institution file (customers,
+/// consumption records) belongs to the institution its folder is named after.
 fn scan_folder(dir: &Path, out: &mut Vec<ImportSource>) -> Result<(), LayoutError> {
     for path in read_dir_sorted(dir)? {
         if path.is_dir() {
-            let code = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            if code == "common" || code == "institutions" {
-                scan_folder(&path, out)?;
-                continue;
-            }
-            for file in read_dir_sorted(&path)? {
-                push_file(&file, Some(&code), out)?;
-            }
+            scan_folder(&path, out)?;
         } else {
-            push_file(&path, None, out)?;
+            let inst = dir.file_name().map(|n| n.to_string_lossy().to_string());
+            push_file(&path, inst.as_deref(), out)?;
         }
     }
     Ok(())
@@ -148,6 +138,18 @@ pub fn pending_incremental(import_dir: &Path) -> Result<Vec<PathBuf>, LayoutErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incremental_folders_are_found_at_any_depth() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/incremental");
+        let plan = plan(&dir).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(
+            plan.iter()
+                .all(|f| f.institution.as_deref() == Some("BJ-HA-001"))
+        );
+        assert!(plan[0].path.ends_with("customers_add.json"));
+    }
 
     #[test]
     fn names_map_to_kinds() {

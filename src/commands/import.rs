@@ -2,7 +2,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use revisit_jobs::ImportFile;
+use revisit_jobs::{ImportFile, Job};
 
 use super::wait;
 use crate::{
@@ -40,6 +40,7 @@ pub async fn import(app: &Arc<App>, path: &Path, wait_for_it: bool) -> anyhow::R
     let (batch, files) = enqueue_import(app, path).await?;
     println!("📥 已加入导入队列：{files} 个文件（批次 {batch}）");
     if wait_for_it {
+        wait::warn_if_no_worker(app, ImportFile::QUEUE).await?;
         wait::import_batch(app, &batch, files, Duration::from_secs(600)).await?;
         wait::print_import_summary(app, &batch).await?;
     } else {

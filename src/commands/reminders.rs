@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{NaiveDate, Utc};
-use revisit_jobs::ReminderScan;
+use revisit_jobs::{Job, ReminderScan};
 
 use super::wait;
 use crate::{
@@ -43,6 +43,7 @@ pub async fn run_reminders(
         }
     );
     if wait_for_it {
+        wait::warn_if_no_worker(app, ReminderScan::QUEUE).await?;
         wait::job(app, &id, Duration::from_secs(600)).await?;
         wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
         print_revisits(&revisits::list_since(&app.pool, since).await?);

@@ -9,6 +9,26 @@ use crate::{app::App, domain::records::RecordError, queue::admin};
 
 const POLL: Duration = Duration::from_millis(200);
 
+/// Tells the operator when no live worker serves `queue`: waiting would then last until the timeout.
+pub async fn warn_if_no_worker(app: &App, queue: &str) -> anyhow::Result<()> {
+    let w = &app.settings.worker;
+    let silent_for = (w.heartbeat_secs * w.missed_heartbeats as u64) as f64;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.workers
+         WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2)",
+    )
+    .bind(queue)
+    .bind(silent_for)
+    .fetch_one(&app.pool)
+    .await?;
+    if live == 0 {
+        eprintln!(
+            "⚠️  没有正在运行的 worker 处理 {queue}：请另开终端运行 `revisit worker`，否则会一直等待"
+        );
+    }
+    Ok(())
+}
+
 /// Waits until every file of an import batch is logged. Fails if one of its jobs is dead.
 pub async fn import_batch(
     app: &App,
