@@ -1,17 +1,19 @@
-//! The state every handler shares: the pool, settings and integration clients.
+//! The state every handler shares: the store, settings and integration clients.
 
 use std::sync::{Arc, Mutex};
-
-use sqlx::PgPool;
 
 use crate::{
     config::Settings,
     llm::LlmClient,
     notify::{Channel, WebhookChannel},
+    store::{Database, DbPool, Repository},
 };
 
 pub struct App {
-    pub pool: PgPool,
+    /// The primary store (PostgreSQL or SQLite).
+    pub store: Arc<dyn Repository>,
+    /// The same database's pool, for the job queue's workers.
+    pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub llm: LlmClient,
     /// The configured channel for real sends; test-mode revisits always use the console.
@@ -21,7 +23,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(pool: PgPool, settings: Settings) -> anyhow::Result<Arc<Self>> {
+    pub fn new(db: Database, settings: Settings) -> anyhow::Result<Arc<Self>> {
         let channel = match settings.reminders.channel.as_str() {
             "webhook" => Channel::Webhook(WebhookChannel::new(&settings.webhook)?),
             _ => Channel::Console,
@@ -29,7 +31,8 @@ impl App {
         Ok(Arc::new(Self {
             llm: LlmClient::new(&settings.llm)?,
             channel,
-            pool,
+            store: db.repo,
+            pool: db.pool,
             settings: Arc::new(settings),
             bench_latencies: Mutex::new(Vec::new()),
         }))

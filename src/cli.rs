@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
-use crate::queue::admin::JobState;
+use crate::store::JobState;
 
 /// Revisit 医美客户回访系统: imports a clinic chain's data, finds customers with upcoming
 /// birthdays, writes personal greetings with an LLM and sends them, all as durable jobs in

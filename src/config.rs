@@ -266,12 +266,10 @@ impl Settings {
                 ));
             }
         }
-        if !self.database.url.starts_with("postgres://")
-            && !self.database.url.starts_with("postgresql://")
-        {
+        if crate::store::Backend::of_url(&self.database.url).is_none() {
             return Err(invalid(
                 "database.url",
-                "must be a postgres:// URL (set DATABASE_URL)",
+                "must be a postgres://… or sqlite://… URL (set DATABASE_URL)",
             ));
         }
         if self.database.max_connections < 2 {
@@ -353,6 +351,11 @@ impl Settings {
             p.concurrency = o.concurrency.unwrap_or(p.concurrency);
         }
         p
+    }
+
+    /// The engine the database URL names (validated at load).
+    pub fn backend(&self) -> crate::store::Backend {
+        crate::store::Backend::of_url(&self.database.url).expect("validated at load")
     }
 
     /// Whether greetings come from the LLM (an API key is configured) or from the template.

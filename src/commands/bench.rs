@@ -14,11 +14,8 @@ use crate::{
     app::App,
     cli::BenchQueueArgs,
     config::{PolicyOverride, Settings},
-    db,
-    queue::{
-        EnqueueOptions, enqueue, enqueue_many,
-        worker::{PoolOptions, run_pool},
-    },
+    queue::worker::{PoolOptions, run_pool},
+    store::{self, NewJob},
 };
 
 fn noop(seq: u64) -> Noop {
@@ -28,21 +25,18 @@ fn noop(seq: u64) -> Noop {
     }
 }
 
-async fn clear(app: &App) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
-        .bind(Noop::QUEUE)
-        .execute(&app.pool)
+async fn enqueue_batch(app: &App, jobs: impl Iterator<Item = Noop>) -> anyhow::Result<()> {
+    let max_attempts = app
+        .settings
+        .policy(&revisit_jobs::KindInfo::of::<Noop>())
+        .max_attempts as i32;
+    let payloads = jobs
+        .map(|j| serde_json::to_vec(&j))
+        .collect::<Result<Vec<_>, _>>()?;
+    app.store
+        .enqueue_many(Noop::QUEUE, payloads, max_attempts)
         .await?;
     Ok(())
-}
-
-async fn done_count(app: &App) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
-    )
-    .bind(Noop::QUEUE)
-    .fetch_one(&app.pool)
-    .await?)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -63,39 +57,29 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     );
     settings.worker.batch_size = args.batch;
     settings.cron.enabled = false;
-    db::create_database_if_missing(&settings.database.url).await?;
-    let pool = db::connect(&settings).await?;
-    db::migrate(&pool).await?;
-    let app = App::new(pool, settings)?;
-    clear(&app).await?;
+    store::create_if_missing(&settings.database.url).await?;
+    let app = App::new(store::open(&settings).await?, settings)?;
+    let backend = app.store.backend().name();
+    app.store.clear_queue(Noop::QUEUE).await?;
     println!(
-        "队列基准 queue benchmark: {} single + {} batched no-op jobs, concurrency {}, batch {}",
+        "队列基准 queue benchmark on {backend}: {} single + {} batched no-op jobs, concurrency {}, batch {}",
         args.single, args.jobs, args.concurrency, args.batch
     );
 
     // 1. One statement per job.
     let t = Instant::now();
-    let mut conn = app.pool.acquire().await?;
     for i in 0..args.single {
-        enqueue(
-            &mut conn,
-            &app.settings,
-            &noop(i as u64),
-            EnqueueOptions::default(),
-        )
-        .await?;
+        app.store
+            .enqueue(NewJob::of(&app.settings, &noop(i as u64), None))
+            .await?;
     }
-    drop(conn);
     let single_rate = args.single as f64 / t.elapsed().as_secs_f64();
 
     // 2. Batches of 1,000 in one statement each.
     let t = Instant::now();
-    let mut conn = app.pool.acquire().await?;
     for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
-        let jobs: Vec<Noop> = chunk.iter().map(|i| noop(*i as u64)).collect();
-        enqueue_many(&mut conn, &app.settings, &jobs).await?;
+        enqueue_batch(&app, chunk.iter().map(|i| noop(*i as u64))).await?;
     }
-    drop(conn);
     let batch_rate = args.jobs as f64 / t.elapsed().as_secs_f64();
 
     // 3. Drain with a worker.
@@ -113,7 +97,7 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     ));
     let t = Instant::now();
     loop {
-        if done_count(&app).await? >= total {
+        if app.store.done_count(Noop::QUEUE).await? >= total {
             break;
         }
         if t.elapsed() > Duration::from_secs(600) {
@@ -130,19 +114,17 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     let per_tick = (rate * tick.as_secs_f64()).max(1.0);
     let t = Instant::now();
     let mut sent = 0u64;
-    let mut conn = app.pool.acquire().await?;
     let mut next = tokio::time::Instant::now();
     while t.elapsed() < Duration::from_secs(args.latency_secs) {
         let due = (t.elapsed().as_secs_f64() / tick.as_secs_f64() * per_tick) as u64;
         let jobs: Vec<Noop> = (sent..due.max(sent)).map(noop).collect();
         if !jobs.is_empty() {
-            enqueue_many(&mut conn, &app.settings, &jobs).await?;
             sent += jobs.len() as u64;
+            enqueue_batch(&app, jobs.into_iter()).await?;
         }
         next += tick;
         tokio::time::sleep_until(next).await;
     }
-    drop(conn);
     let deadline = Instant::now() + Duration::from_secs(30);
     while (app.bench_latencies.lock().expect("not poisoned").len() as u64) < sent
         && Instant::now() < deadline
@@ -153,7 +135,7 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     worker.await??;
     let mut lat = app.bench_latencies.lock().expect("not poisoned").clone();
     lat.sort_unstable();
-    clear(&app).await?;
+    app.store.clear_queue(Noop::QUEUE).await?;
 
     println!("| measure | result |");
     println!("|---|---|");

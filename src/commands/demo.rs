@@ -10,8 +10,8 @@ use super::{import::enqueue_import, reminders, wait};
 use crate::{
     app::App,
     config::Settings,
-    db,
     queue::worker::{PoolOptions, run_pool},
+    store,
 };
 
 pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
@@ -20,15 +20,14 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
         "🚀 {} 演示：导入示例数据 → 生日回访（测试模式）",
         settings.app.name
     );
-    if db::create_database_if_missing(&settings.database.url).await? {
+    if store::create_if_missing(&settings.database.url).await? {
         println!(
-            "   已创建数据库 {}",
-            db::database_name(&settings.database.url).unwrap_or_default()
+            "   已创建{}数据库 {}",
+            settings.backend().name(),
+            store::database_name(&settings.database.url)
         );
     }
-    let pool = db::connect(&settings).await?;
-    db::migrate(&pool).await?;
-    let app = App::new(pool, settings)?;
+    let app = App::new(store::open(&settings).await?, settings)?;
 
     let (stop, stopped) = oneshot::channel::<()>();
     let pool_task = tokio::spawn(run_pool(
@@ -65,7 +64,7 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
         let id = reminders::enqueue_scan(&app, &scan).await?;
         wait::job(&app, &id, Duration::from_secs(120)).await?;
         wait::revisits_settled(&app, since, Duration::from_secs(600)).await?;
-        let rows = crate::db::revisits::list_since(&app.pool, since).await?;
+        let rows = app.store.revisits_since(since).await?;
         reminders::print_revisits(&rows);
         anyhow::Ok(rows.len())
     }

@@ -5,11 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use revisit_jobs::{ImportFile, Job};
 
 use super::wait;
-use crate::{
-    app::App,
-    layout,
-    queue::{EnqueueOptions, enqueue},
-};
+use crate::{app::App, layout, store::enqueue};
 
 /// Enqueues the plan for `path`; returns the batch id and the number of files.
 pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {
@@ -25,14 +21,7 @@ pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, u
         then: rest.to_vec(),
         batch: batch.clone(),
     };
-    let mut conn = app.pool.acquire().await?;
-    enqueue(
-        &mut conn,
-        &app.settings,
-        &job,
-        EnqueueOptions::keyed(batch.clone()),
-    )
-    .await?;
+    enqueue(&*app.store, &app.settings, &job, Some(batch.clone())).await?;
     Ok((batch, files))
 }
 

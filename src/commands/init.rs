@@ -2,23 +2,22 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::{config::Settings, db, handlers::run_checks};
+use crate::{config::Settings, handlers::run_checks, store};
 
 pub async fn init(settings: &Settings, force: bool, yes: bool) -> anyhow::Result<()> {
     let url = &settings.database.url;
-    let name = db::database_name(url).unwrap_or_default();
+    let name = store::database_name(url);
     if force {
         if !yes && !confirm_drop(&name)? {
             anyhow::bail!(
                 "init --force refused: the database {name} was not confirmed, nothing was changed"
             );
         }
-        db::drop_database(url).await?;
+        store::drop_database(url).await?;
         println!("🗑️  已删除数据库 {name}");
     }
-    let created = db::create_database_if_missing(url).await?;
-    let pool = db::connect(settings).await?;
-    db::migrate(&pool).await?;
+    let created = store::create_if_missing(url).await?;
+    store::open(settings).await?;
     if created {
         println!("✅ 已创建数据库 {name} 并完成迁移");
     } else {
@@ -43,17 +42,18 @@ fn confirm_drop(name: &str) -> anyhow::Result<bool> {
 }
 
 pub async fn check(settings: &Settings) -> anyhow::Result<()> {
-    let pool = match db::connect(settings).await {
-        Ok(p) => p,
+    let db = match store::open(settings).await {
+        Ok(db) => db,
         Err(e) => {
             println!(
-                "❌ PostgreSQL: 无法连接 {}：{e}",
+                "❌ {}: 无法打开 {}：{e:#}",
+                settings.backend().name(),
                 crate::config::redact_url(&settings.database.url)
             );
             anyhow::bail!("system check failed");
         }
     };
-    let app = crate::app::App::new(pool, settings.clone())?;
+    let app = crate::app::App::new(db, settings.clone())?;
     let results = run_checks(&app).await;
     let mut failed = false;
     for r in &results {

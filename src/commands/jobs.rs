@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use revisit_jobs::{ALL_KINDS, KindInfo};
 
-use crate::{app::App, cli::JobsCommand, queue::admin};
+use crate::{app::App, cli::JobsCommand};
 
 fn queue_of(kind: Option<&str>) -> anyhow::Result<Option<&'static str>> {
     kind.map(|k| {
@@ -22,7 +22,10 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
             kind,
             limit,
         } => {
-            let rows = admin::list(&app.pool, status, queue_of(kind.as_deref())?, limit).await?;
+            let rows = app
+                .store
+                .list_jobs(status, queue_of(kind.as_deref())?, limit)
+                .await?;
             if rows.is_empty() {
                 println!("没有符合条件的任务");
             }
@@ -45,7 +48,7 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                         .unwrap_or_default()
                 );
             }
-            let counts = admin::counts(&app.pool).await?;
+            let counts = app.store.job_counts().await?;
             let failed: i64 = counts
                 .iter()
                 .filter(|(_, s, _)| s == "failed")
@@ -62,9 +65,9 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
         } => {
             let queue = queue_of(kind.as_deref())?;
             let ids = if all_failed {
-                admin::retry(&app.pool, None, queue).await?
+                app.store.retry_jobs(None, queue).await?
             } else {
-                admin::retry(&app.pool, id.as_deref(), None).await?
+                app.store.retry_jobs(id.as_deref(), None).await?
             };
             if ids.is_empty() {
                 anyhow::bail!("no failed job matched; only failed (dead) jobs can be retried");
@@ -74,7 +77,7 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Cancel { id } => {
-            if admin::cancel(&app.pool, &id).await? {
+            if app.store.cancel_job(&id).await? {
                 println!("🛑 已取消：{id}");
             } else {
                 anyhow::bail!(

@@ -14,8 +14,8 @@ use crate::{
     app::App,
     cli::{BenchCommand, Cli, Command},
     config::Settings,
-    db,
     queue::worker::{PoolOptions, run_pool, shutdown_signal},
+    store,
 };
 
 pub use demo::demo;
@@ -74,12 +74,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects to the configured database, applies migrations, and builds the shared state.
 pub async fn connect(settings: Settings) -> anyhow::Result<Arc<App>> {
-    let pool = db::connect(&settings).await.map_err(|e| {
+    let db = store::open(&settings).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot connect to {}: {e} (is PostgreSQL running? run `revisit init` first)",
+            "cannot open {}: {e:#} (is the database server running? try `revisit init`)",
             crate::config::redact_url(&settings.database.url)
         )
     })?;
-    db::migrate(&pool).await?;
-    App::new(pool, settings)
+    App::new(db, settings)
 }

@@ -8,14 +8,12 @@ use revisit_jobs::{Job, ReminderScan};
 use super::wait;
 use crate::{
     app::App,
-    db::{reports, revisits},
-    queue::{EnqueueOptions, enqueue},
+    store::{RevisitView, enqueue},
 };
 
 /// Enqueues a birthday scan; returns its job id.
 pub async fn enqueue_scan(app: &App, scan: &ReminderScan) -> anyhow::Result<String> {
-    let mut conn = app.pool.acquire().await?;
-    enqueue(&mut conn, &app.settings, scan, EnqueueOptions::default())
+    enqueue(&*app.store, &app.settings, scan, None)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the scan was not enqueued"))
 }
@@ -46,12 +44,12 @@ pub async fn run_reminders(
         wait::warn_if_no_worker(app, ReminderScan::QUEUE).await?;
         wait::job(app, &id, Duration::from_secs(600)).await?;
         wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
-        print_revisits(&revisits::list_since(&app.pool, since).await?);
+        print_revisits(&app.store.revisits_since(since).await?);
     }
     Ok(())
 }
 
-pub fn print_revisits(rows: &[revisits::RevisitView]) {
+pub fn print_revisits(rows: &[RevisitView]) {
     if rows.is_empty() {
         println!("   本次没有新的回访（窗口内的客户都已回访过）");
         return;
@@ -99,9 +97,9 @@ pub async fn report(app: &Arc<App>, date: Option<NaiveDate>) -> anyhow::Result<(
     let tz = app.settings.tz();
     let date = date
         .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive() - chrono::Duration::days(1));
-    let report = reports::build(&app.pool, date, tz).await?;
-    let text = reports::render(&report);
-    reports::save(&app.pool, &report, &text).await?;
+    let report = app.store.daily_report(date, tz).await?;
+    let text = report.render();
+    app.store.save_report(&report, &text).await?;
     print!("{text}");
     Ok(())
 }

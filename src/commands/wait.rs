@@ -3,9 +3,8 @@
 use std::{io::Write, time::Duration};
 
 use chrono::{DateTime, Utc};
-use revisit_jobs::{ImportFile, Job};
 
-use crate::{app::App, domain::records::RecordError, queue::admin};
+use crate::app::App;
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -13,14 +12,8 @@ const POLL: Duration = Duration::from_millis(200);
 pub async fn warn_if_no_worker(app: &App, queue: &str) -> anyhow::Result<()> {
     let w = &app.settings.worker;
     let silent_for = (w.heartbeat_secs * w.missed_heartbeats as u64) as f64;
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.workers
-         WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2)",
-    )
-    .bind(queue)
-    .bind(silent_for)
-    .fetch_one(&app.pool)
-    .await?;
+    let within = std::time::Duration::from_secs_f64(silent_for);
+    let live = app.store.live_workers(queue, within).await?;
     if live == 0 {
         eprintln!(
             "⚠️  没有正在运行的 worker 处理 {queue}：请另开终端运行 `revisit worker`，否则会一直等待"
@@ -39,10 +32,7 @@ pub async fn import_batch(
     let started = std::time::Instant::now();
     let mut last = usize::MAX;
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
-            .bind(batch)
-            .fetch_one(&app.pool)
-            .await?;
+        let done = app.store.import_progress(batch).await?;
         let done = done as usize;
         if done != last {
             eprint!("\r   导入进度 {done}/{files} 个文件");
@@ -53,16 +43,7 @@ pub async fn import_batch(
             eprintln!();
             return Ok(());
         }
-        let dead: Option<String> = sqlx::query_scalar(
-            "SELECT COALESCE(last_result ->> 'Err', 'failed') FROM apalis.jobs
-             WHERE job_type = $1 AND convert_from(job, 'UTF8')::jsonb ->> 'batch' = $2
-               AND (status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
-             LIMIT 1",
-        )
-        .bind(ImportFile::QUEUE)
-        .bind(batch)
-        .fetch_optional(&app.pool)
-        .await?;
+        let dead = app.store.dead_import_error(batch).await?;
         if let Some(err) = dead {
             eprintln!();
             anyhow::bail!("import stopped after {done} of {files} files: {err}");
@@ -77,25 +58,8 @@ pub async fn import_batch(
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct LogRow {
-    path: String,
-    total: i32,
-    inserted: i32,
-    updated: i32,
-    unchanged: i32,
-    rejected: i32,
-    errors: sqlx::types::Json<Vec<RecordError>>,
-}
-
 pub async fn print_import_summary(app: &App, batch: &str) -> anyhow::Result<()> {
-    let rows: Vec<LogRow> = sqlx::query_as(
-        "SELECT path, total, inserted, updated, unchanged, rejected, errors FROM import_log
-         WHERE batch = $1 ORDER BY id",
-    )
-    .bind(batch)
-    .fetch_all(&app.pool)
-    .await?;
+    let rows = app.store.import_log(batch).await?;
     for r in &rows {
         println!(
             "   {}：共 {} 条，新增 {}，更新 {}，未变 {}，拒绝 {}",
@@ -115,7 +79,7 @@ pub async fn print_import_summary(app: &App, batch: &str) -> anyhow::Result<()> 
 pub async fn job(app: &App, id: &str, timeout: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
-        match admin::state_of(&app.pool, id).await? {
+        match app.store.job_state(id).await? {
             Some((state, _)) if state == "done" => return Ok(()),
             Some((state, err)) if state == "failed" => {
                 anyhow::bail!("job {id} failed: {}", err.unwrap_or_default())
@@ -139,13 +103,7 @@ pub async fn revisits_settled(
     let started = std::time::Instant::now();
     let mut last = (-1, -1);
     loop {
-        let (open, all): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')), count(*)
-             FROM revisits WHERE created_at >= $1",
-        )
-        .bind(since)
-        .fetch_one(&app.pool)
-        .await?;
+        let (open, all) = app.store.revisit_progress(since).await?;
         if (open, all) != last {
             eprint!("\r   回访进度 {}/{} 位客户", all - open, all);
             let _ = std::io::stderr().flush();

@@ -4,22 +4,20 @@
 //! The LLM call happens outside any transaction; the message and the send job are committed
 //! together afterwards, so a crash in between costs one more LLM call, never a lost or double send.
 
-use revisit_jobs::{GreetingGenerate, MessageSend};
+use revisit_jobs::{GreetingGenerate, KindInfo, MessageSend};
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
 use crate::{
-    db::{customers, revisits},
     llm::{LlmError, prompt, template, tidy_message},
-    queue::{EnqueueOptions, enqueue},
+    store::SavedGreeting,
 };
 
 impl Handler for GreetingGenerate {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let app = ctx.app;
         let id = self.revisit_id;
-        let mut conn = app.pool.acquire().await?;
-        let Some(r) = revisits::get(&app.pool, id).await? else {
+        let Some(r) = app.store.revisit(id).await? else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "revisit {id} does not exist"
             )));
@@ -27,15 +25,16 @@ impl Handler for GreetingGenerate {
         if r.message.is_some() || r.status == "skipped" {
             return Ok(());
         }
-        let Some(context) =
-            customers::greeting_context(&mut conn, r.customer_id, r.occasion_date).await?
+        let Some(context) = app
+            .store
+            .greeting_context(r.customer_id, r.occasion_date)
+            .await?
         else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "customer {} of revisit {id} does not exist",
                 r.customer_id
             )));
         };
-        drop(conn);
         let max = app.settings.reminders.max_message_chars;
         let (message, generated_by, model) = if app.settings.llm_enabled() {
             let system = prompt::system_prompt(&context, max);
@@ -70,39 +69,25 @@ impl Handler for GreetingGenerate {
         } else {
             app.channel.name()
         };
-
-        let mut tx = app.pool.begin().await?;
-        let Some(current) = revisits::lock(&mut tx, id).await? else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id} disappeared"
-            )));
-        };
-        if current.message.is_some() {
-            return Ok(());
-        }
-        revisits::set_generated(
-            &mut tx,
-            id,
-            &message,
+        let greeting = SavedGreeting {
+            revisit_id: id,
+            message: &message,
             generated_by,
-            model.as_deref(),
+            model: model.as_deref(),
             channel,
-        )
-        .await?;
-        enqueue(
-            &mut tx,
-            &app.settings,
-            &MessageSend { revisit_id: id },
-            EnqueueOptions::keyed(format!("revisit-{id}")),
-        )
-        .await?;
-        tx.commit().await?;
-        info!(
-            revisit = id,
-            generated_by,
-            chars = message.chars().count(),
-            "greeting generated"
-        );
+        };
+        let attempts = app
+            .settings
+            .policy(&KindInfo::of::<MessageSend>())
+            .max_attempts as i32;
+        if app.store.save_greeting(greeting, attempts).await? {
+            info!(
+                revisit = id,
+                generated_by,
+                chars = message.chars().count(),
+                "greeting generated"
+            );
+        }
         Ok(())
     }
 
@@ -113,19 +98,7 @@ impl Handler for GreetingGenerate {
 
 /// Records on the revisit that its job is dead, where staff and the report see it.
 pub(super) async fn mark_failed(ctx: &JobCtx<'_>, id: i64, error: &str) {
-    let result = async {
-        let mut conn = ctx.app.pool.acquire().await?;
-        sqlx::query(
-            "UPDATE revisits SET status = 'failed', last_error = $2, updated_at = now()
-             WHERE id = $1 AND status NOT IN ('sent', 'skipped')",
-        )
-        .bind(id)
-        .bind(error)
-        .execute(&mut *conn)
-        .await
-    }
-    .await;
-    if let Err(e) = result {
+    if let Err(e) = ctx.app.store.mark_revisit_failed(id, error).await {
         warn!(revisit = id, error = %e, "could not mark the revisit failed");
     }
 }

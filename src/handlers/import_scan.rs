@@ -9,10 +9,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::{Handler, JobCtx, JobError};
-use crate::{
-    layout,
-    queue::{EnqueueOptions, enqueue},
-};
+use crate::{layout, store::enqueue};
 
 impl Handler for ImportScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -35,13 +32,7 @@ impl Handler for ImportScan {
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();
-                let done: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = $1 AND file_sha256 = $2)",
-                )
-                .bind(&file.path)
-                .bind(&sha)
-                .fetch_one(&ctx.app.pool)
-                .await?;
+                let done = ctx.app.store.file_imported(&file.path, &sha).await?;
                 if !done {
                     fingerprint.update(file.path.as_bytes());
                     fingerprint.update(sha.as_bytes());
@@ -63,12 +54,11 @@ impl Handler for ImportScan {
                 batch: format!("incremental-{batch}"),
             };
             // Keyed by content: a plan still running is not enqueued a second time.
-            let mut conn = ctx.app.pool.acquire().await?;
             if enqueue(
-                &mut conn,
+                &*ctx.app.store,
                 &ctx.app.settings,
                 &job,
-                EnqueueOptions::keyed(job.batch.clone()),
+                Some(job.batch.clone()),
             )
             .await?
             .is_some()

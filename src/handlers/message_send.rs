@@ -6,7 +6,6 @@ use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
 use crate::{
-    db::revisits,
     domain::privacy::mask_phone,
     notify::{Channel, SendError},
 };
@@ -14,8 +13,9 @@ use crate::{
 impl Handler for MessageSend {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let app = ctx.app;
+        let store = &app.store;
         let id = self.revisit_id;
-        let Some(r) = revisits::get(&app.pool, id).await? else {
+        let Some(r) = store.revisit(id).await? else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "revisit {id} does not exist"
             )));
@@ -44,36 +44,27 @@ impl Handler for MessageSend {
             ),
             _ => {}
         }
-        let mut conn = app.pool.acquire().await?;
-        let Some(out) = revisits::outgoing(&app.pool, &r).await? else {
-            revisits::set_status(
-                &mut conn,
-                id,
-                "skipped",
-                Some("customer opted out of messages"),
-            )
-            .await?;
+        let Some(out) = store.outgoing(&r).await? else {
+            store
+                .set_revisit_status(id, "skipped", Some("customer opted out of messages"))
+                .await?;
             info!(revisit = id, "customer opted out; not sent");
             return Ok(());
         };
-        revisits::begin_send(&mut conn, id).await?;
+        store.begin_send(id).await?;
         match channel.send(&out).await {
             Ok(()) => {
-                revisits::set_status(&mut conn, id, "sent", None).await?;
+                store.set_revisit_status(id, "sent", None).await?;
                 info!(revisit = id, channel = channel.name(), to = %mask_phone(&out.phone), test_mode = r.test_mode, "message delivered");
                 Ok(())
             }
             Err(SendError::NotDelivered(e)) => {
-                revisits::set_status(&mut conn, id, "generated", Some(&e)).await?;
+                store.set_revisit_status(id, "generated", Some(&e)).await?;
                 Err(JobError::retry(anyhow::anyhow!("not delivered: {e}")))
             }
             Err(SendError::Uncertain(e)) => {
                 // Stays `sending`: the next try knows a delivery may have happened.
-                sqlx::query("UPDATE revisits SET last_error = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(&e)
-                    .execute(&mut *conn)
-                    .await?;
+                store.note_revisit_error(id, &e).await?;
                 Err(JobError::retry(anyhow::anyhow!("delivery uncertain: {e}")))
             }
             Err(SendError::Rejected(e)) => Err(JobError::permanent(anyhow::anyhow!(

@@ -1,16 +1,12 @@
 //! `reminder.scan`: customers with a birthday in the window get a revisit and a greeting job,
-//! both in one transaction. The revisit's unique key makes a repeated scan a no-op.
+//! all in one transaction. The revisit's unique key makes a repeated scan a no-op.
 
 use chrono::Utc;
-use revisit_jobs::{GreetingGenerate, ReminderScan};
+use revisit_jobs::{GreetingGenerate, KindInfo, ReminderScan};
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
-use crate::{
-    db::{customers, revisits},
-    domain::birthday::{local_today, upcoming, window_month_days},
-    queue::{EnqueueOptions, enqueue},
-};
+use crate::domain::birthday::{local_today, upcoming, window_month_days};
 
 impl Handler for ReminderScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -23,38 +19,24 @@ impl Handler for ReminderScan {
             Some(code) => vec![code.clone()],
             None => settings.app.institutions.clone(),
         };
-        let institutions = customers::existing_institutions(&ctx.app.pool, &wanted).await?;
+        let store = &ctx.app.store;
+        let institutions = store.existing_institutions(&wanted).await?;
         for missing in wanted.iter().filter(|w| !institutions.contains(w)) {
             warn!(institution = %missing, "institution not imported; skipped");
         }
-        let candidates = customers::birthday_candidates(
-            &ctx.app.pool,
-            &institutions,
-            &window_month_days(today, days),
-        )
-        .await?;
-
-        let mut tx = ctx.app.pool.begin().await?;
-        let mut created = 0;
-        for c in &candidates {
-            let Some(when) = upcoming(c.birthday, today, days) else {
-                continue;
-            };
-            if let Some(id) =
-                revisits::create(&mut tx, c.customer_id, "birthday", when, self.test_mode).await?
-            {
-                let job = GreetingGenerate { revisit_id: id };
-                enqueue(
-                    &mut tx,
-                    settings,
-                    &job,
-                    EnqueueOptions::keyed(format!("revisit-{id}")),
-                )
-                .await?;
-                created += 1;
-            }
-        }
-        tx.commit().await?;
+        let candidates = store
+            .birthday_candidates(&institutions, &window_month_days(today, days))
+            .await?;
+        let found: Vec<(i64, chrono::NaiveDate)> = candidates
+            .iter()
+            .filter_map(|c| upcoming(c.birthday, today, days).map(|when| (c.customer_id, when)))
+            .collect();
+        let attempts = settings
+            .policy(&KindInfo::of::<GreetingGenerate>())
+            .max_attempts as i32;
+        let created = store
+            .create_birthday_revisits(&found, self.test_mode, attempts)
+            .await?;
         info!(%today, days_ahead = days, test_mode = self.test_mode, candidates = candidates.len(), created, "birthday scan done");
         Ok(())
     }

@@ -5,7 +5,6 @@ use revisit_jobs::ReportDaily;
 use tracing::info;
 
 use super::{Handler, JobCtx, JobError};
-use crate::db::reports;
 
 impl Handler for ReportDaily {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -13,9 +12,9 @@ impl Handler for ReportDaily {
         let date = self
             .date
             .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive() - Duration::days(1));
-        let report = reports::build(&ctx.app.pool, date, tz).await?;
-        let text = reports::render(&report);
-        reports::save(&ctx.app.pool, &report, &text).await?;
+        let report = ctx.app.store.daily_report(date, tz).await?;
+        let text = report.render();
+        ctx.app.store.save_report(&report, &text).await?;
         info!(%date, report = %text, "daily report built");
         Ok(())
     }

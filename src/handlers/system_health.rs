@@ -16,36 +16,24 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-/// Checks PostgreSQL, the job queue, the LLM and the channel, and lists the projection stores.
+/// Checks the primary store (PostgreSQL or SQLite), the job queue, the LLM and the channel,
+/// and lists the projection stores.
 pub async fn run_checks(app: &App) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    let db = sqlx::query_scalar::<_, String>("SELECT version()")
-        .fetch_one(&app.pool)
-        .await;
-    out.push(match db {
+    let backend = app.store.backend().name();
+    out.push(match app.store.version().await {
         Ok(v) => CheckResult {
-            name: "PostgreSQL",
+            name: backend,
             ok: Some(true),
-            detail: format!(
-                "{}（{}）",
-                v.split(" on ").next().unwrap_or(&v),
-                redact_url(&app.settings.database.url)
-            ),
+            detail: format!("{v}（{}）", redact_url(&app.settings.database.url)),
         },
         Err(e) => CheckResult {
-            name: "PostgreSQL",
+            name: backend,
             ok: Some(false),
             detail: format!("连接失败：{e}"),
         },
     });
-    let queue = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT count(*) FILTER (WHERE status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)),
-                count(*) FILTER (WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))
-         FROM apalis.jobs",
-    )
-    .fetch_one(&app.pool)
-    .await;
-    out.push(match queue {
+    out.push(match app.store.queue_summary().await {
         Ok((pending, failed)) => CheckResult {
             name: "任务队列",
             ok: Some(true),
@@ -88,11 +76,8 @@ impl Handler for SystemHealth {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let results = run_checks(ctx.app).await;
         let healthy = results.iter().all(|r| r.ok != Some(false));
-        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES ($1, $2)")
-            .bind(healthy)
-            .bind(sqlx::types::Json(&results))
-            .execute(&ctx.app.pool)
-            .await?;
+        let json = serde_json::to_value(&results).map_err(JobError::permanent)?;
+        ctx.app.store.record_health(healthy, json).await?;
         if healthy {
             info!("health check passed");
         } else {

@@ -28,6 +28,30 @@ pub struct Outgoing {
     pub message: String,
 }
 
+impl Outgoing {
+    /// The message of a revisit to the customer's contact; `None` when the customer opted out.
+    pub fn for_revisit(
+        r: &crate::store::Revisit,
+        institution_code: String,
+        customer_code: String,
+        name: String,
+        phone: String,
+        opted_out: bool,
+    ) -> Option<Self> {
+        (!opted_out).then(|| Self {
+            revisit_id: r.id,
+            send_key: r.send_key.clone(),
+            institution_code,
+            customer_code,
+            name,
+            phone,
+            occasion: r.occasion.clone(),
+            occasion_date: r.occasion_date,
+            message: r.message.clone().unwrap_or_default(),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The receiver said no or could not be reached before it got the message: safe to retry.

@@ -14,12 +14,14 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use revisit_jobs::CronSchedule;
-use sqlx::PgConnection;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::{EnqueueOptions, enqueue};
-use crate::{app::App, config::MissedTicks, config::Settings};
+use crate::{
+    app::App,
+    config::{MissedTicks, Settings},
+    store::NewJob,
+};
 
 /// A schedule with its parsed expression.
 struct Parsed<'a> {
@@ -114,55 +116,26 @@ pub async fn claim_tick(
     def: &CronSchedule,
     tick: DateTime<Utc>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut tx = app.pool.begin().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO cron_ticks (schedule, fire_time) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(def.name)
-    .bind(tick)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        return Ok(None);
-    }
-    let key = format!("cron:{}:{}", def.name, tick.to_rfc3339());
-    let job = enqueue_default(&mut tx, &app.settings, def.queue, key).await?;
-    sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE schedule = $1 AND fire_time = $2")
-        .bind(def.name)
-        .bind(tick)
-        .bind(&job)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(job)
+    let key = Some(format!("cron:{}:{}", def.name, tick.to_rfc3339()));
+    let job = default_job(&app.settings, def.queue, key).ok_or_else(|| {
+        sqlx::Error::Protocol(format!(
+            "cron schedule {} names queue {}, which has no default args",
+            def.name, def.queue
+        ))
+    })?;
+    app.store.claim_cron_tick(def.name, tick, job).await
 }
 
-/// Enqueues the job of a queue with its default args.
-async fn enqueue_default(
-    conn: &mut PgConnection,
-    settings: &Settings,
-    queue: &str,
-    key: String,
-) -> Result<Option<String>, sqlx::Error> {
+/// The job of a queue with its default args.
+fn default_job(settings: &Settings, queue: &str, key: Option<String>) -> Option<NewJob> {
     use revisit_jobs::*;
-    let opts = EnqueueOptions::keyed(key);
-    match queue {
-        q if q == ReminderScan::QUEUE => {
-            enqueue(conn, settings, &ReminderScan::default(), opts).await
-        }
-        q if q == ImportScan::QUEUE => enqueue(conn, settings, &ImportScan::default(), opts).await,
-        q if q == SystemHealth::QUEUE => {
-            enqueue(conn, settings, &SystemHealth::default(), opts).await
-        }
-        q if q == ReportDaily::QUEUE => {
-            enqueue(conn, settings, &ReportDaily::default(), opts).await
-        }
-        other => Err(sqlx::Error::Protocol(format!(
-            "cron schedule names queue {other}, which has no default args"
-        ))),
-    }
+    Some(match queue {
+        q if q == ReminderScan::QUEUE => NewJob::of(settings, &ReminderScan::default(), key),
+        q if q == ImportScan::QUEUE => NewJob::of(settings, &ImportScan::default(), key),
+        q if q == SystemHealth::QUEUE => NewJob::of(settings, &SystemHealth::default(), key),
+        q if q == ReportDaily::QUEUE => NewJob::of(settings, &ReportDaily::default(), key),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -189,6 +162,18 @@ mod tests {
             next.with_timezone(&Utc),
             Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn every_schedule_has_a_default_job() {
+        let settings = Settings::load_from(None, &[]).unwrap();
+        for s in revisit_jobs::CRON_SCHEDULES {
+            assert!(
+                default_job(&settings, s.queue, None).is_some(),
+                "{}",
+                s.name
+            );
+        }
     }
 
     #[test]

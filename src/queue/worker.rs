@@ -12,10 +12,11 @@
 //! - **graceful shutdown**: on the signal, fetching stops, in-flight jobs get the configured
 //!   timeout, and whatever this process still holds afterwards is released to the queue at once.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use apalis::prelude::*;
 use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
+use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use revisit_jobs::{Job, KindInfo};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -23,6 +24,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::{
     app::App,
     handlers::{Handler, JobCtx, JobError},
+    store::DbPool,
 };
 
 /// What apalis tells a handler about the task it runs.
@@ -88,7 +90,7 @@ async fn run_job<J: Handler>(
                 let backoff = policy.backoff_with_jitter(attempt, fastrand::f64());
                 let delay = after.map_or(backoff, |a| a.max(backoff));
                 warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
-                if let Err(db) = store_backoff(&app, &meta.id, delay).await {
+                if let Err(db) = app.store.store_backoff(&meta.id, delay).await {
                     error!(error = %db, "could not store the retry time; the job may retry at once");
                 }
                 Err(message.into())
@@ -97,19 +99,6 @@ async fn run_job<J: Handler>(
     }
     .instrument(span)
     .await
-}
-
-/// Moves a running job's next run time forward. apalis's acknowledgement, which follows,
-/// changes status and attempts but leaves `run_at` alone.
-async fn store_backoff(app: &App, job_id: &str, delay: Duration) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1",
-    )
-    .bind(job_id)
-    .bind(delay.as_millis() as i64)
-    .execute(&app.pool)
-    .await
-    .map(|_| ())
 }
 
 /// Which queues a pool serves and whether it runs the cron producers.
@@ -142,32 +131,52 @@ fn worker_name(queue: &str) -> String {
 }
 
 fn register<J: Handler>(monitor: Monitor, app: &Arc<App>, names: &mut Vec<String>) -> Monitor {
-    let app = app.clone();
     let name = worker_name(J::QUEUE);
     names.push(name.clone());
-    monitor.register(move |_restarts| {
-        let policy = app.settings.policy(&KindInfo::of::<J>());
-        let w = &app.settings.worker;
-        let config = PgConfig::default()
-            .queue(J::QUEUE)
-            .batch_size(w.batch_size.min(policy.concurrency).max(1))
-            .heartbeat_interval(w.heartbeat())
-            .missed_heartbeats(w.missed_heartbeats)
-            .lock_tasks(false)
-            .persist_results(true);
-        let storage = PostgresStorage::<J>::new(&app.pool).with_config(config);
-        // LISTEN/NOTIFY wakes the worker for new jobs; the interval picks up jobs whose
-        // backoff has ended, which no insert announces.
-        let strategy = Strategy::new()
-            .stream(Pubsub::new(app.pool.clone(), J::QUEUE.to_owned()))
-            .interval(w.poll_interval());
-        WorkerBuilder::new(name.clone())
-            .backend(PollWith::new(storage, strategy))
-            .data(app.clone())
-            .concurrency(policy.concurrency)
-            .parallelize(tokio::spawn)
-            .build(run_job::<J>)
-    })
+    let policy = app.settings.policy(&KindInfo::of::<J>());
+    let w = app.settings.worker.clone();
+    let batch = w.batch_size.min(policy.concurrency).max(1);
+    let app = app.clone();
+    // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
+    match app.pool.clone() {
+        DbPool::Postgres(pool) => monitor.register(move |_restarts| {
+            let config = PgConfig::default()
+                .queue(J::QUEUE)
+                .batch_size(batch)
+                .heartbeat_interval(w.heartbeat())
+                .missed_heartbeats(w.missed_heartbeats)
+                .lock_tasks(false)
+                .persist_results(true);
+            let storage = PostgresStorage::<J>::new(&pool).with_config(config);
+            // LISTEN/NOTIFY wakes the worker for new jobs.
+            let strategy = Strategy::new()
+                .stream(Pubsub::new(pool.clone(), J::QUEUE.to_owned()))
+                .interval(w.poll_interval());
+            WorkerBuilder::new(name.clone())
+                .backend(PollWith::new(storage, strategy))
+                .data(app.clone())
+                .concurrency(policy.concurrency)
+                .parallelize(tokio::spawn)
+                .build(run_job::<J>)
+        }),
+        DbPool::Sqlite(pool) => monitor.register(move |_restarts| {
+            let config = SqliteConfig::default()
+                .queue(J::QUEUE)
+                .batch_size(batch)
+                .heartbeat_interval(w.heartbeat())
+                .missed_heartbeats(w.missed_heartbeats)
+                .lock_tasks(false)
+                .persist_results(true);
+            let storage = SqliteStorage::<J>::new(&pool).with_config(config);
+            let strategy = Strategy::new().interval(w.poll_interval());
+            WorkerBuilder::new(name.clone())
+                .backend(PollWith::new(storage, strategy))
+                .data(app.clone())
+                .concurrency(policy.concurrency)
+                .parallelize(tokio::spawn)
+                .build(run_job::<J>)
+        }),
+    }
 }
 
 fn register_queue(
@@ -242,7 +251,10 @@ pub async fn run_pool(
     if let Some(cron) = cron {
         let _ = cron.await;
     }
-    let released = release_held_jobs(&app, &names).await?;
+    // Jobs this process fetched but did not finish (buffered, or still running when the shutdown
+    // timeout ran out) go back at once instead of after the heartbeat timeout. Attempts are not
+    // charged: the job did not fail.
+    let released = app.store.release_held_jobs(&names).await?;
     if released > 0 {
         warn!(
             released,
@@ -251,21 +263,6 @@ pub async fn run_pool(
     }
     info!("worker pool stopped");
     result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
-}
-
-/// Puts back jobs this process fetched but did not finish (buffered, or still running when the
-/// shutdown timeout ran out), so another worker can take them at once instead of after the
-/// heartbeat timeout. Attempts are not charged: the job did not fail.
-async fn release_held_jobs(app: &App, names: &[String]) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE apalis.jobs
-         SET status = 'Pending', lock_by = NULL, lock_at = NULL
-         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running')",
-    )
-    .bind(names)
-    .execute(&app.pool)
-    .await?;
-    Ok(done.rows_affected())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -2,7 +2,14 @@
 
 use std::process::Stdio;
 
+use revisit::store::Backend;
+
 use crate::harness::*;
+
+crate::on_both_backends!(
+    demo_on_an_empty_database_prints_greetings,
+    init_force_without_confirmation_refuses_and_keeps_the_data,
+);
 
 fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
@@ -16,9 +23,8 @@ fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
         .expect("run revisit")
 }
 
-#[tokio::test]
-async fn demo_on_an_empty_database_prints_greetings() {
-    let db = TestDb::new().await;
+async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let env = vec![("DATABASE_URL".to_owned(), db.url.clone())];
     // `today` is whatever day the test runs: the sample data has birthdays in every week.
     let out = tokio::task::spawn_blocking(move || revisit(&env, &["demo"]))
@@ -37,13 +43,13 @@ async fn demo_on_an_empty_database_prints_greetings() {
     assert!(stdout.contains("****"), "{stdout}");
 }
 
-#[tokio::test]
-async fn init_force_without_confirmation_refuses_and_keeps_the_data() {
-    let env = TestEnv::new(&[]).await;
-    sqlx::query("INSERT INTO institutions (code, name, content_hash) VALUES ('K-1', '保留', 'x')")
-        .execute(env.pool())
-        .await
-        .unwrap();
+async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let dir = write_tree(&[(
+        "common/institutions.json",
+        r#"[{"institution_code":"K-1","name":"保留"}]"#,
+    )]);
+    import_tree(&env, dir.path()).await;
     let vars = vec![("DATABASE_URL".to_owned(), env.db.url.clone())];
     let out = tokio::task::spawn_blocking(move || revisit(&vars, &["init", "--force"]))
         .await
@@ -51,11 +57,11 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refused"), "{stderr}");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM institutions")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 1, "nothing was dropped");
+    assert_eq!(
+        env.count("SELECT count(*) FROM institutions").await,
+        1,
+        "nothing was dropped"
+    );
 }
 
 #[tokio::test]

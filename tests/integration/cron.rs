@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use revisit::queue::cron::{claim_tick, run_producers};
+use revisit::{
+    queue::cron::{claim_tick, run_producers},
+    store::Backend,
+};
 use revisit_jobs::{CronSchedule, Job, SystemHealth};
 use tokio::sync::watch;
 
@@ -16,9 +19,13 @@ const EVERY_SECOND: &[CronSchedule] = &[CronSchedule {
     description: "test",
 }];
 
-#[tokio::test]
-async fn two_producers_claiming_the_same_tick_enqueue_once() {
-    let env = TestEnv::new(&[]).await;
+crate::on_both_backends!(
+    two_producers_claiming_the_same_tick_enqueue_once,
+    two_running_producers_enqueue_each_tick_exactly_once,
+);
+
+async fn two_producers_claiming_the_same_tick_enqueue_once(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
     let tick = Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap();
     let (a, b) = tokio::join!(
         claim_tick(&env.app, &EVERY_SECOND[0], tick),
@@ -30,16 +37,11 @@ async fn two_producers_claiming_the_same_tick_enqueue_once() {
         1,
         "{claimed:?}"
     );
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(jobs, 1);
+    assert_eq!(env.jobs_of(SystemHealth::QUEUE).await.len(), 1);
 }
 
-#[tokio::test]
-async fn two_running_producers_enqueue_each_tick_exactly_once() {
-    let env = TestEnv::new(&[]).await;
+async fn two_running_producers_enqueue_each_tick_exactly_once(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
     let (stop, rx) = watch::channel(false);
     let a = {
         let app = env.app.clone();
@@ -54,14 +56,11 @@ async fn two_running_producers_enqueue_each_tick_exactly_once() {
     stop.send(true).unwrap();
     a.await.unwrap();
     b.await.unwrap();
-    let (ticks, distinct, jobs): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM cron_ticks), (SELECT count(DISTINCT fire_time) FROM cron_ticks),
-                (SELECT count(*) FROM apalis.jobs WHERE job_type = $1)",
-    )
-    .bind(SystemHealth::QUEUE)
-    .fetch_one(env.pool())
-    .await
-    .unwrap();
+    let ticks = env.count("SELECT count(*) FROM cron_ticks").await;
+    let distinct = env
+        .count("SELECT count(DISTINCT fire_time) FROM cron_ticks")
+        .await;
+    let jobs = env.jobs_of(SystemHealth::QUEUE).await.len() as i64;
     assert!(ticks >= 3, "only {ticks} ticks in 3.5 s");
     assert_eq!(ticks, distinct);
     assert_eq!(jobs, ticks, "one job per tick, however many producers");

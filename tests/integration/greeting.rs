@@ -3,27 +3,30 @@
 
 use std::{sync::Arc, time::Duration};
 
+use revisit::store::Backend;
 use revisit_jobs::{GreetingGenerate, Job, MessageSend};
 
 use crate::{harness::*, runtime::one_greeting};
 
-async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::db::revisits::Revisit {
-    let pool = env.pool().clone();
-    eventually(Duration::from_secs(30), "the revisit to be sent", || {
-        let pool = pool.clone();
-        async move {
-            let r = revisit::db::revisits::get(&pool, revisit)
-                .await
-                .unwrap()
-                .unwrap();
+crate::on_both_backends!(
+    a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded,
+    without_an_api_key_the_template_is_used_and_recorded,
+    an_llm_answer_longer_than_one_sms_is_cut_to_the_limit,
+);
+
+async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::store::Revisit {
+    eventually(
+        Duration::from_secs(30),
+        "the revisit to be sent",
+        || async {
+            let r = env.store().revisit(revisit).await.unwrap().unwrap();
             (r.status == "sent").then_some(r)
-        }
-    })
+        },
+    )
     .await
 }
 
-#[tokio::test]
-async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded() {
+async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backend: Backend) {
     let llm = MockServer::start(Arc::new(|n, _| {
         if n == 0 {
             (
@@ -40,7 +43,11 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded() {
         }
     }))
     .await;
-    let env = TestEnv::new(&[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")]).await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
     let (revisit, _) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
@@ -70,9 +77,8 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded() {
     workers.stop().await;
 }
 
-#[tokio::test]
-async fn without_an_api_key_the_template_is_used_and_recorded() {
-    let env = TestEnv::new(&[]).await;
+async fn without_an_api_key_the_template_is_used_and_recorded(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
     let (revisit, _) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
@@ -88,11 +94,14 @@ async fn without_an_api_key_the_template_is_used_and_recorded() {
     workers.stop().await;
 }
 
-#[tokio::test]
-async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit() {
+async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit(backend: Backend) {
     let long = "张女士，生日快乐！".repeat(12);
     let llm = MockServer::start(Arc::new(move |_, _| (200, vec![], chat_answer(&long)))).await;
-    let env = TestEnv::new(&[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")]).await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
     let (revisit, _) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;

@@ -16,51 +16,90 @@ use axum::{
 use revisit::{
     app::App,
     config::Settings,
-    db,
     queue::worker::{PoolOptions, run_pool},
+    store::{self, Backend, DbPool, Repository},
 };
 use revisit_jobs::Job;
-use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-/// The server tests create their databases on (trust auth, as on the CI machine).
+/// The server tests create their PostgreSQL databases on (trust auth, as on the CI machine).
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// A fresh database, dropped when the test ends.
+/// Generates, for each named `async fn name(backend: Backend)`, one test per backend:
+/// `<module>::postgres::name` and `<module>::sqlite::name`. One set of tests, two engines.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(revisit::store::Backend::Postgres).await
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(revisit::store::Backend::Sqlite).await
+            })*
+        }
+    };
+}
+
+/// A fresh database on `backend`, removed when the test ends.
 pub struct TestDb {
     pub url: String,
-    name: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
-    pub async fn new() -> Self {
-        let name = format!(
-            "revisit_test_{}",
-            ulid::Ulid::generate().to_string().to_lowercase()
-        );
-        let url = format!("{}/{name}", server_url());
-        db::create_database_if_missing(&url)
-            .await
-            .expect("create test database");
-        Self { url, name }
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => {
+                let name = format!(
+                    "revisit_test_{}",
+                    ulid::Ulid::generate().to_string().to_lowercase()
+                );
+                let url = format!("{}/{name}", server_url());
+                store::create_if_missing(&url)
+                    .await
+                    .expect("create test database");
+                Self {
+                    url,
+                    backend,
+                    _dir: None,
+                }
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("revisit.db").display());
+                Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                }
+            }
+        }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return; // the temporary folder goes with `_dir`
+        }
         let url = self.url.clone();
-        let name = self.name.clone();
         // Drop needs async work; do it on a thread of its own so it also runs during a panic.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            if let Err(e) = rt.block_on(db::drop_database(&url)) {
-                eprintln!("could not drop test database {name}: {e}");
+            if let Err(e) = rt.block_on(store::drop_database(&url)) {
+                eprintln!("could not drop test database {url}: {e}");
             }
         })
         .join();
@@ -94,17 +133,59 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    pub async fn new(overrides: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
+    pub async fn new(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::new(backend).await;
         let settings = settings(&db.url, overrides);
-        let pool = db::connect(&settings).await.expect("connect");
-        db::migrate(&pool).await.expect("migrate");
-        let app = App::new(pool, settings).expect("app");
+        let opened = store::open(&settings).await.expect("open store");
+        let app = App::new(opened, settings).expect("app");
+        assert_eq!(
+            app.store.backend(),
+            backend,
+            "the test runs on the engine it names"
+        );
         Self { db, app }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.app.pool
+    pub fn store(&self) -> &dyn Repository {
+        &*self.app.store
+    }
+
+    /// Rows of a query written in SQL that both engines read the same way.
+    pub async fn rows<T>(&self, sql: &'static str) -> Vec<T>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
+        match &self.app.pool {
+            DbPool::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+            DbPool::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        }
+    }
+
+    /// `SELECT count(*)` of a portable query.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        self.rows::<(i64,)>(sql).await[0].0
+    }
+
+    /// The job with this id.
+    pub async fn job(&self, id: &str) -> revisit::store::JobRow {
+        self.store()
+            .list_jobs(None, None, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.id == id)
+            .expect("job exists")
+    }
+
+    /// Jobs of one queue.
+    pub async fn jobs_of(&self, queue: &str) -> Vec<revisit::store::JobRow> {
+        self.store()
+            .list_jobs(None, Some(queue), 100_000)
+            .await
+            .unwrap()
     }
 
     /// Starts the worker pool for `queues` (all when empty) in this process.
@@ -317,7 +398,7 @@ pub fn customers_json(rows: &[(&str, &str, &str, &str)]) -> String {
     serde_json::to_string(&items).unwrap()
 }
 
-/// Imports a tree through the real queue and waits for it.
+/// Imports a tree through the real queue and waits for it; returns the batch id.
 pub async fn import_tree(env: &TestEnv, dir: &std::path::Path) -> String {
     let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);
     let plan = revisit::layout::plan(dir).unwrap();
@@ -329,24 +410,11 @@ pub async fn import_tree(env: &TestEnv, dir: &std::path::Path) -> String {
         then: rest.to_vec(),
         batch: batch.clone(),
     };
-    let mut conn = env.pool().acquire().await.unwrap();
-    revisit::queue::enqueue(&mut conn, &env.app.settings, &job, Default::default())
+    store::enqueue(env.store(), &env.app.settings, &job, None)
         .await
         .unwrap();
-    drop(conn);
-    let pool = env.pool().clone();
-    let b = batch.clone();
-    eventually(Duration::from_secs(30), "import batch", || {
-        let pool = pool.clone();
-        let b = b.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
-                .bind(&b)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            (n == files).then_some(())
-        }
+    eventually(Duration::from_secs(30), "import batch", || async {
+        (env.store().import_progress(&batch).await.unwrap() == files).then_some(())
     })
     .await;
     workers.stop().await;

@@ -1,32 +1,20 @@
 //! Import: bad records are named by file, record and field; the valid ones land; a second
-//! import of the same files changes nothing.
+//! import of the same files changes nothing. On both backends.
 
-use revisit::domain::records::RecordError;
+use revisit::store::{self, Backend};
 use revisit_jobs::Job;
 
 use crate::harness::*;
 
-#[derive(sqlx::FromRow)]
-struct Log {
-    path: String,
-    inserted: i32,
-    updated: i32,
-    unchanged: i32,
-    rejected: i32,
-    errors: sqlx::types::Json<Vec<RecordError>>,
-}
+crate::on_both_backends!(
+    bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothing,
+    a_file_for_an_unknown_institution_fails_without_writing,
+);
 
-async fn logs(env: &TestEnv, batch: &str) -> Vec<Log> {
-    sqlx::query_as("SELECT path, inserted, updated, unchanged, rejected, errors FROM import_log WHERE batch = $1 ORDER BY id")
-        .bind(batch)
-        .fetch_all(env.pool())
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothing() {
-    let env = TestEnv::new(&[]).await;
+async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothing(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend, &[]).await;
     let customers = r#"[
       {"customer_code":"BJ-HA-001-C1","person":{"name":"张丽","gender":"女","birthday":"1990-05-15","phone":"13800138000"}},
       {"customer_code":"BJ-HA-001-C2","person":{"name":"王芳","gender":"女","birthday":"1990-02-30","phone":"13800138001"}},
@@ -48,7 +36,7 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
         ("BJ-HA-001/consumption_records.json", records),
     ]);
     let batch = import_tree(&env, dir.path()).await;
-    let logs1 = logs(&env, &batch).await;
+    let logs1 = env.store().import_log(&batch).await.unwrap();
     let cust = logs1
         .iter()
         .find(|l| l.path.ends_with("customers.json"))
@@ -77,29 +65,22 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
             .message
             .contains("unknown customer BJ-HA-001-C9")
     );
+    assert_eq!(env.count("SELECT count(*) FROM consumption_items").await, 1);
+    if backend == Backend::Postgres {
+        // The record landed in its institution's partition, created when the institution was inserted.
+        let in_partition = env
+            .count(
+                "SELECT count(*) FROM consumption_records r JOIN institutions i ON i.id = r.institution_id
+                 WHERE r.tableoid::regclass::text = 'consumption_records_i' || i.id",
+            )
+            .await;
+        assert_eq!(in_partition, 1);
+    }
 
-    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM consumption_items")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(items, 1);
-    // The record landed in its institution's partition, created when the institution was inserted.
-    let in_partition: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM consumption_records r JOIN institutions i ON i.id = r.institution_id
-         WHERE r.tableoid::regclass::text = 'consumption_records_i' || i.id",
-    )
-    .fetch_one(env.pool())
-    .await
-    .unwrap();
-    assert_eq!(in_partition, 1);
-
-    let before: Vec<(String, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT code, updated_at FROM customers ORDER BY code")
-            .fetch_all(env.pool())
-            .await
-            .unwrap();
+    let sql = "SELECT code, CAST(updated_at AS TEXT) FROM customers ORDER BY code";
+    let before: Vec<(String, String)> = env.rows(sql).await;
     let batch2 = import_tree(&env, dir.path()).await;
-    for l in logs(&env, &batch2).await {
+    for l in env.store().import_log(&batch2).await.unwrap() {
         assert_eq!(
             (l.inserted, l.updated),
             (0, 0),
@@ -108,64 +89,49 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
         );
         assert!(l.unchanged > 0 || l.rejected > 0);
     }
-    let after: Vec<(String, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT code, updated_at FROM customers ORDER BY code")
-            .fetch_all(env.pool())
-            .await
-            .unwrap();
+    let after: Vec<(String, String)> = env.rows(sql).await;
     assert_eq!(before, after, "a re-import must not touch unchanged rows");
 }
 
-#[tokio::test]
-async fn a_file_for_an_unknown_institution_fails_without_writing() {
-    let env = TestEnv::new(&[]).await;
+async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
     let dir = write_tree(&[(
         "XX-999/customers.json",
         &customers_json(&[("XX-999-C1", "张丽", "1990-05-15", "13800138000")]),
     )]);
     let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);
-    let (batch, files) = {
-        let plan = revisit::layout::plan(dir.path()).unwrap();
-        let job = revisit_jobs::ImportFile {
-            source: plan[0].clone(),
-            then: vec![],
-            batch: "bad".into(),
-        };
-        let mut conn = env.pool().acquire().await.unwrap();
-        let id = revisit::queue::enqueue(&mut conn, &env.app.settings, &job, Default::default())
-            .await
-            .unwrap()
-            .unwrap();
-        (id, plan.len())
+    let plan = revisit::layout::plan(dir.path()).unwrap();
+    let job = revisit_jobs::ImportFile {
+        source: plan[0].clone(),
+        then: vec![],
+        batch: "bad".into(),
     };
-    assert_eq!(files, 1);
-    let pool = env.pool().clone();
+    let id = store::enqueue(env.store(), &env.app.settings, &job, None)
+        .await
+        .unwrap()
+        .unwrap();
     let err = eventually(
         std::time::Duration::from_secs(20),
         "the import to fail",
-        || {
-            let pool = pool.clone();
-            let id = batch.clone();
-            async move {
-                match revisit::queue::admin::state_of(&pool, &id).await.unwrap() {
-                    Some((s, e)) if s == "failed" => e,
-                    _ => None,
-                }
+        || async {
+            match env.store().job_state(&id).await.unwrap() {
+                Some((s, e)) if s == "failed" => e,
+                _ => None,
             }
         },
     )
     .await;
     assert!(err.contains("institution XX-999 is not known"), "{err}");
-    let (attempts,): (i32,) = sqlx::query_as("SELECT attempts FROM apalis.jobs WHERE id = $1")
-        .bind(&batch)
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(attempts, 1, "a permanent failure is not retried");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM persons")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 0, "nothing half-written");
+    assert_eq!(
+        env.job(&id).await.attempts,
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM persons").await,
+        0,
+        "nothing half-written"
+    );
+    assert_eq!(env.jobs_of(revisit_jobs::ImportFile::QUEUE).await.len(), 1);
     workers.stop().await;
 }

@@ -1,57 +1,44 @@
 //! The birthday scan: the window across the new year and 29 February, and no second greeting.
+//! On both backends.
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use revisit::queue::{EnqueueOptions, enqueue};
-use revisit_jobs::{Job, ReminderScan};
+use revisit::store::{self, Backend};
+use revisit_jobs::{GreetingGenerate, Job, ReminderScan};
 
 use crate::harness::*;
 
+crate::on_both_backends!(
+    the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice
+);
+
 async fn scan(env: &TestEnv, today: NaiveDate) {
-    let mut conn = env.pool().acquire().await.unwrap();
     let scan = ReminderScan {
         institution: None,
         test_mode: true,
         today: Some(today),
     };
-    let id = enqueue(
-        &mut conn,
-        &env.app.settings,
-        &scan,
-        EnqueueOptions::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    drop(conn);
-    let pool = env.pool().clone();
-    eventually(Duration::from_secs(20), "the scan", || {
-        let pool = pool.clone();
-        let id = id.clone();
-        async move {
-            let (s, _) = revisit::queue::admin::state_of(&pool, &id)
-                .await
-                .unwrap()
-                .unwrap();
-            (s == "done").then_some(())
-        }
+    let id = store::enqueue(env.store(), &env.app.settings, &scan, None)
+        .await
+        .unwrap()
+        .unwrap();
+    eventually(Duration::from_secs(20), "the scan", || async {
+        let (s, _) = env.store().job_state(&id).await.unwrap().unwrap();
+        (s == "done").then_some(())
     })
     .await;
 }
 
 async fn revisits(env: &TestEnv) -> Vec<(String, NaiveDate)> {
-    sqlx::query_as(
-        "SELECT c.code, r.occasion_date FROM revisits r JOIN customers c ON c.id = r.customer_id ORDER BY c.code",
-    )
-    .fetch_all(env.pool())
-    .await
-    .unwrap()
+    env.rows("SELECT c.code, r.occasion_date FROM revisits r JOIN customers c ON c.id = r.customer_id ORDER BY c.code, r.occasion_date")
+        .await
 }
 
-#[tokio::test]
-async fn the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice() {
-    let env = TestEnv::new(&[]).await;
+async fn the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend, &[]).await;
     let dir = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
         (
@@ -86,12 +73,10 @@ async fn the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_
         )),
         "a 29 February birthday is kept on 28 February in a common year: {all:?}"
     );
-    let greetings: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.jobs WHERE job_type = 'greeting.generate.v1'",
-    )
-    .fetch_one(env.pool())
-    .await
-    .unwrap();
-    assert_eq!(greetings, all.len() as i64, "one greeting job per revisit");
+    assert_eq!(
+        env.jobs_of(GreetingGenerate::QUEUE).await.len(),
+        all.len(),
+        "one greeting job per revisit"
+    );
     workers.stop().await;
 }

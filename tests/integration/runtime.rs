@@ -1,83 +1,98 @@
 //! The job runtime's guarantees: migrations, transactional enqueue, stored backoff, crash rescue,
-//! crash-loop limit, dead jobs and their retry.
+//! crash-loop limit, dead jobs and their retry, graceful shutdown. On both backends.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use revisit::{
-    db,
-    queue::{EnqueueOptions, admin, enqueue},
-};
-use revisit_jobs::{GreetingGenerate, Job, SystemHealth};
+use revisit::store::{self, Backend, DbPool, NewJob};
+use revisit_jobs::{GreetingGenerate, Job, MessageSend, SystemHealth};
 
 use crate::harness::*;
 
-#[tokio::test]
-async fn migrations_apply_on_a_fresh_database_and_again_on_every_start() {
-    let test_db = TestDb::new().await;
+crate::on_both_backends!(
+    migrations_apply_on_a_fresh_database_and_again_on_every_start,
+    a_rolled_back_enqueue_leaves_no_job_and_a_duplicate_key_does_not_abort,
+    a_failed_attempt_stores_its_next_run_time_and_no_slot_waits,
+    a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry,
+    a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s,
+    a_job_that_always_kills_its_worker_stops_at_max_attempts,
+    sigterm_lets_an_in_flight_job_finish,
+    a_job_still_running_at_the_shutdown_timeout_is_released_at_once,
+);
+
+async fn migrations_apply_on_a_fresh_database_and_again_on_every_start(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
     let settings = settings(&test_db.url, &[]);
     for _ in 0..3 {
-        let pool = db::connect(&settings).await.unwrap();
-        db::migrate(&pool).await.unwrap();
-        pool.close().await;
+        let opened = store::open(&settings).await.unwrap();
+        match opened.pool {
+            DbPool::Postgres(p) => p.close().await,
+            DbPool::Sqlite(p) => p.close().await,
+        }
     }
-    let pool = db::connect(&settings).await.unwrap();
-    let ours: i64 = sqlx::query_scalar("SELECT count(*) FROM public.revisit_migrations")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let apalis: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis._sqlx_migrations")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert!(ours >= 1 && apalis >= 10, "ours {ours}, apalis {apalis}");
+    let opened = store::open(&settings).await.unwrap();
+    let (ours, apalis): (i64, i64) = match &opened.pool {
+        DbPool::Postgres(p) => (
+            sqlx::query_scalar("SELECT count(*) FROM public.revisit_migrations")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            sqlx::query_scalar("SELECT count(*) FROM apalis._sqlx_migrations")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+        ),
+        DbPool::Sqlite(p) => (
+            sqlx::query_scalar("SELECT count(*) FROM revisit_migrations")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+        ),
+    };
+    assert!(ours >= 1 && apalis >= 5, "ours {ours}, apalis {apalis}");
 }
 
-#[tokio::test]
-async fn a_rolled_back_enqueue_leaves_no_job_and_a_duplicate_key_does_not_abort() {
-    let env = TestEnv::new(&[]).await;
-    let mut tx = env.pool().begin().await.unwrap();
-    let id = enqueue(
-        &mut tx,
-        &env.app.settings,
-        &SystemHealth {},
-        EnqueueOptions::keyed("k1"),
-    )
-    .await
-    .unwrap();
-    assert!(id.is_some());
-    tx.rollback().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 0, "a rolled-back enqueue must leave nothing");
-
-    let mut tx = env.pool().begin().await.unwrap();
-    let first = enqueue(
-        &mut tx,
-        &env.app.settings,
-        &SystemHealth {},
-        EnqueueOptions::keyed("k2"),
-    )
-    .await
-    .unwrap();
-    let again = enqueue(
-        &mut tx,
-        &env.app.settings,
-        &SystemHealth {},
-        EnqueueOptions::keyed("k2"),
-    )
-    .await
-    .unwrap();
-    assert!(first.is_some() && again.is_none());
-    // The transaction is still usable after the duplicate.
-    sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+async fn a_rolled_back_enqueue_leaves_no_job_and_a_duplicate_key_does_not_abort(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let job = |key: &str| NewJob::of(&env.app.settings, &SystemHealth {}, Some(key.to_owned()));
+    match &env.app.pool {
+        DbPool::Postgres(pool) => {
+            use revisit::store::postgres::jobs::insert;
+            let mut tx = pool.begin().await.unwrap();
+            assert!(insert(&mut tx, &job("k1")).await.unwrap().is_some());
+            tx.rollback().await.unwrap();
+            assert_eq!(
+                env.jobs_of(SystemHealth::QUEUE).await.len(),
+                0,
+                "a rolled-back enqueue must leave nothing"
+            );
+            let mut tx = pool.begin().await.unwrap();
+            assert!(insert(&mut tx, &job("k2")).await.unwrap().is_some());
+            assert!(insert(&mut tx, &job("k2")).await.unwrap().is_none());
+            sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        DbPool::Sqlite(pool) => {
+            use revisit::store::sqlite::{begin_write, jobs::insert};
+            let mut tx = begin_write(pool).await.unwrap();
+            assert!(insert(&mut tx, &job("k1")).await.unwrap().is_some());
+            tx.rollback().await.unwrap();
+            assert_eq!(
+                env.jobs_of(SystemHealth::QUEUE).await.len(),
+                0,
+                "a rolled-back enqueue must leave nothing"
+            );
+            let mut tx = begin_write(pool).await.unwrap();
+            assert!(insert(&mut tx, &job("k2")).await.unwrap().is_some());
+            assert!(insert(&mut tx, &job("k2")).await.unwrap().is_none());
+            sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    assert_eq!(env.jobs_of(SystemHealth::QUEUE).await.len(), 1);
 }
 
 /// Sets up one customer with a revisit and its greeting job; returns (revisit id, job id).
@@ -90,69 +105,63 @@ pub async fn one_greeting(env: &TestEnv, test_mode: bool) -> (i64, String) {
         ),
     ]);
     import_tree(env, dir.path()).await;
-    let customer: i64 = sqlx::query_scalar("SELECT id FROM customers WHERE code = 'BJ-HA-001-C1'")
-        .fetch_one(env.pool())
-        .await
-        .unwrap();
-    let mut tx = env.pool().begin().await.unwrap();
+    let (customer,): (i64,) = env
+        .rows("SELECT id FROM customers WHERE code = 'BJ-HA-001-C1'")
+        .await[0];
     let date = chrono::NaiveDate::from_ymd_opt(2026, 5, 15).unwrap();
-    let revisit = revisit::db::revisits::create(&mut tx, customer, "birthday", date, test_mode)
-        .await
-        .unwrap()
-        .unwrap();
-    let job = enqueue(
-        &mut tx,
-        &env.app.settings,
-        &GreetingGenerate {
-            revisit_id: revisit,
-        },
-        EnqueueOptions::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    tx.commit().await.unwrap();
+    let max = env
+        .app
+        .settings
+        .policy(&revisit_jobs::KindInfo::of::<GreetingGenerate>())
+        .max_attempts as i32;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    assert_eq!(
+        env.store()
+            .create_birthday_revisits(&[(customer, date)], test_mode, max)
+            .await
+            .unwrap(),
+        1
+    );
+    let revisit = env.store().revisits_since(since).await.unwrap()[0].id;
+    let job = env.jobs_of(GreetingGenerate::QUEUE).await[0].id.clone();
     (revisit, job)
 }
 
-#[tokio::test]
-async fn a_failed_attempt_stores_its_next_run_time_and_no_slot_waits() {
-    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+async fn wait_state(env: &TestEnv, job: &str, want: &str, timeout: Duration) -> Option<String> {
+    eventually(timeout, &format!("job {job} to be {want}"), || async {
+        match env.store().job_state(job).await.unwrap() {
+            Some((s, e)) if s == want => Some(e),
+            _ => None,
+        }
+    })
+    .await
+}
+
+async fn a_failed_attempt_stores_its_next_run_time_and_no_slot_waits(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| {
         (503, vec![], serde_json::json!({"error": "busy"}))
     }))
     .await;
-    let env = TestEnv::new(&[
-        ("LLM_API_URL", &llm.url),
-        ("LLM_API_KEY", "sk-test"),
-        ("REVISIT__LLM__MAX_TRIES_PER_ATTEMPT", "1"),
-        ("REVISIT__JOBS__GREETING_GENERATE__BASE_DELAY_SECS", "60"),
-    ])
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            ("REVISIT__LLM__MAX_TRIES_PER_ATTEMPT", "1"),
+            ("REVISIT__JOBS__GREETING_GENERATE__BASE_DELAY_SECS", "60"),
+        ],
+    )
     .await;
     let (_, job) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE]);
-    let pool = env.pool().clone();
-    let j = job.clone();
-    let (status, attempts, wait_secs): (String, i32, f64) = eventually(Duration::from_secs(20), "the failed attempt", || {
-        let pool = pool.clone();
-        let j = j.clone();
-        async move {
-            let row: (String, i32, f64) = sqlx::query_as(
-                "SELECT status, attempts, EXTRACT(EPOCH FROM run_at - now())::float8 FROM apalis.jobs WHERE id = $1",
-            )
-            .bind(&j)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (row.0 == "Failed").then_some(row)
-        }
+    let row = eventually(Duration::from_secs(20), "the failed attempt", || async {
+        let j = env.job(&job).await;
+        (j.attempts == 1 && j.state == "pending").then_some(j)
     })
     .await;
-    assert_eq!((status.as_str(), attempts), ("Failed", 1));
     // Backoff 60s with equal jitter: between 30 and 60 seconds from now, stored in the row.
-    assert!(
-        wait_secs > 25.0 && wait_secs <= 60.0,
-        "next run in {wait_secs}s"
-    );
+    let wait = (row.run_at - chrono::Utc::now()).num_seconds();
+    assert!((25..=61).contains(&wait), "next run in {wait}s");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         llm.count(),
@@ -162,56 +171,42 @@ async fn a_failed_attempt_stores_its_next_run_time_and_no_slot_waits() {
     workers.stop().await;
 }
 
-#[tokio::test]
-async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry() {
-    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
-        (500, vec![], serde_json::json!({}))
-    }))
-    .await;
-    let env = TestEnv::new(&[
-        ("LLM_API_URL", &llm.url),
-        ("LLM_API_KEY", "sk-test"),
-        ("REVISIT__LLM__MAX_TRIES_PER_ATTEMPT", "1"),
-        ("REVISIT__JOBS__GREETING_GENERATE__MAX_ATTEMPTS", "2"),
-        ("REVISIT__JOBS__GREETING_GENERATE__BASE_DELAY_SECS", "1"),
-    ])
+async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| (500, vec![], serde_json::json!({})))).await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            ("REVISIT__LLM__MAX_TRIES_PER_ATTEMPT", "1"),
+            ("REVISIT__JOBS__GREETING_GENERATE__MAX_ATTEMPTS", "2"),
+            ("REVISIT__JOBS__GREETING_GENERATE__BASE_DELAY_SECS", "1"),
+        ],
+    )
     .await;
     let (revisit, job) = one_greeting(&env, true).await;
-    let workers = env.start_workers(vec![
-        GreetingGenerate::QUEUE,
-        revisit_jobs::MessageSend::QUEUE,
-    ]);
-    let pool = env.pool().clone();
-    let j = job.clone();
-    let err = eventually(Duration::from_secs(30), "the job to die", || {
-        let pool = pool.clone();
-        let j = j.clone();
-        async move {
-            match admin::state_of(&pool, &j).await.unwrap() {
-                Some((s, e)) if s == "failed" => Some(e.unwrap_or_default()),
-                _ => None,
-            }
-        }
-    })
-    .await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let err = wait_state(&env, &job, "failed", Duration::from_secs(30))
+        .await
+        .unwrap_or_default();
     assert!(err.contains("HTTP 500"), "{err}");
     assert_eq!(llm.count(), 2, "two attempts in all");
-    let listed = admin::list(
-        env.pool(),
-        Some(admin::JobState::Failed),
-        Some(GreetingGenerate::QUEUE),
-        10,
-    )
-    .await
-    .unwrap();
-    assert_eq!(listed.len(), 1);
-    let r = revisit::db::revisits::get(env.pool(), revisit)
+    let listed = env
+        .store()
+        .list_jobs(
+            Some(store::JobState::Failed),
+            Some(GreetingGenerate::QUEUE),
+            10,
+        )
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(r.status, "failed");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        env.store().revisit(revisit).await.unwrap().unwrap().status,
+        "failed"
+    );
 
-    llm.set_script(std::sync::Arc::new(|_, _| {
+    llm.set_script(Arc::new(|_, _| {
         (
             200,
             vec![],
@@ -219,22 +214,15 @@ async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry() {
         )
     }));
     assert_eq!(
-        admin::retry(env.pool(), Some(&job), None).await.unwrap(),
+        env.store().retry_jobs(Some(&job), None).await.unwrap(),
         vec![job.clone()]
     );
-    let pool = env.pool().clone();
     let r = eventually(
         Duration::from_secs(30),
         "the retried greeting to be sent",
-        || {
-            let pool = pool.clone();
-            async move {
-                let r = revisit::db::revisits::get(&pool, revisit)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                (r.status == "sent").then_some(r)
-            }
+        || async {
+            let r = env.store().revisit(revisit).await.unwrap().unwrap();
+            (r.status == "sent").then_some(r)
         },
     )
     .await;
@@ -246,7 +234,7 @@ async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry() {
     workers.stop().await;
 }
 
-/// Runs `revisit worker --queue greeting.generate` as a child process.
+/// Runs `revisit worker` for the greeting and send queues as a child process.
 pub fn spawn_worker(env: &TestEnv, extra: &[(&str, &str)]) -> tokio::process::Child {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"));
     cmd.args([
@@ -265,7 +253,7 @@ pub fn spawn_worker(env: &TestEnv, extra: &[(&str, &str)]) -> tokio::process::Ch
     cmd.spawn().expect("spawn worker")
 }
 
-pub type Victim = std::sync::Arc<std::sync::Mutex<Option<u32>>>;
+pub type Victim = Arc<std::sync::Mutex<Option<u32>>>;
 
 pub fn kill(victim: &Victim) {
     if let Some(pid) = victim.lock().unwrap().take() {
@@ -275,19 +263,18 @@ pub fn kill(victim: &Victim) {
     }
 }
 
-#[tokio::test]
-async fn a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s() {
+async fn a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s(backend: Backend) {
     let victim: Victim = Default::default();
     let v = victim.clone();
     // The first LLM call SIGKILLs the worker making it; later calls answer.
-    let llm = MockServer::start(std::sync::Arc::new(move |n, _| {
+    let llm = MockServer::start(Arc::new(move |n, _| {
         if n == 0 {
             kill(&v);
         }
         (200, vec![], chat_answer("张女士，生日快乐！"))
     }))
     .await;
-    let env = TestEnv::new(&[]).await;
+    let env = TestEnv::new(backend, &[]).await;
     let (revisit, job) = one_greeting(&env, true).await;
     let llm_env = [
         ("LLM_API_URL", llm.url.as_str()),
@@ -305,50 +292,46 @@ async fn a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s() {
     )
     .await;
     let mut second = spawn_worker(&env, &llm_env);
-    let pool = env.pool().clone();
     eventually(
         Duration::from_secs(60),
         "the job to finish on the second worker",
-        || {
-            let pool = pool.clone();
-            async move {
-                let r = revisit::db::revisits::get(&pool, revisit)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                (r.status == "sent").then_some(())
-            }
+        || async {
+            (env.store().revisit(revisit).await.unwrap().unwrap().status == "sent").then_some(())
         },
     )
     .await;
     assert!(killed_at.elapsed() < Duration::from_secs(60));
-    let (state, _) = admin::state_of(env.pool(), &job).await.unwrap().unwrap();
-    assert_eq!(state, "done");
+    assert_eq!(
+        env.store().job_state(&job).await.unwrap().unwrap().0,
+        "done"
+    );
     assert_eq!(llm.count(), 2);
     second.kill().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_job_that_always_kills_its_worker_stops_at_max_attempts() {
+async fn a_job_that_always_kills_its_worker_stops_at_max_attempts(backend: Backend) {
     let victim: Victim = Default::default();
     let v = victim.clone();
-    let llm = MockServer::start(std::sync::Arc::new(move |_, _| {
+    let llm = MockServer::start(Arc::new(move |_, _| {
         kill(&v);
         (200, vec![], chat_answer("不会到达"))
     }))
     .await;
     // max_attempts is stored with the job when it is enqueued.
-    let env = TestEnv::new(&[("REVISIT__JOBS__GREETING_GENERATE__MAX_ATTEMPTS", "2")]).await;
+    let env = TestEnv::new(
+        backend,
+        &[("REVISIT__JOBS__GREETING_GENERATE__MAX_ATTEMPTS", "2")],
+    )
+    .await;
     let (revisit, job) = one_greeting(&env, true).await;
     let llm_env = [
         ("LLM_API_URL", llm.url.as_str()),
         ("LLM_API_KEY", "sk-test"),
     ];
-    let mut workers = Vec::new();
-    let pool = env.pool().clone();
+    let mut workers: Vec<tokio::process::Child> = Vec::new();
     let started = std::time::Instant::now();
     loop {
-        let (state, err) = admin::state_of(&pool, &job).await.unwrap().unwrap();
+        let (state, err) = env.store().job_state(&job).await.unwrap().unwrap();
         if state == "failed" {
             let err = err.unwrap_or_default();
             assert!(err.contains("gave up after 2 attempts"), "{err}");
@@ -361,7 +344,7 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts() {
         // Keep one live worker: it rescues the dead one's job, and is killed in turn.
         let alive = workers
             .last_mut()
-            .map(|w: &mut tokio::process::Child| w.try_wait().unwrap().is_none())
+            .map(|w| w.try_wait().unwrap().is_none())
             .unwrap_or(false);
         if !alive {
             let w = spawn_worker(&env, &llm_env);
@@ -371,11 +354,10 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(llm.count(), 2, "the job ran exactly max_attempts times");
-    let r = revisit::db::revisits::get(env.pool(), revisit)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r.status, "failed");
+    assert_eq!(
+        env.store().revisit(revisit).await.unwrap().unwrap().status,
+        "failed"
+    );
     for mut w in workers {
         let _ = w.kill().await;
     }
@@ -397,14 +379,13 @@ async fn wait_llm_called(llm: &MockServer) {
     .await;
 }
 
-#[tokio::test]
-async fn sigterm_lets_an_in_flight_job_finish() {
-    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+async fn sigterm_lets_an_in_flight_job_finish(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| {
         (200, vec![], chat_answer("张女士，生日快乐！"))
     }))
     .await;
     llm.set_delay(Duration::from_secs(2));
-    let env = TestEnv::new(&[]).await;
+    let env = TestEnv::new(backend, &[]).await;
     let (revisit, job) = one_greeting(&env, true).await;
     let mut worker = spawn_worker(
         &env,
@@ -421,26 +402,22 @@ async fn sigterm_lets_an_in_flight_job_finish() {
         .expect("worker exits")
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let (state, _) = admin::state_of(env.pool(), &job).await.unwrap().unwrap();
     assert_eq!(
-        state, "done",
-        "the in-flight job finished before the worker stopped"
+        env.store().job_state(&job).await.unwrap().unwrap().0,
+        "done",
+        "the in-flight job finished first"
     );
-    let r = revisit::db::revisits::get(env.pool(), revisit)
-        .await
-        .unwrap()
-        .unwrap();
+    let r = env.store().revisit(revisit).await.unwrap().unwrap();
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
 }
 
-#[tokio::test]
-async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once() {
-    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| {
         (200, vec![], chat_answer("张女士，生日快乐！"))
     }))
     .await;
     llm.set_delay(Duration::from_secs(20));
-    let env = TestEnv::new(&[]).await;
+    let env = TestEnv::new(backend, &[]).await;
     let (_, job) = one_greeting(&env, true).await;
     let mut worker = spawn_worker(
         &env,
@@ -457,11 +434,9 @@ async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once() {
         .expect("worker exits")
         .unwrap();
     // Back in the queue straight away, not after the heartbeat timeout, and not charged.
-    let (status, attempts, lock_by): (String, i32, Option<String>) =
-        sqlx::query_as("SELECT status, attempts, lock_by FROM apalis.jobs WHERE id = $1")
-            .bind(&job)
-            .fetch_one(env.pool())
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), attempts, lock_by), ("Pending", 0, None));
+    let j = env.job(&job).await;
+    assert_eq!(
+        (j.state.as_str(), j.attempts, j.lock_by),
+        ("pending", 0, None)
+    );
 }

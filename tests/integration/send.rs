@@ -3,12 +3,18 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
+use revisit::store::Backend;
 use revisit_jobs::{GreetingGenerate, Job, MessageSend};
 
 use crate::{
     harness::*,
     runtime::{Victim, kill, one_greeting, spawn_worker},
 };
+
+crate::on_both_backends!(
+    a_webhook_500_then_200_delivers_once,
+    a_worker_killed_after_sending_does_not_send_twice,
+);
 
 /// Distinct idempotency keys among the requests the webhook accepted: what a de-duplicating
 /// gateway actually delivers.
@@ -21,8 +27,7 @@ fn delivered(hook: &MockServer, accepted: impl Fn(usize) -> bool) -> HashSet<Str
         .collect()
 }
 
-#[tokio::test]
-async fn a_webhook_500_then_200_delivers_once() {
+async fn a_webhook_500_then_200_delivers_once(backend: Backend) {
     let hook = MockServer::start(Arc::new(|n, _| {
         if n == 0 {
             (500, vec![], serde_json::json!({"error": "down"}))
@@ -31,24 +36,20 @@ async fn a_webhook_500_then_200_delivers_once() {
         }
     }))
     .await;
-    let env = TestEnv::new(&[
-        ("REVISIT__REMINDERS__CHANNEL", "webhook"),
-        ("REVISIT__WEBHOOK__URL", &hook.url),
-        ("REVISIT__JOBS__MESSAGE_SEND__BASE_DELAY_SECS", "1"),
-    ])
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+            ("REVISIT__JOBS__MESSAGE_SEND__BASE_DELAY_SECS", "1"),
+        ],
+    )
     .await;
     let (revisit, _) = one_greeting(&env, false).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-    let pool = env.pool().clone();
-    let r = eventually(Duration::from_secs(30), "delivery", || {
-        let pool = pool.clone();
-        async move {
-            let r = revisit::db::revisits::get(&pool, revisit)
-                .await
-                .unwrap()
-                .unwrap();
-            (r.status == "sent").then_some(r)
-        }
+    let r = eventually(Duration::from_secs(30), "delivery", || async {
+        let r = env.store().revisit(revisit).await.unwrap().unwrap();
+        (r.status == "sent").then_some(r)
     })
     .await;
     assert_eq!(r.channel.as_deref(), Some("webhook"));
@@ -66,8 +67,7 @@ async fn a_webhook_500_then_200_delivers_once() {
     workers.stop().await;
 }
 
-#[tokio::test]
-async fn a_worker_killed_after_sending_does_not_send_twice() {
+async fn a_worker_killed_after_sending_does_not_send_twice(backend: Backend) {
     let victim: Victim = Default::default();
     let v = victim.clone();
     // The gateway receives the message, then the worker dies before it hears back.
@@ -78,7 +78,7 @@ async fn a_worker_killed_after_sending_does_not_send_twice() {
         (200, vec![], serde_json::json!({"ok": true}))
     }))
     .await;
-    let env = TestEnv::new(&[]).await;
+    let env = TestEnv::new(backend, &[]).await;
     let (revisit, _) = one_greeting(&env, false).await;
     let hook_env = [
         ("REVISIT__REMINDERS__CHANNEL", "webhook"),
@@ -95,25 +95,15 @@ async fn a_worker_killed_after_sending_does_not_send_twice() {
         },
     )
     .await;
-    let r = revisit::db::revisits::get(env.pool(), revisit)
-        .await
-        .unwrap()
-        .unwrap();
+    let r = env.store().revisit(revisit).await.unwrap().unwrap();
     assert_eq!(
         r.status, "sending",
         "the crash happened between delivery and its record"
     );
     let mut second = spawn_worker(&env, &hook_env);
-    let pool = env.pool().clone();
-    let r = eventually(Duration::from_secs(60), "the send to complete", || {
-        let pool = pool.clone();
-        async move {
-            let r = revisit::db::revisits::get(&pool, revisit)
-                .await
-                .unwrap()
-                .unwrap();
-            (r.status == "sent").then_some(r)
-        }
+    let r = eventually(Duration::from_secs(60), "the send to complete", || async {
+        let r = env.store().revisit(revisit).await.unwrap().unwrap();
+        (r.status == "sent").then_some(r)
     })
     .await;
     let keys: Vec<String> = hook

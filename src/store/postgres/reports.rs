@@ -1,32 +1,10 @@
-//! The daily report: what happened on one day, in figures and in a text for clinic staff.
+//! The daily report's figures on PostgreSQL.
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use serde::Serialize;
 use sqlx::PgPool;
 
-#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
-pub struct InstitutionDay {
-    pub code: String,
-    pub name: String,
-    pub created: i64,
-    pub sent: i64,
-    pub test_shown: i64,
-    pub failed: i64,
-    pub skipped: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DailyReport {
-    pub date: NaiveDate,
-    pub institutions: Vec<InstitutionDay>,
-    pub import_files: i64,
-    pub import_inserted: i64,
-    pub import_updated: i64,
-    pub import_rejected: i64,
-    pub new_customers: i64,
-    pub dead_jobs: i64,
-}
+use crate::store::{DailyReport, InstitutionDay};
 
 /// Figures for `date` (a calendar day in `tz`).
 pub async fn build(pool: &PgPool, date: NaiveDate, tz: Tz) -> Result<DailyReport, sqlx::Error> {
@@ -88,34 +66,6 @@ pub async fn build(pool: &PgPool, date: NaiveDate, tz: Tz) -> Result<DailyReport
         new_customers,
         dead_jobs,
     })
-}
-
-/// The report as clinic staff read it.
-pub fn render(report: &DailyReport) -> String {
-    let mut s = format!("【回访日报】{}\n", report.date.format("%Y年%m月%d日"));
-    for i in &report.institutions {
-        s.push_str(&format!(
-            "· {}（{}）：新建回访 {} 条，已发送 {} 条，测试展示 {} 条，失败 {} 条，跳过 {} 条\n",
-            i.name, i.code, i.created, i.sent, i.test_shown, i.failed, i.skipped
-        ));
-    }
-    s.push_str(&format!(
-        "· 数据导入：{} 个文件，新增 {} 条，更新 {} 条，拒绝 {} 条；新客户 {} 位\n",
-        report.import_files,
-        report.import_inserted,
-        report.import_updated,
-        report.import_rejected,
-        report.new_customers
-    ));
-    if report.dead_jobs > 0 {
-        s.push_str(&format!(
-            "· ⚠️ 失败任务 {} 个，请用 `revisit jobs list --status failed` 查看并重试\n",
-            report.dead_jobs
-        ));
-    } else {
-        s.push_str("· 任务运行正常，无失败任务\n");
-    }
-    s
 }
 
 pub async fn save(pool: &PgPool, report: &DailyReport, text: &str) -> Result<(), sqlx::Error> {

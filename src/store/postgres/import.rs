@@ -11,43 +11,55 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use revisit_jobs::ImportSource;
+use sqlx::{PgConnection, PgPool};
 
-use crate::domain::records::{
-    ConsumptionRecord, Customer, Doctor, Institution, ParsedFile, Product, Project, RecordError,
-    Records, content_hash,
+use crate::{
+    domain::records::{
+        ConsumptionRecord, Customer, Doctor, Institution, ParsedFile, Product, Project,
+        RecordError, Records, content_hash,
+    },
+    store::{Counts, NewJob, WriteError},
 };
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub inserted: u32,
-    pub updated: u32,
-    pub unchanged: u32,
-}
-
-impl Counts {
-    fn add(&mut self, outcome: Option<bool>) {
-        match outcome {
-            Some(true) => self.inserted += 1,
-            Some(false) => self.updated += 1,
-            None => self.unchanged += 1,
-        }
+/// Writes a parsed file, logs it, and enqueues `next`, in one transaction.
+pub async fn import_file(
+    pool: &PgPool,
+    batch: &str,
+    source: &ImportSource,
+    sha256: &str,
+    parsed: &mut ParsedFile,
+    next: Option<NewJob>,
+) -> Result<Counts, WriteError> {
+    let mut tx = pool.begin().await?;
+    let counts = write(&mut tx, source.institution.as_deref(), parsed).await?;
+    sqlx::query(
+        "INSERT INTO import_log (batch, path, kind, institution, file_sha256, total, inserted,
+             updated, unchanged, rejected, errors)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(batch)
+    .bind(&source.path)
+    .bind(source.kind.as_str())
+    .bind(&source.institution)
+    .bind(sha256)
+    .bind(parsed.total as i32)
+    .bind(counts.inserted as i32)
+    .bind(counts.updated as i32)
+    .bind(counts.unchanged as i32)
+    .bind(parsed.errors.len() as i32)
+    .bind(sqlx::types::Json(&parsed.errors))
+    .execute(&mut *tx)
+    .await?;
+    if let Some(job) = next {
+        super::jobs::insert(&mut tx, &job).await?;
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    /// The folder names an institution that has not been imported.
-    #[error("institution {0} is not known; import institutions.json first")]
-    UnknownInstitution(String),
-    #[error("{0} files must sit in a folder named after their institution")]
-    NoInstitution(&'static str),
+    tx.commit().await?;
+    Ok(counts)
 }
 
 /// Writes the valid records of `parsed`; records rejected here are moved to `parsed.errors`.
-pub async fn write(
+async fn write(
     conn: &mut PgConnection,
     institution: Option<&str>,
     parsed: &mut ParsedFile,

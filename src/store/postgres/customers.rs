@@ -1,16 +1,12 @@
-//! Reading customers: birthday candidates and the history a greeting is made from.
+//! Reading customers on PostgreSQL: birthday candidates and the history a greeting is made from.
 
 use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 
-use crate::llm::prompt::{GreetingContext, HistoryItem};
-
-/// A customer whose stored birthday may fall in the window.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct BirthdayCandidate {
-    pub customer_id: i64,
-    pub birthday: NaiveDate,
-}
+use crate::{
+    llm::prompt::{GreetingContext, HistoryItem},
+    store::BirthdayCandidate,
+};
 
 /// Active, not opted-out customers of `institutions` whose birthday's month-day code is one of
 /// `month_days` (see [`crate::domain::birthday::window_month_days`]). A person who is a customer

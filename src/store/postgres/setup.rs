@@ -1,10 +1,4 @@
-//! PostgreSQL, the source of truth: connecting, creating the database, migrations, and one
-//! repository module per concern.
-
-pub mod customers;
-pub mod import;
-pub mod reports;
-pub mod revisits;
+//! Connecting to PostgreSQL, creating and dropping the database, migrations.
 
 use std::str::FromStr;
 
@@ -12,8 +6,6 @@ use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-
-use crate::config::Settings;
 
 /// The project's migrations, recorded in their own table so they never collide with
 /// apalis's, which live in `apalis._sqlx_migrations` (apalis issues #81, #177, #439).
@@ -39,11 +31,6 @@ fn options(url: &str) -> Result<PgConnectOptions, DbError> {
         .log_statements(tracing::log::LevelFilter::Debug))
 }
 
-/// A pool on the configured database.
-pub async fn connect(settings: &Settings) -> Result<PgPool, DbError> {
-    connect_url(&settings.database.url, settings.database.max_connections).await
-}
-
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
@@ -55,7 +42,7 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, DbEr
 /// Applies apalis's job-store migrations and the project's own. Safe to run at every start.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     apalis_postgres::PostgresStorage::setup(pool).await?;
-    let mut migrator = sqlx::migrate!("./migrations");
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
     migrator.run(pool).await?;
     Ok(())

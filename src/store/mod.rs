@@ -1,0 +1,269 @@
+//! The primary store, behind one trait: PostgreSQL for a chain, SQLite for a single clinic or a
+//! laptop. Chosen by the database URL (`postgres://…` or `sqlite://…`); handlers, cron producers
+//! and commands only see [`Repository`].
+//!
+//! Operations are at the level of the work they do ("import this file and enqueue the next one",
+//! "save this greeting and enqueue its sending"), so each implementation keeps its writes and the
+//! jobs they cause in one transaction of its own database.
+
+pub mod postgres;
+pub mod sqlite;
+mod types;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use revisit_jobs::{ImportSource, Job, KindInfo};
+
+pub use types::*;
+
+use crate::{
+    config::Settings, domain::records::ParsedFile, llm::prompt::GreetingContext, notify::Outgoing,
+};
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, sqlx::Error>;
+
+/// A job to insert: its queue, JSON args and options.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: &'static str,
+    pub payload: Vec<u8>,
+    pub max_attempts: i32,
+    /// Unique within the queue: a second insert with the same key is a no-op.
+    pub key: Option<String>,
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+impl NewJob {
+    pub fn of<J: Job>(settings: &Settings, args: &J, key: Option<String>) -> Self {
+        Self {
+            queue: J::QUEUE,
+            payload: serde_json::to_vec(args).expect("job args serialise"),
+            max_attempts: settings.policy(&KindInfo::of::<J>()).max_attempts as i32,
+            key,
+            run_at: None,
+        }
+    }
+}
+
+/// Everything the application asks of its primary store.
+#[async_trait]
+pub trait Repository: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Server or library version, for `revisit check`.
+    async fn version(&self) -> StoreResult<String>;
+
+    // ---- jobs --------------------------------------------------------------------------------
+    /// Inserts one job (outside any other work). `None`: a job with its key exists.
+    async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>>;
+    /// Inserts many jobs of one queue in one statement.
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        payloads: Vec<Vec<u8>>,
+        max_attempts: i32,
+    ) -> StoreResult<u64>;
+    /// Moves a running job's next run time `delay` into the future (stored backoff).
+    async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()>;
+    /// Puts back jobs held by these workers that did not finish. Returns how many.
+    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64>;
+    /// Claims a cron tick and enqueues its job in one transaction; `None` if already claimed.
+    async fn claim_cron_tick(
+        &self,
+        schedule: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreResult<Option<String>>;
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>>;
+    /// (queue, state, count) for every queue and state present.
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>>;
+    /// Puts dead jobs back with a full set of attempts; returns their ids.
+    async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>>;
+    /// Cancels a job that has not started.
+    async fn cancel_job(&self, id: &str) -> StoreResult<bool>;
+    /// (state, last error) of one job.
+    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>>;
+    /// Workers of `queue` seen within the last `within`.
+    async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64>;
+    /// Deletes every job of a queue (the benchmark's).
+    async fn clear_queue(&self, queue: &str) -> StoreResult<()>;
+    async fn done_count(&self, queue: &str) -> StoreResult<i64>;
+
+    // ---- import ------------------------------------------------------------------------------
+    /// Writes a parsed file, logs it, and enqueues `next`, all in one transaction. Records
+    /// rejected while writing (unknown references) move to `parsed.errors`.
+    async fn import_file(
+        &self,
+        batch: &str,
+        source: &ImportSource,
+        sha256: &str,
+        parsed: &mut ParsedFile,
+        next: Option<NewJob>,
+    ) -> Result<Counts, WriteError>;
+    /// Whether this path with this content was imported before.
+    async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool>;
+    /// Files of a batch imported so far.
+    async fn import_progress(&self, batch: &str) -> StoreResult<i64>;
+    /// The error of a dead import job of this batch, if any.
+    async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>>;
+    async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>>;
+
+    // ---- customers and revisits --------------------------------------------------------------
+    /// The codes of `wanted` that exist, in the order given.
+    async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>>;
+    /// Active, not opted-out customers whose birthday code is in `month_days`; a person who is a
+    /// customer of several institutions once, by the institution visited last.
+    async fn birthday_candidates(
+        &self,
+        institutions: &[String],
+        month_days: &[i16],
+    ) -> StoreResult<Vec<BirthdayCandidate>>;
+    /// Creates the birthday revisits that do not exist yet and a greeting job for each, in one
+    /// transaction. Returns how many were created.
+    async fn create_birthday_revisits(
+        &self,
+        found: &[(i64, NaiveDate)],
+        test_mode: bool,
+        greeting_max_attempts: i32,
+    ) -> StoreResult<u32>;
+    async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>>;
+    async fn greeting_context(
+        &self,
+        customer_id: i64,
+        occasion_date: NaiveDate,
+    ) -> StoreResult<Option<GreetingContext>>;
+    /// Saves the message (unless one was saved meanwhile) and enqueues its sending, in one
+    /// transaction. Returns whether it saved.
+    async fn save_greeting(
+        &self,
+        greeting: SavedGreeting<'_>,
+        send_max_attempts: i32,
+    ) -> StoreResult<bool>;
+    /// Marks a revisit failed (unless sent or skipped) with the error.
+    async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()>;
+    /// What a channel needs; `None` when the customer opted out.
+    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>>;
+    async fn set_revisit_status(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Marks a delivery try as under way (`sending`, one more send attempt).
+    async fn begin_send(&self, id: i64) -> StoreResult<()>;
+    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()>;
+    /// Revisits created since `since`, names and phones masked.
+    async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>>;
+    /// (still open, all) revisits created since `since`.
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)>;
+
+    // ---- reports and health ------------------------------------------------------------------
+    async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport>;
+    async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()>;
+    /// (pending, failed) jobs.
+    async fn queue_summary(&self) -> StoreResult<(i64, i64)>;
+    async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()>;
+}
+
+/// The concrete pool, for apalis's storages (the workers fetch jobs through them).
+#[derive(Clone)]
+pub enum DbPool {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// An opened database: the repository and its pool.
+pub struct Database {
+    pub repo: Arc<dyn Repository>,
+    pub pool: DbPool,
+}
+
+/// Connects to the configured database and applies the migrations.
+pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
+    Ok(match settings.backend() {
+        Backend::Postgres => {
+            let s = postgres::PgStore::open(settings).await?;
+            Database {
+                pool: DbPool::Postgres(s.pool.clone()),
+                repo: Arc::new(s),
+            }
+        }
+        Backend::Sqlite => {
+            let s = sqlite::SqliteStore::open(settings).await?;
+            Database {
+                pool: DbPool::Sqlite(s.pool.clone()),
+                repo: Arc::new(s),
+            }
+        }
+    })
+}
+
+/// Inserts a job of kind `J` with the configured policy.
+pub async fn enqueue<J: Job>(
+    repo: &dyn Repository,
+    settings: &Settings,
+    args: &J,
+    key: Option<String>,
+) -> StoreResult<Option<String>> {
+    repo.enqueue(NewJob::of(settings, args, key)).await
+}
+
+/// Creates the database when it does not exist. Returns whether it did.
+pub async fn create_if_missing(url: &str) -> anyhow::Result<bool> {
+    match Backend::of_url(url) {
+        Some(Backend::Postgres) => Ok(postgres::create_database_if_missing(url).await?),
+        Some(Backend::Sqlite) => sqlite::create_if_missing(url),
+        None => anyhow::bail!("unsupported database URL"),
+    }
+}
+
+/// Drops the database and everything in it.
+pub async fn drop_database(url: &str) -> anyhow::Result<()> {
+    match Backend::of_url(url) {
+        Some(Backend::Postgres) => Ok(postgres::drop_database(url).await?),
+        Some(Backend::Sqlite) => sqlite::remove(url),
+        None => anyhow::bail!("unsupported database URL"),
+    }
+}
+
+/// The database's name (or file), for messages.
+pub fn database_name(url: &str) -> String {
+    match Backend::of_url(url) {
+        Some(Backend::Postgres) => postgres::database_name(url).unwrap_or_default(),
+        Some(Backend::Sqlite) => sqlite::file_path(url).display().to_string(),
+        None => url.to_owned(),
+    }
+}

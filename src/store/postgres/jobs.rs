@@ -1,0 +1,223 @@
+//! The job table on PostgreSQL (`apalis.jobs`): inserting on a caller's transaction, and the
+//! operations apalis leaves to us. SQL here is built from constant fragments only; every value is
+//! a bind parameter.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+
+use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult};
+
+/// Inserts a job on the caller's connection or open transaction: it exists exactly when that
+/// transaction commits. A duplicate key is a no-op (`None`) and does not abort the transaction.
+pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> StoreResult<Option<String>> {
+    let id = ulid::Ulid::generate().to_string();
+    sqlx::query_scalar(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&id)
+    .bind(job.queue)
+    .bind(&job.payload)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
+    .bind(&job.key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_many(
+    conn: &mut PgConnection,
+    queue: &str,
+    payloads: Vec<Vec<u8>>,
+    max_attempts: i32,
+) -> StoreResult<u64> {
+    let ids: Vec<String> = payloads
+        .iter()
+        .map(|_| ulid::Ulid::generate().to_string())
+        .collect();
+    let done = sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+         SELECT unnest($1::text[]), $2, unnest($3::bytea[]), 'Pending', 0, $4, now(), 0",
+    )
+    .bind(&ids)
+    .bind(queue)
+    .bind(&payloads)
+    .bind(max_attempts)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn store_backoff(pool: &PgPool, job_id: &str, delay: Duration) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1",
+    )
+    .bind(job_id)
+    .bind(delay.as_millis() as i64)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+pub async fn release_held(pool: &PgPool, names: &[String]) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
+         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running')",
+    )
+    .bind(names)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn claim_tick(
+    pool: &PgPool,
+    schedule: &str,
+    tick: DateTime<Utc>,
+    job: &NewJob,
+) -> StoreResult<Option<String>> {
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO cron_ticks (schedule, fire_time) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(schedule)
+    .bind(tick)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(None);
+    }
+    let id = insert(&mut tx, job).await?;
+    sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE schedule = $1 AND fire_time = $2")
+        .bind(schedule)
+        .bind(tick)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    queue: String,
+    state: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    done_at: Option<DateTime<Utc>>,
+    lock_by: Option<String>,
+    last_error: Option<String>,
+}
+
+pub async fn list(
+    pool: &PgPool,
+    state: Option<JobState>,
+    queue: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<JobRow>> {
+    let filter = state.map(JobState::condition).unwrap_or("TRUE");
+    let sql = format!(
+        "SELECT id, job_type AS queue, {STATE_CASE} AS state, attempts, max_attempts, run_at,
+                done_at, lock_by, last_result ->> 'Err' AS last_error
+         FROM apalis.jobs
+         WHERE {filter} AND ($1::text IS NULL OR job_type = $1)
+         ORDER BY id DESC LIMIT $2"
+    );
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(queue)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| JobRow {
+            id: r.id,
+            queue: r.queue,
+            state: r.state,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: r.run_at,
+            done_at: r.done_at,
+            lock_by: r.lock_by,
+            last_error: r.last_error,
+        })
+        .collect())
+}
+
+pub async fn counts(pool: &PgPool) -> StoreResult<Vec<(String, String, i64)>> {
+    let sql = format!(
+        "SELECT job_type, {STATE_CASE} AS state, count(*) FROM apalis.jobs GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await
+}
+
+pub async fn retry(
+    pool: &PgPool,
+    id: Option<&str>,
+    queue: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    let sql = format!(
+        "UPDATE apalis.jobs
+         SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL
+         WHERE {} AND ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR job_type = $2)
+         RETURNING id",
+        JobState::Failed.condition()
+    );
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(id)
+        .bind(queue)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn cancel(pool: &PgPool, id: &str) -> StoreResult<bool> {
+    let sql = format!(
+        "UPDATE apalis.jobs
+         SET status = 'Killed', done_at = now(),
+             last_result = jsonb_build_object('Err', 'cancelled by an operator at ' || now())
+         WHERE id = $1 AND {}",
+        JobState::Pending.condition()
+    );
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+pub async fn state(pool: &PgPool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+    let sql = format!("SELECT {STATE_CASE}, last_result ->> 'Err' FROM apalis.jobs WHERE id = $1");
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn live_workers(pool: &PgPool, queue: &str, within: Duration) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.workers
+         WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2)",
+    )
+    .bind(queue)
+    .bind(within.as_secs_f64())
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn summary(pool: &PgPool) -> StoreResult<(i64, i64)> {
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}) FROM apalis.jobs",
+        JobState::Pending.condition(),
+        JobState::Failed.condition()
+    );
+    sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+}

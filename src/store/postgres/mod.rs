@@ -1,0 +1,304 @@
+//! The PostgreSQL store: the chain's source of truth. Consumption history is partitioned by
+//! institution; the job queue is apalis-postgres's `apalis.jobs`.
+
+mod customers;
+mod import;
+pub mod jobs;
+mod reports;
+mod revisits;
+mod setup;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use revisit_jobs::{ImportFile, ImportSource, Job};
+use sqlx::PgPool;
+
+pub use setup::{
+    DbError, MIGRATIONS_TABLE, connect_url, create_database_if_missing, database_name,
+    drop_database, migrate,
+};
+
+use super::*;
+use crate::{
+    config::Settings, domain::records::ParsedFile, llm::prompt::GreetingContext, notify::Outgoing,
+};
+
+#[derive(Clone)]
+pub struct PgStore {
+    pub pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the configured database and applies the migrations.
+    pub async fn open(settings: &Settings) -> Result<Self, DbError> {
+        let pool = connect_url(&settings.database.url, settings.database.max_connections).await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Repository for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn version(&self) -> StoreResult<String> {
+        let v: String = sqlx::query_scalar("SELECT version()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.split(" on ").next().unwrap_or(&v).to_owned())
+    }
+
+    async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert(&mut conn, &job).await
+    }
+
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        payloads: Vec<Vec<u8>>,
+        max_attempts: i32,
+    ) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert_many(&mut conn, queue, payloads, max_attempts).await
+    }
+
+    async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()> {
+        jobs::store_backoff(&self.pool, job_id, delay).await
+    }
+
+    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names).await
+    }
+
+    async fn claim_cron_tick(
+        &self,
+        schedule: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreResult<Option<String>> {
+        jobs::claim_tick(&self.pool, schedule, tick, &job).await
+    }
+
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>> {
+        jobs::list(&self.pool, state, queue, limit).await
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
+        jobs::retry(&self.pool, id, queue).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> StoreResult<bool> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        jobs::state(&self.pool, id).await
+    }
+
+    async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
+        jobs::live_workers(&self.pool, queue, within).await
+    }
+
+    async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn done_count(&self, queue: &str) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn import_file(
+        &self,
+        batch: &str,
+        source: &ImportSource,
+        sha256: &str,
+        parsed: &mut ParsedFile,
+        next: Option<NewJob>,
+    ) -> Result<Counts, WriteError> {
+        import::import_file(&self.pool, batch, source, sha256, parsed, next).await
+    }
+
+    async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = $1 AND file_sha256 = $2)",
+        )
+        .bind(path)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn import_progress(&self, batch: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
+            .bind(batch)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT COALESCE(last_result ->> 'Err', 'failed') FROM apalis.jobs
+             WHERE job_type = $1 AND convert_from(job, 'UTF8')::jsonb ->> 'batch' = $2 AND {}
+             LIMIT 1",
+            JobState::Failed.condition()
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(ImportFile::QUEUE)
+            .bind(batch)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {
+        type Row = (
+            String,
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            sqlx::types::Json<Vec<crate::domain::records::RecordError>>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT path, total, inserted, updated, unchanged, rejected, errors FROM import_log
+             WHERE batch = $1 ORDER BY id",
+        )
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(path, total, inserted, updated, unchanged, rejected, errors)| ImportLogRow {
+                    path,
+                    total,
+                    inserted,
+                    updated,
+                    unchanged,
+                    rejected,
+                    errors: errors.0,
+                },
+            )
+            .collect())
+    }
+
+    async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>> {
+        customers::existing_institutions(&self.pool, wanted).await
+    }
+
+    async fn birthday_candidates(
+        &self,
+        institutions: &[String],
+        month_days: &[i16],
+    ) -> StoreResult<Vec<BirthdayCandidate>> {
+        customers::birthday_candidates(&self.pool, institutions, month_days).await
+    }
+
+    async fn create_birthday_revisits(
+        &self,
+        found: &[(i64, NaiveDate)],
+        test_mode: bool,
+        greeting_max_attempts: i32,
+    ) -> StoreResult<u32> {
+        revisits::create_birthday(&self.pool, found, test_mode, greeting_max_attempts).await
+    }
+
+    async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>> {
+        revisits::get(&self.pool, id).await
+    }
+
+    async fn greeting_context(
+        &self,
+        customer_id: i64,
+        occasion_date: NaiveDate,
+    ) -> StoreResult<Option<GreetingContext>> {
+        let mut conn = self.pool.acquire().await?;
+        customers::greeting_context(&mut conn, customer_id, occasion_date).await
+    }
+
+    async fn save_greeting(
+        &self,
+        greeting: SavedGreeting<'_>,
+        send_max_attempts: i32,
+    ) -> StoreResult<bool> {
+        revisits::save_greeting(&self.pool, greeting, send_max_attempts).await
+    }
+
+    async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()> {
+        revisits::mark_failed(&self.pool, id, error).await
+    }
+
+    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>> {
+        revisits::outgoing(&self.pool, revisit).await
+    }
+
+    async fn set_revisit_status(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        revisits::set_status(&self.pool, id, status, error).await
+    }
+
+    async fn begin_send(&self, id: i64) -> StoreResult<()> {
+        revisits::begin_send(&self.pool, id).await
+    }
+
+    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()> {
+        revisits::note_error(&self.pool, id, error).await
+    }
+
+    async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {
+        revisits::since(&self.pool, since).await
+    }
+
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+        revisits::progress(&self.pool, since).await
+    }
+
+    async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
+        reports::build(&self.pool, date, tz).await
+    }
+
+    async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
+        reports::save(&self.pool, report, text).await
+    }
+
+    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
+        jobs::summary(&self.pool).await
+    }
+
+    async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES ($1, $2)")
+            .bind(healthy)
+            .bind(results)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}

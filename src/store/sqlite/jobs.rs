@@ -1,0 +1,232 @@
+//! The job table on SQLite (apalis-sqlite's `Jobs`; times are Unix seconds). Same operations and
+//! states as [`crate::store::postgres::jobs`]. SQL is built from constant fragments only.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use super::{begin_write, ts};
+use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult};
+
+fn secs_to_time(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+/// Inserts a job on the caller's connection or transaction; a duplicate key is a no-op (`None`).
+pub async fn insert(conn: &mut SqliteConnection, job: &NewJob) -> StoreResult<Option<String>> {
+    let id = ulid::Ulid::generate().to_string();
+    sqlx::query_scalar(
+        "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key)
+         VALUES (?1, ?2, ?3, 'Pending', 0, ?4, COALESCE(?5, strftime('%s', 'now')), 0, ?6)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&job.payload)
+    .bind(&id)
+    .bind(job.queue)
+    .bind(job.max_attempts)
+    .bind(job.run_at.map(|t| t.timestamp()))
+    .bind(&job.key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_many(
+    pool: &SqlitePool,
+    queue: &str,
+    payloads: Vec<Vec<u8>>,
+    max_attempts: i32,
+) -> StoreResult<u64> {
+    let mut tx = begin_write(pool).await?;
+    let n = payloads.len() as u64;
+    for payload in payloads {
+        sqlx::query(
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority)
+             VALUES (?1, ?2, ?3, 'Pending', 0, ?4, strftime('%s', 'now'), 0)",
+        )
+        .bind(payload)
+        .bind(ulid::Ulid::generate().to_string())
+        .bind(queue)
+        .bind(max_attempts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+pub async fn store_backoff(pool: &SqlitePool, job_id: &str, delay: Duration) -> StoreResult<()> {
+    // Whole seconds, rounded up: run_at is in seconds here.
+    let secs = delay.as_millis().div_ceil(1000) as i64;
+    sqlx::query(
+        "UPDATE Jobs SET run_at = CAST(strftime('%s', 'now') AS INTEGER) + ?2 WHERE id = ?1",
+    )
+    .bind(job_id)
+    .bind(secs)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+pub async fn release_held(pool: &SqlitePool, names: &[String]) -> StoreResult<u64> {
+    let names = serde_json::to_string(names).expect("strings serialise");
+    let done = sqlx::query(
+        "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
+         WHERE lock_by IN (SELECT value FROM json_each(?1)) AND status IN ('Queued', 'Running')",
+    )
+    .bind(names)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn claim_tick(
+    pool: &SqlitePool,
+    schedule: &str,
+    tick: DateTime<Utc>,
+    job: &NewJob,
+) -> StoreResult<Option<String>> {
+    let mut tx = begin_write(pool).await?;
+    let claimed = sqlx::query(
+        "INSERT INTO cron_ticks (schedule, fire_time) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )
+    .bind(schedule)
+    .bind(ts(tick))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(None);
+    }
+    let id = insert(&mut tx, job).await?;
+    sqlx::query("UPDATE cron_ticks SET job_id = ?3 WHERE schedule = ?1 AND fire_time = ?2")
+        .bind(schedule)
+        .bind(ts(tick))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn list(
+    pool: &SqlitePool,
+    state: Option<JobState>,
+    queue: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<JobRow>> {
+    let filter = state.map(JobState::condition).unwrap_or("1");
+    let sql = format!(
+        "SELECT id, job_type, {STATE_CASE}, attempts, max_attempts, run_at, done_at, lock_by,
+                json_extract(last_result, '$.Err')
+         FROM Jobs
+         WHERE {filter} AND (?1 IS NULL OR job_type = ?1)
+         ORDER BY id DESC LIMIT ?2"
+    );
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(queue)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, queue, state, attempts, max_attempts, run_at, done_at, lock_by, last_error)| {
+                JobRow {
+                    id,
+                    queue,
+                    state,
+                    attempts,
+                    max_attempts,
+                    run_at: secs_to_time(Some(run_at)).unwrap_or_default(),
+                    done_at: secs_to_time(done_at),
+                    lock_by,
+                    last_error,
+                }
+            },
+        )
+        .collect())
+}
+
+pub async fn counts(pool: &SqlitePool) -> StoreResult<Vec<(String, String, i64)>> {
+    let sql = format!(
+        "SELECT job_type, {STATE_CASE} AS state, count(*) FROM Jobs GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await
+}
+
+pub async fn retry(
+    pool: &SqlitePool,
+    id: Option<&str>,
+    queue: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    let sql = format!(
+        "UPDATE Jobs
+         SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now'), lock_by = NULL,
+             lock_at = NULL, done_at = NULL
+         WHERE {} AND (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR job_type = ?2)
+         RETURNING id",
+        JobState::Failed.condition()
+    );
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(id)
+        .bind(queue)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn cancel(pool: &SqlitePool, id: &str) -> StoreResult<bool> {
+    let sql = format!(
+        "UPDATE Jobs
+         SET status = 'Killed', done_at = strftime('%s', 'now'),
+             last_result = json_object('Err', 'cancelled by an operator at ' || datetime('now') || ' UTC')
+         WHERE id = ?1 AND {}",
+        JobState::Pending.condition()
+    );
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+pub async fn state(pool: &SqlitePool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+    let sql =
+        format!("SELECT {STATE_CASE}, json_extract(last_result, '$.Err') FROM Jobs WHERE id = ?1");
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn live_workers(pool: &SqlitePool, queue: &str, within: Duration) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM Workers WHERE worker_type = ?1 AND last_seen > strftime('%s', 'now') - ?2")
+        .bind(queue)
+        .bind(within.as_secs() as i64)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn summary(pool: &SqlitePool) -> StoreResult<(i64, i64)> {
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}) FROM Jobs",
+        JobState::Pending.condition(),
+        JobState::Failed.condition()
+    );
+    sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+}

@@ -1,0 +1,365 @@
+//! The SQLite store: the embedded default, one file and no server. The job queue is
+//! apalis-sqlite's `Jobs` table in the same file.
+//!
+//! Concurrency: WAL (readers never wait for the writer), a busy timeout (a writer waits its turn
+//! instead of failing with "database is locked"), and `BEGIN IMMEDIATE` for every transaction
+//! that writes, so two transactions never both read and then both try to upgrade to writing
+//! (the one deadlock a busy timeout cannot resolve). Durability: `synchronous = NORMAL`, which in
+//! WAL mode loses no committed transaction on a process crash (a power cut may lose the last
+//! few). apalis's own `setup()` sets `synchronous = OFF`; it runs on a connection of its own that
+//! is closed right after, so no connection that serves work has it.
+
+mod data;
+mod import;
+pub mod jobs;
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use revisit_jobs::{ImportFile, ImportSource, Job};
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::*;
+use crate::{
+    config::Settings, domain::records::ParsedFile, llm::prompt::GreetingContext, notify::Outgoing,
+};
+
+/// The project's migrations table; apalis-sqlite keeps its own in `_sqlx_migrations`.
+pub const MIGRATIONS_TABLE: &str = "revisit_migrations";
+
+/// A timestamp as this store writes it: UTC text that sorts in time order.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A transaction that holds the write lock from its first statement.
+pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// The file a `sqlite://` URL names.
+pub fn file_path(url: &str) -> PathBuf {
+    SqliteConnectOptions::from_str(url)
+        .map(|o| o.get_filename().to_path_buf())
+        .unwrap_or_else(|_| PathBuf::from(url))
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true))
+}
+
+/// Creates the file (and its folder) when missing. Returns whether it did.
+pub fn create_if_missing(url: &str) -> anyhow::Result<bool> {
+    let path = file_path(url);
+    if path.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(true)
+}
+
+/// Deletes the database file and its WAL files.
+pub fn remove(url: &str) -> anyhow::Result<()> {
+    let path = file_path(url);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the migrations.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let url = &settings.database.url;
+        create_if_missing(url)?;
+        let setup = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options(url)?)
+            .await?;
+        apalis_sqlite::SqliteStorage::<()>::setup(&setup).await?;
+        setup.close().await;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options(url)?)
+            .await?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+        migrator.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Repository for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn version(&self) -> StoreResult<String> {
+        let v: String = sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(format!("SQLite {v}"))
+    }
+
+    async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert(&mut conn, &job).await
+    }
+
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        payloads: Vec<Vec<u8>>,
+        max_attempts: i32,
+    ) -> StoreResult<u64> {
+        jobs::insert_many(&self.pool, queue, payloads, max_attempts).await
+    }
+
+    async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()> {
+        jobs::store_backoff(&self.pool, job_id, delay).await
+    }
+
+    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names).await
+    }
+
+    async fn claim_cron_tick(
+        &self,
+        schedule: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreResult<Option<String>> {
+        jobs::claim_tick(&self.pool, schedule, tick, &job).await
+    }
+
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>> {
+        jobs::list(&self.pool, state, queue, limit).await
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
+        jobs::retry(&self.pool, id, queue).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> StoreResult<bool> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        jobs::state(&self.pool, id).await
+    }
+
+    async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
+        jobs::live_workers(&self.pool, queue, within).await
+    }
+
+    async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM Jobs WHERE job_type = ?1")
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn done_count(&self, queue: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done'")
+            .bind(queue)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn import_file(
+        &self,
+        batch: &str,
+        source: &ImportSource,
+        sha256: &str,
+        parsed: &mut ParsedFile,
+        next: Option<NewJob>,
+    ) -> Result<Counts, WriteError> {
+        import::import_file(&self.pool, batch, source, sha256, parsed, next).await
+    }
+
+    async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = ?1 AND file_sha256 = ?2)",
+        )
+        .bind(path)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn import_progress(&self, batch: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = ?1")
+            .bind(batch)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT COALESCE(json_extract(last_result, '$.Err'), 'failed') FROM Jobs
+             WHERE job_type = ?1 AND json_extract(CAST(job AS TEXT), '$.batch') = ?2 AND {}
+             LIMIT 1",
+            JobState::Failed.condition()
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(ImportFile::QUEUE)
+            .bind(batch)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {
+        type Row = (String, i32, i32, i32, i32, i32, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT path, total, inserted, updated, unchanged, rejected, errors FROM import_log
+             WHERE batch = ?1 ORDER BY id",
+        )
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(path, total, inserted, updated, unchanged, rejected, errors)| ImportLogRow {
+                    path,
+                    total,
+                    inserted,
+                    updated,
+                    unchanged,
+                    rejected,
+                    errors: serde_json::from_str(&errors).unwrap_or_default(),
+                },
+            )
+            .collect())
+    }
+
+    async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>> {
+        data::existing_institutions(&self.pool, wanted).await
+    }
+
+    async fn birthday_candidates(
+        &self,
+        institutions: &[String],
+        month_days: &[i16],
+    ) -> StoreResult<Vec<BirthdayCandidate>> {
+        data::birthday_candidates(&self.pool, institutions, month_days).await
+    }
+
+    async fn create_birthday_revisits(
+        &self,
+        found: &[(i64, NaiveDate)],
+        test_mode: bool,
+        greeting_max_attempts: i32,
+    ) -> StoreResult<u32> {
+        data::create_birthday_revisits(&self.pool, found, test_mode, greeting_max_attempts).await
+    }
+
+    async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>> {
+        data::revisit(&self.pool, id).await
+    }
+
+    async fn greeting_context(
+        &self,
+        customer_id: i64,
+        occasion_date: NaiveDate,
+    ) -> StoreResult<Option<GreetingContext>> {
+        data::greeting_context(&self.pool, customer_id, occasion_date).await
+    }
+
+    async fn save_greeting(
+        &self,
+        greeting: SavedGreeting<'_>,
+        send_max_attempts: i32,
+    ) -> StoreResult<bool> {
+        data::save_greeting(&self.pool, greeting, send_max_attempts).await
+    }
+
+    async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()> {
+        data::mark_revisit_failed(&self.pool, id, error).await
+    }
+
+    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>> {
+        data::outgoing(&self.pool, revisit).await
+    }
+
+    async fn set_revisit_status(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        data::set_revisit_status(&self.pool, id, status, error).await
+    }
+
+    async fn begin_send(&self, id: i64) -> StoreResult<()> {
+        data::begin_send(&self.pool, id).await
+    }
+
+    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()> {
+        data::note_revisit_error(&self.pool, id, error).await
+    }
+
+    async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {
+        data::revisits_since(&self.pool, since).await
+    }
+
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+        data::revisit_progress(&self.pool, since).await
+    }
+
+    async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
+        data::daily_report(&self.pool, date, tz).await
+    }
+
+    async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
+        data::save_report(&self.pool, report, text).await
+    }
+
+    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
+        jobs::summary(&self.pool).await
+    }
+
+    async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES (?1, ?2)")
+            .bind(healthy)
+            .bind(results.to_string())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,211 @@
+//! Rows and results both stores return.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::domain::records::RecordError;
+
+/// What an import did with a file's valid records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub inserted: u32,
+    pub updated: u32,
+    pub unchanged: u32,
+}
+
+impl Counts {
+    /// `Some(true)`: inserted, `Some(false)`: updated, `None`: unchanged.
+    pub fn add(&mut self, outcome: Option<bool>) {
+        match outcome {
+            Some(true) => self.inserted += 1,
+            Some(false) => self.updated += 1,
+            None => self.unchanged += 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// The folder names an institution that has not been imported.
+    #[error("institution {0} is not known; import institutions.json first")]
+    UnknownInstitution(String),
+    #[error("{0} files must sit in a folder named after their institution")]
+    NoInstitution(&'static str),
+}
+
+/// A job state as the CLI shows it. Rows of the job table map to these states:
+/// - pending: `Pending`, or `Failed` with attempts left (waiting for its `run_at`, the stored backoff);
+/// - running: `Queued` (fetched by a worker) or `Running`;
+/// - done: `Done`;
+/// - failed (dead): `Killed` (a permanent failure, a crash loop, or cancelled by hand), or `Failed`
+///   with no attempts left. Kept with the last error until retried by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    /// The SQL condition on a job row's columns (the same in both dialects).
+    pub fn condition(self) -> &'static str {
+        match self {
+            Self::Pending => {
+                "(status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))"
+            }
+            Self::Running => "status IN ('Queued', 'Running')",
+            Self::Done => "status = 'Done'",
+            Self::Failed => {
+                "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))"
+            }
+        }
+    }
+}
+
+/// SQL naming a job row's state (`pending`, `running`, `done`, `failed`).
+pub const STATE_CASE: &str = "CASE
+    WHEN status = 'Done' THEN 'done'
+    WHEN status IN ('Queued', 'Running') THEN 'running'
+    WHEN status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts) THEN 'failed'
+    ELSE 'pending' END";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRow {
+    pub id: String,
+    pub queue: String,
+    pub state: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub lock_by: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// A customer whose stored birthday may fall in the window.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BirthdayCandidate {
+    pub customer_id: i64,
+    pub birthday: NaiveDate,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Revisit {
+    pub id: i64,
+    pub customer_id: i64,
+    pub occasion: String,
+    pub occasion_date: NaiveDate,
+    pub test_mode: bool,
+    pub status: String,
+    pub message: Option<String>,
+    pub generated_by: Option<String>,
+    pub model: Option<String>,
+    pub channel: Option<String>,
+    pub send_key: String,
+    pub send_attempts: i32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A generated greeting to save.
+#[derive(Debug, Clone, Copy)]
+pub struct SavedGreeting<'a> {
+    pub revisit_id: i64,
+    pub message: &'a str,
+    pub generated_by: &'a str,
+    pub model: Option<&'a str>,
+    pub channel: &'a str,
+}
+
+/// A revisit with the customer's masked identity, for the CLI and the demo.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct RevisitView {
+    pub id: i64,
+    pub institution: String,
+    pub customer_code: String,
+    pub name: String,
+    pub phone: String,
+    pub occasion_date: NaiveDate,
+    pub test_mode: bool,
+    pub status: String,
+    pub generated_by: Option<String>,
+    pub message: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl RevisitView {
+    pub fn masked(mut self) -> Self {
+        self.name = crate::domain::privacy::mask_name(&self.name);
+        self.phone = crate::domain::privacy::mask_phone(&self.phone);
+        self
+    }
+}
+
+/// One file of an import, as logged.
+#[derive(Debug, Clone)]
+pub struct ImportLogRow {
+    pub path: String,
+    pub total: i32,
+    pub inserted: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub rejected: i32,
+    pub errors: Vec<RecordError>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+pub struct InstitutionDay {
+    pub code: String,
+    pub name: String,
+    pub created: i64,
+    pub sent: i64,
+    pub test_shown: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DailyReport {
+    pub date: NaiveDate,
+    pub institutions: Vec<InstitutionDay>,
+    pub import_files: i64,
+    pub import_inserted: i64,
+    pub import_updated: i64,
+    pub import_rejected: i64,
+    pub new_customers: i64,
+    pub dead_jobs: i64,
+}
+
+impl DailyReport {
+    /// The report as clinic staff read it.
+    pub fn render(&self) -> String {
+        let mut s = format!("【回访日报】{}\n", self.date.format("%Y年%m月%d日"));
+        for i in &self.institutions {
+            s.push_str(&format!(
+                "· {}（{}）：新建回访 {} 条，已发送 {} 条，测试展示 {} 条，失败 {} 条，跳过 {} 条\n",
+                i.name, i.code, i.created, i.sent, i.test_shown, i.failed, i.skipped
+            ));
+        }
+        s.push_str(&format!(
+            "· 数据导入：{} 个文件，新增 {} 条，更新 {} 条，拒绝 {} 条；新客户 {} 位\n",
+            self.import_files,
+            self.import_inserted,
+            self.import_updated,
+            self.import_rejected,
+            self.new_customers
+        ));
+        if self.dead_jobs > 0 {
+            s.push_str(&format!(
+                "· ⚠️ 失败任务 {} 个，请用 `revisit jobs list --status failed` 查看并重试\n",
+                self.dead_jobs
+            ));
+        } else {
+            s.push_str("· 任务运行正常，无失败任务\n");
+        }
+        s
+    }
+}
