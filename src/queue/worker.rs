@@ -130,16 +130,23 @@ fn worker_name(queue: &str) -> String {
     )
 }
 
-fn register<J: Handler>(monitor: Monitor, app: &Arc<App>, names: &mut Vec<String>) -> Monitor {
+fn register<J: Handler>(
+    monitor: Monitor,
+    app: &Arc<App>,
+    listen: &Option<sqlx::PgPool>,
+    names: &mut Vec<String>,
+) -> Monitor {
     let name = worker_name(J::QUEUE);
     names.push(name.clone());
     let policy = app.settings.policy(&KindInfo::of::<J>());
     let w = app.settings.worker.clone();
     let batch = w.batch_size.min(policy.concurrency).max(1);
     let app = app.clone();
+    let listen = listen.clone();
     // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
     match app.pool.clone() {
         DbPool::Postgres(pool) => monitor.register(move |_restarts| {
+            let listen = listen.clone().unwrap_or_else(|| pool.clone());
             let config = PgConfig::default()
                 .queue(J::QUEUE)
                 .batch_size(batch)
@@ -150,7 +157,7 @@ fn register<J: Handler>(monitor: Monitor, app: &Arc<App>, names: &mut Vec<String
             let storage = PostgresStorage::<J>::new(&pool).with_config(config);
             // LISTEN/NOTIFY wakes the worker for new jobs.
             let strategy = Strategy::new()
-                .stream(Pubsub::new(pool.clone(), J::QUEUE.to_owned()))
+                .stream(Pubsub::new(listen, J::QUEUE.to_owned()))
                 .interval(w.poll_interval());
             WorkerBuilder::new(name.clone())
                 .backend(PollWith::new(storage, strategy))
@@ -183,18 +190,21 @@ fn register_queue(
     monitor: Monitor,
     app: &Arc<App>,
     queue: &str,
+    listen: &Option<sqlx::PgPool>,
     names: &mut Vec<String>,
 ) -> Monitor {
     use revisit_jobs::*;
     match queue {
-        q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, names),
-        q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, names),
-        q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, names),
-        q if q == GreetingGenerate::QUEUE => register::<GreetingGenerate>(monitor, app, names),
-        q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, names),
-        q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, names),
-        q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, names),
-        q if q == Noop::QUEUE => register::<Noop>(monitor, app, names),
+        q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, listen, names),
+        q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, listen, names),
+        q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, listen, names),
+        q if q == GreetingGenerate::QUEUE => {
+            register::<GreetingGenerate>(monitor, app, listen, names)
+        }
+        q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, listen, names),
+        q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, listen, names),
+        q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, listen, names),
+        q if q == Noop::QUEUE => register::<Noop>(monitor, app, listen, names),
         other => unreachable!("queue {other} has no handler"),
     }
 }
@@ -224,8 +234,18 @@ pub async fn run_pool(
             warn!(worker = ctx.name(), error = %err, "worker stopped; restarting it");
             true
         });
+    // A LISTEN connection stays checked out for as long as its worker runs: they get a pool
+    // of their own, one per queue, so they can never starve the connections jobs work with.
+    let listen = match &app.pool {
+        DbPool::Postgres(pool) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(queues.len().max(1) as u32)
+                .connect_lazy_with((*pool.connect_options()).clone()),
+        ),
+        DbPool::Sqlite(_) => None,
+    };
     for queue in &queues {
-        monitor = register_queue(monitor, &app, queue, &mut names);
+        monitor = register_queue(monitor, &app, queue, &listen, &mut names);
     }
     let cron = if options.cron && app.settings.cron.enabled {
         let app = app.clone();

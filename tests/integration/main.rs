@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod concurrency;
 mod cron;
 mod greeting;
 mod import;
