@@ -25,6 +25,18 @@ pub struct RecordError {
     pub message: String,
 }
 
+impl RecordError {
+    /// A record that names a row the store does not have (an unknown institution or customer).
+    pub fn unknown_reference(record: usize, key: &str, field: &str, message: String) -> Self {
+        Self {
+            record,
+            key: Some(key.to_owned()),
+            field: field.to_owned(),
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "record #{}", self.record)?;
@@ -196,22 +208,32 @@ pub fn parse_file(kind: ImportKind, path: &str, bytes: &[u8]) -> Result<ParsedFi
         errors,
         total,
     };
-    for (index, key, first) in duplicates {
-        parsed.errors.push(RecordError {
+    let rejected = duplicates
+        .into_iter()
+        .map(|(index, key, first)| RecordError {
             record: index,
             key: Some(key),
             field: key_field(kind).to_owned(),
             message: format!(
                 "duplicate of record #{first} in the same file; the first one is kept"
             ),
-        });
-        parsed.remove(index);
-    }
-    parsed.errors.sort_by_key(|e| e.record);
+        })
+        .collect();
+    parsed.reject(rejected);
     Ok(parsed)
 }
 
 impl ParsedFile {
+    /// Moves records a later stage found invalid (unknown references) from the valid ones to
+    /// the errors, keeping the errors in file order.
+    pub fn reject(&mut self, rejected: Vec<RecordError>) {
+        for e in rejected {
+            self.remove(e.record);
+            self.errors.push(e);
+        }
+        self.errors.sort_by_key(|e| e.record);
+    }
+
     /// Drops the record at file index `index`, e.g. when a later stage finds it invalid.
     pub fn remove(&mut self, index: usize) {
         match &mut self.records {

@@ -63,6 +63,17 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// The job that carries a revisit's next step, keyed by the revisit so it exists once.
+    pub fn for_revisit<J: Job>(args: &J, max_attempts: i32, revisit_id: i64) -> Self {
+        Self {
+            queue: J::QUEUE,
+            payload: serde_json::to_vec(args).expect("job args serialise"),
+            max_attempts,
+            key: Some(format!("revisit-{revisit_id}")),
+            run_at: None,
+        }
+    }
+
     pub fn of<J: Job>(settings: &Settings, args: &J, key: Option<String>) -> Self {
         Self {
             queue: J::QUEUE,

@@ -2,7 +2,7 @@
 //! "never greet anyone twice" hold however often a scan runs.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use revisit_jobs::{GreetingGenerate, Job, MessageSend};
+use revisit_jobs::{GreetingGenerate, MessageSend};
 use sqlx::PgPool;
 
 use super::jobs;
@@ -10,16 +10,6 @@ use crate::{
     notify::Outgoing,
     store::{NewJob, Revisit, RevisitView, SavedGreeting, StoreResult},
 };
-
-fn job_for<J: Job>(args: &J, max_attempts: i32, revisit_id: i64) -> NewJob {
-    NewJob {
-        queue: J::QUEUE,
-        payload: serde_json::to_vec(args).expect("job args serialise"),
-        max_attempts,
-        key: Some(format!("revisit-{revisit_id}")),
-        run_at: None,
-    }
-}
 
 pub async fn create_birthday(
     pool: &PgPool,
@@ -45,7 +35,7 @@ pub async fn create_birthday(
         if let Some(id) = id {
             jobs::insert(
                 &mut tx,
-                &job_for(
+                &NewJob::for_revisit(
                     &GreetingGenerate { revisit_id: id },
                     greeting_max_attempts,
                     id,
@@ -94,7 +84,7 @@ pub async fn save_greeting(
     .await?;
     jobs::insert(
         &mut tx,
-        &job_for(
+        &NewJob::for_revisit(
             &MessageSend {
                 revisit_id: g.revisit_id,
             },

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use revisit_jobs::{GreetingGenerate, Job, MessageSend};
+use revisit_jobs::{GreetingGenerate, MessageSend};
 use sqlx::SqlitePool;
 
 use super::{begin_write, jobs, ts};
@@ -132,16 +132,6 @@ pub async fn greeting_context(
     }))
 }
 
-fn job_for<J: Job>(args: &J, max_attempts: i32, revisit_id: i64) -> NewJob {
-    NewJob {
-        queue: J::QUEUE,
-        payload: serde_json::to_vec(args).expect("job args serialise"),
-        max_attempts,
-        key: Some(format!("revisit-{revisit_id}")),
-        run_at: None,
-    }
-}
-
 pub async fn create_birthday_revisits(
     pool: &SqlitePool,
     found: &[(i64, NaiveDate)],
@@ -166,7 +156,7 @@ pub async fn create_birthday_revisits(
         if let Some(id) = id {
             jobs::insert(
                 &mut tx,
-                &job_for(
+                &NewJob::for_revisit(
                     &GreetingGenerate { revisit_id: id },
                     greeting_max_attempts,
                     id,
@@ -214,7 +204,7 @@ pub async fn save_greeting(
     }
     jobs::insert(
         &mut tx,
-        &job_for(
+        &NewJob::for_revisit(
             &MessageSend {
                 revisit_id: g.revisit_id,
             },

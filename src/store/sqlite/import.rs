@@ -83,11 +83,7 @@ async fn write(
         }
     };
     parsed.records = records;
-    for e in rejected {
-        parsed.remove(e.record);
-        parsed.errors.push(e);
-    }
-    parsed.errors.sort_by_key(|e| e.record);
+    parsed.reject(rejected);
     Ok(counts)
 }
 
@@ -152,12 +148,12 @@ async fn doctors(
             Some(code) => match institutions.get(code) {
                 Some(id) => Some(*id),
                 None => {
-                    rejected.push(RecordError {
-                        record: *index,
-                        key: Some(r.code.clone()),
-                        field: "institution_code".into(),
-                        message: format!("unknown institution {code}"),
-                    });
+                    rejected.push(RecordError::unknown_reference(
+                        *index,
+                        &r.code,
+                        "institution_code",
+                        format!("unknown institution {code}"),
+                    ));
                     continue;
                 }
             },
@@ -330,15 +326,15 @@ async fn consumption(
     let mut c = Counts::default();
     for (index, r) in v {
         let Some(customer_id) = customers.get(&r.customer_code) else {
-            rejected.push(RecordError {
-                record: *index,
-                key: Some(r.order_number.clone()),
-                field: "customer_code".into(),
-                message: format!(
+            rejected.push(RecordError::unknown_reference(
+                *index,
+                &r.order_number,
+                "customer_code",
+                format!(
                     "unknown customer {} of this institution; import the customer first",
                     r.customer_code
                 ),
-            });
+            ));
             continue;
         };
         let revision: Option<i64> = sqlx::query_scalar(
