@@ -109,15 +109,6 @@ pub struct PoolOptions {
     pub cron: bool,
 }
 
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            queues: Vec::new(),
-            cron: true,
-        }
-    }
-}
-
 /// A name unique to this process and queue: apalis refuses two live workers with one name.
 fn worker_name(queue: &str) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -146,7 +137,10 @@ fn register<J: Handler>(
     // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
     match app.pool.clone() {
         DbPool::Postgres(pool) => monitor.register(move |_restarts| {
-            let listen = listen.clone().unwrap_or_else(|| pool.clone());
+            // Never the work pool: held LISTEN connections would starve the jobs.
+            let listen = listen
+                .clone()
+                .expect("run_pool makes a listener pool for PostgreSQL");
             let config = PgConfig::default()
                 .queue(J::QUEUE)
                 .batch_size(batch)
