@@ -46,27 +46,28 @@ async fn a_second_process_works_while_worker_daemons_write(backend: Backend) {
     let cwd_path = cwd.path().to_path_buf();
     let outputs = tokio::task::spawn_blocking(move || {
         let data = data.display().to_string();
-        let mut outs = Vec::new();
+        let mut outs: Vec<(String, std::process::Output)> = Vec::new();
+        let mut run = |args: &[&str]| outs.push((args.join(" "), run_cli(&vars, &cwd_path, args)));
         for round in 0..3 {
-            outs.push(run_cli(&vars, &cwd_path, &["import", &data, "--wait"]));
-            outs.push(run_cli(&vars, &cwd_path, &["jobs", "list", "--limit", "5"]));
-            outs.push(run_cli(&vars, &cwd_path, &["run-reminders", "--test-mode"]));
-            outs.push(run_cli(&vars, &cwd_path, &["report"]));
+            run(&["import", &data, "--wait"]);
+            run(&["jobs", "list", "--limit", "5"]);
+            run(&["run-reminders", "--test-mode"]);
+            run(&["report"]);
             if round == 2 {
-                outs.push(run_cli(
-                    &vars,
-                    &cwd_path,
-                    &["run-reminders", "--test-mode", "--wait"],
-                ));
+                run(&["run-reminders", "--test-mode", "--wait"]);
             }
         }
         outs
     })
     .await
     .unwrap();
-    for out in &outputs {
+    for (args, out) in &outputs {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "a command failed: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "`revisit {args}` failed:\n{stdout}\n{stderr}"
+        );
         assert!(!stderr.contains("locked"), "{stderr}");
     }
     // Everything the daemons were given got done; nothing is left failed.

@@ -4,10 +4,14 @@
 //! Concurrency: WAL (readers never wait for the writer), a busy timeout (a writer waits its turn
 //! instead of failing with "database is locked"), and `BEGIN IMMEDIATE` for every transaction
 //! that writes, so two transactions never both read and then both try to upgrade to writing
-//! (the one deadlock a busy timeout cannot resolve). Durability: `synchronous = NORMAL`, which in
-//! WAL mode loses no committed transaction on a process crash (a power cut may lose the last
-//! few). apalis's own `setup()` sets `synchronous = OFF`; it runs on a connection of its own that
-//! is closed right after, so no connection that serves work has it.
+//! (the one deadlock a busy timeout cannot resolve). Switching a file to WAL takes a lock the
+//! busy timeout cannot wait for, so it happens once, when the file is not in WAL yet, and not on
+//! every connection; likewise migrations (and apalis's `setup()`, which switches to WAL too) run
+//! only when one is missing, so opening a store that is in use only reads.
+//! Durability: `synchronous = NORMAL`, which in WAL mode loses no committed transaction on a
+//! process crash (a power cut may lose the last few). apalis's `setup()` sets
+//! `synchronous = OFF`; it runs on a connection of its own that is closed right after, so no
+//! connection that serves work has it.
 
 mod data;
 mod import;
@@ -21,7 +25,7 @@ use chrono_tz::Tz;
 use revisit_jobs::{ImportFile, ImportSource, Job};
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use super::*;
@@ -52,7 +56,6 @@ pub fn file_path(url: &str) -> PathBuf {
 fn options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true))
@@ -91,26 +94,92 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies the migrations.
+    /// Opens (creating if needed) the database file and applies missing migrations. Another
+    /// process may be using the file: a start that still meets a busy database (two daemons
+    /// starting on a new file) waits and tries again.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..10 {
+            match Self::try_open(settings).await {
+                Err(e) if is_busy(&e) => {
+                    tracing::debug!(error = %e, "database busy while opening; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+        Self::try_open(settings).await
+    }
+
+    async fn try_open(settings: &Settings) -> anyhow::Result<Self> {
         let url = &settings.database.url;
         create_if_missing(url)?;
-        let setup = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options(url)?)
-            .await?;
-        apalis_sqlite::SqliteStorage::<()>::setup(&setup).await?;
-        setup.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.database.max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options(url)?)
             .await?;
-        let mut migrator = sqlx::migrate!("./migrations/sqlite");
-        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&pool).await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        let apalis = apalis_sqlite::SqliteStorage::<()>::migrations();
+        if !all_applied(&pool, "_sqlx_migrations", &apalis).await? {
+            let setup = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options(url)?)
+                .await?;
+            apalis_sqlite::SqliteStorage::<()>::setup(&setup).await?;
+            setup.close().await;
+        }
+        let mut ours = sqlx::migrate!("./migrations/sqlite");
+        ours.dangerous_set_table_name(MIGRATIONS_TABLE);
+        if !all_applied(&pool, MIGRATIONS_TABLE, &ours).await? {
+            ours.run(&pool).await?;
+        }
         Ok(Self { pool })
     }
+}
+
+/// Whether every migration of `migrator` is recorded in `table`.
+async fn all_applied(
+    pool: &SqlitePool,
+    table: &str,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT version FROM \"{}\" WHERE success",
+        table.replace('"', "")
+    );
+    let applied: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    Ok(migrator.iter().all(|m| applied.contains(&m.version)))
+}
+
+/// SQLITE_BUSY ("database is locked"), anywhere in an error's chain.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "5" || code == "517")
+    }) || format!("{e:#}").contains("database is locked")
 }
 
 #[async_trait]
