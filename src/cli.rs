@@ -112,6 +112,12 @@ pub enum JobsCommand {
     },
     /// Cancel a job that has not started.
     Cancel { id: String },
+    /// Delete finished (done) job rows now, as the nightly clean-up does. Failed jobs are kept.
+    Prune {
+        /// Keep the last this many days (default: worker.keep_done_days).
+        #[arg(long)]
+        older_than_days: Option<u32>,
+    },
     /// The job kinds with their queues and retry policies.
     Kinds,
 }

@@ -163,6 +163,7 @@ pub struct WorkerSettings {
     pub poll_interval_ms: u64,
     pub batch_size: usize,
     pub shutdown_timeout_secs: u64,
+    pub keep_done_days: u32,
 }
 
 impl WorkerSettings {

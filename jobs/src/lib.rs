@@ -35,6 +35,7 @@ pub const ALL_KINDS: &[KindInfo] = &[
     KindInfo::of::<MessageSend>(),
     KindInfo::of::<ReportDaily>(),
     KindInfo::of::<SystemHealth>(),
+    KindInfo::of::<JobsPrune>(),
     KindInfo::of::<Noop>(),
 ];
 
@@ -206,6 +207,20 @@ impl Job for SystemHealth {
     const QUEUE: &'static str = "system.health.v1";
     const NAME: &'static str = "system.health";
     const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(1, 1, 1, 1);
+}
+
+/// `jobs.prune`: delete finished (Done) job rows older than the retention. Failed jobs are kept
+/// for operators; revisits, import logs and cron ticks keep their own records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsPrune {
+    /// Keep this many days; the configured retention when `None`.
+    pub older_than_days: Option<u32>,
+}
+
+impl Job for JobsPrune {
+    const QUEUE: &'static str = "jobs.prune.v1";
+    const NAME: &'static str = "jobs.prune";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 60, 600, 1);
 }
 
 /// `bench.noop`: does nothing; used by `revisit bench queue` to measure the queue itself.

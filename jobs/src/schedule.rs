@@ -16,7 +16,8 @@ pub struct CronSchedule {
     pub description: &'static str,
 }
 
-/// 每日回访 09:00, 增量导入检查 hourly, 健康检查 every 30 minutes, 日报生成 08:00.
+/// 每日回访 09:00, 增量导入检查 hourly, 健康检查 every 30 minutes, 日报生成 08:00, and the
+/// nightly clean-up of finished job rows at 03:30.
 pub const CRON_SCHEDULES: &[CronSchedule] = &[
     CronSchedule {
         name: "birthday-revisit",
@@ -41,6 +42,12 @@ pub const CRON_SCHEDULES: &[CronSchedule] = &[
         expression: "0 0 8 * * *",
         queue: crate::ReportDaily::QUEUE,
         description: "日报生成：生成前一天的统计报告",
+    },
+    CronSchedule {
+        name: "job-cleanup",
+        expression: "0 30 3 * * *",
+        queue: crate::JobsPrune::QUEUE,
+        description: "任务清理：删除超过保留期的已完成任务记录",
     },
 ];
 

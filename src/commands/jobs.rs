@@ -85,6 +85,12 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        JobsCommand::Prune { older_than_days } => {
+            let days = older_than_days.unwrap_or(app.settings.worker.keep_done_days);
+            let age = std::time::Duration::from_secs(u64::from(days) * 86_400);
+            let deleted = app.store.prune_done_jobs(age).await?;
+            println!("🧹 已删除 {deleted} 条 {days} 天前完成的任务记录（失败任务保留）");
+        }
         JobsCommand::Kinds => {
             for k in ALL_KINDS {
                 let p = app.settings.policy(k);

@@ -7,6 +7,7 @@
 mod greeting_generate;
 mod import_file;
 mod import_scan;
+mod jobs_prune;
 mod message_send;
 mod noop;
 mod reminder_scan;

@@ -134,6 +134,7 @@ fn default_job(settings: &Settings, queue: &str, key: Option<String>) -> Option<
         q if q == ImportScan::QUEUE => NewJob::of(settings, &ImportScan::default(), key),
         q if q == SystemHealth::QUEUE => NewJob::of(settings, &SystemHealth::default(), key),
         q if q == ReportDaily::QUEUE => NewJob::of(settings, &ReportDaily::default(), key),
+        q if q == JobsPrune::QUEUE => NewJob::of(settings, &JobsPrune::default(), key),
         _ => return None,
     })
 }

@@ -132,6 +132,8 @@ pub trait Repository: Send + Sync {
     /// Deletes every job of a queue (the benchmark's).
     async fn clear_queue(&self, queue: &str) -> StoreResult<()>;
     async fn done_count(&self, queue: &str) -> StoreResult<i64>;
+    /// Deletes finished (Done) job rows that finished at least `age` ago; returns how many.
+    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64>;
 
     // ---- import ------------------------------------------------------------------------------
     /// Writes a parsed file, logs it, and enqueues `next`, all in one transaction. Records

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     a_job_that_always_kills_its_worker_stops_at_max_attempts,
     sigterm_lets_an_in_flight_job_finish,
     a_job_still_running_at_the_shutdown_timeout_is_released_at_once,
+    pruning_deletes_finished_jobs_and_keeps_failed_ones,
 );
 
 async fn migrations_apply_on_a_fresh_database_and_again_on_every_start(backend: Backend) {
@@ -436,5 +437,55 @@ async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once(backend
     assert_eq!(
         (j.state.as_str(), j.attempts, j.lock_by),
         ("pending", 0, None)
+    );
+}
+
+async fn pruning_deletes_finished_jobs_and_keeps_failed_ones(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    for _ in 0..3 {
+        store::enqueue(env.store(), &env.app.settings, &SystemHealth {}, None)
+            .await
+            .unwrap();
+    }
+    // A file that does not exist: a permanent failure, kept for operators.
+    let missing = revisit_jobs::ImportFile {
+        source: revisit_jobs::ImportSource {
+            path: "/nonexistent/institutions.json".into(),
+            kind: revisit_jobs::ImportKind::Institutions,
+            institution: None,
+        },
+        then: vec![],
+        batch: "gone".into(),
+    };
+    let failed = store::enqueue(env.store(), &env.app.settings, &missing, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let workers = env.start_workers(vec![SystemHealth::QUEUE, revisit_jobs::ImportFile::QUEUE]);
+    wait_state(&env, &failed, "failed", Duration::from_secs(20)).await;
+    eventually(
+        Duration::from_secs(20),
+        "the health checks to finish",
+        || async {
+            (env.store().done_count(SystemHealth::QUEUE).await.unwrap() == 3).then_some(())
+        },
+    )
+    .await;
+    workers.stop().await;
+    // A week's retention keeps what finished just now.
+    let week = Duration::from_secs(7 * 86_400);
+    assert_eq!(env.store().prune_done_jobs(week).await.unwrap(), 0);
+    assert_eq!(
+        env.store().prune_done_jobs(Duration::ZERO).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        env.store().done_count(SystemHealth::QUEUE).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        env.store().job_state(&failed).await.unwrap().unwrap().0,
+        "failed",
+        "failed jobs are kept"
     );
 }

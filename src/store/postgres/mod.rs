@@ -131,6 +131,17 @@ impl Repository for PgStore {
         .await
     }
 
+    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM apalis.jobs
+             WHERE status = 'Done' AND done_at <= now() - $1 * interval '1 second'",
+        )
+        .bind(age.as_secs() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn import_file(
         &self,
         batch: &str,

@@ -270,6 +270,16 @@ impl Repository for SqliteStore {
             .await
     }
 
+    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM Jobs WHERE status = 'Done' AND done_at <= CAST(strftime('%s', 'now') AS INTEGER) - ?1",
+        )
+        .bind(age.as_secs() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn import_file(
         &self,
         batch: &str,
