@@ -123,18 +123,6 @@ pub fn plan(path: &Path) -> Result<Vec<ImportSource>, LayoutError> {
     Ok(files)
 }
 
-/// Dated folders under `incremental/pending`, oldest first.
-pub fn pending_incremental(import_dir: &Path) -> Result<Vec<PathBuf>, LayoutError> {
-    let pending = import_dir.join("incremental").join("pending");
-    if !pending.is_dir() {
-        return Ok(Vec::new());
-    }
-    Ok(read_dir_sorted(&pending)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,9 +274,15 @@ fn record_keys(records: &Records) -> Vec<(usize, String)> {
 
 /// A stable fingerprint of a validated record: re-importing an unchanged record is a no-op.
 pub fn content_hash<T: Serialize>(record: &T) -> String {
-    let bytes = serde_json::to_vec(record).expect("records serialise");
-    let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&serde_json::to_vec(record).expect("records serialise"))
+}
+
+/// SHA-256 of `bytes`, as lowercase hex (a file's or a record's fingerprint).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Problem found while validating one record: field and message.

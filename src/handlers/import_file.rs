@@ -2,12 +2,11 @@
 //! file of its plan.
 
 use revisit_jobs::ImportFile;
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
 use crate::{
-    domain::records::parse_file,
+    domain::records::{parse_file, sha256_hex},
     store::{NewJob, WriteError},
 };
 
@@ -22,10 +21,7 @@ impl Handler for ImportFile {
                 JobError::retry(err)
             }
         })?;
-        let sha: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = sha256_hex(&bytes);
         let mut parsed = parse_file(src.kind, &src.path, &bytes).map_err(JobError::permanent)?;
 
         let next = self.then.split_first().map(|(next, rest)| {

@@ -9,6 +9,7 @@ use crate::harness::*;
 crate::on_both_backends!(
     bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothing,
     a_file_for_an_unknown_institution_fails_without_writing,
+    the_incremental_check_imports_new_files_once,
 );
 
 async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothing(
@@ -133,5 +134,62 @@ async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backen
         "nothing half-written"
     );
     assert_eq!(env.jobs_of(revisit_jobs::ImportFile::QUEUE).await.len(), 1);
+    workers.stop().await;
+}
+
+async fn the_incremental_check_imports_new_files_once(backend: Backend) {
+    let root = write_tree(&[
+        ("initial/common/institutions.json", INSTITUTIONS),
+        (
+            "incremental/pending/2026-01-15/BJ-HA-001/customers_add.json",
+            &customers_json(&[("BJ-HA-001-C7", "韩梅", "1995-01-20", "13800000007")]),
+        ),
+        (
+            "incremental/pending/2026-01-16/BJ-HA-001/customers_update.json",
+            &customers_json(&[("BJ-HA-001-C7", "韩梅梅", "1995-01-20", "13800000007")]),
+        ),
+    ]);
+    let import_dir = root.path().display().to_string();
+    let env = TestEnv::new(backend, &[("REVISIT__APP__IMPORT_DIR", &import_dir)]).await;
+    import_tree(&env, &root.path().join("initial")).await;
+    let workers = env.start_workers(vec![
+        revisit_jobs::ImportScan::QUEUE,
+        revisit_jobs::ImportFile::QUEUE,
+    ]);
+    let scan = |n: usize| {
+        let env = &env;
+        async move {
+            let id = store::enqueue(
+                env.store(),
+                &env.app.settings,
+                &revisit_jobs::ImportScan {},
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            eventually(
+                std::time::Duration::from_secs(20),
+                "the scan and its imports",
+                || async {
+                    let (state, _) = env.store().job_state(&id).await.unwrap().unwrap();
+                    let logged = env.count("SELECT count(*) FROM import_log").await;
+                    (state == "done" && logged as usize == n).then_some(())
+                },
+            )
+            .await;
+        }
+    };
+    // One initial file, then the two dated folders, oldest first.
+    scan(3).await;
+    let (name,): (String,) = env
+        .rows::<(String,)>("SELECT p.name FROM customers c JOIN persons p ON p.id = c.person_id WHERE c.code = 'BJ-HA-001-C7'")
+        .await[0]
+        .clone();
+    assert_eq!(name, "韩梅梅", "the later folder's update wins");
+    // Nothing new: a second check imports nothing.
+    scan(3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(env.count("SELECT count(*) FROM import_log").await, 3);
     workers.stop().await;
 }
