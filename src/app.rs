@@ -1,6 +1,9 @@
 //! The state every handler shares: the store, settings and integration clients.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use crate::{
     config::Settings,
@@ -18,6 +21,9 @@ pub struct App {
     pub llm: LlmClient,
     /// The configured channel for real sends; test-mode revisits always use the console.
     pub channel: Channel,
+    /// Ids of the jobs whose handlers run in this process now: at shutdown only the others
+    /// (fetched, never started) are put back in the queue at once.
+    pub running_jobs: Mutex<HashSet<String>>,
     /// Enqueue-to-start latencies of `bench.noop` jobs, in microseconds, while a benchmark runs.
     pub bench_latencies: Mutex<Vec<u64>>,
 }
@@ -34,6 +40,7 @@ impl App {
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),
+            running_jobs: Mutex::new(HashSet::new()),
             bench_latencies: Mutex::new(Vec::new()),
         }))
     }

@@ -122,6 +122,19 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
+/// Scheme and host of a URL whose path or query may carry a token (a webhook), fit for logs,
+/// `revisit check` and stored health rows: `https://hooks.example.com/…`.
+pub fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "[redacted]".to_owned();
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // user:password@host keeps only the host.
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let more = rest.len() > host.len() || rest.contains('@');
+    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
+}
+
 /// A database URL with its password replaced, fit for logs and `revisit check`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -151,8 +164,12 @@ pub struct LlmSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
-    pub url: String,
+    /// A secret: such URLs often carry a token. Shown only as [`url_origin`].
+    pub url: Secret,
     pub timeout_secs: u64,
+    /// The receiver drops a repeat with the same `Idempotency-Key`. Only then does a send that
+    /// was cut off mid-request go out again; otherwise it is flagged for a person to check.
+    pub deduplicates: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,7 +270,7 @@ impl Settings {
         match self.reminders.channel.as_str() {
             "console" => {}
             "webhook" => {
-                if !is_http_url(&self.webhook.url) {
+                if !is_http_url(self.webhook.url.expose()) {
                     return Err(invalid(
                         "webhook.url",
                         "reminders.channel is \"webhook\", so an http(s) URL is required",
@@ -550,6 +567,29 @@ mod tests {
     fn example_production_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
         Settings::load_from(Some(&path), &[]).unwrap();
+    }
+
+    #[test]
+    fn url_origin_keeps_only_scheme_and_host() {
+        assert_eq!(
+            url_origin("https://hooks.example.com/send?token=abc"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(
+            url_origin("http://user:pw@10.0.0.1:8080/x"),
+            "http://10.0.0.1:8080/…"
+        );
+        assert_eq!(url_origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        assert_eq!(url_origin("not a url token=1"), "[redacted]");
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+                ("REVISIT__WEBHOOK__URL", "https://h.example/hook?key=s3cret"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
     }
 
     #[test]

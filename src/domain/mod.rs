@@ -2,5 +2,6 @@
 //! and the handling of personal data.
 
 pub mod birthday;
+pub mod delivery;
 pub mod privacy;
 pub mod records;

@@ -1,12 +1,18 @@
-//! `message.send`: deliver a generated message, at most once as far as the channel allows
-//! (the rule is in [`crate::notify`]).
+//! `message.send`: deliver a generated message once. The run first claims the revisit (see
+//! [`crate::domain::delivery`]); only the run that holds the claim delivers, and it records the
+//! outcome only while it still holds it. A second run of the same send finds the claim and
+//! does nothing but look again after the lease.
 
+use chrono::Utc;
 use revisit_jobs::MessageSend;
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
 use crate::{
-    domain::privacy::mask_phone,
+    domain::{
+        delivery::{ClaimDecision, SendOutcome, UNCERTAIN_MESSAGE},
+        privacy::mask_phone,
+    },
     notify::{Channel, SendError},
 };
 
@@ -25,55 +31,99 @@ impl Handler for MessageSend {
         } else {
             app.channel.clone()
         };
-        match r.status.as_str() {
-            "sent" | "skipped" => return Ok(()),
-            "pending" => {
+        // Unique to this run: a rescued copy of the same job gets a token of its own.
+        let token = format!("{}:{}:{}", ctx.job_id, ctx.attempt, ulid::Ulid::generate());
+        let decision = store
+            .claim_send(id, &token, channel.lease(), channel.deduplicates())
+            .await?;
+        match decision {
+            ClaimDecision::Settled => return Ok(()),
+            ClaimDecision::NoMessage => {
                 return Err(JobError::permanent(anyhow::anyhow!(
-                    "revisit {id} has no message yet"
+                    "revisit {id} has no message to send"
                 )));
             }
-            "sending" if !channel.deduplicates() => {
-                return Err(JobError::permanent(anyhow::anyhow!(
-                    "delivery uncertain: an earlier try of revisit {id} may have been delivered, and channel {} cannot drop a repeat; check with the customer before retrying",
-                    channel.name()
-                )));
+            ClaimDecision::Busy(until) => {
+                let wait = (until - Utc::now()).to_std().unwrap_or_default();
+                info!(
+                    revisit = id,
+                    wait_ms = wait.as_millis() as u64,
+                    "another run is delivering this message; not sending, looking again after its lease"
+                );
+                return Err(JobError::Retry {
+                    error: anyhow::anyhow!(
+                        "another run holds the send of revisit {id}; looking again after its lease"
+                    ),
+                    after: Some(wait + std::time::Duration::from_secs(1)),
+                });
             }
-            "sending" => warn!(
+            ClaimDecision::Uncertain => {
+                warn!(
+                    revisit = id,
+                    channel = channel.name(),
+                    "delivery uncertain; flagged for a person to check, not sent again"
+                );
+                return Err(JobError::permanent(anyhow::anyhow!(UNCERTAIN_MESSAGE)));
+            }
+            ClaimDecision::Claim { repeat: true } => warn!(
                 revisit = id,
-                "an earlier try may have been delivered; sending again with the same idempotency key"
+                "an earlier try may have been delivered; sending again with the same idempotency key, which the receiver drops"
             ),
-            _ => {}
+            ClaimDecision::Claim { repeat: false } => {}
         }
         let Some(out) = store.outgoing(&r).await? else {
-            store
-                .set_revisit_status(id, "skipped", Some("customer opted out of messages"))
-                .await?;
+            finish(
+                ctx,
+                id,
+                &token,
+                SendOutcome::Skipped("customer opted out of messages".into()),
+            )
+            .await?;
             info!(revisit = id, "customer opted out; not sent");
             return Ok(());
         };
-        store.begin_send(id).await?;
         match channel.send(&out).await {
             Ok(()) => {
-                store.set_revisit_status(id, "sent", None).await?;
+                finish(ctx, id, &token, SendOutcome::Sent).await?;
                 info!(revisit = id, channel = channel.name(), to = %mask_phone(&out.phone), test_mode = r.test_mode, "message delivered");
                 Ok(())
             }
             Err(SendError::NotDelivered(e)) => {
-                store.set_revisit_status(id, "generated", Some(&e)).await?;
+                finish(ctx, id, &token, SendOutcome::NotDelivered(e.clone())).await?;
                 Err(JobError::retry(anyhow::anyhow!("not delivered: {e}")))
             }
             Err(SendError::Uncertain(e)) => {
-                // Stays `sending`: the next try knows a delivery may have happened.
-                store.note_revisit_error(id, &e).await?;
+                // Stays `sending` with the lease ended: the next try decides whether it may repeat.
+                finish(ctx, id, &token, SendOutcome::Uncertain(e.clone())).await?;
                 Err(JobError::retry(anyhow::anyhow!("delivery uncertain: {e}")))
             }
-            Err(SendError::Rejected(e)) => Err(JobError::permanent(anyhow::anyhow!(
-                "rejected by the channel: {e}"
-            ))),
+            Err(SendError::Rejected(e)) => {
+                finish(ctx, id, &token, SendOutcome::Rejected(e.clone())).await?;
+                Err(JobError::permanent(anyhow::anyhow!(
+                    "rejected by the channel: {e}"
+                )))
+            }
         }
     }
 
     async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
         mark_failed(ctx, self.revisit_id, error).await;
     }
+}
+
+/// Records the outcome of this run's try. The delivery has already happened (or not): a
+/// database error here is retried, and the retry's claim sees the revisit still `sending`.
+async fn finish(
+    ctx: &JobCtx<'_>,
+    id: i64,
+    token: &str,
+    outcome: SendOutcome,
+) -> Result<(), JobError> {
+    if !ctx.app.store.finish_send(id, token, &outcome).await? {
+        warn!(
+            revisit = id,
+            "this run's claim on the send ran out before it finished; its outcome was not recorded"
+        );
+    }
+    Ok(())
 }

@@ -6,7 +6,10 @@ use revisit_jobs::{GreetingGenerate, KindInfo, ReminderScan};
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
-use crate::domain::birthday::{local_today, upcoming, window_month_days};
+use crate::{
+    domain::birthday::{local_today, upcoming, window_month_days},
+    store::NewRevisit,
+};
 
 impl Handler for ReminderScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -27,9 +30,15 @@ impl Handler for ReminderScan {
         let candidates = store
             .birthday_candidates(&institutions, &window_month_days(today, days))
             .await?;
-        let found: Vec<(i64, chrono::NaiveDate)> = candidates
+        let found: Vec<NewRevisit> = candidates
             .iter()
-            .filter_map(|c| upcoming(c.birthday, today, days).map(|when| (c.customer_id, when)))
+            .filter_map(|c| {
+                upcoming(c.birthday, today, days).map(|occasion_date| NewRevisit {
+                    customer_id: c.customer_id,
+                    person_id: c.person_id,
+                    occasion_date,
+                })
+            })
             .collect();
         let attempts = settings
             .policy(&KindInfo::of::<GreetingGenerate>())

@@ -5,7 +5,10 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
-use crate::{app::App, config::redact_url};
+use crate::{
+    app::App,
+    config::{redact_url, url_origin},
+};
 
 /// One line of the system check.
 #[derive(Debug, Clone, Serialize)]
@@ -58,7 +61,10 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         name: "发送渠道",
         ok: Some(true),
         detail: match app.channel.name() {
-            "webhook" => format!("webhook → {}", app.settings.webhook.url),
+            "webhook" => format!(
+                "webhook → {}",
+                url_origin(app.settings.webhook.url.expose())
+            ),
             _ => "console（测试模式：只显示，不发送）".to_owned(),
         },
     });

@@ -1,13 +1,17 @@
 //! Message channels: how a generated message reaches a customer.
 //!
-//! Delivery rule (at most once, as far as the channel allows): before each try the revisit is
-//! marked `sending`; after a confirmed delivery, `sent`. A try that finds the revisit still
-//! `sending` cannot know whether the previous one was delivered (the worker may have died after
-//! the receiver got it). It sends again only through a channel that de-duplicates by the
-//! revisit's `send_key` ([`Channel::deduplicates`]); otherwise the revisit fails as
-//! "delivery uncertain" for a person to check, and nothing is repeated blindly.
+//! Delivery rule (one delivery per revisit): before each try the run claims the revisit for the
+//! length of [`Channel::lease`] (see [`crate::domain::delivery`]); after a confirmed delivery it
+//! is `sent`. A try that finds the revisit still `sending` after the lease cannot know whether
+//! the previous one was delivered (the worker may have died after the receiver got it). It sends
+//! again only through a channel that drops a repeat of the revisit's `send_key`
+//! ([`Channel::deduplicates`]: the console, and a webhook whose operator says its receiver does);
+//! otherwise the revisit fails as "delivery uncertain" for a person to check, and nothing is
+//! repeated blindly.
 
 pub mod webhook;
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -82,12 +86,23 @@ impl Channel {
     }
 
     /// Whether a repeat with the same `send_key` is dropped by the receiver, so that a try after
-    /// an uncertain one may send again.
+    /// an uncertain one may send again. A webhook receiver does only if its operator says so
+    /// (`webhook.deduplicates`).
     pub fn deduplicates(&self) -> bool {
         match self {
             Self::Console => true,
-            Self::Webhook(_) => true,
+            Self::Webhook(w) => w.deduplicates(),
         }
+    }
+
+    /// How long a run's claim on a send lasts: longer than any one try can take, so that a live
+    /// run is never taken over, and short enough that a run that died is.
+    pub fn lease(&self) -> Duration {
+        let longest_try = match self {
+            Self::Console => Duration::from_secs(1),
+            Self::Webhook(w) => w.timeout(),
+        };
+        longest_try * 2 + Duration::from_secs(5)
     }
 
     pub async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {

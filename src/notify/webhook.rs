@@ -13,6 +13,8 @@ use crate::config::WebhookSettings;
 pub struct WebhookChannel {
     http: reqwest::Client,
     url: String,
+    timeout: Duration,
+    deduplicates: bool,
 }
 
 impl WebhookChannel {
@@ -21,8 +23,20 @@ impl WebhookChannel {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(settings.timeout_secs))
                 .build()?,
-            url: settings.url.clone(),
+            url: settings.url.expose().to_owned(),
+            timeout: Duration::from_secs(settings.timeout_secs),
+            deduplicates: settings.deduplicates,
         })
+    }
+
+    /// The longest one try may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the receiver drops a repeat with the same `Idempotency-Key` (the operator says).
+    pub fn deduplicates(&self) -> bool {
+        self.deduplicates
     }
 
     pub async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {
@@ -35,11 +49,12 @@ impl WebhookChannel {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    SendError::NotDelivered(format!("cannot connect: {e}"))
+                    SendError::NotDelivered(format!("cannot connect: {}", e.without_url()))
                 } else if e.is_timeout() {
                     SendError::Uncertain("timed out waiting for the receiver".into())
                 } else {
-                    SendError::Uncertain(e.to_string())
+                    // Without the URL: it may carry a token, and this text is logged and stored.
+                    SendError::Uncertain(e.without_url().to_string())
                 }
             })?;
         let status = response.status();

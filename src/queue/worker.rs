@@ -10,7 +10,9 @@
 //!   starts with more attempts than allowed is killed instead of run.
 //! - **permanent failures are not retried**: they end as `Killed` at once.
 //! - **graceful shutdown**: on the signal, fetching stops, in-flight jobs get the configured
-//!   timeout, and whatever this process still holds afterwards is released to the queue at once.
+//!   timeout, and the jobs this process fetched but never started are released to the queue at
+//!   once. A job whose handler is still running is not released (another worker would run it
+//!   beside it); if the process ends first, the heartbeat rule rescues it.
 
 use std::{future::Future, sync::Arc};
 
@@ -46,12 +48,42 @@ impl<Args: Sync> FromRequest<Task<Args>> for JobMeta {
     }
 }
 
+/// Marks a job as running in this process for as long as it lives.
+struct RunningGuard {
+    app: Arc<App>,
+    id: String,
+}
+
+impl RunningGuard {
+    fn new(app: Arc<App>, id: &str) -> Self {
+        lock_running(&app).insert(id.to_owned());
+        Self {
+            app,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        lock_running(&self.app).remove(&self.id);
+    }
+}
+
+fn lock_running(app: &App) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    // A panic while the set is held cannot leave it half-changed; keep using it.
+    app.running_jobs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs one job through its handler and turns the outcome into what apalis stores.
 async fn run_job<J: Handler>(
     args: J,
     meta: JobMeta,
     app: Data<Arc<App>>,
 ) -> Result<(), BoxDynError> {
+    let _running = RunningGuard::new(Arc::clone(&app), &meta.id);
     // apalis counts this attempt when the task starts, before the handler body runs.
     let attempt = meta.attempt.current() as u32;
     let span = info_span!("job", queue = J::QUEUE, job_id = %meta.id, attempt, max_attempts = meta.max_attempts);
@@ -266,10 +298,17 @@ pub async fn run_pool(
     if let Some(cron) = cron {
         let _ = cron.await;
     }
-    // Jobs this process fetched but did not finish (buffered, or still running when the shutdown
-    // timeout ran out) go back at once instead of after the heartbeat timeout. Attempts are not
-    // charged: the job did not fail.
-    let released = app.store.release_held_jobs(&names).await?;
+    // Jobs this process fetched but never started go back at once instead of after the heartbeat
+    // timeout; attempts are not charged. Jobs still running past the shutdown timeout stay held:
+    // released now, another worker would run them beside this one.
+    let still_running: Vec<String> = lock_running(&app).iter().cloned().collect();
+    if !still_running.is_empty() {
+        warn!(
+            jobs = ?still_running,
+            "jobs still running at the shutdown timeout are left to the heartbeat rule, not released"
+        );
+    }
+    let released = app.store.release_held_jobs(&names, &still_running).await?;
     if released > 0 {
         warn!(
             released,

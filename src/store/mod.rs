@@ -20,7 +20,13 @@ use revisit_jobs::{ImportSource, Job, KindInfo};
 pub use types::*;
 
 use crate::{
-    config::Settings, domain::records::ParsedFile, llm::prompt::GreetingContext, notify::Outgoing,
+    config::Settings,
+    domain::{
+        delivery::{ClaimDecision, SendOutcome},
+        records::ParsedFile,
+    },
+    llm::prompt::GreetingContext,
+    notify::Outgoing,
 };
 
 /// Which engine a store runs on.
@@ -104,8 +110,14 @@ pub trait Repository: Send + Sync {
     ) -> StoreResult<u64>;
     /// Moves a running job's next run time `delay` into the future (stored backoff).
     async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()>;
-    /// Puts back jobs held by these workers that did not finish. Returns how many.
-    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64>;
+    /// Puts back jobs held by these workers that never started (fetched into their buffers),
+    /// leaving alone `still_running`, whose handlers may still be at work: those are rescued by
+    /// the heartbeat rule if the process ends before they finish. Returns how many.
+    async fn release_held_jobs(
+        &self,
+        worker_names: &[String],
+        still_running: &[String],
+    ) -> StoreResult<u64>;
     /// Claims a cron tick and enqueues its job in one transaction; `None` if already claimed.
     async fn claim_cron_tick(
         &self,
@@ -164,11 +176,11 @@ pub trait Repository: Send + Sync {
         institutions: &[String],
         month_days: &[i16],
     ) -> StoreResult<Vec<BirthdayCandidate>>;
-    /// Creates the birthday revisits that do not exist yet and a greeting job for each, in one
-    /// transaction. Returns how many were created.
+    /// Creates the birthday revisits that do not exist yet (one per person and occasion date,
+    /// whichever of their customers it names) and a greeting job for each, in one transaction. Returns how many were created.
     async fn create_birthday_revisits(
         &self,
-        found: &[(i64, NaiveDate)],
+        found: &[NewRevisit],
         test_mode: bool,
         greeting_max_attempts: i32,
     ) -> StoreResult<u32>;
@@ -187,17 +199,21 @@ pub trait Repository: Send + Sync {
     ) -> StoreResult<bool>;
     /// Marks a revisit failed (unless sent or skipped) with the error.
     async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()>;
-    /// What a channel needs; `None` when the customer opted out.
+    /// What a channel needs; `None` when the person opted out (at any institution).
     async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>>;
-    async fn set_revisit_status(
+    /// Claims the revisit's delivery for one run, in one transaction, by the rule of
+    /// [`crate::domain::delivery::decide`]: on `Claim` the revisit is `sending` under `token`
+    /// until `now + lease`; on `Uncertain` it is marked failed with `delivery_uncertain`.
+    async fn claim_send(
         &self,
         id: i64,
-        status: &str,
-        error: Option<&str>,
-    ) -> StoreResult<()>;
-    /// Marks a delivery try as under way (`sending`, one more send attempt).
-    async fn begin_send(&self, id: i64) -> StoreResult<()>;
-    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()>;
+        token: &str,
+        lease: Duration,
+        dedups: bool,
+    ) -> StoreResult<ClaimDecision>;
+    /// Records how a claimed try ended, only while `token` still holds the claim. Returns
+    /// whether it did (false: the lease ran out and another run took the revisit over).
+    async fn finish_send(&self, id: i64, token: &str, outcome: &SendOutcome) -> StoreResult<bool>;
     /// Revisits created since `since`, names and phones masked.
     async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>>;
     /// (still open, all) revisits created since `since`.

@@ -90,7 +90,17 @@ pub struct JobRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BirthdayCandidate {
     pub customer_id: i64,
+    pub person_id: i64,
     pub birthday: NaiveDate,
+}
+
+/// A revisit to create: the customer it is made for (the institution they visited last), the
+/// person it is unique for, and the date of the occasion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRevisit {
+    pub customer_id: i64,
+    pub person_id: i64,
+    pub occasion_date: NaiveDate,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -109,6 +119,9 @@ pub struct Revisit {
     pub send_attempts: i32,
     pub last_error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
+    pub person_id: i64,
+    /// An earlier delivery try was cut off and may have arrived; a person should check.
+    pub delivery_uncertain: bool,
 }
 
 /// A generated greeting to save.

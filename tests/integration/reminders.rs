@@ -10,7 +10,9 @@ use revisit_jobs::{GreetingGenerate, Job, ReminderScan};
 use crate::harness::*;
 
 crate::on_both_backends!(
-    the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice
+    the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice,
+    a_person_at_two_institutions_gets_one_greeting_even_when_their_last_visit_moves,
+    opting_out_at_one_institution_stops_greetings_from_every_institution,
 );
 
 async fn scan(env: &TestEnv, today: NaiveDate) {
@@ -77,6 +79,86 @@ async fn the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_
         env.jobs_of(GreetingGenerate::QUEUE).await.len(),
         all.len(),
         "one greeting job per revisit"
+    );
+    workers.stop().await;
+}
+
+fn customer(code: &str, phone: &str, opted_out: bool) -> serde_json::Value {
+    serde_json::json!({"customer_code": code, "opted_out": opted_out,
+        "person": {"name": "周婷", "gender": "女", "birthday": "1990-03-10", "phone": phone}})
+}
+
+fn order(number: &str, customer: &str, date: &str) -> String {
+    serde_json::json!([{"order_number": number, "customer_code": customer, "order_date": date,
+        "items": [{"item_type": "project", "item_code": "PRJ-001", "item_name": "水光针", "quantity": 1,
+                   "unit_price": 2800.0, "discount": 1.0, "actual_price": 2800.0}],
+        "total_amount": 2800.0, "payment_method": "现金", "status": "completed"}])
+    .to_string()
+}
+
+const PROJECTS: &str =
+    r#"[{"project_code":"PRJ-001","name":"水光针","category":"注射","standard_price":2800.0}]"#;
+
+async fn a_person_at_two_institutions_gets_one_greeting_even_when_their_last_visit_moves(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend, &[]).await;
+    let bj = serde_json::json!([customer("BJ-HA-001-C1", "13800000009", false)]).to_string();
+    let sh = serde_json::json!([customer("SH-ML-002-C1", "13800000009", false)]).to_string();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("common/projects.json", PROJECTS),
+        ("BJ-HA-001/customers.json", &bj),
+        ("SH-ML-002/customers.json", &sh),
+        (
+            "BJ-HA-001/consumption_records.json",
+            &order("BJ-HA-001-ORD-1", "BJ-HA-001-C1", "2026-01-01"),
+        ),
+    ]);
+    import_tree(&env, dir.path()).await;
+    let workers = env.start_workers(vec![ReminderScan::QUEUE]);
+    let mar5 = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
+    scan(&env, mar5).await;
+    let birthday = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    assert_eq!(
+        revisits(&env).await,
+        vec![("BJ-HA-001-C1".into(), birthday)],
+        "greeted by the institution visited last"
+    );
+    // The next day the person visits the other institution; the window still holds the birthday.
+    let later = write_tree(&[(
+        "SH-ML-002/consumption_records.json",
+        &order("SH-ML-002-ORD-1", "SH-ML-002-C1", "2026-03-05"),
+    )]);
+    workers.stop().await;
+    import_tree(&env, later.path()).await;
+    let workers = env.start_workers(vec![ReminderScan::QUEUE]);
+    scan(&env, NaiveDate::from_ymd_opt(2026, 3, 6).unwrap()).await;
+    assert_eq!(
+        revisits(&env).await,
+        vec![("BJ-HA-001-C1".into(), birthday)],
+        "one greeting per person and occasion, whichever institution they visited last"
+    );
+    assert_eq!(env.jobs_of(GreetingGenerate::QUEUE).await.len(), 1);
+    workers.stop().await;
+}
+
+async fn opting_out_at_one_institution_stops_greetings_from_every_institution(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let bj = serde_json::json!([customer("BJ-HA-001-C1", "13800000009", false)]).to_string();
+    let sh = serde_json::json!([customer("SH-ML-002-C1", "13800000009", true)]).to_string();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("BJ-HA-001/customers.json", &bj),
+        ("SH-ML-002/customers.json", &sh),
+    ]);
+    import_tree(&env, dir.path()).await;
+    let workers = env.start_workers(vec![ReminderScan::QUEUE]);
+    scan(&env, NaiveDate::from_ymd_opt(2026, 3, 5).unwrap()).await;
+    assert_eq!(
+        revisits(&env).await,
+        vec![],
+        "the person opted out at SH-ML-002, so BJ-HA-001 does not greet them either"
     );
     workers.stop().await;
 }

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use revisit::store::{self, Backend, DbPool, NewJob};
+use revisit::store::{self, Backend, DbPool, NewJob, NewRevisit};
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, SystemHealth};
 
 use crate::harness::*;
@@ -16,7 +16,7 @@ crate::on_both_backends!(
     a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s,
     a_job_that_always_kills_its_worker_stops_at_max_attempts,
     sigterm_lets_an_in_flight_job_finish,
-    a_job_still_running_at_the_shutdown_timeout_is_released_at_once,
+    a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued_later,
     pruning_deletes_finished_jobs_and_keeps_failed_ones,
 );
 
@@ -106,8 +106,8 @@ pub async fn one_greeting(env: &TestEnv, test_mode: bool) -> (i64, String) {
         ),
     ]);
     import_tree(env, dir.path()).await;
-    let (customer,): (i64,) = env
-        .rows("SELECT id FROM customers WHERE code = 'BJ-HA-001-C1'")
+    let (customer_id, person_id): (i64, i64) = env
+        .rows("SELECT id, person_id FROM customers WHERE code = 'BJ-HA-001-C1'")
         .await[0];
     let date = chrono::NaiveDate::from_ymd_opt(2026, 5, 15).unwrap();
     let max = env
@@ -118,7 +118,15 @@ pub async fn one_greeting(env: &TestEnv, test_mode: bool) -> (i64, String) {
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     assert_eq!(
         env.store()
-            .create_birthday_revisits(&[(customer, date)], test_mode, max)
+            .create_birthday_revisits(
+                &[NewRevisit {
+                    customer_id,
+                    person_id,
+                    occasion_date: date,
+                }],
+                test_mode,
+                max
+            )
             .await
             .unwrap(),
         1
@@ -410,34 +418,45 @@ async fn sigterm_lets_an_in_flight_job_finish(backend: Backend) {
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
 }
 
-async fn a_job_still_running_at_the_shutdown_timeout_is_released_at_once(backend: Backend) {
+async fn a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued_later(
+    backend: Backend,
+) {
     let llm = MockServer::start(Arc::new(|_, _| {
         (200, vec![], chat_answer("张女士，生日快乐！"))
     }))
     .await;
     llm.set_delay(Duration::from_secs(20));
     let env = TestEnv::new(backend, &[]).await;
-    let (_, job) = one_greeting(&env, true).await;
-    let mut worker = spawn_worker(
-        &env,
-        &[
-            ("LLM_API_URL", &llm.url),
-            ("LLM_API_KEY", "sk-test"),
-            ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS", "1"),
-        ],
-    );
+    let (revisit, job) = one_greeting(&env, true).await;
+    let llm_env = [
+        ("LLM_API_URL", llm.url.as_str()),
+        ("LLM_API_KEY", "sk-test"),
+        ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS", "1"),
+    ];
+    let mut worker = spawn_worker(&env, &llm_env);
     wait_llm_called(&llm).await;
     sigterm(&worker);
     tokio::time::timeout(Duration::from_secs(15), worker.wait())
         .await
         .expect("worker exits")
         .unwrap();
-    // Back in the queue straight away, not after the heartbeat timeout, and not charged.
+    // Its handler was still running: released at shutdown, another worker would have run it
+    // beside it. It stays held by the stopped worker until the heartbeat rule rescues it.
     let j = env.job(&job).await;
-    assert_eq!(
-        (j.state.as_str(), j.attempts, j.lock_by),
-        ("pending", 0, None)
-    );
+    assert_ne!(j.state, "pending", "a started job is not released: {j:?}");
+    assert!(j.lock_by.is_some(), "{j:?}");
+    llm.set_delay(Duration::ZERO);
+    let mut second = spawn_worker(&env, &llm_env);
+    eventually(
+        Duration::from_secs(30),
+        "the rescued job to finish",
+        || async {
+            let r = env.store().revisit(revisit).await.unwrap().unwrap();
+            (r.generated_by.as_deref() == Some("llm")).then_some(())
+        },
+    )
+    .await;
+    second.kill().await.unwrap();
 }
 
 async fn pruning_deletes_finished_jobs_and_keeps_failed_ones(backend: Backend) {

@@ -10,20 +10,21 @@ use crate::{
 
 /// Active, not opted-out customers of `institutions` whose birthday's month-day code is one of
 /// `month_days` (see [`crate::domain::birthday::window_month_days`]). A person who is a customer
-/// of several institutions is greeted once, by the institution they visited last.
+/// of several institutions is greeted once, by the institution they visited last; a person who
+/// opted out at any institution is not greeted at all.
 pub async fn birthday_candidates(
     pool: &PgPool,
     institutions: &[String],
     month_days: &[i16],
 ) -> Result<Vec<BirthdayCandidate>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT DISTINCT ON (p.id) c.id AS customer_id, p.birthday
+        "SELECT DISTINCT ON (p.id) c.id AS customer_id, p.id AS person_id, p.birthday
          FROM customers c
          JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE i.code = ANY($1) AND i.status = 'active'
            AND p.birthday_md = ANY($2) AND p.birthday IS NOT NULL
-           AND NOT c.opted_out
+           AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
          ORDER BY p.id,
                   (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
                       DESC NULLS LAST,

@@ -63,12 +63,17 @@ pub async fn store_backoff(pool: &PgPool, job_id: &str, delay: Duration) -> Stor
     .map(|_| ())
 }
 
-pub async fn release_held(pool: &PgPool, names: &[String]) -> StoreResult<u64> {
+pub async fn release_held(
+    pool: &PgPool,
+    names: &[String],
+    still_running: &[String],
+) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
-         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running')",
+         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running') AND NOT id = ANY($2)",
     )
     .bind(names)
+    .bind(still_running)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

@@ -72,8 +72,12 @@ impl Repository for PgStore {
         jobs::store_backoff(&self.pool, job_id, delay).await
     }
 
-    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64> {
-        jobs::release_held(&self.pool, worker_names).await
+    async fn release_held_jobs(
+        &self,
+        worker_names: &[String],
+        still_running: &[String],
+    ) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names, still_running).await
     }
 
     async fn claim_cron_tick(
@@ -231,7 +235,7 @@ impl Repository for PgStore {
 
     async fn create_birthday_revisits(
         &self,
-        found: &[(i64, NaiveDate)],
+        found: &[NewRevisit],
         test_mode: bool,
         greeting_max_attempts: i32,
     ) -> StoreResult<u32> {
@@ -267,21 +271,18 @@ impl Repository for PgStore {
         revisits::outgoing(&self.pool, revisit).await
     }
 
-    async fn set_revisit_status(
+    async fn claim_send(
         &self,
         id: i64,
-        status: &str,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        revisits::set_status(&self.pool, id, status, error).await
+        token: &str,
+        lease: Duration,
+        dedups: bool,
+    ) -> StoreResult<ClaimDecision> {
+        revisits::claim_send(&self.pool, id, token, lease, dedups).await
     }
 
-    async fn begin_send(&self, id: i64) -> StoreResult<()> {
-        revisits::begin_send(&self.pool, id).await
-    }
-
-    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()> {
-        revisits::note_error(&self.pool, id, error).await
+    async fn finish_send(&self, id: i64, token: &str, outcome: &SendOutcome) -> StoreResult<bool> {
+        revisits::finish_send(&self.pool, id, token, outcome).await
     }
 
     async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {

@@ -1,33 +1,40 @@
-//! Revisits on PostgreSQL. The unique key (customer, occasion, date, test mode) is what makes
-//! "never greet anyone twice" hold however often a scan runs.
+//! Revisits on PostgreSQL. The unique key (person, occasion, date, test mode) is what makes
+//! "never greet anyone twice" hold however often a scan runs and whichever institution the person
+//! visited last; the send claim (see [`crate::domain::delivery`]) makes one delivery per revisit.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use revisit_jobs::{GreetingGenerate, MessageSend};
 use sqlx::PgPool;
 
 use super::jobs;
 use crate::{
+    domain::delivery::{self, ClaimDecision, SendOutcome, SendState},
     notify::Outgoing,
-    store::{NewJob, Revisit, RevisitView, SavedGreeting, StoreResult},
+    store::{NewJob, NewRevisit, Revisit, RevisitView, SavedGreeting, StoreResult},
 };
 
 pub async fn create_birthday(
     pool: &PgPool,
-    found: &[(i64, NaiveDate)],
+    found: &[NewRevisit],
     test_mode: bool,
     greeting_max_attempts: i32,
 ) -> StoreResult<u32> {
     let mut tx = pool.begin().await?;
     let mut created = 0;
-    for (customer_id, date) in found {
+    for new in found {
+        // No conflict target: either unique key (per person, or the older per customer) means
+        // this occasion is taken care of already.
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO revisits (customer_id, occasion, occasion_date, test_mode, send_key)
-             VALUES ($1, 'birthday', $2, $3, $4)
-             ON CONFLICT (customer_id, occasion, occasion_date, test_mode) DO NOTHING
+            "INSERT INTO revisits (customer_id, person_id, occasion, occasion_date, test_mode, send_key)
+             VALUES ($1, $2, 'birthday', $3, $4, $5)
+             ON CONFLICT DO NOTHING
              RETURNING id",
         )
-        .bind(customer_id)
-        .bind(date)
+        .bind(new.customer_id)
+        .bind(new.person_id)
+        .bind(new.occasion_date)
         .bind(test_mode)
         .bind(format!("revisit-{}", ulid::Ulid::generate()))
         .fetch_optional(&mut *tx)
@@ -97,9 +104,12 @@ pub async fn save_greeting(
     Ok(true)
 }
 
+/// Marks a revisit failed (unless it was sent or skipped). One that was `sending` may have been
+/// delivered: it is flagged so that nobody retries it blindly.
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE revisits SET status = 'failed', last_error = $2, updated_at = now()
+        "UPDATE revisits SET status = 'failed', last_error = $2, updated_at = now(),
+             delivery_uncertain = delivery_uncertain OR status = 'sending'
          WHERE id = $1 AND status NOT IN ('sent', 'skipped')",
     )
     .bind(id)
@@ -109,48 +119,91 @@ pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> StoreResult<()>
     .map(|_| ())
 }
 
-pub async fn set_status(
+/// (status, has a message, lease end, the server's now) of a revisit being claimed.
+type ClaimRow = (String, bool, Option<DateTime<Utc>>, DateTime<Utc>);
+
+pub async fn claim_send(
     pool: &PgPool,
     id: i64,
-    status: &str,
-    error: Option<&str>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE revisits SET status = $2, last_error = COALESCE($3, last_error), updated_at = now(),
-             sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
-         WHERE id = $1",
+    token: &str,
+    lease: Duration,
+    dedups: bool,
+) -> StoreResult<ClaimDecision> {
+    let mut tx = pool.begin().await?;
+    let row: Option<ClaimRow> = sqlx::query_as(
+        "SELECT status, message IS NOT NULL, send_lease_until, now() FROM revisits
+         WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, has_message, lease_until, now)) = row else {
+        return Ok(ClaimDecision::NoMessage);
+    };
+    let state = SendState {
+        status,
+        has_message,
+        lease_until,
+    };
+    let decision = delivery::decide(&state, now, dedups);
+    match decision {
+        ClaimDecision::Claim { .. } => {
+            sqlx::query(
+                "UPDATE revisits SET status = 'sending', send_token = $2,
+                     send_lease_until = now() + $3 * interval '1 millisecond',
+                     send_attempts = send_attempts + 1, delivery_uncertain = false, updated_at = now()
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(token)
+            .bind(lease.as_millis() as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        ClaimDecision::Uncertain => {
+            sqlx::query(
+                "UPDATE revisits SET status = 'failed', delivery_uncertain = true, send_token = NULL,
+                     send_lease_until = NULL, last_error = $2, updated_at = now()
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(delivery::UNCERTAIN_MESSAGE)
+            .execute(&mut *tx)
+            .await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    Ok(decision)
+}
+
+pub async fn finish_send(
+    pool: &PgPool,
+    id: i64,
+    token: &str,
+    outcome: &SendOutcome,
+) -> StoreResult<bool> {
+    let (status, error) = outcome.status();
+    let done = sqlx::query(
+        "UPDATE revisits SET status = $3, last_error = COALESCE($4, last_error), updated_at = now(),
+             sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+             send_token = CASE WHEN $3 = 'sending' THEN send_token END,
+             send_lease_until = CASE WHEN $3 = 'sending' THEN now() END
+         WHERE id = $1 AND send_token = $2",
+    )
+    .bind(id)
+    .bind(token)
     .bind(status)
     .bind(error)
     .execute(pool)
-    .await
-    .map(|_| ())
-}
-
-pub async fn begin_send(pool: &PgPool, id: i64) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE revisits SET status = 'sending', send_attempts = send_attempts + 1, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|_| ())
-}
-
-pub async fn note_error(pool: &PgPool, id: i64, error: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE revisits SET last_error = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(error)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn outgoing(pool: &PgPool, r: &Revisit) -> StoreResult<Option<Outgoing>> {
     let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
-        "SELECT i.code, c.code, p.name, p.phone, c.opted_out
+        "SELECT i.code, c.code, p.name, p.phone,
+                EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id WHERE c.id = $1",
     )

@@ -69,13 +69,20 @@ pub async fn store_backoff(pool: &SqlitePool, job_id: &str, delay: Duration) -> 
     .map(|_| ())
 }
 
-pub async fn release_held(pool: &SqlitePool, names: &[String]) -> StoreResult<u64> {
+pub async fn release_held(
+    pool: &SqlitePool,
+    names: &[String],
+    still_running: &[String],
+) -> StoreResult<u64> {
     let names = serde_json::to_string(names).expect("strings serialise");
+    let running = serde_json::to_string(still_running).expect("strings serialise");
     let done = sqlx::query(
         "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
-         WHERE lock_by IN (SELECT value FROM json_each(?1)) AND status IN ('Queued', 'Running')",
+         WHERE lock_by IN (SELECT value FROM json_each(?1)) AND status IN ('Queued', 'Running')
+           AND id NOT IN (SELECT value FROM json_each(?2))",
     )
     .bind(names)
+    .bind(running)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

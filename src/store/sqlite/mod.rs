@@ -13,9 +13,11 @@
 //! `synchronous = OFF`; it runs on a connection of its own that is closed right after, so no
 //! connection that serves work has it.
 
-mod data;
+mod customers;
 mod import;
 pub mod jobs;
+mod reports;
+mod revisits;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
@@ -39,6 +41,11 @@ pub const MIGRATIONS_TABLE: &str = "revisit_migrations";
 /// A timestamp as this store writes it: UTC text that sorts in time order.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A list as the JSON text SQLite keeps it in (and `json_each` reads).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialisable")
 }
 
 /// A transaction that holds the write lock from its first statement.
@@ -213,8 +220,12 @@ impl Repository for SqliteStore {
         jobs::store_backoff(&self.pool, job_id, delay).await
     }
 
-    async fn release_held_jobs(&self, worker_names: &[String]) -> StoreResult<u64> {
-        jobs::release_held(&self.pool, worker_names).await
+    async fn release_held_jobs(
+        &self,
+        worker_names: &[String],
+        still_running: &[String],
+    ) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names, still_running).await
     }
 
     async fn claim_cron_tick(
@@ -348,7 +359,7 @@ impl Repository for SqliteStore {
     }
 
     async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>> {
-        data::existing_institutions(&self.pool, wanted).await
+        customers::existing_institutions(&self.pool, wanted).await
     }
 
     async fn birthday_candidates(
@@ -356,20 +367,21 @@ impl Repository for SqliteStore {
         institutions: &[String],
         month_days: &[i16],
     ) -> StoreResult<Vec<BirthdayCandidate>> {
-        data::birthday_candidates(&self.pool, institutions, month_days).await
+        customers::birthday_candidates(&self.pool, institutions, month_days).await
     }
 
     async fn create_birthday_revisits(
         &self,
-        found: &[(i64, NaiveDate)],
+        found: &[NewRevisit],
         test_mode: bool,
         greeting_max_attempts: i32,
     ) -> StoreResult<u32> {
-        data::create_birthday_revisits(&self.pool, found, test_mode, greeting_max_attempts).await
+        revisits::create_birthday_revisits(&self.pool, found, test_mode, greeting_max_attempts)
+            .await
     }
 
     async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>> {
-        data::revisit(&self.pool, id).await
+        revisits::revisit(&self.pool, id).await
     }
 
     async fn greeting_context(
@@ -377,7 +389,7 @@ impl Repository for SqliteStore {
         customer_id: i64,
         occasion_date: NaiveDate,
     ) -> StoreResult<Option<GreetingContext>> {
-        data::greeting_context(&self.pool, customer_id, occasion_date).await
+        customers::greeting_context(&self.pool, customer_id, occasion_date).await
     }
 
     async fn save_greeting(
@@ -385,48 +397,45 @@ impl Repository for SqliteStore {
         greeting: SavedGreeting<'_>,
         send_max_attempts: i32,
     ) -> StoreResult<bool> {
-        data::save_greeting(&self.pool, greeting, send_max_attempts).await
+        revisits::save_greeting(&self.pool, greeting, send_max_attempts).await
     }
 
     async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()> {
-        data::mark_revisit_failed(&self.pool, id, error).await
+        revisits::mark_revisit_failed(&self.pool, id, error).await
     }
 
     async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>> {
-        data::outgoing(&self.pool, revisit).await
+        revisits::outgoing(&self.pool, revisit).await
     }
 
-    async fn set_revisit_status(
+    async fn claim_send(
         &self,
         id: i64,
-        status: &str,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        data::set_revisit_status(&self.pool, id, status, error).await
+        token: &str,
+        lease: Duration,
+        dedups: bool,
+    ) -> StoreResult<ClaimDecision> {
+        revisits::claim_send(&self.pool, id, token, lease, dedups).await
     }
 
-    async fn begin_send(&self, id: i64) -> StoreResult<()> {
-        data::begin_send(&self.pool, id).await
-    }
-
-    async fn note_revisit_error(&self, id: i64, error: &str) -> StoreResult<()> {
-        data::note_revisit_error(&self.pool, id, error).await
+    async fn finish_send(&self, id: i64, token: &str, outcome: &SendOutcome) -> StoreResult<bool> {
+        revisits::finish_send(&self.pool, id, token, outcome).await
     }
 
     async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {
-        data::revisits_since(&self.pool, since).await
+        revisits::revisits_since(&self.pool, since).await
     }
 
     async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
-        data::revisit_progress(&self.pool, since).await
+        revisits::revisit_progress(&self.pool, since).await
     }
 
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
-        data::daily_report(&self.pool, date, tz).await
+        reports::daily_report(&self.pool, date, tz).await
     }
 
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
-        data::save_report(&self.pool, report, text).await
+        reports::save_report(&self.pool, report, text).await
     }
 
     async fn queue_summary(&self) -> StoreResult<(i64, i64)> {

@@ -1,0 +1,167 @@
+//! The send claim: which run of a `message.send` may deliver a revisit's message.
+//!
+//! Two runs of one send can overlap: a job rescued from a worker that missed its heartbeats while
+//! it was still working, a job retried by hand while the first run is slow. Before it delivers, a
+//! run claims the revisit in one database transaction (row lock on PostgreSQL, the write lock on
+//! SQLite): it sets `status = 'sending'`, its own `send_token` and a lease `send_lease_until`.
+//! [`decide`] is the rule that transaction applies; the stores only read the row and write
+//! what it says, so both engines follow one rule.
+//!
+//! The lease outlives the longest delivery try (the channel's timeout plus a margin). A run that
+//! finds a live lease does not send. A run that finds `sending` with an expired lease knows an
+//! earlier try was cut off after it claimed: the message may have arrived. It sends again only
+//! through a channel that drops repeats of the same key; otherwise the revisit is flagged
+//! `delivery_uncertain` and fails, for a person to check with the customer.
+
+use chrono::{DateTime, Utc};
+
+/// The error a revisit flagged `delivery_uncertain` carries.
+pub const UNCERTAIN_MESSAGE: &str = "delivery uncertain: an earlier try was cut off after it started and may have been delivered; the channel cannot drop a repeat, so nothing was sent again. Check with the customer, then retry the send by hand if it did not arrive";
+
+/// What the claim transaction reads of a revisit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendState {
+    pub status: String,
+    pub has_message: bool,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+/// What the claim transaction does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimDecision {
+    /// Take the claim (`sending`, new token and lease, one more send attempt) and deliver.
+    /// `repeat`: an earlier try may have been delivered; the channel will drop a repeat.
+    Claim { repeat: bool },
+    /// Sent or skipped already: nothing to do.
+    Settled,
+    /// Another run holds a live claim until this time: do not send; look again after it.
+    Busy(DateTime<Utc>),
+    /// An earlier try was cut off and the channel cannot drop a repeat: mark the revisit failed
+    /// with `delivery_uncertain`, and send nothing.
+    Uncertain,
+    /// There is no message to send (generation failed or has not run).
+    NoMessage,
+}
+
+/// The rule of the claim, for a revisit in `state` at `now`, through a channel that does
+/// (`dedups`) or does not drop a repeat of the same key.
+pub fn decide(state: &SendState, now: DateTime<Utc>, dedups: bool) -> ClaimDecision {
+    let live = state.lease_until.filter(|until| *until > now);
+    match state.status.as_str() {
+        "sent" | "skipped" => ClaimDecision::Settled,
+        _ if !state.has_message => ClaimDecision::NoMessage,
+        _ if live.is_some() => ClaimDecision::Busy(live.expect("checked")),
+        "sending" if dedups => ClaimDecision::Claim { repeat: true },
+        "sending" => ClaimDecision::Uncertain,
+        // `generated`, or `failed` (a send retried by hand, or a generation that succeeded after a
+        // failure was recorded): no try is under way.
+        _ => ClaimDecision::Claim { repeat: false },
+    }
+}
+
+/// How a claimed delivery try ended, as the store records it (only while the run still holds
+/// the claim: a run whose lease was taken over records nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Delivered: `sent`.
+    Sent,
+    /// The receiver did not get it: back to `generated`, claim released, safe to retry.
+    NotDelivered(String),
+    /// It may have arrived: stays `sending` with the lease ended, so the next try decides
+    /// (repeat through a de-duplicating channel, or flag it).
+    Uncertain(String),
+    /// The customer opted out after the message was made: `skipped`.
+    Skipped(String),
+    /// The channel refused it for good: `failed`.
+    Rejected(String),
+}
+
+impl SendOutcome {
+    /// (status, error) the revisit takes.
+    pub fn status(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Sent => ("sent", None),
+            Self::NotDelivered(e) => ("generated", Some(e)),
+            Self::Uncertain(e) => ("sending", Some(e)),
+            Self::Skipped(e) => ("skipped", Some(e)),
+            Self::Rejected(e) => ("failed", Some(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn state(status: &str, lease: Option<i64>) -> SendState {
+        SendState {
+            status: status.into(),
+            has_message: true,
+            lease_until: lease.map(|s| now() + Duration::seconds(s)),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn a_generated_message_is_claimed() {
+        assert_eq!(
+            decide(&state("generated", None), now(), false),
+            ClaimDecision::Claim { repeat: false }
+        );
+    }
+
+    #[test]
+    fn a_live_lease_is_never_taken_whatever_the_channel() {
+        for status in ["sending", "generated", "failed"] {
+            for dedups in [true, false] {
+                assert!(matches!(
+                    decide(&state(status, Some(5)), now(), dedups),
+                    ClaimDecision::Busy(_)
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn an_interrupted_send_repeats_only_through_a_deduplicating_channel() {
+        assert_eq!(
+            decide(&state("sending", Some(-1)), now(), true),
+            ClaimDecision::Claim { repeat: true }
+        );
+        assert_eq!(
+            decide(&state("sending", Some(-1)), now(), false),
+            ClaimDecision::Uncertain
+        );
+        assert_eq!(
+            decide(&state("sending", None), now(), false),
+            ClaimDecision::Uncertain
+        );
+    }
+
+    #[test]
+    fn settled_and_empty_revisits_are_not_sent() {
+        assert_eq!(
+            decide(&state("sent", None), now(), true),
+            ClaimDecision::Settled
+        );
+        assert_eq!(
+            decide(&state("skipped", Some(5)), now(), true),
+            ClaimDecision::Settled
+        );
+        let mut s = state("failed", None);
+        s.has_message = false;
+        assert_eq!(decide(&s, now(), true), ClaimDecision::NoMessage);
+    }
+
+    #[test]
+    fn a_failed_send_retried_by_hand_is_claimed_once_its_lease_ended() {
+        assert_eq!(
+            decide(&state("failed", Some(-1)), now(), false),
+            ClaimDecision::Claim { repeat: false }
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading customers on SQLite: birthday candidates and the history a greeting is made from
+//! (the same operations as `store::postgres::customers`, with JSON text for lists and
+//! `json_each` for `= ANY`).
+
+use chrono::NaiveDate;
+use sqlx::SqlitePool;
+
+use super::json;
+use crate::{
+    llm::prompt::{GreetingContext, HistoryItem},
+    store::{BirthdayCandidate, StoreResult},
+};
+
+pub async fn existing_institutions(
+    pool: &SqlitePool,
+    wanted: &[String],
+) -> StoreResult<Vec<String>> {
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT code FROM institutions WHERE code IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json(&wanted))
+    .fetch_all(pool)
+    .await?;
+    Ok(wanted
+        .iter()
+        .filter(|w| found.contains(w))
+        .cloned()
+        .collect())
+}
+
+pub async fn birthday_candidates(
+    pool: &SqlitePool,
+    institutions: &[String],
+    month_days: &[i16],
+) -> StoreResult<Vec<BirthdayCandidate>> {
+    sqlx::query_as(
+        "SELECT customer_id, person_id, birthday FROM (
+             SELECT c.id AS customer_id, p.id AS person_id, p.birthday,
+                    row_number() OVER (
+                        PARTITION BY p.id
+                        ORDER BY (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
+                                 DESC NULLS LAST, c.id) AS pick
+             FROM customers c
+             JOIN persons p ON p.id = c.person_id
+             JOIN institutions i ON i.id = c.institution_id
+             WHERE i.code IN (SELECT value FROM json_each(?1)) AND i.status = 'active'
+               AND p.birthday_md IN (SELECT value FROM json_each(?2)) AND p.birthday IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out))
+         WHERE pick = 1
+         ORDER BY customer_id",
+    )
+    .bind(json(&institutions))
+    .bind(json(&month_days))
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    institution_name: String,
+    name: String,
+    gender: Option<String>,
+    vip_level: Option<String>,
+    tags: String,
+    notes: Option<String>,
+    institution_id: i64,
+}
+
+type HistoryRow = (NaiveDate, String, String, i64, Option<String>);
+
+pub async fn greeting_context(
+    pool: &SqlitePool,
+    customer_id: i64,
+    occasion_date: NaiveDate,
+) -> StoreResult<Option<GreetingContext>> {
+    let Some(p): Option<ProfileRow> = sqlx::query_as(
+        "SELECT i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
+                c.institution_id
+         FROM customers c JOIN persons p ON p.id = c.person_id
+         JOIN institutions i ON i.id = c.institution_id
+         WHERE c.id = ?1",
+    )
+    .bind(customer_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT r.order_date, it.item_type, it.item_name, it.actual_price_cents, d.name
+         FROM consumption_records r
+         JOIN consumption_items it
+           ON it.institution_id = r.institution_id AND it.order_number = r.order_number
+         LEFT JOIN doctors d ON d.code = it.doctor_code
+         WHERE r.institution_id = ?1 AND r.customer_id = ?2 AND r.status = 'completed'
+         ORDER BY r.order_date DESC, it.line_no
+         LIMIT 10",
+    )
+    .bind(p.institution_id)
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(GreetingContext {
+        institution_name: p.institution_name,
+        full_name: p.name,
+        gender: p.gender,
+        occasion_date,
+        vip_level: p.vip_level,
+        tags: serde_json::from_str(&p.tags).unwrap_or_default(),
+        notes: p.notes,
+        history: history
+            .into_iter()
+            .map(
+                |(date, item_type, item_name, amount_cents, doctor_name)| HistoryItem {
+                    date,
+                    item_type,
+                    item_name,
+                    amount_cents,
+                    doctor_name,
+                },
+            )
+            .collect(),
+    }))
+}

@@ -1,0 +1,242 @@
+//! Revisits on SQLite: the same operations and rules as `store::postgres::revisits` (unique per
+//! person and occasion; the send claim of [`crate::domain::delivery`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use revisit_jobs::{GreetingGenerate, MessageSend};
+use sqlx::SqlitePool;
+
+use super::{begin_write, jobs, ts};
+use crate::{
+    domain::delivery::{self, ClaimDecision, SendOutcome, SendState},
+    notify::Outgoing,
+    store::{NewJob, NewRevisit, Revisit, RevisitView, SavedGreeting, StoreResult},
+};
+
+pub async fn create_birthday_revisits(
+    pool: &SqlitePool,
+    found: &[NewRevisit],
+    test_mode: bool,
+    greeting_max_attempts: i32,
+) -> StoreResult<u32> {
+    let mut tx = begin_write(pool).await?;
+    let mut created = 0;
+    for new in found {
+        // OR IGNORE: either unique key (per person, or the older per customer) means this
+        // occasion is taken care of already.
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT OR IGNORE INTO revisits (customer_id, person_id, occasion, occasion_date, test_mode, send_key)
+             VALUES (?1, ?2, 'birthday', ?3, ?4, ?5)
+             RETURNING id",
+        )
+        .bind(new.customer_id)
+        .bind(new.person_id)
+        .bind(new.occasion_date)
+        .bind(test_mode)
+        .bind(format!("revisit-{}", ulid::Ulid::generate()))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            jobs::insert(
+                &mut tx,
+                &NewJob::for_revisit(
+                    &GreetingGenerate { revisit_id: id },
+                    greeting_max_attempts,
+                    id,
+                ),
+            )
+            .await?;
+            created += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn revisit(pool: &SqlitePool, id: i64) -> StoreResult<Option<Revisit>> {
+    sqlx::query_as("SELECT * FROM revisits WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn save_greeting(
+    pool: &SqlitePool,
+    g: SavedGreeting<'_>,
+    send_max_attempts: i32,
+) -> StoreResult<bool> {
+    // BEGIN IMMEDIATE holds the write lock from the start: the check and the update see the same row.
+    let mut tx = begin_write(pool).await?;
+    let saved = sqlx::query(
+        "UPDATE revisits SET status = 'generated', message = ?2, generated_by = ?3, model = ?4,
+             channel = ?5, generated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), last_error = NULL,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = ?1 AND message IS NULL",
+    )
+    .bind(g.revisit_id)
+    .bind(g.message)
+    .bind(g.generated_by)
+    .bind(g.model)
+    .bind(g.channel)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !saved {
+        return Ok(false);
+    }
+    jobs::insert(
+        &mut tx,
+        &NewJob::for_revisit(
+            &MessageSend {
+                revisit_id: g.revisit_id,
+            },
+            send_max_attempts,
+            g.revisit_id,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Marks a revisit failed (unless it was sent or skipped). One that was `sending` may have been
+/// delivered: it is flagged so that nobody retries it blindly.
+pub async fn mark_revisit_failed(pool: &SqlitePool, id: i64, error: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE revisits SET status = 'failed', last_error = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+             delivery_uncertain = delivery_uncertain OR status = 'sending'
+         WHERE id = ?1 AND status NOT IN ('sent', 'skipped')",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+pub async fn claim_send(
+    pool: &SqlitePool,
+    id: i64,
+    token: &str,
+    lease: Duration,
+    dedups: bool,
+) -> StoreResult<ClaimDecision> {
+    // BEGIN IMMEDIATE holds the write lock from the read on: no other run decides in between.
+    let mut tx = begin_write(pool).await?;
+    let row: Option<(String, bool, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT status, message IS NOT NULL, send_lease_until FROM revisits WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, has_message, lease_until)) = row else {
+        return Ok(ClaimDecision::NoMessage);
+    };
+    let now = Utc::now();
+    let state = SendState {
+        status,
+        has_message,
+        lease_until,
+    };
+    let decision = delivery::decide(&state, now, dedups);
+    match decision {
+        ClaimDecision::Claim { .. } => {
+            let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+            sqlx::query(
+                "UPDATE revisits SET status = 'sending', send_token = ?2, send_lease_until = ?3,
+                     send_attempts = send_attempts + 1, delivery_uncertain = 0,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(token)
+            .bind(ts(until))
+            .execute(&mut *tx)
+            .await?;
+        }
+        ClaimDecision::Uncertain => {
+            sqlx::query(
+                "UPDATE revisits SET status = 'failed', delivery_uncertain = 1, send_token = NULL,
+                     send_lease_until = NULL, last_error = ?2,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(delivery::UNCERTAIN_MESSAGE)
+            .execute(&mut *tx)
+            .await?;
+        }
+        _ => {}
+    }
+    tx.commit().await?;
+    Ok(decision)
+}
+
+pub async fn finish_send(
+    pool: &SqlitePool,
+    id: i64,
+    token: &str,
+    outcome: &SendOutcome,
+) -> StoreResult<bool> {
+    let (status, error) = outcome.status();
+    let done = sqlx::query(
+        "UPDATE revisits SET status = ?3, last_error = COALESCE(?4, last_error),
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+             sent_at = CASE WHEN ?3 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE sent_at END,
+             send_token = CASE WHEN ?3 = 'sending' THEN send_token END,
+             send_lease_until = CASE WHEN ?3 = 'sending' THEN ?5 END
+         WHERE id = ?1 AND send_token = ?2",
+    )
+    .bind(id)
+    .bind(token)
+    .bind(status)
+    .bind(error)
+    .bind(ts(Utc::now()))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn outgoing(pool: &SqlitePool, r: &Revisit) -> StoreResult<Option<Outgoing>> {
+    let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
+        "SELECT i.code, c.code, p.name, p.phone,
+                EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
+         FROM customers c JOIN persons p ON p.id = c.person_id
+         JOIN institutions i ON i.id = c.institution_id WHERE c.id = ?1",
+    )
+    .bind(r.customer_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(inst, code, name, phone, opted_out)| {
+        Outgoing::for_revisit(r, inst, code, name, phone, opted_out)
+    }))
+}
+
+pub async fn revisits_since(
+    pool: &SqlitePool,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<RevisitView>> {
+    let rows: Vec<RevisitView> = sqlx::query_as(
+        "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name, p.phone,
+                r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
+         FROM revisits r JOIN customers c ON c.id = r.customer_id
+         JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id
+         WHERE r.created_at >= ?1 ORDER BY r.occasion_date, r.id",
+    )
+    .bind(ts(since))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(RevisitView::masked).collect())
+}
+
+pub async fn revisit_progress(pool: &SqlitePool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')), count(*)
+         FROM revisits WHERE created_at >= ?1",
+    )
+    .bind(ts(since))
+    .fetch_one(pool)
+    .await
+}
