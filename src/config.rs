@@ -155,6 +155,9 @@ pub struct LlmSettings {
     pub api_url: String,
     pub api_key: Secret,
     pub model: String,
+    /// Sent as `"thinking": {"type": <this>}` (DeepSeek V4: "disabled" for greetings); empty
+    /// leaves the field out, for OpenAI-compatible APIs that do not know it.
+    pub thinking: String,
     pub timeout_secs: u64,
     pub max_concurrent_calls: usize,
     pub max_tries_per_attempt: u32,
@@ -297,6 +300,12 @@ impl Settings {
             return Err(invalid(
                 "llm.api_url",
                 "must be an http(s) URL (set LLM_API_URL)",
+            ));
+        }
+        if !matches!(self.llm.thinking.as_str(), "" | "disabled" | "enabled") {
+            return Err(invalid(
+                "llm.thinking",
+                "must be \"disabled\", \"enabled\" or \"\" (leave the field out)",
             ));
         }
         if self.llm.model.trim().is_empty() {

@@ -64,9 +64,36 @@ pub fn mask_digit_runs(text: &str) -> String {
     out
 }
 
+/// Free text fit to leave the system (for the LLM): every run of digits, ASCII or full-width,
+/// becomes `＊` (phone and ID numbers, amounts, dates of treatments), and the text is cut to
+/// `max_chars`.
+pub fn without_digits(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut in_run = false;
+    for c in text.chars().take(max_chars) {
+        let digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+        if digit && !in_run {
+            out.push('＊');
+        } else if !digit {
+            out.push(c);
+        }
+        in_run = digit;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_digit_leaves_in_free_text() {
+        assert_eq!(
+            without_digits("电话13800138000，身份证１１０１０５X，2025年做过", 100),
+            "电话＊，身份证＊X，＊年做过"
+        );
+        assert_eq!(without_digits("皮肤敏感注意产品", 4), "皮肤敏感");
+    }
 
     #[test]
     fn normalizes_common_spellings() {

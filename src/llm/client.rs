@@ -43,6 +43,17 @@ struct ChatRequest<'a> {
     temperature: f32,
     max_tokens: u32,
     stream: bool,
+    /// DeepSeek's V4 models think before answering unless told not to; a greeting needs no
+    /// reasoning, and thinking would spend the token budget. Left out when not configured,
+    /// for APIs that reject unknown fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Thinking<'a>>,
+}
+
+#[derive(Serialize)]
+struct Thinking<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
 }
 
 #[derive(Serialize)]
@@ -105,6 +116,9 @@ impl LlmClient {
             temperature: self.settings.temperature,
             max_tokens: 200,
             stream: false,
+            thinking: Some(self.settings.thinking.as_str())
+                .filter(|t| !t.is_empty())
+                .map(|kind| Thinking { kind }),
         };
         let tries = self.settings.max_tries_per_attempt;
         let mut last = None;

@@ -1,9 +1,16 @@
 //! What a greeting is made from, and the prompt that asks the LLM for it.
 //!
 //! The prompt addresses the customer by family name and title only (张女士); the phone number,
-//! the full name and the customer code never go into it.
+//! the full name and the customer code never go into it, and free text (tags, notes) goes
+//! without its digits and cut short.
 
 use chrono::{Datelike, NaiveDate};
+
+use crate::domain::privacy::without_digits;
+
+/// How much of a tag and of the notes goes into a prompt.
+const MAX_TAG_CHARS: usize = 12;
+const MAX_NOTE_CHARS: usize = 60;
 
 /// One line of a customer's consumption history.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,10 +103,17 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
     if let Some(v) = &ctx.vip_level {
         s.push_str(&format!("会员等级：{v}\n"));
     }
-    if !ctx.tags.is_empty() {
-        s.push_str(&format!("顾客标签：{}\n", ctx.tags.join("、")));
+    // Free text typed by staff may hold numbers (phones, ID numbers, amounts): none leave.
+    let tags: Vec<String> = ctx
+        .tags
+        .iter()
+        .map(|t| without_digits(t, MAX_TAG_CHARS))
+        .collect();
+    if !tags.is_empty() {
+        s.push_str(&format!("顾客标签：{}\n", tags.join("、")));
     }
     if let Some(n) = &ctx.notes {
+        let n = without_digits(n, MAX_NOTE_CHARS);
         s.push_str(&format!("服务备注（仅供参考，勿在短信中提及）：{n}\n"));
     }
     if ctx.history.is_empty() {
@@ -170,6 +184,20 @@ pub(crate) mod tests {
         assert_eq!(c.salutation(), "欧阳先生");
         c.gender = None;
         assert_eq!(c.salutation(), "尊敬的顾客");
+    }
+
+    #[test]
+    fn free_text_goes_without_digits() {
+        let mut c = sample();
+        c.notes = Some("客户手机13912345678，2025年3月对利多卡因过敏".into());
+        c.tags = vec!["VIP8888".into()];
+        let p = user_prompt(&c);
+        assert!(
+            !p.contains("1391") && !p.contains("2025") && !p.contains("8888"),
+            "{p}"
+        );
+        assert!(p.contains("客户手机＊，＊年＊月"), "{p}");
+        assert!(p.contains("VIP＊"), "{p}");
     }
 
     #[test]

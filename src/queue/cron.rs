@@ -8,8 +8,15 @@
 //! Missed ticks (no daemon was running): with `cron.missed = "once"` the latest tick of each
 //! schedule within the past 24 hours is claimed at start-up, so it runs once, late; with
 //! `"skip"` it is dropped.
+//!
+//! A claim that fails (the database restarting) is tried again with backoff until the
+//! schedule's next tick, so a short outage at 09:00 does not cost the day's greetings. The job a
+//! tick makes carries the tick's date (the scan's day, the report's day), so a tick claimed late
+//! (a catch-up at start-up, a retry past midnight) works on the day it was meant for.
 
 use std::str::FromStr;
+
+use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -64,7 +71,7 @@ pub async fn run_producers(app: &App, schedules: &[CronSchedule], mut stop: watc
         let now = Utc::now();
         for p in &parsed {
             if let Some(tick) = latest_tick(&p.schedule, tz, now) {
-                claim_and_log(app, p.def, tick).await;
+                claim_and_log(app, p, tz, tick, &mut stop).await;
             }
         }
     }
@@ -95,17 +102,77 @@ pub async fn run_producers(app: &App, schedules: &[CronSchedule], mut stop: watc
                 .map(|t| t.with_timezone(&Utc))
                 == Some(when)
             {
-                claim_and_log(app, p.def, when).await;
+                claim_and_log(app, p, tz, when, &mut stop).await;
             }
         }
     }
 }
 
-async fn claim_and_log(app: &App, def: &CronSchedule, tick: DateTime<Utc>) {
-    match claim_tick(app, def, tick).await {
-        Ok(Some(job)) => info!(schedule = def.name, %tick, job_id = %job, "cron tick enqueued"),
-        Ok(None) => {}
-        Err(e) => error!(schedule = def.name, %tick, error = %e, "cron tick not enqueued"),
+async fn claim_and_log(
+    app: &App,
+    p: &Parsed<'_>,
+    tz: Tz,
+    tick: DateTime<Utc>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let def = p.def;
+    // Worth retrying until the schedule's next tick; after that, the next tick does the work.
+    let until = p
+        .schedule
+        .after(&tick.with_timezone(&tz))
+        .next()
+        .map_or(tick + Duration::hours(1), |t| t.with_timezone(&Utc));
+    let outcome = claim_with_retry(
+        || claim_tick(app, def, tz, tick),
+        until,
+        stop,
+        |n, e, wait| {
+            warn!(schedule = def.name, %tick, try_no = n, error = %e, retry_in_s = wait.as_secs(), "cron tick not claimed yet; trying again")
+        },
+    )
+    .await;
+    match outcome {
+        Some(Ok(Some(job))) => {
+            info!(schedule = def.name, %tick, job_id = %job, "cron tick enqueued")
+        }
+        Some(Ok(None)) => {}
+        Some(Err(e)) => {
+            error!(schedule = def.name, %tick, error = %e, "cron tick not enqueued before the next one; this tick is lost")
+        }
+        None => info!(schedule = def.name, %tick, "shutting down; cron tick left unclaimed"),
+    }
+}
+
+/// Calls `claim` until it succeeds, backing off from 1 s to 60 s, while the next try would
+/// still start before `until`. `None` when `stop` turned true first; the last error when time
+/// ran out.
+async fn claim_with_retry<T, E, F, Fut>(
+    mut claim: F,
+    until: DateTime<Utc>,
+    stop: &mut watch::Receiver<bool>,
+    mut on_retry: impl FnMut(u32, &E, std::time::Duration),
+) -> Option<Result<T, E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut wait = std::time::Duration::from_secs(1);
+    let mut n = 1;
+    loop {
+        let err = match claim().await {
+            Ok(v) => return Some(Ok(v)),
+            Err(e) => e,
+        };
+        if Utc::now() + Duration::from_std(wait).unwrap_or(Duration::MAX) >= until {
+            return Some(Err(err));
+        }
+        on_retry(n, &err, wait);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(60));
+        n += 1;
     }
 }
 
@@ -114,10 +181,12 @@ async fn claim_and_log(app: &App, def: &CronSchedule, tick: DateTime<Utc>) {
 pub async fn claim_tick(
     app: &App,
     def: &CronSchedule,
+    tz: Tz,
     tick: DateTime<Utc>,
 ) -> Result<Option<String>, sqlx::Error> {
     let key = Some(format!("cron:{}:{}", def.name, tick.to_rfc3339()));
-    let job = default_job(&app.settings, def.queue, key).ok_or_else(|| {
+    let local_day = tick.with_timezone(&tz).date_naive();
+    let job = tick_job(&app.settings, def.queue, local_day, key).ok_or_else(|| {
         sqlx::Error::Protocol(format!(
             "cron schedule {} names queue {}, which has no default args",
             def.name, def.queue
@@ -126,14 +195,33 @@ pub async fn claim_tick(
     app.store.claim_cron_tick(def.name, tick, job).await
 }
 
-/// The job of a queue with its default args.
-fn default_job(settings: &Settings, queue: &str, key: Option<String>) -> Option<NewJob> {
+/// The job of a tick on `local_day` (in the configured time zone): the scan of that day, the
+/// report of the day before; the other kinds take their default args.
+fn tick_job(
+    settings: &Settings,
+    queue: &str,
+    local_day: chrono::NaiveDate,
+    key: Option<String>,
+) -> Option<NewJob> {
     use revisit_jobs::*;
     Some(match queue {
-        q if q == ReminderScan::QUEUE => NewJob::of(settings, &ReminderScan::default(), key),
+        q if q == ReminderScan::QUEUE => NewJob::of(
+            settings,
+            &ReminderScan {
+                today: Some(local_day),
+                ..ReminderScan::default()
+            },
+            key,
+        ),
         q if q == ImportScan::QUEUE => NewJob::of(settings, &ImportScan::default(), key),
         q if q == SystemHealth::QUEUE => NewJob::of(settings, &SystemHealth::default(), key),
-        q if q == ReportDaily::QUEUE => NewJob::of(settings, &ReportDaily::default(), key),
+        q if q == ReportDaily::QUEUE => NewJob::of(
+            settings,
+            &ReportDaily {
+                date: local_day.pred_opt(),
+            },
+            key,
+        ),
         q if q == JobsPrune::QUEUE => NewJob::of(settings, &JobsPrune::default(), key),
         _ => return None,
     })
@@ -143,6 +231,7 @@ fn default_job(settings: &Settings, queue: &str, key: Option<String>) -> Option<
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use revisit_jobs::Job;
 
     #[test]
     fn schedules_parse_and_fire_in_shanghai_time() {
@@ -166,15 +255,57 @@ mod tests {
     }
 
     #[test]
-    fn every_schedule_has_a_default_job() {
+    fn every_schedule_has_a_job_and_it_carries_the_tick_s_day() {
         let settings = Settings::load_from(None, &[]).unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
         for s in revisit_jobs::CRON_SCHEDULES {
             assert!(
-                default_job(&settings, s.queue, None).is_some(),
+                tick_job(&settings, s.queue, day, None).is_some(),
                 "{}",
                 s.name
             );
         }
+        let scan = tick_job(&settings, revisit_jobs::ReminderScan::QUEUE, day, None).unwrap();
+        let scan: revisit_jobs::ReminderScan = serde_json::from_slice(&scan.payload).unwrap();
+        assert_eq!(scan.today, Some(day), "the scan works on the tick's day");
+        let report = tick_job(&settings, revisit_jobs::ReportDaily::QUEUE, day, None).unwrap();
+        let report: revisit_jobs::ReportDaily = serde_json::from_slice(&report.payload).unwrap();
+        assert_eq!(
+            report.date,
+            chrono::NaiveDate::from_ymd_opt(2026, 2, 28),
+            "the 08:00 report covers the day before the tick, however late it runs"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_claim_is_retried_until_the_next_tick() {
+        let (_tx, mut stop) = watch::channel(false);
+        let mut calls = 0;
+        let got = claim_with_retry(
+            || {
+                calls += 1;
+                let n = calls;
+                async move { if n < 4 { Err("db restarting") } else { Ok(n) } }
+            },
+            Utc::now() + Duration::hours(1),
+            &mut stop,
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(got, Some(Ok(4)), "three short failures, then the claim");
+        // With no time left before the next tick, the error is given up at once.
+        let mut tries = 0;
+        let got: Option<Result<(), &str>> = claim_with_retry(
+            || {
+                tries += 1;
+                async { Err("down") }
+            },
+            Utc::now(),
+            &mut stop,
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!((got, tries), (Some(Err("down")), 1));
     }
 
     #[test]

@@ -28,8 +28,8 @@ async fn two_producers_claiming_the_same_tick_enqueue_once(backend: Backend) {
     let env = TestEnv::new(backend, &[]).await;
     let tick = Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap();
     let (a, b) = tokio::join!(
-        claim_tick(&env.app, &EVERY_SECOND[0], tick),
-        claim_tick(&env.app, &EVERY_SECOND[0], tick)
+        claim_tick(&env.app, &EVERY_SECOND[0], env.app.settings.tz(), tick),
+        claim_tick(&env.app, &EVERY_SECOND[0], env.app.settings.tz(), tick)
     );
     let claimed = [a.unwrap(), b.unwrap()];
     assert_eq!(

@@ -52,7 +52,7 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backen
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
-    assert_eq!(r.model.as_deref(), Some("deepseek-chat"));
+    assert_eq!(r.model.as_deref(), Some("deepseek-v4-flash"));
     assert_eq!(
         r.message.as_deref(),
         Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。")
@@ -64,6 +64,11 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backen
         "Retry-After was not honoured"
     );
     assert_eq!(got[0].headers["authorization"], "Bearer sk-test");
+    assert_eq!(got[0].body["model"], "deepseek-v4-flash");
+    assert_eq!(
+        got[0].body["thinking"]["type"], "disabled",
+        "DeepSeek V4 thinks unless told not to"
+    );
     // The prompt has the history, but neither the phone nor the full name.
     let prompt = got[0].body.to_string();
     assert!(

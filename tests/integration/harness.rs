@@ -365,7 +365,7 @@ impl MockServer {
 /// An OpenAI-style chat completion answer.
 pub fn chat_answer(text: &str) -> serde_json::Value {
     serde_json::json!({
-        "id": "cmpl-1", "object": "chat.completion", "model": "deepseek-chat",
+        "id": "cmpl-1", "object": "chat.completion", "model": "deepseek-v4-flash",
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]
     })
 }
