@@ -3,5 +3,6 @@
 
 pub mod birthday;
 pub mod delivery;
+pub mod json_stream;
 pub mod privacy;
 pub mod records;

@@ -153,6 +153,51 @@ pub enum Records {
 }
 
 impl Records {
+    /// No records yet, of `kind`.
+    pub fn empty(kind: ImportKind) -> Self {
+        match kind {
+            ImportKind::Institutions => Self::Institutions(Vec::new()),
+            ImportKind::Doctors => Self::Doctors(Vec::new()),
+            ImportKind::Projects => Self::Projects(Vec::new()),
+            ImportKind::Products => Self::Products(Vec::new()),
+            ImportKind::Customers => Self::Customers(Vec::new()),
+            ImportKind::ConsumptionRecords => Self::ConsumptionRecords(Vec::new()),
+        }
+    }
+
+    /// Adds a record of this kind (one of another kind is a bug: it panics).
+    pub fn push(&mut self, index: usize, record: Record) {
+        match (self, record) {
+            (Self::Institutions(v), Record::Institution(r)) => v.push((index, r)),
+            (Self::Doctors(v), Record::Doctor(r)) => v.push((index, r)),
+            (Self::Projects(v), Record::Project(r)) => v.push((index, r)),
+            (Self::Products(v), Record::Product(r)) => v.push((index, r)),
+            (Self::Customers(v), Record::Customer(r)) => v.push((index, r)),
+            (Self::ConsumptionRecords(v), Record::ConsumptionRecord(r)) => v.push((index, r)),
+            _ => panic!("a record of another kind than the file's"),
+        }
+    }
+
+    /// Each record on its own, to find the one a database refuses.
+    pub fn singles(&self) -> Vec<Records> {
+        fn each<T: Clone>(v: &[(usize, T)], wrap: fn(Vec<(usize, T)>) -> Records) -> Vec<Records> {
+            v.iter().map(|r| wrap(vec![r.clone()])).collect()
+        }
+        match self {
+            Self::Institutions(v) => each(v, Self::Institutions),
+            Self::Doctors(v) => each(v, Self::Doctors),
+            Self::Projects(v) => each(v, Self::Projects),
+            Self::Products(v) => each(v, Self::Products),
+            Self::Customers(v) => each(v, Self::Customers),
+            Self::ConsumptionRecords(v) => each(v, Self::ConsumptionRecords),
+        }
+    }
+
+    /// (file index, code) of every record.
+    pub fn keys(&self) -> Vec<(usize, String)> {
+        record_keys(self)
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Self::Institutions(v) => v.len(),
@@ -177,50 +222,94 @@ pub struct ParsedFile {
     pub total: usize,
 }
 
-/// Parses and validates one file's bytes as `kind`.
-pub fn parse_file(kind: ImportKind, path: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
-    let items: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| FileError {
-        path: path.to_owned(),
-        message: format!("not a JSON array of records: {e}"),
-    })?;
-    let total = items.len();
-    let mut errors = Vec::new();
-    let records = match kind {
-        ImportKind::Institutions => Records::Institutions(collect(items, &mut errors, institution)),
-        ImportKind::Doctors => Records::Doctors(collect(items, &mut errors, doctor)),
-        ImportKind::Projects => Records::Projects(collect(items, &mut errors, project)),
-        ImportKind::Products => Records::Products(collect(items, &mut errors, product)),
-        ImportKind::Customers => Records::Customers(collect(items, &mut errors, customer)),
-        ImportKind::ConsumptionRecords => {
-            Records::ConsumptionRecords(collect(items, &mut errors, consumption))
+/// One validated record, of whichever kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Institution(Institution),
+    Doctor(Doctor),
+    Project(Project),
+    Product(Product),
+    Customer(Customer),
+    ConsumptionRecord(ConsumptionRecord),
+}
+
+impl Record {
+    /// The record's own code: what must be unique within a file.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Institution(r) => &r.code,
+            Self::Doctor(r) => &r.code,
+            Self::Project(r) => &r.code,
+            Self::Product(r) => &r.code,
+            Self::Customer(r) => &r.code,
+            Self::ConsumptionRecord(r) => &r.order_number,
         }
+    }
+}
+
+/// Validates one element of a file of `kind`: the typed record, or what is wrong with it.
+pub fn validate(
+    kind: ImportKind,
+    index: usize,
+    value: serde_json::Value,
+) -> Result<Record, RecordError> {
+    let key = record_key_of(&value);
+    let fail = |(field, message): FieldError| RecordError {
+        record: index,
+        key: key.clone(),
+        field,
+        message,
     };
+    match kind {
+        ImportKind::Institutions => typed(value, institution)
+            .map(Record::Institution)
+            .map_err(fail),
+        ImportKind::Doctors => typed(value, doctor).map(Record::Doctor).map_err(fail),
+        ImportKind::Projects => typed(value, project).map(Record::Project).map_err(fail),
+        ImportKind::Products => typed(value, product).map(Record::Product).map_err(fail),
+        ImportKind::Customers => typed(value, customer).map(Record::Customer).map_err(fail),
+        ImportKind::ConsumptionRecords => typed(value, consumption)
+            .map(Record::ConsumptionRecord)
+            .map_err(fail),
+    }
+}
+
+/// The error of a record whose code repeats an earlier record of the same file.
+pub fn duplicate_error(kind: ImportKind, index: usize, key: &str, first: usize) -> RecordError {
+    RecordError {
+        record: index,
+        key: Some(key.to_owned()),
+        field: key_field(kind).to_owned(),
+        message: format!("duplicate of record #{first} in the same file; the first one is kept"),
+    }
+}
+
+/// Parses and validates a whole file held in memory (small files and tests; imports stream).
+pub fn parse_file(kind: ImportKind, path: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
+    let mut records = Records::empty(kind);
+    let mut errors = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    let duplicates = record_keys(&records)
-        .into_iter()
-        .filter_map(|(index, key)| {
-            seen.insert(key.clone(), index)
-                .map(|first| (index, key, first))
-        })
-        .collect::<Vec<_>>();
-    let mut parsed = ParsedFile {
+    let summary = super::json_stream::for_each_record(bytes, |index, value| {
+        match validate(kind, index, value) {
+            Ok(record) => match seen.get(record.key()) {
+                Some(first) => errors.push(duplicate_error(kind, index, record.key(), *first)),
+                None => {
+                    seen.insert(record.key().to_owned(), index);
+                    records.push(index, record);
+                }
+            },
+            Err(e) => errors.push(e),
+        }
+    })
+    .map_err(|e| FileError {
+        path: path.to_owned(),
+        message: e.0,
+    })?;
+    Ok(ParsedFile {
         records,
         errors,
-        total,
-    };
-    let rejected = duplicates
-        .into_iter()
-        .map(|(index, key, first)| RecordError {
-            record: index,
-            key: Some(key),
-            field: key_field(kind).to_owned(),
-            message: format!(
-                "duplicate of record #{first} in the same file; the first one is kept"
-            ),
-        })
-        .collect();
-    parsed.reject(rejected);
-    Ok(parsed)
+        total: summary.records,
+    })
 }
 
 impl ParsedFile {
@@ -288,43 +377,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Problem found while validating one record: field and message.
 type FieldError = (String, String);
 
-fn collect<R: DeserializeOwned, T>(
-    items: Vec<serde_json::Value>,
-    errors: &mut Vec<RecordError>,
+/// The typed form of one element, checked by `check`.
+fn typed<R: DeserializeOwned, T>(
+    value: serde_json::Value,
     check: fn(R) -> Result<T, FieldError>,
-) -> Vec<(usize, T)> {
-    let mut out = Vec::with_capacity(items.len());
-    for (index, value) in items.into_iter().enumerate() {
-        let key = record_key_of(&value);
-        let raw = match serde_path_to_error::deserialize::<_, R>(value) {
-            Ok(raw) => raw,
-            Err(e) => {
-                let field = e.path().to_string();
-                errors.push(RecordError {
-                    record: index,
-                    key,
-                    field: if field == "." {
-                        "(record)".to_owned()
-                    } else {
-                        field
-                    },
-                    // serde echoes the bad value, which may be a phone number.
-                    message: mask_digit_runs(&e.into_inner().to_string()),
-                });
-                continue;
-            }
-        };
-        match check(raw) {
-            Ok(record) => out.push((index, record)),
-            Err((field, message)) => errors.push(RecordError {
-                record: index,
-                key,
-                field,
-                message,
-            }),
-        }
-    }
-    out
+) -> Result<T, FieldError> {
+    let raw = serde_path_to_error::deserialize::<_, R>(value).map_err(|e| {
+        let field = e.path().to_string();
+        (
+            if field == "." {
+                "(record)".to_owned()
+            } else {
+                field
+            },
+            // serde echoes the bad value, which may be a phone number.
+            mask_digit_runs(&e.into_inner().to_string()),
+        )
+    })?;
+    check(raw)
 }
 
 fn record_key_of(value: &serde_json::Value) -> Option<String> {
@@ -344,16 +414,91 @@ fn err<T>(field: &str, message: impl Into<String>) -> Result<T, FieldError> {
     Err((field.to_owned(), message.into()))
 }
 
+/// Longest code (customer code, order number...), short text (a name) and long text (notes).
+const MAX_CODE_CHARS: usize = 64;
+const MAX_TEXT_CHARS: usize = 200;
+const MAX_LONG_TEXT_CHARS: usize = 2000;
+/// Most list entries (tags, specialties) and items of one order.
+const MAX_LIST: usize = 50;
+const MAX_ITEMS: usize = 200;
+/// Largest amount of one order or item, in yuan (¥10,000,000): more is a typo or a unit mix-up.
+const MAX_YUAN: f64 = 10_000_000.0;
+
+/// Checks free text: no control characters (PostgreSQL cannot store NUL; none belongs in a
+/// name or a code), at most `max` characters. `multiline` allows line breaks and tabs.
+fn clean(field: &str, v: String, max: usize, multiline: bool) -> Result<String, FieldError> {
+    if let Some(c) = v
+        .chars()
+        .find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+    {
+        return err(
+            field,
+            format!(
+                "contains the control character U+{:04X}, which no text field may hold",
+                c as u32
+            ),
+        );
+    }
+    let n = v.chars().count();
+    if n > max {
+        return err(
+            field,
+            format!("is {n} characters long; at most {max} are allowed"),
+        );
+    }
+    Ok(v)
+}
+
 fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
     match value.map(|v| v.trim().to_owned()) {
-        Some(v) if !v.is_empty() => Ok(v),
+        Some(v) if !v.is_empty() => clean(field, v, MAX_TEXT_CHARS, false),
         Some(_) => err(field, "must not be empty"),
         None => err(field, "is required"),
     }
 }
 
-fn optional(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// A code: required, short, and without spaces inside.
+fn code(field: &str, value: Option<String>) -> Result<String, FieldError> {
+    let v = required(field, value)?;
+    if v.chars().any(char::is_whitespace) {
+        return err(field, format!("{v:?} has spaces inside; a code has none"));
+    }
+    clean(field, v, MAX_CODE_CHARS, false)
+}
+
+fn optional(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(|v| clean(field, v, MAX_TEXT_CHARS, false))
+        .transpose()
+}
+
+/// Free text of several lines (an address, notes, a description).
+fn long_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(|v| clean(field, v, MAX_LONG_TEXT_CHARS, true))
+        .transpose()
+}
+
+/// A list of short texts (tags, specialties): trimmed, empty ones dropped.
+fn list(field: &str, values: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if values.len() > MAX_LIST {
+        return err(
+            field,
+            format!(
+                "has {} entries; at most {MAX_LIST} are allowed",
+                values.len()
+            ),
+        );
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| optional(&format!("{field}[{i}]"), Some(v)).transpose())
+        .collect()
 }
 
 fn date(field: &str, value: &str) -> Result<NaiveDate, FieldError> {
@@ -365,18 +510,30 @@ fn date(field: &str, value: &str) -> Result<NaiveDate, FieldError> {
     })
 }
 
+/// Yuan as integer fen: not negative, not absurd, and not finer than one fen.
 fn cents(field: &str, yuan: f64) -> Result<i64, FieldError> {
     if !yuan.is_finite() || yuan < 0.0 {
         return err(field, format!("{yuan} is not a non-negative amount"));
     }
-    if yuan > 1e11 {
-        return err(field, format!("{yuan} is implausibly large"));
+    if yuan > MAX_YUAN {
+        return err(
+            field,
+            format!("{yuan} yuan is implausibly large (more than ¥10,000,000); check the unit"),
+        );
     }
-    Ok((yuan * 100.0).round() as i64)
+    let fen = yuan * 100.0;
+    if (fen - fen.round()).abs() > 1e-6 {
+        return err(field, format!("{yuan} has more decimals than fen (0.01)"));
+    }
+    Ok(fen.round() as i64)
 }
 
-fn status(value: Option<String>, default: &str) -> String {
-    optional(value).unwrap_or_else(|| default.to_owned())
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+fn status(field: &str, value: Option<String>, default: &str) -> Result<String, FieldError> {
+    Ok(optional(field, value)?.unwrap_or_else(|| default.to_owned()))
 }
 
 #[derive(Deserialize)]
@@ -393,13 +550,13 @@ struct RawInstitution {
 
 fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
     Ok(Institution {
-        code: required("institution_code", r.institution_code)?,
+        code: code("institution_code", r.institution_code)?,
         name: required("name", r.name)?,
-        kind: optional(r.kind),
-        address: optional(r.address),
-        phone: optional(r.phone),
-        email: optional(r.email),
-        status: status(r.status, "active"),
+        kind: optional("type", r.kind)?,
+        address: long_text("address", r.address)?,
+        phone: optional("phone", r.phone)?,
+        email: optional("email", r.email)?,
+        status: status("status", r.status, "active")?,
     })
 }
 
@@ -416,12 +573,12 @@ struct RawDoctor {
 
 fn doctor(r: RawDoctor) -> Result<Doctor, FieldError> {
     Ok(Doctor {
-        code: required("doctor_code", r.doctor_code)?,
-        institution_code: optional(r.institution_code),
+        code: code("doctor_code", r.doctor_code)?,
+        institution_code: optional("institution_code", r.institution_code)?,
         name: required("name", r.name)?,
-        title: optional(r.title),
-        specialties: r.specialties,
-        status: status(r.status, "active"),
+        title: optional("title", r.title)?,
+        specialties: list("specialties", r.specialties)?,
+        status: status("status", r.status, "active")?,
     })
 }
 
@@ -443,16 +600,16 @@ fn project(r: RawProject) -> Result<Project, FieldError> {
         return err("cycle_days", format!("{days} is not 1..=3650 days"));
     }
     Ok(Project {
-        code: required("project_code", r.project_code)?,
+        code: code("project_code", r.project_code)?,
         name: required("name", r.name)?,
-        category: optional(r.category),
+        category: optional("category", r.category)?,
         standard_price_cents: r
             .standard_price
             .map(|p| cents("standard_price", p))
             .transpose()?,
         cycle_days: r.cycle_days,
-        description: optional(r.description),
-        status: status(r.status, "active"),
+        description: long_text("description", r.description)?,
+        status: status("status", r.status, "active")?,
     })
 }
 
@@ -469,13 +626,13 @@ struct RawProduct {
 
 fn product(r: RawProduct) -> Result<Product, FieldError> {
     Ok(Product {
-        code: required("product_code", r.product_code)?,
+        code: code("product_code", r.product_code)?,
         name: required("name", r.name)?,
-        category: optional(r.category),
-        brand: optional(r.brand),
-        specification: optional(r.specification),
+        category: optional("category", r.category)?,
+        brand: optional("brand", r.brand)?,
+        specification: optional("specification", r.specification)?,
         price_cents: r.price.map(|p| cents("price", p)).transpose()?,
-        status: status(r.status, "active"),
+        status: status("status", r.status, "active")?,
     })
 }
 
@@ -501,11 +658,14 @@ struct RawCustomer {
 }
 
 fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
-    let code = required("customer_code", r.customer_code)?;
+    let code = code("customer_code", r.customer_code)?;
     let Some(p) = r.person else {
         return err("person", "is required");
     };
     let name = required("person.name", p.name)?;
+    if name.chars().count() > 50 {
+        return err("person.name", "is longer than 50 characters; is it a name?");
+    }
     let phone_raw = required("person.phone", p.phone)?;
     let phone = normalize_phone(&phone_raw).ok_or_else(|| {
         (
@@ -513,7 +673,7 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
             "is not a phone number".to_owned(),
         )
     })?;
-    let birthday = match optional(p.birthday) {
+    let birthday = match optional("person.birthday", p.birthday)? {
         Some(text) => {
             let day = date("person.birthday", &text)?;
             if day.year() < 1900 || day > chrono::Utc::now().date_naive() {
@@ -535,19 +695,14 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
         code,
         person: Person {
             name,
-            gender: optional(p.gender),
+            gender: optional("person.gender", p.gender)?,
             birthday,
             phone,
         },
-        vip_level: optional(r.vip_level),
-        source: optional(r.source),
-        tags: r
-            .tags
-            .into_iter()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect(),
-        notes: optional(r.notes),
+        vip_level: optional("vip_level", r.vip_level)?,
+        source: optional("source", r.source)?,
+        tags: list("tags", r.tags)?,
+        notes: long_text("notes", r.notes)?,
         opted_out: r.opted_out,
     })
 }
@@ -579,13 +734,33 @@ struct RawConsumption {
 }
 
 fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
-    let order_number = required("order_number", r.order_number)?;
-    let customer_code = required("customer_code", r.customer_code)?;
+    let order_number = code("order_number", r.order_number)?;
+    let customer_code = code("customer_code", r.customer_code)?;
     let order_date = date("order_date", &required("order_date", r.order_date)?)?;
+    // A day of slack for exports made in another time zone.
+    let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    if order_date > latest {
+        return err("order_date", format!("{order_date} is in the future"));
+    }
+    if order_date.year() < 2000 {
+        return err(
+            "order_date",
+            format!("{order_date} is implausibly early (before 2000)"),
+        );
+    }
     if r.items.is_empty() {
         return err("items", "a consumption record needs at least one item");
     }
-    let record_doctor = optional(r.doctor_code);
+    if r.items.len() > MAX_ITEMS {
+        return err(
+            "items",
+            format!(
+                "has {} items; at most {MAX_ITEMS} are allowed",
+                r.items.len()
+            ),
+        );
+    }
+    let record_doctor = optional("doctor_code", r.doctor_code)?;
     let mut items = Vec::with_capacity(r.items.len());
     for (i, it) in r.items.into_iter().enumerate() {
         let f = |name: &str| format!("items[{i}].{name}");
@@ -618,26 +793,39 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
             .ok_or_else(|| (f("actual_price"), "is required".to_owned()))?;
         items.push(ConsumptionItem {
             item_type,
-            item_code: required(&f("item_code"), it.item_code)?,
+            item_code: code(&f("item_code"), it.item_code)?,
             item_name: required(&f("item_name"), it.item_name)?,
             quantity,
             unit_price_cents: cents(&f("unit_price"), unit)?,
             discount: it.discount,
             actual_price_cents: cents(&f("actual_price"), actual)?,
-            doctor_code: optional(it.doctor_code).or_else(|| record_doctor.clone()),
+            doctor_code: optional(&f("doctor_code"), it.doctor_code)?
+                .or_else(|| record_doctor.clone()),
         });
     }
     let total = r
         .total_amount
         .ok_or_else(|| ("total_amount".to_owned(), "is required".to_owned()))?;
+    let total_amount_cents = cents("total_amount", total)?;
+    let sum: i64 = items.iter().map(|i| i.actual_price_cents).sum();
+    if sum != total_amount_cents {
+        return err(
+            "total_amount",
+            format!(
+                "{} does not equal the sum of the items' actual_price, {}",
+                yuan(total_amount_cents),
+                yuan(sum)
+            ),
+        );
+    }
     Ok(ConsumptionRecord {
         order_number,
         customer_code,
         order_date,
         items,
-        total_amount_cents: cents("total_amount", total)?,
-        payment_method: optional(r.payment_method),
-        status: status(r.status, "completed"),
+        total_amount_cents,
+        payment_method: optional("payment_method", r.payment_method)?,
+        status: status("status", r.status, "completed")?,
     })
 }
 
@@ -729,6 +917,61 @@ mod tests {
     }
 
     #[test]
+    fn hostile_records_are_rejected_by_field_and_the_rest_kept() {
+        let long = "长".repeat(2001);
+        let json = format!(
+            r#"[
+          {{"order_number":"O0","customer_code":"C1","order_date":"2026-01-15","total_amount":100,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":100,"actual_price":100}}]}},
+          {{"order_number":"O1","customer_code":"C1","order_date":"2026-01-15","total_amount":100,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":90,"actual_price":90}}]}},
+          {{"order_number":"O2","customer_code":"C1","order_date":"2099-01-15","total_amount":1,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1,"actual_price":1}}]}},
+          {{"order_number":"O3","customer_code":"C1","order_date":"2026-01-15","total_amount":1.001,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1.001,"actual_price":1.001}}]}},
+          {{"order_number":"O4","customer_code":"C1","order_date":"2026-01-15","total_amount":1e9,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1e9,"actual_price":1e9}}]}},
+          {{"order_number":"O5","customer_code":"C\u0000","order_date":"2026-01-15","total_amount":1,
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1,"actual_price":1}}]}},
+          {{"order_number":"O6","customer_code":"C1","order_date":"2026-01-15","total_amount":"100",
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1,"actual_price":1}}]}},
+          {{"order_number":"O7","customer_code":"C1","order_date":"2026-01-15","total_amount":1,"payment_method":"{long}",
+            "items":[{{"item_type":"project","item_code":"P","item_name":"n","quantity":1,"unit_price":1,"actual_price":1}}]}}
+        ]"#
+        );
+        let p = parse(ImportKind::ConsumptionRecords, &json);
+        assert_eq!(p.records.len(), 1, "{:?}", p.errors);
+        let got: Vec<(usize, &str)> = p
+            .errors
+            .iter()
+            .map(|e| (e.record, e.field.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "total_amount"),
+                (2, "order_date"),
+                (3, "items[0].unit_price"),
+                (4, "items[0].unit_price"),
+                (5, "customer_code"),
+                (6, "total_amount"),
+                (7, "payment_method"),
+            ]
+        );
+        assert!(p.errors[0].message.contains("100.00") && p.errors[0].message.contains("90.00"));
+        assert!(
+            p.errors[2].message.contains("decimals"),
+            "{}",
+            p.errors[2].message
+        );
+        assert!(
+            p.errors[4].message.contains("U+0000"),
+            "{}",
+            p.errors[4].message
+        );
+    }
+
+    #[test]
     fn not_an_array_is_a_file_error() {
         let e = parse_file(
             ImportKind::Institutions,
@@ -738,7 +981,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("x/institutions.json: not a JSON array")
+                .starts_with("x/institutions.json: the file must hold a JSON array")
         );
     }
 

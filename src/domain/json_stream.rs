@@ -1,0 +1,328 @@
+//! Reading an import file as a stream of records, in bounded memory.
+//!
+//! A file is a JSON array; its elements are handed over one at a time, each as its own small
+//! `serde_json::Value`, so a 100 MB file never sits in memory as one tree (which costs about
+//! nine times the file). On the way the bytes are hashed (the file's fingerprint) and checked
+//! to be UTF-8: a UTF-8 byte-order mark is skipped, UTF-16 is refused, and bytes that are not
+//! UTF-8 stop the read with the offset where they start and, when they look like it, the
+//! likely encoding (GBK/GB18030, what Windows tools in China often write).
+//!
+//! Errors say what a clinic's IT person can act on: which record, which line, and what to do.
+
+use std::{
+    fmt,
+    io::{self, BufRead, Read},
+};
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use sha2::{Digest, Sha256};
+
+/// Why a file could not be read as an array of records. Nothing of such a file is imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError(pub String);
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Hashes every byte read through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Passes bytes through unchanged and fails at the first byte that is not UTF-8.
+struct Utf8Check<R> {
+    inner: R,
+    /// An incomplete character at the end of the last read (at most 3 bytes).
+    carry: Vec<u8>,
+    /// Bytes passed before the current read (after any byte-order mark).
+    offset: u64,
+}
+
+impl<R: Read> Read for Utf8Check<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if !self.carry.is_empty() {
+                return Err(encoding_error(
+                    self.offset - self.carry.len() as u64,
+                    &self.carry,
+                ));
+            }
+            return Ok(0);
+        }
+        let start = self.offset - self.carry.len() as u64;
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(&buf[..n]);
+        match std::str::from_utf8(&data) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => self.carry = data[e.valid_up_to()..].to_vec(),
+            Err(e) => {
+                let at = e.valid_up_to();
+                return Err(encoding_error(start + at as u64, &data[at..]));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Whether `bytes` read as GBK/GB18030 double-byte characters.
+fn looks_like_gbk(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    let mut pairs = 0;
+    while i < bytes.len() && pairs < 8 {
+        let b = bytes[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        let Some(&t) = bytes.get(i + 1) else {
+            return pairs > 0;
+        };
+        if !((0x81..=0xFE).contains(&b) && (0x40..=0xFE).contains(&t) && t != 0x7F) {
+            return false;
+        }
+        pairs += 1;
+        i += 2;
+    }
+    pairs > 0
+}
+
+fn encoding_error(offset: u64, bytes: &[u8]) -> io::Error {
+    let guess = if looks_like_gbk(bytes) {
+        "; it looks like GBK/GB18030 (what Windows tools in China often save). Save the file as UTF-8 (e.g. in Excel: CSV UTF-8; in Notepad: Save as, Encoding UTF-8) and import it again"
+    } else {
+        "; save the file as UTF-8 and import it again"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the file is not UTF-8 text: byte {offset} is not UTF-8{guess}"),
+    )
+}
+
+/// Counts the elements handed over, so that an error can name the record it happened in.
+struct Elements<'f, F> {
+    on_record: &'f mut F,
+    count: &'f mut usize,
+}
+
+impl<'de, F: FnMut(usize, serde_json::Value)> Visitor<'de> for Elements<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of records, [ {...}, {...} ]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            (self.on_record)(*self.count, value);
+            *self.count += 1;
+        }
+        Ok(())
+    }
+}
+
+impl<'de, F: FnMut(usize, serde_json::Value)> DeserializeSeed<'de> for Elements<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+/// What a read of the whole file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Records (array elements) in the file.
+    pub records: usize,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Reads `reader` as a JSON array and calls `on_record(index, value)` for each element, in
+/// order, holding one element at a time.
+pub fn for_each_record<R: Read>(
+    reader: R,
+    mut on_record: impl FnMut(usize, serde_json::Value),
+) -> Result<StreamSummary, StreamError> {
+    let mut hashing = io::BufReader::with_capacity(
+        256 * 1024,
+        Hashing {
+            inner: reader,
+            hasher: Sha256::new(),
+        },
+    );
+    let head = hashing
+        .fill_buf()
+        .map_err(|e| StreamError(format!("cannot read the file: {e}")))?;
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(StreamError(
+            "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8 and import it again".into(),
+        ));
+    }
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        // A UTF-8 byte-order mark (Windows Notepad, Excel): not part of the JSON.
+        hashing.consume(3);
+    }
+    let checked = Utf8Check {
+        inner: &mut hashing,
+        carry: Vec::new(),
+        offset: 0,
+    };
+    let mut count = 0;
+    let mut de = serde_json::Deserializer::from_reader(checked);
+    let read = Elements {
+        on_record: &mut on_record,
+        count: &mut count,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if let Err(e) = read {
+        return Err(describe(&e, count));
+    }
+    // Whatever serde left unread (nothing, for a well-formed file) still counts for the hash.
+    io::copy(&mut hashing, &mut io::sink())
+        .map_err(|e| StreamError(format!("cannot read the file: {e}")))?;
+    let sha256 = hashing
+        .into_inner()
+        .hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(StreamSummary {
+        records: count,
+        sha256,
+    })
+}
+
+/// An error of the JSON reader in words: where, and what to do.
+fn describe(e: &serde_json::Error, records_read: usize) -> StreamError {
+    use serde_json::error::Category;
+    let at = format!("line {}, column {}", e.line(), e.column());
+    let place = format!("in record #{records_read} ({at})");
+    StreamError(match e.classify() {
+        Category::Io => e
+            .io_error_kind()
+            .map(|_| strip_position(&e.to_string()))
+            .unwrap_or_else(|| e.to_string()),
+        Category::Eof if records_read == 0 && e.line() <= 1 && e.column() == 0 => {
+            "the file is empty; an import file holds a JSON array of records, [ ] when there are none".into()
+        }
+        Category::Eof => format!(
+            "the file ends in the middle of record #{records_read} ({at}): it is cut short; export it again"
+        ),
+        Category::Syntax if e.to_string().contains("recursion limit") => format!(
+            "record #{records_read} is nested too deeply ({at}); a record holds at most a list of items"
+        ),
+        Category::Syntax => format!(
+            "not valid JSON {place}: {}",
+            strip_position(&e.to_string())
+        ),
+        Category::Data => format!(
+            "the file must hold a JSON array of records, [ {{...}}, {{...}} ]: {}",
+            strip_position(&e.to_string())
+        ),
+    })
+}
+
+/// serde_json appends " at line L column C"; the caller says where in its own words.
+fn strip_position(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<(Vec<serde_json::Value>, StreamSummary), StreamError> {
+        let mut got = Vec::new();
+        let summary = for_each_record(bytes, |_, v| got.push(v))?;
+        Ok((got, summary))
+    }
+
+    #[test]
+    fn elements_come_one_by_one_with_the_file_hash() {
+        let (got, s) = read(br#"[{"a":1},{"a":2}]"#).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(s.records, 2);
+        assert_eq!(
+            s.sha256,
+            crate::domain::records::sha256_hex(br#"[{"a":1},{"a":2}]"#)
+        );
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped_and_utf16_refused() {
+        let mut bom = vec![0xEF, 0xBB, 0xBF];
+        bom.extend_from_slice("[{\"name\":\"张三\"}]".as_bytes());
+        assert_eq!(read(&bom).unwrap().0[0]["name"], "张三");
+        let e = read(&[0xFF, 0xFE, b'[', 0]).unwrap_err();
+        assert!(e.0.contains("UTF-16"), "{e}");
+    }
+
+    #[test]
+    fn gbk_is_detected_and_named() {
+        // "张三" in GBK: D5 C5 C8 FD.
+        let mut gbk = b"[{\"name\":\"".to_vec();
+        gbk.extend_from_slice(&[0xD5, 0xC5, 0xC8, 0xFD]);
+        gbk.extend_from_slice(b"\"}]");
+        let e = read(&gbk).unwrap_err();
+        assert!(e.0.contains("not UTF-8") && e.0.contains("GBK"), "{e}");
+        assert!(e.0.contains("byte 10"), "{e}");
+    }
+
+    #[test]
+    fn a_utf8_character_split_across_reads_is_fine() {
+        // A reader that hands over one byte at a time.
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() || buf.is_empty() {
+                    return Ok(0);
+                }
+                buf[0] = self.0[0];
+                self.0 = &self.0[1..];
+                Ok(1)
+            }
+        }
+        let text = "[{\"name\":\"欧阳娜娜\"}]";
+        let mut n = 0;
+        for_each_record(OneByte(text.as_bytes()), |_, _| n += 1).unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn truncated_wrong_shape_trailing_and_deep_files_say_so() {
+        let e = read(br#"[{"a":1},{"a":"#).unwrap_err();
+        assert!(
+            e.0.contains("record #1") && e.0.contains("cut short"),
+            "{e}"
+        );
+        let e = read(br#"{"records":[]}"#).unwrap_err();
+        assert!(e.0.contains("must hold a JSON array"), "{e}");
+        let e = read(br#"[{"a":1}] x"#).unwrap_err();
+        assert!(e.0.contains("not valid JSON"), "{e}");
+        let e = read(b"").unwrap_err();
+        assert!(e.0.contains("empty"), "{e}");
+        let deep = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
+        let e = read(deep.as_bytes()).unwrap_err();
+        assert!(e.0.contains("nested too deeply"), "{e}");
+        assert_eq!(read(b"[]").unwrap().1.records, 0);
+    }
+}
