@@ -7,7 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod handlers;
-pub mod layout;
+pub mod import;
 pub mod llm;
 pub mod notify;
 pub mod queue;

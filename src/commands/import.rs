@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use revisit_jobs::{ImportFile, Job};
 
 use super::wait;
-use crate::{app::App, layout, store::enqueue};
+use crate::{app::App, import::layout, store::enqueue};
 
 /// Enqueues the plan for `path`; returns the batch id and the number of files.
 pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {

@@ -22,7 +22,9 @@ pub async fn warn_if_no_worker(app: &App, queue: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until every file of an import batch is logged. Fails if one of its jobs is dead.
+/// Waits until every file of an import batch is logged: imported, or refused with its reason
+/// (a file that cannot be imported is logged too, and the files after it go on). Fails only if
+/// a file's job died without being logged.
 pub async fn import_batch(
     app: &App,
     batch: &str,
@@ -43,10 +45,11 @@ pub async fn import_batch(
             eprintln!();
             return Ok(());
         }
-        let dead = app.store.dead_import_error(batch).await?;
-        if let Some(err) = dead {
+        if let Some(err) = app.store.dead_import_error(batch).await?
+            && (app.store.import_progress(batch).await? as usize) < files
+        {
             eprintln!();
-            anyhow::bail!("import stopped after {done} of {files} files: {err}");
+            anyhow::bail!("导入在 {done}/{files} 个文件后停止：{err}");
         }
         if started.elapsed() > timeout {
             eprintln!();

@@ -4,5 +4,6 @@
 pub mod birthday;
 pub mod delivery;
 pub mod json_stream;
+pub mod ownership;
 pub mod privacy;
 pub mod records;

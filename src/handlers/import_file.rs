@@ -1,64 +1,163 @@
-//! `import.file`: one JSON file into the store in one transaction, which also enqueues the next
-//! file of its plan.
+//! `import.file`: one JSON file into the store, then the next file of its plan.
+//!
+//! The file is read twice as a stream, off the async runtime (see [`crate::import::reader`]):
+//! once to validate it, once to hand its valid records to the store in chunks. A file that
+//! cannot be imported at all (not found, not JSON, not UTF-8, cut short) fails for good at
+//! once, is logged with its reason, and does not stop the files after it: its plan goes on.
+//! Incremental files leave `pending/` when they are done (see [`crate::import::archive`]).
+
+use std::path::{Path, PathBuf};
 
 use revisit_jobs::ImportFile;
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
 use crate::{
-    domain::records::{parse_file, sha256_hex},
-    store::{NewJob, WriteError},
+    domain::records::RecordError,
+    import::{archive, layout::source_seq, reader},
+    store::{FileImport, NewJob, WriteError},
 };
+
+/// The job of the next file of the plan, keyed so that it exists once.
+fn next_job(job: &ImportFile, ctx: &JobCtx<'_>) -> Option<NewJob> {
+    job.then.split_first().map(|(next, rest)| {
+        let next = ImportFile {
+            source: next.clone(),
+            then: rest.to_vec(),
+            batch: job.batch.clone(),
+        };
+        NewJob::of(
+            &ctx.app.settings,
+            &next,
+            Some(format!("{}:{}", job.batch, rest.len())),
+        )
+    })
+}
+
+/// Whether this file of the batch is logged already.
+async fn already_logged(job: &ImportFile, ctx: &JobCtx<'_>) -> Result<bool, JobError> {
+    Ok(ctx
+        .app
+        .store
+        .import_log(&job.batch)
+        .await?
+        .iter()
+        .any(|r| r.path == job.source.path))
+}
 
 impl Handler for ImportFile {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let src = &self.source;
-        let bytes = tokio::fs::read(&src.path).await.map_err(|e| {
-            let err = anyhow::anyhow!("{}: cannot read: {e}", src.path);
-            if e.kind() == std::io::ErrorKind::NotFound {
-                JobError::permanent(err)
-            } else {
-                JobError::retry(err)
-            }
-        })?;
-        let sha = sha256_hex(&bytes);
-        let mut parsed = parse_file(src.kind, &src.path, &bytes).map_err(JobError::permanent)?;
+        let path = PathBuf::from(&src.path);
+        if !path.exists() && already_logged(self, ctx).await? {
+            // Imported and moved out of `pending/` by an earlier run that died before its end.
+            return Ok(());
+        }
+        let kind = src.kind;
+        let p = path.clone();
+        let checked = tokio::task::spawn_blocking(move || reader::check(&p, kind))
+            .await
+            .map_err(|e| JobError::retry(anyhow::anyhow!("reading {}: {e}", src.path)))?
+            .map_err(|e| JobError::permanent(anyhow::anyhow!("{}", e.message)))?;
+        info!(file = %src.path, records = checked.total, rejected = checked.rejected, "file checked; writing");
 
-        let next = self.then.split_first().map(|(next, rest)| {
-            let job = ImportFile {
-                source: next.clone(),
-                then: rest.to_vec(),
-                batch: self.batch.clone(),
-            };
-            NewJob::of(
-                &ctx.app.settings,
-                &job,
-                Some(format!("{}:{}", self.batch, rest.len())),
-            )
+        let (tx, mut rx) = mpsc::channel(2);
+        let (p, c) = (path.clone(), checked.clone());
+        let sender = tokio::task::spawn_blocking(move || {
+            reader::send(&p, kind, &c, reader::CHUNK_RECORDS, &tx)
         });
-        let counts = ctx
+        let file = FileImport {
+            batch: &self.batch,
+            source: src,
+            sha256: &checked.sha256,
+            total: checked.total,
+            read_errors: &checked.errors,
+            read_rejected: checked.rejected,
+            source_seq: source_seq(&path),
+        };
+        let written = ctx
             .app
             .store
-            .import_file(&self.batch, src, &sha, &mut parsed, next)
-            .await
-            .map_err(|e| match e {
-                WriteError::Db(e) => JobError::retry(e),
-                other => JobError::permanent(anyhow::anyhow!("{}: {other}", src.path)),
-            })?;
+            .import_file(&file, &mut rx, next_job(self, ctx))
+            .await;
+        drop(rx);
+        let _ = sender.await;
+        let imported = written.map_err(|e| match e {
+            WriteError::Db(e) => JobError::retry(e),
+            WriteError::File(e) => JobError::retry(anyhow::anyhow!("{e}")),
+            other => JobError::permanent(anyhow::anyhow!("{other}")),
+        })?;
 
-        for e in &parsed.errors {
+        let rejected = checked.rejected + imported.errors.len();
+        for e in checked.errors.iter().chain(&imported.errors).take(20) {
             warn!(file = %src.path, record = e.record, field = %e.field, problem = %e.message, "record rejected");
         }
         info!(
             file = %src.path,
-            total = parsed.total,
-            inserted = counts.inserted,
-            updated = counts.updated,
-            unchanged = counts.unchanged,
-            rejected = parsed.errors.len(),
+            total = checked.total,
+            inserted = imported.counts.inserted,
+            updated = imported.counts.updated,
+            unchanged = imported.counts.unchanged,
+            rejected,
             remaining = self.then.len(),
             "file imported"
         );
+        let errors = crate::store::reported_errors(&checked.errors, &imported.errors);
+        move_out(ctx, &path, archive::Outcome::Processed, &errors);
         Ok(())
+    }
+
+    /// A file that cannot be imported is logged with its reason, leaves `pending/` for
+    /// `failed/`, and its plan goes on with the next file.
+    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
+        let src = &self.source;
+        let reason = RecordError {
+            record: 0,
+            key: None,
+            field: "(file)".into(),
+            message: format!("the file was not imported: {error}"),
+        };
+        let file = FileImport {
+            batch: &self.batch,
+            source: src,
+            sha256: "",
+            total: 0,
+            read_errors: std::slice::from_ref(&reason),
+            read_rejected: 0,
+            source_seq: source_seq(Path::new(&src.path)),
+        };
+        let (tx, mut rx) = mpsc::channel(1);
+        drop(tx);
+        if let Err(e) = ctx
+            .app
+            .store
+            .import_file(&file, &mut rx, next_job(self, ctx))
+            .await
+        {
+            warn!(file = %src.path, error = %e, "could not log the failed file or go on with the next one");
+            return;
+        }
+        move_out(
+            ctx,
+            Path::new(&src.path),
+            archive::Outcome::Failed,
+            &[reason],
+        );
+    }
+}
+
+fn move_out(ctx: &JobCtx<'_>, path: &Path, outcome: archive::Outcome, errors: &[RecordError]) {
+    match archive::archive(
+        Path::new(&ctx.app.settings.app.import_dir),
+        path,
+        outcome,
+        errors,
+    ) {
+        Ok(Some(to)) => info!(file = %path.display(), to = %to.display(), "moved out of pending"),
+        Ok(None) => {}
+        Err(e) => {
+            warn!(file = %path.display(), error = %e, "could not move the file out of pending; the next scan skips it as imported")
+        }
     }
 }

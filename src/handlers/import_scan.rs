@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::{Handler, JobCtx, JobError};
-use crate::{domain::records::sha256_hex, layout, store::enqueue};
+use crate::{domain::records::sha256_hex, import::layout, store::enqueue};
 
 impl Handler for ImportScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {

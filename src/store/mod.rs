@@ -6,6 +6,7 @@
 //! "save this greeting and enqueue its sending"), so each implementation keeps its writes and the
 //! jobs they cause in one transaction of its own database.
 
+mod import_rules;
 pub mod postgres;
 pub mod sqlite;
 mod types;
@@ -15,16 +16,13 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use revisit_jobs::{ImportSource, Job, KindInfo};
+use revisit_jobs::{Job, KindInfo};
 
 pub use types::*;
 
 use crate::{
     config::Settings,
-    domain::{
-        delivery::{ClaimDecision, SendOutcome},
-        records::ParsedFile,
-    },
+    domain::delivery::{ClaimDecision, SendOutcome},
     llm::prompt::GreetingContext,
     notify::Outgoing,
 };
@@ -148,16 +146,18 @@ pub trait Repository: Send + Sync {
     async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64>;
 
     // ---- import ------------------------------------------------------------------------------
-    /// Writes a parsed file, logs it, and enqueues `next`, all in one transaction. Records
-    /// rejected while writing (unknown references) move to `parsed.errors`.
+    /// Writes a file's valid records as they arrive in `chunks`, logs the file, and enqueues
+    /// `next`. PostgreSQL does it all in one transaction. SQLite commits chunk by chunk, so that
+    /// no write lock is held for long, and logs the file and enqueues `next` last; a file cut
+    /// off halfway is written again in full by the retry (every write is an idempotent upsert).
+    /// A chunk the database refuses is written record by record, and the records it refuses
+    /// become rejected records. `Err(File)` when a chunk says the file broke off.
     async fn import_file(
         &self,
-        batch: &str,
-        source: &ImportSource,
-        sha256: &str,
-        parsed: &mut ParsedFile,
+        file: &FileImport<'_>,
+        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
         next: Option<NewJob>,
-    ) -> Result<Counts, WriteError>;
+    ) -> Result<Imported, WriteError>;
     /// Whether this path with this content was imported before.
     async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool>;
     /// Files of a batch imported so far.

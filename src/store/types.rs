@@ -1,9 +1,12 @@
 //! Rows and results both stores return.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
+use revisit_jobs::ImportSource;
 use serde::Serialize;
 
-use crate::domain::records::RecordError;
+use crate::domain::records::{RecordError, Records};
 
 /// What an import did with a file's valid records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,8 +34,146 @@ pub enum WriteError {
     /// The folder names an institution that has not been imported.
     #[error("institution {0} is not known; import institutions.json first")]
     UnknownInstitution(String),
-    #[error("{0} files must sit in a folder named after their institution")]
-    NoInstitution(&'static str),
+    /// The file could not be read to its end while it was being written (it changed, or
+    /// a disk error); nothing of it is kept where the engine allows (see the store).
+    #[error("{0}")]
+    File(String),
+}
+
+/// One chunk of a file's valid records, or why the file could not be read to its end.
+pub type Chunk = Result<Records, String>;
+
+/// At most this many rejected records are kept in detail in the import log (all are counted).
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// A file being imported, as the import log records it.
+#[derive(Debug, Clone, Copy)]
+pub struct FileImport<'a> {
+    pub batch: &'a str,
+    pub source: &'a ImportSource,
+    pub sha256: &'a str,
+    /// Records in the file.
+    pub total: usize,
+    /// Records rejected while reading (invalid, duplicates): the first ones in detail...
+    pub read_errors: &'a [RecordError],
+    /// ...and how many in all.
+    pub read_rejected: usize,
+    /// The file's place in time (see [`crate::import::layout::source_seq`]): an older file never
+    /// overwrites a row written by a newer one.
+    pub source_seq: i32,
+}
+
+/// What writing a file did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Imported {
+    pub counts: Counts,
+    /// Records the store rejected while writing (unknown references, another institution's
+    /// rows, values the database refuses).
+    pub errors: Vec<RecordError>,
+}
+
+impl Imported {
+    /// Adds what one chunk did.
+    pub fn add(&mut self, counts: Counts, errors: Vec<RecordError>) {
+        self.counts.inserted += counts.inserted;
+        self.counts.updated += counts.updated;
+        self.counts.unchanged += counts.unchanged;
+        self.errors.extend(errors);
+    }
+}
+
+/// The import log's error list for a file: read and write rejections in file order, at most
+/// [`MAX_REPORTED_ERRORS`] of them.
+pub fn reported_errors(read: &[RecordError], written: &[RecordError]) -> Vec<RecordError> {
+    let mut all: Vec<RecordError> = read.iter().chain(written).cloned().collect();
+    all.sort_by_key(|e| e.record);
+    all.truncate(MAX_REPORTED_ERRORS);
+    all
+}
+
+/// What the writers of both engines need to know about the file they write: the institutions
+/// known before it, the folder's institution, and its source sequence.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub institutions: HashMap<String, i64>,
+    /// The institution whose folder the file sits in, checked to exist.
+    pub folder: Option<(String, i64)>,
+    pub source_seq: i32,
+}
+
+impl WriteContext {
+    pub fn new(
+        institutions: HashMap<String, i64>,
+        folder: Option<&str>,
+        source_seq: i32,
+    ) -> Result<Self, WriteError> {
+        let folder = match folder {
+            Some(code) => Some((
+                code.to_owned(),
+                *institutions
+                    .get(code)
+                    .ok_or_else(|| WriteError::UnknownInstitution(code.to_owned()))?,
+            )),
+            None => None,
+        };
+        Ok(Self {
+            institutions,
+            folder,
+            source_seq,
+        })
+    }
+
+    /// (code, id) of the institution a record with `code` belongs to; see
+    /// [`crate::domain::ownership::owner`].
+    pub fn owner(&self, code: &str) -> Result<(String, i64), String> {
+        let folder = self.folder.as_ref().map(|(c, _)| c.as_str());
+        let inst = crate::domain::ownership::owner(
+            code,
+            folder,
+            self.institutions.keys().map(String::as_str),
+        )?;
+        Ok((inst.to_owned(), self.institutions[inst]))
+    }
+
+    /// The code of institution `id`.
+    pub fn code_of(&self, id: i64) -> &str {
+        self.institutions
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map_or("?", |(k, _)| k.as_str())
+    }
+}
+
+/// A database error that retrying cannot fix: the record's values (SQLSTATE class 22, data
+/// exception, e.g. a byte the engine refuses) or a constraint it breaks (class 23).
+pub fn is_data_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("22")
+                || c.starts_with("23")
+                // SQLite's extended codes: constraint failures and oversized values.
+                || matches!(c.as_ref(), "19" | "18" | "20" | "275" | "531" | "787" | "1299" | "1555" | "2067")
+        }),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}
+
+/// The error for a record the database refused.
+pub fn refused(index: usize, key: String, e: &sqlx::Error) -> RecordError {
+    let message = match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    RecordError {
+        record: index,
+        key: Some(key),
+        field: "(record)".into(),
+        message: format!(
+            "the database refused this record: {}",
+            crate::domain::privacy::mask_digit_runs(&message)
+        ),
+    }
 }
 
 /// A job state as the CLI shows it. Rows of the job table map to these states:

@@ -383,6 +383,10 @@ pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 pub const INSTITUTIONS: &str = r#"[{"institution_code":"BJ-HA-001","name":"北京华安医疗美容诊所","status":"active"},
  {"institution_code":"SH-ML-002","name":"上海美丽人生医疗美容门诊部","status":"active"}]"#;
+pub const PROJECTS: &str =
+    r#"[{"project_code":"PRJ-001","name":"水光针","category":"注射","standard_price":2800.0}]"#;
+pub const PRODUCTS: &str =
+    r#"[{"product_code":"PRD-001","name":"面膜","category":"护肤","price":100.0}]"#;
 pub const DOCTORS: &str =
     r#"[{"doctor_code":"DOC-1","institution_code":"BJ-HA-001","name":"李明","title":"主任医师"}]"#;
 
@@ -401,7 +405,7 @@ pub fn customers_json(rows: &[(&str, &str, &str, &str)]) -> String {
 /// Imports a tree through the real queue and waits for it; returns the batch id.
 pub async fn import_tree(env: &TestEnv, dir: &std::path::Path) -> String {
     let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);
-    let plan = revisit::layout::plan(dir).unwrap();
+    let plan = revisit::import::layout::plan(dir).unwrap();
     let files = plan.len() as i64;
     let batch = format!("b-{}", ulid::Ulid::generate());
     let (first, rest) = plan.split_first().unwrap();

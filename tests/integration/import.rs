@@ -33,6 +33,8 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
     let dir = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
         ("common/doctors.json", DOCTORS),
+        ("common/projects.json", PROJECTS),
+        ("common/products.json", PRODUCTS),
         ("BJ-HA-001/customers.json", customers),
         ("BJ-HA-001/consumption_records.json", records),
     ]);
@@ -101,7 +103,7 @@ async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backen
         &customers_json(&[("XX-999-C1", "张丽", "1990-05-15", "13800138000")]),
     )]);
     let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);
-    let plan = revisit::layout::plan(dir.path()).unwrap();
+    let plan = revisit::import::layout::plan(dir.path()).unwrap();
     let job = revisit_jobs::ImportFile {
         source: plan[0].clone(),
         then: vec![],

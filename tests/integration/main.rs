@@ -7,6 +7,7 @@ mod concurrency;
 mod cron;
 mod greeting;
 mod import;
+mod import_rules;
 mod reminders;
 mod runtime;
 mod send;

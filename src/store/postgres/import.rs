@@ -1,116 +1,184 @@
-//! Writing validated import records: idempotent upserts on the caller's transaction.
+//! Writing validated import records on PostgreSQL: chunks of a file in one transaction, with
+//! idempotent upserts.
 //!
-//! Each row carries the hash of its validated record; an upsert whose hash is unchanged touches
-//! nothing, so importing the same file twice changes nothing (not even `updated_at`).
-//! References to other rows (a doctor's institution, an order's customer) are resolved here;
-//! a record whose reference is unknown is rejected like any invalid record.
+//! Each row carries the hash of its validated record (for customers, with its institution); an
+//! upsert whose hash is unchanged touches nothing, so importing the same file twice changes
+//! nothing (not even `updated_at`). Each row also keeps the source sequence of the file that
+//! wrote it, and an older file's upsert is skipped. Customers and consumption records, the
+//! large files, are written a chunk per statement (`unnest` of arrays); the master data row by
+//! row. References (an order's customer, project, product and doctor; a doctor's institution)
+//! are checked per chunk and a record whose reference is unknown is rejected, as is one that
+//! would change another institution's row (see [`crate::store::import_rules`]).
 //!
 //! `RETURNING (xmax = 0)` tells an insert from an update; partitioned tables cannot return
 //! system columns, so consumption records compare `created_at = updated_at` instead (an update
-//! sets `updated_at = now()`, and a file never holds the same order twice).
+//! sets `updated_at = now()`, and a chunk never holds the same order twice).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use revisit_jobs::ImportSource;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
 
 use crate::{
     domain::records::{
-        ConsumptionRecord, Customer, Doctor, Institution, ParsedFile, Product, Project,
-        RecordError, Records, content_hash,
+        ConsumptionRecord, Customer, Doctor, Institution, Product, Project, RecordError, Records,
+        content_hash,
     },
-    store::{Counts, NewJob, WriteError},
+    store::{
+        Chunk, Counts, FileImport, Imported, NewJob, WriteContext, WriteError,
+        import_rules::{
+            KnownCodes, assign_owners, doctor_institution, keep_own_rows, order_number_fits,
+            unknown_customer,
+        },
+        is_data_error, refused, reported_errors,
+    },
 };
 
-/// Writes a parsed file, logs it, and enqueues `next`, in one transaction.
+/// Writes a file's chunks, logs it, and enqueues `next`, in one transaction.
 pub async fn import_file(
     pool: &PgPool,
-    batch: &str,
-    source: &ImportSource,
-    sha256: &str,
-    parsed: &mut ParsedFile,
+    file: &FileImport<'_>,
+    chunks: &mut mpsc::Receiver<Chunk>,
     next: Option<NewJob>,
-) -> Result<Counts, WriteError> {
+) -> Result<Imported, WriteError> {
     let mut tx = pool.begin().await?;
-    let counts = write(&mut tx, source.institution.as_deref(), parsed).await?;
+    let institutions: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM institutions")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    let ctx = WriteContext::new(
+        institutions,
+        file.source.institution.as_deref(),
+        file.source_seq,
+    )?;
+    let known = if file.source.kind == revisit_jobs::ImportKind::ConsumptionRecords {
+        known_codes(&mut tx).await?
+    } else {
+        KnownCodes::default()
+    };
+    let mut imported = Imported::default();
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(WriteError::File)?;
+        sqlx::query("SAVEPOINT chunk").execute(&mut *tx).await?;
+        match write(&mut tx, &ctx, &known, &chunk).await {
+            Ok((counts, rejected)) => {
+                sqlx::query("RELEASE SAVEPOINT chunk")
+                    .execute(&mut *tx)
+                    .await?;
+                imported.add(counts, rejected);
+            }
+            Err(WriteError::Db(e)) if is_data_error(&e) => {
+                // Find the records the database refuses, one by one; keep the rest.
+                sqlx::query("ROLLBACK TO SAVEPOINT chunk")
+                    .execute(&mut *tx)
+                    .await?;
+                for single in chunk.singles() {
+                    sqlx::query("SAVEPOINT one").execute(&mut *tx).await?;
+                    match write(&mut tx, &ctx, &known, &single).await {
+                        Ok((counts, rejected)) => {
+                            sqlx::query("RELEASE SAVEPOINT one")
+                                .execute(&mut *tx)
+                                .await?;
+                            imported.add(counts, rejected);
+                        }
+                        Err(WriteError::Db(e)) if is_data_error(&e) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT one")
+                                .execute(&mut *tx)
+                                .await?;
+                            let (index, key) = single.keys().remove(0);
+                            imported.add(Counts::default(), vec![refused(index, key, &e)]);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let errors = reported_errors(file.read_errors, &imported.errors);
     sqlx::query(
         "INSERT INTO import_log (batch, path, kind, institution, file_sha256, total, inserted,
              updated, unchanged, rejected, errors)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (batch, path) DO UPDATE SET kind = EXCLUDED.kind,
+             institution = EXCLUDED.institution, file_sha256 = EXCLUDED.file_sha256,
+             total = EXCLUDED.total, inserted = EXCLUDED.inserted, updated = EXCLUDED.updated,
+             unchanged = EXCLUDED.unchanged, rejected = EXCLUDED.rejected,
+             errors = EXCLUDED.errors, finished_at = now()",
     )
-    .bind(batch)
-    .bind(&source.path)
-    .bind(source.kind.as_str())
-    .bind(&source.institution)
-    .bind(sha256)
-    .bind(parsed.total as i32)
-    .bind(counts.inserted as i32)
-    .bind(counts.updated as i32)
-    .bind(counts.unchanged as i32)
-    .bind(parsed.errors.len() as i32)
-    .bind(sqlx::types::Json(&parsed.errors))
+    .bind(file.batch)
+    .bind(&file.source.path)
+    .bind(file.source.kind.as_str())
+    .bind(&file.source.institution)
+    .bind(file.sha256)
+    .bind(file.total as i32)
+    .bind(imported.counts.inserted as i32)
+    .bind(imported.counts.updated as i32)
+    .bind(imported.counts.unchanged as i32)
+    .bind((file.read_rejected + imported.errors.len()) as i32)
+    .bind(sqlx::types::Json(&errors))
     .execute(&mut *tx)
     .await?;
     if let Some(job) = next {
         super::jobs::insert(&mut tx, &job).await?;
     }
     tx.commit().await?;
-    Ok(counts)
+    Ok(imported)
 }
 
-/// Writes the valid records of `parsed`; records rejected here are moved to `parsed.errors`.
+async fn known_codes(conn: &mut PgConnection) -> Result<KnownCodes, sqlx::Error> {
+    Ok(KnownCodes {
+        projects: codes(conn, "SELECT code FROM projects").await?,
+        products: codes(conn, "SELECT code FROM products").await?,
+        doctors: codes(conn, "SELECT code FROM doctors").await?,
+    })
+}
+
+async fn codes(conn: &mut PgConnection, sql: &'static str) -> Result<HashSet<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, String>(sql)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Writes one chunk; returns what it did and the records it rejected.
 async fn write(
     conn: &mut PgConnection,
-    institution: Option<&str>,
-    parsed: &mut ParsedFile,
-) -> Result<Counts, WriteError> {
+    ctx: &WriteContext,
+    known: &KnownCodes,
+    records: &Records,
+) -> Result<(Counts, Vec<RecordError>), WriteError> {
     let mut rejected = Vec::new();
-    let records = std::mem::replace(&mut parsed.records, Records::Institutions(Vec::new()));
-    let counts = match &records {
-        Records::Institutions(v) => institutions(conn, v).await?,
-        Records::Doctors(v) => doctors(conn, v, &mut rejected).await?,
-        Records::Projects(v) => projects(conn, v).await?,
-        Records::Products(v) => products(conn, v).await?,
-        Records::Customers(v) => {
-            let inst = institution_id(conn, institution, "customers").await?;
-            customers(conn, inst, v).await?
-        }
-        Records::ConsumptionRecords(v) => {
-            let inst = institution_id(conn, institution, "consumption_records").await?;
-            consumption(conn, inst, v, &mut rejected).await?
-        }
+    let counts = match records {
+        Records::Institutions(v) => institutions(conn, ctx, v).await?,
+        Records::Doctors(v) => doctors(conn, ctx, v, &mut rejected).await?,
+        Records::Projects(v) => projects(conn, ctx, v).await?,
+        Records::Products(v) => products(conn, ctx, v).await?,
+        Records::Customers(v) => customers(conn, ctx, v, &mut rejected).await?,
+        Records::ConsumptionRecords(v) => consumption(conn, ctx, known, v, &mut rejected).await?,
     };
-    parsed.records = records;
-    parsed.reject(rejected);
-    Ok(counts)
-}
-
-async fn institution_id(
-    conn: &mut PgConnection,
-    code: Option<&str>,
-    what: &'static str,
-) -> Result<i64, WriteError> {
-    let code = code.ok_or(WriteError::NoInstitution(what))?;
-    sqlx::query_scalar("SELECT id FROM institutions WHERE code = $1")
-        .bind(code)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| WriteError::UnknownInstitution(code.to_owned()))
+    Ok((counts, rejected))
 }
 
 async fn institutions(
     conn: &mut PgConnection,
+    ctx: &WriteContext,
     v: &[(usize, Institution)],
 ) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,
                  address = EXCLUDED.address, phone = EXCLUDED.phone, email = EXCLUDED.email,
-                 status = EXCLUDED.status, content_hash = EXCLUDED.content_hash, updated_at = now()
+                 status = EXCLUDED.status, content_hash = EXCLUDED.content_hash,
+                 source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE institutions.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+               AND institutions.source_seq <= EXCLUDED.source_seq
              RETURNING (xmax = 0)",
         )
         .bind(&r.code)
@@ -121,6 +189,7 @@ async fn institutions(
         .bind(&r.email)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);
@@ -130,39 +199,28 @@ async fn institutions(
 
 async fn doctors(
     conn: &mut PgConnection,
+    ctx: &WriteContext,
     v: &[(usize, Doctor)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let institutions: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM institutions")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
     let mut c = Counts::default();
     for (index, r) in v {
-        let inst = match &r.institution_code {
-            Some(code) => match institutions.get(code) {
-                Some(id) => Some(*id),
-                None => {
-                    rejected.push(RecordError::unknown_reference(
-                        *index,
-                        &r.code,
-                        "institution_code",
-                        format!("unknown institution {code}"),
-                    ));
-                    continue;
-                }
-            },
-            None => None,
+        let inst = match doctor_institution(ctx, *index, r) {
+            Ok(inst) => inst,
+            Err(e) => {
+                rejected.push(e);
+                continue;
+            }
         };
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO doctors (code, institution_id, name, title, specialties, status, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO doctors (code, institution_id, name, title, specialties, status, content_hash, source_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (code) DO UPDATE SET institution_id = EXCLUDED.institution_id,
                  name = EXCLUDED.name, title = EXCLUDED.title, specialties = EXCLUDED.specialties,
-                 status = EXCLUDED.status, content_hash = EXCLUDED.content_hash, updated_at = now()
+                 status = EXCLUDED.status, content_hash = EXCLUDED.content_hash,
+                 source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE doctors.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+               AND doctors.source_seq <= EXCLUDED.source_seq
              RETURNING (xmax = 0)",
         )
         .bind(&r.code)
@@ -172,6 +230,7 @@ async fn doctors(
         .bind(&r.specialties)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);
@@ -179,17 +238,22 @@ async fn doctors(
     Ok(c)
 }
 
-async fn projects(conn: &mut PgConnection, v: &[(usize, Project)]) -> Result<Counts, WriteError> {
+async fn projects(
+    conn: &mut PgConnection,
+    ctx: &WriteContext,
+    v: &[(usize, Project)],
+) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, category = EXCLUDED.category,
                  standard_price_cents = EXCLUDED.standard_price_cents, cycle_days = EXCLUDED.cycle_days,
                  description = EXCLUDED.description, status = EXCLUDED.status,
-                 content_hash = EXCLUDED.content_hash, updated_at = now()
+                 content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE projects.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+               AND projects.source_seq <= EXCLUDED.source_seq
              RETURNING (xmax = 0)",
         )
         .bind(&r.code)
@@ -200,6 +264,7 @@ async fn projects(conn: &mut PgConnection, v: &[(usize, Project)]) -> Result<Cou
         .bind(&r.description)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);
@@ -207,17 +272,22 @@ async fn projects(conn: &mut PgConnection, v: &[(usize, Project)]) -> Result<Cou
     Ok(c)
 }
 
-async fn products(conn: &mut PgConnection, v: &[(usize, Product)]) -> Result<Counts, WriteError> {
+async fn products(
+    conn: &mut PgConnection,
+    ctx: &WriteContext,
+    v: &[(usize, Product)],
+) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO products (code, name, category, brand, specification, price_cents, status, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO products (code, name, category, brand, specification, price_cents, status, content_hash, source_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, category = EXCLUDED.category,
                  brand = EXCLUDED.brand, specification = EXCLUDED.specification,
                  price_cents = EXCLUDED.price_cents, status = EXCLUDED.status,
-                 content_hash = EXCLUDED.content_hash, updated_at = now()
+                 content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE products.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+               AND products.source_seq <= EXCLUDED.source_seq
              RETURNING (xmax = 0)",
         )
         .bind(&r.code)
@@ -228,6 +298,7 @@ async fn products(conn: &mut PgConnection, v: &[(usize, Product)]) -> Result<Cou
         .bind(r.price_cents)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);
@@ -237,169 +308,316 @@ async fn products(conn: &mut PgConnection, v: &[(usize, Product)]) -> Result<Cou
 
 async fn customers(
     conn: &mut PgConnection,
-    institution_id: i64,
+    ctx: &WriteContext,
     v: &[(usize, Customer)],
-) -> Result<Counts, WriteError> {
-    let mut c = Counts::default();
-    for (_, r) in v {
-        let p = &r.person;
-        // The person is shared by the chain's institutions: the latest import of any of them
-        // is what we know of that person. A missing birthday never erases a known one.
-        let person_id: i64 = sqlx::query_scalar(
-            "WITH up AS (
-                 INSERT INTO persons (phone, name, gender, birthday) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name, gender = EXCLUDED.gender,
-                     birthday = COALESCE(EXCLUDED.birthday, persons.birthday), updated_at = now()
-                 WHERE (persons.name, persons.gender, persons.birthday)
-                       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.gender, COALESCE(EXCLUDED.birthday, persons.birthday))
-                 RETURNING id)
-             SELECT id FROM up UNION ALL SELECT id FROM persons WHERE phone = $1 LIMIT 1",
-        )
-        .bind(&p.phone)
-        .bind(&p.name)
-        .bind(&p.gender)
-        .bind(p.birthday)
-        .fetch_one(&mut *conn)
-        .await?;
-        let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes, opted_out, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (code) DO UPDATE SET institution_id = EXCLUDED.institution_id,
-                 person_id = EXCLUDED.person_id, vip_level = EXCLUDED.vip_level,
-                 source = EXCLUDED.source, tags = EXCLUDED.tags, notes = EXCLUDED.notes,
-                 opted_out = EXCLUDED.opted_out, content_hash = EXCLUDED.content_hash,
-                 updated_at = now()
-             WHERE customers.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-             RETURNING (xmax = 0)",
-        )
-        .bind(&r.code)
-        .bind(institution_id)
-        .bind(person_id)
-        .bind(&r.vip_level)
-        .bind(&r.source)
-        .bind(&r.tags)
-        .bind(&r.notes)
-        .bind(r.opted_out)
-        .bind(content_hash(r))
-        .fetch_optional(&mut *conn)
-        .await?;
-        c.add(outcome);
-    }
-    Ok(c)
-}
-
-async fn consumption(
-    conn: &mut PgConnection,
-    institution_id: i64,
-    v: &[(usize, ConsumptionRecord)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let codes: Vec<&str> = v.iter().map(|(_, r)| r.customer_code.as_str()).collect();
-    let customers: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT code, id FROM customers WHERE institution_id = $1 AND code = ANY($2)",
+    let owned = assign_owners(ctx, v, |r| &r.code, "customer_code", rejected);
+    let codes: Vec<&str> = owned.iter().map(|o| o.record.code.as_str()).collect();
+    let existing: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT code, institution_id FROM customers WHERE code = ANY($1)",
     )
-    .bind(institution_id)
     .bind(&codes)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .collect();
-    let mut c = Counts::default();
-    for (index, r) in v {
-        let Some(customer_id) = customers.get(&r.customer_code) else {
-            rejected.push(RecordError::unknown_reference(
-                *index,
-                &r.order_number,
-                "customer_code",
-                format!(
-                    "unknown customer {} of this institution; import the customer first",
-                    r.customer_code
-                ),
-            ));
-            continue;
-        };
-        let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO consumption_records (institution_id, order_number, customer_id, order_date,
-                 total_amount_cents, payment_method, status, content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (institution_id, order_number) DO UPDATE SET customer_id = EXCLUDED.customer_id,
-                 order_date = EXCLUDED.order_date, total_amount_cents = EXCLUDED.total_amount_cents,
-                 payment_method = EXCLUDED.payment_method, status = EXCLUDED.status,
-                 content_hash = EXCLUDED.content_hash, updated_at = now()
-             WHERE consumption_records.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-             RETURNING (created_at = updated_at)",
-        )
-        .bind(institution_id)
-        .bind(&r.order_number)
-        .bind(customer_id)
-        .bind(r.order_date)
-        .bind(r.total_amount_cents)
-        .bind(&r.payment_method)
-        .bind(&r.status)
-        .bind(content_hash(r))
-        .fetch_optional(&mut *conn)
-        .await?;
-        if outcome.is_some() {
-            replace_items(conn, institution_id, r).await?;
-        }
-        c.add(outcome);
+    let owned = keep_own_rows(
+        ctx,
+        owned,
+        &existing,
+        "customer",
+        |r| &r.code,
+        "customer_code",
+        rejected,
+    );
+    if owned.is_empty() {
+        return Ok(Counts::default());
     }
-    Ok(c)
+    // The person is shared by the chain's institutions: the latest import of any of them is
+    // what we know of that person. A missing birthday never erases a known one. One statement
+    // cannot update a row twice, so within a chunk the last record of a phone speaks.
+    let mut by_phone: HashMap<&str, &Customer> = HashMap::new();
+    for o in &owned {
+        by_phone.insert(o.record.person.phone.as_str(), o.record);
+    }
+    let (mut phone, mut name, mut gender, mut birthday) = (vec![], vec![], vec![], vec![]);
+    for (p, r) in &by_phone {
+        phone.push(*p);
+        name.push(r.person.name.as_str());
+        gender.push(r.person.gender.as_deref());
+        birthday.push(r.person.birthday);
+    }
+    sqlx::query(
+        "INSERT INTO persons (phone, name, gender, birthday, source_seq)
+         SELECT p, n, g, b, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) AS t(p, n, g, b)
+         ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name, gender = EXCLUDED.gender,
+             birthday = COALESCE(EXCLUDED.birthday, persons.birthday),
+             source_seq = EXCLUDED.source_seq, updated_at = now()
+         WHERE persons.source_seq <= EXCLUDED.source_seq
+           AND (persons.name, persons.gender, persons.birthday)
+               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.gender, COALESCE(EXCLUDED.birthday, persons.birthday))",
+    )
+    .bind(&phone)
+    .bind(&name)
+    .bind(&gender)
+    .bind(&birthday)
+    .bind(ctx.source_seq)
+    .execute(&mut *conn)
+    .await?;
+    let n = owned.len();
+    let (mut code, mut inst, mut phones, mut vip, mut source) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut tags, mut notes, mut opted_out, mut hash) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for o in &owned {
+        let r = o.record;
+        code.push(r.code.as_str());
+        inst.push(o.institution_id);
+        phones.push(r.person.phone.as_str());
+        vip.push(r.vip_level.as_deref());
+        source.push(r.source.as_deref());
+        tags.push(serde_json::to_string(&r.tags).expect("tags serialise"));
+        notes.push(r.notes.as_deref());
+        opted_out.push(r.opted_out);
+        // With its institution: the same record under another institution is another row.
+        hash.push(content_hash(&(&o.institution_code, r)));
+    }
+    let outcomes: Vec<bool> = sqlx::query_scalar(
+        "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
+             opted_out, content_hash, source_seq)
+         SELECT t.code, t.inst, p.id, t.vip, t.source,
+                ARRAY(SELECT jsonb_array_elements_text(t.tags::jsonb)), t.notes, t.opted_out,
+                t.hash, $10
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::bool[], $9::text[])
+              AS t(code, inst, phone, vip, source, tags, notes, opted_out, hash)
+         JOIN persons p ON p.phone = t.phone
+         ON CONFLICT (code) DO UPDATE SET person_id = EXCLUDED.person_id,
+             vip_level = EXCLUDED.vip_level, source = EXCLUDED.source, tags = EXCLUDED.tags,
+             notes = EXCLUDED.notes, opted_out = EXCLUDED.opted_out,
+             content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq,
+             updated_at = now()
+         WHERE customers.institution_id = EXCLUDED.institution_id
+           AND customers.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+           AND customers.source_seq <= EXCLUDED.source_seq
+         RETURNING (xmax = 0)",
+    )
+    .bind(&code)
+    .bind(&inst)
+    .bind(&phones)
+    .bind(&vip)
+    .bind(&source)
+    .bind(&tags)
+    .bind(&notes)
+    .bind(&opted_out)
+    .bind(&hash)
+    .bind(ctx.source_seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(counts_of(n, &outcomes))
 }
 
+/// Counts of a bulk upsert of `n` rows that returned `inserted?` for each row it wrote.
+fn counts_of(n: usize, outcomes: &[bool]) -> Counts {
+    let inserted = outcomes.iter().filter(|i| **i).count() as u32;
+    let updated = outcomes.len() as u32 - inserted;
+    Counts {
+        inserted,
+        updated,
+        unchanged: n as u32 - inserted - updated,
+    }
+}
+
+async fn consumption(
+    conn: &mut PgConnection,
+    ctx: &WriteContext,
+    known: &KnownCodes,
+    v: &[(usize, ConsumptionRecord)],
+    rejected: &mut Vec<RecordError>,
+) -> Result<Counts, WriteError> {
+    // An order belongs to its customer's institution; an order number that carries another
+    // institution's prefix is refused too.
+    let owned = assign_owners(ctx, v, |r| &r.customer_code, "customer_code", rejected);
+    let codes: Vec<&str> = owned
+        .iter()
+        .map(|o| o.record.customer_code.as_str())
+        .collect();
+    let customers: HashMap<String, (i64, i64)> = sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT code, id, institution_id FROM customers WHERE code = ANY($1)",
+    )
+    .bind(&codes)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(code, id, inst)| (code, (id, inst)))
+    .collect();
+    let mut rows = Vec::with_capacity(owned.len());
+    for o in owned {
+        let r = o.record;
+        if let Err(e) = order_number_fits(ctx, o.index, r, &o.institution_code) {
+            rejected.push(e);
+            continue;
+        }
+        let customer_id = match customers.get(&r.customer_code) {
+            Some((id, inst)) if *inst == o.institution_id => *id,
+            other => {
+                rejected.push(unknown_customer(
+                    ctx,
+                    o.index,
+                    r,
+                    &o.institution_code,
+                    other.map(|(_, inst)| *inst),
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = known.check(o.index, r) {
+            rejected.push(e);
+            continue;
+        }
+        rows.push((o.institution_id, customer_id, r));
+    }
+    if rows.is_empty() {
+        return Ok(Counts::default());
+    }
+    let n = rows.len();
+    let (mut inst, mut number, mut customer, mut date) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut total, mut payment, mut status, mut hash) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (i, c, r) in &rows {
+        inst.push(*i);
+        number.push(r.order_number.as_str());
+        customer.push(*c);
+        date.push(r.order_date);
+        total.push(r.total_amount_cents);
+        payment.push(r.payment_method.as_deref());
+        status.push(r.status.as_str());
+        hash.push(content_hash(r));
+    }
+    let written: Vec<(i64, String, bool)> = sqlx::query_as(
+        "INSERT INTO consumption_records (institution_id, order_number, customer_id, order_date,
+             total_amount_cents, payment_method, status, content_hash, source_seq)
+         SELECT *, $9 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::date[], $5::bigint[],
+                               $6::text[], $7::text[], $8::text[])
+         ON CONFLICT (institution_id, order_number) DO UPDATE SET customer_id = EXCLUDED.customer_id,
+             order_date = EXCLUDED.order_date, total_amount_cents = EXCLUDED.total_amount_cents,
+             payment_method = EXCLUDED.payment_method, status = EXCLUDED.status,
+             content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq,
+             updated_at = now()
+         WHERE consumption_records.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+           AND consumption_records.source_seq <= EXCLUDED.source_seq
+         RETURNING institution_id, order_number, (created_at = updated_at)",
+    )
+    .bind(&inst)
+    .bind(&number)
+    .bind(&customer)
+    .bind(&date)
+    .bind(&total)
+    .bind(&payment)
+    .bind(&status)
+    .bind(&hash)
+    .bind(ctx.source_seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    let changed: HashSet<(i64, &str)> = written.iter().map(|(i, o, _)| (*i, o.as_str())).collect();
+    let changed_rows: Vec<&(i64, i64, &ConsumptionRecord)> = rows
+        .iter()
+        .filter(|(i, _, r)| changed.contains(&(*i, r.order_number.as_str())))
+        .collect();
+    replace_items(conn, &changed_rows).await?;
+    let outcomes: Vec<bool> = written.into_iter().map(|(_, _, new)| new).collect();
+    Ok(counts_of(n, &outcomes))
+}
+
+/// Replaces the items of the orders just written, in two statements.
 async fn replace_items(
     conn: &mut PgConnection,
-    institution_id: i64,
-    r: &ConsumptionRecord,
+    rows: &[&(i64, i64, &ConsumptionRecord)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM consumption_items WHERE institution_id = $1 AND order_number = $2")
-        .bind(institution_id)
-        .bind(&r.order_number)
-        .execute(&mut *conn)
-        .await?;
-    let n = r.items.len();
-    let mut line = Vec::with_capacity(n);
-    let (mut ty, mut code, mut name) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut qty, mut unit, mut disc, mut actual, mut doctor) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (i, it) in r.items.iter().enumerate() {
-        line.push(i as i32 + 1);
-        ty.push(it.item_type.as_str());
-        code.push(it.item_code.as_str());
-        name.push(it.item_name.as_str());
-        qty.push(it.quantity);
-        unit.push(it.unit_price_cents);
-        disc.push(it.discount);
-        actual.push(it.actual_price_cents);
-        doctor.push(it.doctor_code.as_deref());
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let inst: Vec<i64> = rows.iter().map(|(i, _, _)| *i).collect();
+    let number: Vec<&str> = rows
+        .iter()
+        .map(|(_, _, r)| r.order_number.as_str())
+        .collect();
+    sqlx::query(
+        "DELETE FROM consumption_items it USING unnest($1::bigint[], $2::text[]) AS t(inst, num)
+         WHERE it.institution_id = t.inst AND it.order_number = t.num",
+    )
+    .bind(&inst)
+    .bind(&number)
+    .execute(&mut *conn)
+    .await?;
+    let mut cols = ItemColumns::default();
+    for (i, _, r) in rows {
+        for (n, it) in r.items.iter().enumerate() {
+            cols.inst.push(*i);
+            cols.order.push(r.order_number.as_str());
+            cols.line.push(n as i32 + 1);
+            cols.ty.push(it.item_type.as_str());
+            cols.code.push(it.item_code.as_str());
+            cols.name.push(it.item_name.as_str());
+            cols.qty.push(it.quantity);
+            cols.unit.push(it.unit_price_cents);
+            cols.disc.push(it.discount);
+            cols.actual.push(it.actual_price_cents);
+            cols.doctor.push(it.doctor_code.as_deref());
+        }
     }
     sqlx::query(
         "INSERT INTO consumption_items (institution_id, order_number, line_no, item_type, item_code,
              item_name, quantity, unit_price_cents, discount, actual_price_cents, doctor_code)
-         SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::int[],
-             $8::bigint[], $9::float8[], $10::bigint[], $11::text[])",
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[],
+             $6::text[], $7::int[], $8::bigint[], $9::float8[], $10::bigint[], $11::text[])",
     )
-    .bind(institution_id)
-    .bind(&r.order_number)
-    .bind(&line)
-    .bind(&ty)
-    .bind(&code)
-    .bind(&name)
-    .bind(&qty)
-    .bind(&unit)
-    .bind(&disc)
-    .bind(&actual)
-    .bind(&doctor)
+    .bind(&cols.inst)
+    .bind(&cols.order)
+    .bind(&cols.line)
+    .bind(&cols.ty)
+    .bind(&cols.code)
+    .bind(&cols.name)
+    .bind(&cols.qty)
+    .bind(&cols.unit)
+    .bind(&cols.disc)
+    .bind(&cols.actual)
+    .bind(&cols.doctor)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[derive(Default)]
+struct ItemColumns<'a> {
+    inst: Vec<i64>,
+    order: Vec<&'a str>,
+    line: Vec<i32>,
+    ty: Vec<&'a str>,
+    code: Vec<&'a str>,
+    name: Vec<&'a str>,
+    qty: Vec<i32>,
+    unit: Vec<i64>,
+    disc: Vec<Option<f64>>,
+    actual: Vec<i64>,
+    doctor: Vec<Option<&'a str>>,
 }

@@ -1,119 +1,198 @@
-//! Writing validated import records on SQLite: the same idempotent upserts as on PostgreSQL.
-//! `revision` counts a row's writes: an upsert returns 1 for an insert, more for an update, and
-//! no row when the content hash is unchanged (then nothing is written at all).
+//! Writing validated import records on SQLite: the same rules and idempotent upserts as on
+//! PostgreSQL (see `store::postgres::import`), but a transaction per chunk, so that the single
+//! write lock is never held for long (a long write would stall every other writer, heartbeats
+//! included). The file is logged and its next job enqueued in a last short transaction; a file
+//! cut off halfway is written again in full by its retry, and what was written before counts as
+//! unchanged. `revision` counts a row's writes: an upsert returns 1 for an insert, more for an
+//! update, and no row when the content hash is unchanged or the row is newer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Datelike;
-use revisit_jobs::ImportSource;
 use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::mpsc;
 
-use super::{begin_write, jobs};
+use super::{begin_write, jobs, json};
 use crate::{
     domain::records::{
-        ConsumptionRecord, Customer, Doctor, Institution, ParsedFile, Product, Project,
-        RecordError, Records, content_hash,
+        ConsumptionRecord, Customer, Doctor, Institution, Product, Project, RecordError, Records,
+        content_hash,
     },
-    store::{Counts, NewJob, WriteError},
+    store::{
+        Chunk, Counts, FileImport, Imported, NewJob, WriteContext, WriteError,
+        import_rules::{
+            KnownCodes, assign_owners, doctor_institution, keep_own_rows, order_number_fits,
+            unknown_customer,
+        },
+        is_data_error, refused, reported_errors,
+    },
 };
 
 fn outcome(revision: Option<i64>) -> Option<bool> {
     revision.map(|r| r == 1)
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("serialisable")
-}
-
-/// Writes a parsed file, logs it, and enqueues `next`, in one transaction.
+/// Writes a file's chunks, a short transaction each, then logs it and enqueues `next`.
 pub async fn import_file(
     pool: &SqlitePool,
-    batch: &str,
-    source: &ImportSource,
-    sha256: &str,
-    parsed: &mut ParsedFile,
+    file: &FileImport<'_>,
+    chunks: &mut mpsc::Receiver<Chunk>,
     next: Option<NewJob>,
-) -> Result<Counts, WriteError> {
+) -> Result<Imported, WriteError> {
+    let mut conn = pool.acquire().await?;
+    let institutions: HashMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM institutions")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let known = if file.source.kind == revisit_jobs::ImportKind::ConsumptionRecords {
+        KnownCodes {
+            projects: codes(&mut conn, "SELECT code FROM projects").await?,
+            products: codes(&mut conn, "SELECT code FROM products").await?,
+            doctors: codes(&mut conn, "SELECT code FROM doctors").await?,
+        }
+    } else {
+        KnownCodes::default()
+    };
+    drop(conn);
+    let mut ctx = WriteContext::new(
+        institutions,
+        file.source.institution.as_deref(),
+        file.source_seq,
+    )?;
+    let mut imported = Imported::default();
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(WriteError::File)?;
+        let mut tx = begin_write(pool).await?;
+        sqlx::query("SAVEPOINT chunk").execute(&mut *tx).await?;
+        match write(&mut tx, &ctx, &known, &chunk).await {
+            Ok((counts, rejected)) => {
+                sqlx::query("RELEASE SAVEPOINT chunk")
+                    .execute(&mut *tx)
+                    .await?;
+                imported.add(counts, rejected);
+            }
+            Err(WriteError::Db(e)) if is_data_error(&e) => {
+                // Find the records the database refuses, one by one; keep the rest.
+                sqlx::query("ROLLBACK TO SAVEPOINT chunk")
+                    .execute(&mut *tx)
+                    .await?;
+                for single in chunk.singles() {
+                    sqlx::query("SAVEPOINT one").execute(&mut *tx).await?;
+                    match write(&mut tx, &ctx, &known, &single).await {
+                        Ok((counts, rejected)) => {
+                            sqlx::query("RELEASE SAVEPOINT one")
+                                .execute(&mut *tx)
+                                .await?;
+                            imported.add(counts, rejected);
+                        }
+                        Err(WriteError::Db(e)) if is_data_error(&e) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT one")
+                                .execute(&mut *tx)
+                                .await?;
+                            let (index, key) = single.keys().remove(0);
+                            imported.add(Counts::default(), vec![refused(index, key, &e)]);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        if let Records::Institutions(v) = &chunk {
+            // Later chunks of the same file may name the institutions just written.
+            for (_, r) in v {
+                if !ctx.institutions.contains_key(&r.code) {
+                    let id: i64 = sqlx::query_scalar("SELECT id FROM institutions WHERE code = ?1")
+                        .bind(&r.code)
+                        .fetch_one(pool)
+                        .await?;
+                    ctx.institutions.insert(r.code.clone(), id);
+                }
+            }
+        }
+    }
+    let errors = reported_errors(file.read_errors, &imported.errors);
     let mut tx = begin_write(pool).await?;
-    let counts = write(&mut tx, source.institution.as_deref(), parsed).await?;
     sqlx::query(
         "INSERT INTO import_log (batch, path, kind, institution, file_sha256, total, inserted,
              updated, unchanged, rejected, errors)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (batch, path) DO UPDATE SET kind = excluded.kind,
+             institution = excluded.institution, file_sha256 = excluded.file_sha256,
+             total = excluded.total, inserted = excluded.inserted, updated = excluded.updated,
+             unchanged = excluded.unchanged, rejected = excluded.rejected,
+             errors = excluded.errors, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     )
-    .bind(batch)
-    .bind(&source.path)
-    .bind(source.kind.as_str())
-    .bind(&source.institution)
-    .bind(sha256)
-    .bind(parsed.total as i64)
-    .bind(counts.inserted as i64)
-    .bind(counts.updated as i64)
-    .bind(counts.unchanged as i64)
-    .bind(parsed.errors.len() as i64)
-    .bind(json(&parsed.errors))
+    .bind(file.batch)
+    .bind(&file.source.path)
+    .bind(file.source.kind.as_str())
+    .bind(&file.source.institution)
+    .bind(file.sha256)
+    .bind(file.total as i64)
+    .bind(imported.counts.inserted as i64)
+    .bind(imported.counts.updated as i64)
+    .bind(imported.counts.unchanged as i64)
+    .bind((file.read_rejected + imported.errors.len()) as i64)
+    .bind(json(&errors))
     .execute(&mut *tx)
     .await?;
     if let Some(job) = next {
         jobs::insert(&mut tx, &job).await?;
     }
     tx.commit().await?;
-    Ok(counts)
+    Ok(imported)
 }
 
+async fn codes(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+) -> Result<HashSet<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, String>(sql)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Writes one chunk; returns what it did and the records it rejected.
 async fn write(
     conn: &mut SqliteConnection,
-    institution: Option<&str>,
-    parsed: &mut ParsedFile,
-) -> Result<Counts, WriteError> {
+    ctx: &WriteContext,
+    known: &KnownCodes,
+    records: &Records,
+) -> Result<(Counts, Vec<RecordError>), WriteError> {
     let mut rejected = Vec::new();
-    let records = std::mem::replace(&mut parsed.records, Records::Institutions(Vec::new()));
-    let counts = match &records {
-        Records::Institutions(v) => institutions(conn, v).await?,
-        Records::Doctors(v) => doctors(conn, v, &mut rejected).await?,
-        Records::Projects(v) => projects(conn, v).await?,
-        Records::Products(v) => products(conn, v).await?,
-        Records::Customers(v) => {
-            let inst = institution_id(conn, institution, "customers").await?;
-            customers(conn, inst, v).await?
-        }
-        Records::ConsumptionRecords(v) => {
-            let inst = institution_id(conn, institution, "consumption_records").await?;
-            consumption(conn, inst, v, &mut rejected).await?
-        }
+    let counts = match records {
+        Records::Institutions(v) => institutions(conn, ctx, v).await?,
+        Records::Doctors(v) => doctors(conn, ctx, v, &mut rejected).await?,
+        Records::Projects(v) => projects(conn, ctx, v).await?,
+        Records::Products(v) => products(conn, ctx, v).await?,
+        Records::Customers(v) => customers(conn, ctx, v, &mut rejected).await?,
+        Records::ConsumptionRecords(v) => consumption(conn, ctx, known, v, &mut rejected).await?,
     };
-    parsed.records = records;
-    parsed.reject(rejected);
-    Ok(counts)
-}
-
-async fn institution_id(
-    conn: &mut SqliteConnection,
-    code: Option<&str>,
-    what: &'static str,
-) -> Result<i64, WriteError> {
-    let code = code.ok_or(WriteError::NoInstitution(what))?;
-    sqlx::query_scalar("SELECT id FROM institutions WHERE code = ?1")
-        .bind(code)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| WriteError::UnknownInstitution(code.to_owned()))
+    Ok((counts, rejected))
 }
 
 async fn institutions(
     conn: &mut SqliteConnection,
+    ctx: &WriteContext,
     v: &[(usize, Institution)],
 ) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, type = excluded.type,
                  address = excluded.address, phone = excluded.phone, email = excluded.email,
                  status = excluded.status, content_hash = excluded.content_hash,
+                 source_seq = excluded.source_seq,
                  revision = institutions.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE institutions.content_hash IS NOT excluded.content_hash
+               AND institutions.source_seq <= excluded.source_seq
              RETURNING revision",
         )
         .bind(&r.code)
@@ -124,6 +203,7 @@ async fn institutions(
         .bind(&r.email)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -133,40 +213,29 @@ async fn institutions(
 
 async fn doctors(
     conn: &mut SqliteConnection,
+    ctx: &WriteContext,
     v: &[(usize, Doctor)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let institutions: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM institutions")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
     let mut c = Counts::default();
     for (index, r) in v {
-        let inst = match &r.institution_code {
-            Some(code) => match institutions.get(code) {
-                Some(id) => Some(*id),
-                None => {
-                    rejected.push(RecordError::unknown_reference(
-                        *index,
-                        &r.code,
-                        "institution_code",
-                        format!("unknown institution {code}"),
-                    ));
-                    continue;
-                }
-            },
-            None => None,
+        let inst = match doctor_institution(ctx, *index, r) {
+            Ok(inst) => inst,
+            Err(e) => {
+                rejected.push(e);
+                continue;
+            }
         };
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO doctors (code, institution_id, name, title, specialties, status, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO doctors (code, institution_id, name, title, specialties, status, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (code) DO UPDATE SET institution_id = excluded.institution_id,
                  name = excluded.name, title = excluded.title, specialties = excluded.specialties,
                  status = excluded.status, content_hash = excluded.content_hash,
+                 source_seq = excluded.source_seq,
                  revision = doctors.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE doctors.content_hash IS NOT excluded.content_hash
+               AND doctors.source_seq <= excluded.source_seq
              RETURNING revision",
         )
         .bind(&r.code)
@@ -176,6 +245,7 @@ async fn doctors(
         .bind(json(&r.specialties))
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -185,18 +255,21 @@ async fn doctors(
 
 async fn projects(
     conn: &mut SqliteConnection,
+    ctx: &WriteContext,
     v: &[(usize, Project)],
 ) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
                  standard_price_cents = excluded.standard_price_cents, cycle_days = excluded.cycle_days,
                  description = excluded.description, status = excluded.status,
-                 content_hash = excluded.content_hash, revision = projects.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 content_hash = excluded.content_hash, source_seq = excluded.source_seq,
+                 revision = projects.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE projects.content_hash IS NOT excluded.content_hash
+               AND projects.source_seq <= excluded.source_seq
              RETURNING revision",
         )
         .bind(&r.code)
@@ -207,6 +280,7 @@ async fn projects(
         .bind(&r.description)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -216,18 +290,21 @@ async fn projects(
 
 async fn products(
     conn: &mut SqliteConnection,
+    ctx: &WriteContext,
     v: &[(usize, Product)],
 ) -> Result<Counts, WriteError> {
     let mut c = Counts::default();
     for (_, r) in v {
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO products (code, name, category, brand, specification, price_cents, status, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO products (code, name, category, brand, specification, price_cents, status, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
                  brand = excluded.brand, specification = excluded.specification,
                  price_cents = excluded.price_cents, status = excluded.status,
-                 content_hash = excluded.content_hash, revision = products.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 content_hash = excluded.content_hash, source_seq = excluded.source_seq,
+                 revision = products.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE products.content_hash IS NOT excluded.content_hash
+               AND products.source_seq <= excluded.source_seq
              RETURNING revision",
         )
         .bind(&r.code)
@@ -238,6 +315,7 @@ async fn products(
         .bind(r.price_cents)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -247,21 +325,47 @@ async fn products(
 
 async fn customers(
     conn: &mut SqliteConnection,
-    institution_id: i64,
+    ctx: &WriteContext,
     v: &[(usize, Customer)],
+    rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
+    let owned = assign_owners(ctx, v, |r| &r.code, "customer_code", rejected);
+    let codes: Vec<&str> = owned.iter().map(|o| o.record.code.as_str()).collect();
+    let existing: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT code, institution_id FROM customers WHERE code IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json(&codes))
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let owned = keep_own_rows(
+        ctx,
+        owned,
+        &existing,
+        "customer",
+        |r| &r.code,
+        "customer_code",
+        rejected,
+    );
     let mut c = Counts::default();
-    for (_, r) in v {
+    for o in owned {
+        let r = o.record;
         let p = &r.person;
         let md = p.birthday.map(|b| (b.month() * 100 + b.day()) as i64);
-        // The person is shared by the chain's institutions; a missing birthday never erases one.
+        // The person is shared by the chain's institutions; a missing birthday never erases one,
+        // and an older file never overwrites what a newer one said.
         let changed: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO persons (phone, name, gender, birthday, birthday_md) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO persons (phone, name, gender, birthday, birthday_md, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (phone) DO UPDATE SET name = excluded.name, gender = excluded.gender,
                  birthday = COALESCE(excluded.birthday, persons.birthday),
-                 birthday_md = COALESCE(excluded.birthday_md, persons.birthday_md), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE persons.name IS NOT excluded.name OR persons.gender IS NOT excluded.gender
-                OR persons.birthday IS NOT COALESCE(excluded.birthday, persons.birthday)
+                 birthday_md = COALESCE(excluded.birthday_md, persons.birthday_md),
+                 source_seq = excluded.source_seq,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE persons.source_seq <= excluded.source_seq
+               AND (persons.name IS NOT excluded.name OR persons.gender IS NOT excluded.gender
+                    OR persons.birthday IS NOT COALESCE(excluded.birthday, persons.birthday))
              RETURNING id",
         )
         .bind(&p.phone)
@@ -269,6 +373,7 @@ async fn customers(
         .bind(&p.gender)
         .bind(p.birthday)
         .bind(md)
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         let person_id: i64 = match changed {
@@ -280,26 +385,33 @@ async fn customers(
                     .await?
             }
         };
+        // The institution is never changed by an upsert: a file cannot move a customer.
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes, opted_out, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (code) DO UPDATE SET institution_id = excluded.institution_id,
+            "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
+                 opted_out, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (code) DO UPDATE SET
                  person_id = excluded.person_id, vip_level = excluded.vip_level,
                  source = excluded.source, tags = excluded.tags, notes = excluded.notes,
                  opted_out = excluded.opted_out, content_hash = excluded.content_hash,
+                 source_seq = excluded.source_seq,
                  revision = customers.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE customers.content_hash IS NOT excluded.content_hash
+             WHERE customers.institution_id = excluded.institution_id
+               AND customers.content_hash IS NOT excluded.content_hash
+               AND customers.source_seq <= excluded.source_seq
              RETURNING revision",
         )
         .bind(&r.code)
-        .bind(institution_id)
+        .bind(o.institution_id)
         .bind(person_id)
         .bind(&r.vip_level)
         .bind(&r.source)
         .bind(json(&r.tags))
         .bind(&r.notes)
         .bind(r.opted_out)
-        .bind(content_hash(r))
+        // With its institution: the same record under another institution is another row.
+        .bind(content_hash(&(&o.institution_code, r)))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -309,47 +421,64 @@ async fn customers(
 
 async fn consumption(
     conn: &mut SqliteConnection,
-    institution_id: i64,
+    ctx: &WriteContext,
+    known: &KnownCodes,
     v: &[(usize, ConsumptionRecord)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let codes: Vec<&str> = v.iter().map(|(_, r)| r.customer_code.as_str()).collect();
-    let customers: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT code, id FROM customers WHERE institution_id = ?1 AND code IN (SELECT value FROM json_each(?2))",
+    let owned = assign_owners(ctx, v, |r| &r.customer_code, "customer_code", rejected);
+    let codes: Vec<&str> = owned
+        .iter()
+        .map(|o| o.record.customer_code.as_str())
+        .collect();
+    let customers: HashMap<String, (i64, i64)> = sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT code, id, institution_id FROM customers WHERE code IN (SELECT value FROM json_each(?1))",
     )
-    .bind(institution_id)
     .bind(json(&codes))
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
+    .map(|(code, id, inst)| (code, (id, inst)))
     .collect();
     let mut c = Counts::default();
-    for (index, r) in v {
-        let Some(customer_id) = customers.get(&r.customer_code) else {
-            rejected.push(RecordError::unknown_reference(
-                *index,
-                &r.order_number,
-                "customer_code",
-                format!(
-                    "unknown customer {} of this institution; import the customer first",
-                    r.customer_code
-                ),
-            ));
+    for o in owned {
+        let r = o.record;
+        if let Err(e) = order_number_fits(ctx, o.index, r, &o.institution_code) {
+            rejected.push(e);
             continue;
+        }
+        let customer_id = match customers.get(&r.customer_code) {
+            Some((id, inst)) if *inst == o.institution_id => *id,
+            other => {
+                rejected.push(unknown_customer(
+                    ctx,
+                    o.index,
+                    r,
+                    &o.institution_code,
+                    other.map(|(_, inst)| *inst),
+                ));
+                continue;
+            }
         };
+        if let Err(e) = known.check(o.index, r) {
+            rejected.push(e);
+            continue;
+        }
         let revision: Option<i64> = sqlx::query_scalar(
             "INSERT INTO consumption_records (institution_id, order_number, customer_id, order_date,
-                 total_amount_cents, payment_method, status, content_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 total_amount_cents, payment_method, status, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (institution_id, order_number) DO UPDATE SET customer_id = excluded.customer_id,
                  order_date = excluded.order_date, total_amount_cents = excluded.total_amount_cents,
                  payment_method = excluded.payment_method, status = excluded.status,
-                 content_hash = excluded.content_hash, revision = consumption_records.revision + 1,
+                 content_hash = excluded.content_hash, source_seq = excluded.source_seq,
+                 revision = consumption_records.revision + 1,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE consumption_records.content_hash IS NOT excluded.content_hash
+               AND consumption_records.source_seq <= excluded.source_seq
              RETURNING revision",
         )
-        .bind(institution_id)
+        .bind(o.institution_id)
         .bind(&r.order_number)
         .bind(customer_id)
         .bind(r.order_date)
@@ -357,38 +486,46 @@ async fn consumption(
         .bind(&r.payment_method)
         .bind(&r.status)
         .bind(content_hash(r))
+        .bind(ctx.source_seq)
         .fetch_optional(&mut *conn)
         .await?;
         if revision.is_some() {
-            sqlx::query(
-                "DELETE FROM consumption_items WHERE institution_id = ?1 AND order_number = ?2",
-            )
-            .bind(institution_id)
-            .bind(&r.order_number)
-            .execute(&mut *conn)
-            .await?;
-            for (i, it) in r.items.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO consumption_items (institution_id, order_number, line_no, item_type, item_code,
-                         item_name, quantity, unit_price_cents, discount, actual_price_cents, doctor_code)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .bind(institution_id)
-                .bind(&r.order_number)
-                .bind(i as i64 + 1)
-                .bind(&it.item_type)
-                .bind(&it.item_code)
-                .bind(&it.item_name)
-                .bind(it.quantity)
-                .bind(it.unit_price_cents)
-                .bind(it.discount)
-                .bind(it.actual_price_cents)
-                .bind(&it.doctor_code)
-                .execute(&mut *conn)
-                .await?;
-            }
+            replace_items(conn, o.institution_id, r).await?;
         }
         c.add(outcome(revision));
     }
     Ok(c)
+}
+
+async fn replace_items(
+    conn: &mut SqliteConnection,
+    institution_id: i64,
+    r: &ConsumptionRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM consumption_items WHERE institution_id = ?1 AND order_number = ?2")
+        .bind(institution_id)
+        .bind(&r.order_number)
+        .execute(&mut *conn)
+        .await?;
+    for (i, it) in r.items.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO consumption_items (institution_id, order_number, line_no, item_type, item_code,
+                 item_name, quantity, unit_price_cents, discount, actual_price_cents, doctor_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(institution_id)
+        .bind(&r.order_number)
+        .bind(i as i64 + 1)
+        .bind(&it.item_type)
+        .bind(&it.item_code)
+        .bind(&it.item_name)
+        .bind(it.quantity)
+        .bind(it.unit_price_cents)
+        .bind(it.discount)
+        .bind(it.actual_price_cents)
+        .bind(&it.doctor_code)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

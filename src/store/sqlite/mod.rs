@@ -24,16 +24,14 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use revisit_jobs::{ImportFile, ImportSource, Job};
+use revisit_jobs::{ImportFile, Job};
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use super::*;
-use crate::{
-    config::Settings, domain::records::ParsedFile, llm::prompt::GreetingContext, notify::Outgoing,
-};
+use crate::{config::Settings, llm::prompt::GreetingContext, notify::Outgoing};
 
 /// The project's migrations table; apalis-sqlite keeps its own in `_sqlx_migrations`.
 pub const MIGRATIONS_TABLE: &str = "revisit_migrations";
@@ -293,13 +291,11 @@ impl Repository for SqliteStore {
 
     async fn import_file(
         &self,
-        batch: &str,
-        source: &ImportSource,
-        sha256: &str,
-        parsed: &mut ParsedFile,
+        file: &FileImport<'_>,
+        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
         next: Option<NewJob>,
-    ) -> Result<Counts, WriteError> {
-        import::import_file(&self.pool, batch, source, sha256, parsed, next).await
+    ) -> Result<Imported, WriteError> {
+        import::import_file(&self.pool, file, chunks, next).await
     }
 
     async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {

@@ -5,10 +5,14 @@
 //! <import_dir>/initial/institutions/<CODE>/{customers,consumption_records}.json
 //! <import_dir>/incremental/pending/<YYYY-MM-DD>/
 //!     institutions.json, doctors.json, ...           (common files, optional)
-//!     <CODE>/customers_add.json, customers_update.json, consumption_records*.json
+//!     customers_add.json, customers_update.json      (the seed's layout: each record's
+//!     consumption_records*.json                       institution from its code's prefix)
+//!     <CODE>/customers_add.json, ...                 (or in a folder named after the institution)
 //! ```
 //! A plan lists files stage by stage (institutions, then doctors/projects/products, then
-//! customers, then consumption records), so every file finds the rows it refers to.
+//! customers, then consumption records), so every file finds the rows it refers to. A file's
+//! dated folder is its place in time ([`source_seq`]): an older file never undoes what a newer
+//! one wrote, whatever order they are imported in.
 
 use std::path::{Path, PathBuf};
 
@@ -62,15 +66,50 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, LayoutError> {
     Ok(out)
 }
 
+/// `2026-01-15` → 20260115.
+fn date_seq(name: &str) -> Option<i32> {
+    chrono::NaiveDate::parse_from_str(name, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.format("%Y%m%d").to_string().parse().expect("digits"))
+}
+
+/// The institution a folder is named after, if it is one: not a dated folder and not a word of
+/// the layout itself.
+fn institution_folder(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_string_lossy().to_string();
+    let layout_word = matches!(
+        name.as_str(),
+        "import"
+            | "initial"
+            | "incremental"
+            | "pending"
+            | "processed"
+            | "failed"
+            | "common"
+            | "institutions"
+            | "data"
+    );
+    (!layout_word && date_seq(&name).is_none()).then_some(name)
+}
+
+/// A file's place in time: the date of the last dated folder (`YYYY-MM-DD`) on its path, as
+/// YYYYMMDD; 0 (older than any date) for files outside dated folders, such as the initial load.
+pub fn source_seq(path: &Path) -> i32 {
+    path.components()
+        .rev()
+        .find_map(|c| date_seq(&c.as_os_str().to_string_lossy()))
+        .unwrap_or(0)
+}
+
 /// Every JSON file under `dir`, depth first in name order. A per-institution file (customers,
-/// consumption records) belongs to the institution its folder is named after.
+/// consumption records) belongs to the institution its folder is named after; one in a dated
+/// folder has its institution read from each record's code.
 fn scan_folder(dir: &Path, out: &mut Vec<ImportSource>) -> Result<(), LayoutError> {
     for path in read_dir_sorted(dir)? {
         if path.is_dir() {
             scan_folder(&path, out)?;
         } else {
-            let inst = dir.file_name().map(|n| n.to_string_lossy().to_string());
-            push_file(&path, inst.as_deref(), out)?;
+            push_file(&path, institution_folder(dir).as_deref(), out)?;
         }
     }
     Ok(())
@@ -109,10 +148,7 @@ pub fn plan(path: &Path) -> Result<Vec<ImportSource>, LayoutError> {
         scan_folder(path, &mut files)?;
     } else {
         // A single per-institution file takes its institution from its folder's name.
-        let inst = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().to_string());
+        let inst = path.parent().and_then(institution_folder);
         push_file(path, inst.as_deref(), &mut files)?;
     }
     if files.is_empty() {
@@ -128,15 +164,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn incremental_folders_are_found_at_any_depth() {
+    fn the_sample_incremental_folder_is_in_the_seed_s_layout() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/incremental");
         let plan = plan(&dir).unwrap();
         assert_eq!(plan.len(), 2);
-        assert!(
-            plan.iter()
-                .all(|f| f.institution.as_deref() == Some("BJ-HA-001"))
+        assert!(plan.iter().all(|f| f.institution.is_none()));
+        assert!(plan[0].path.ends_with("2026-01-15/customers_add.json"));
+    }
+
+    #[test]
+    fn the_seed_s_dated_layout_has_no_institution_folder_and_a_place_in_time() {
+        let root = tempfile::tempdir().unwrap();
+        let day = root.path().join("incremental/pending/2026-01-15");
+        std::fs::create_dir_all(day.join("SH-ML-002")).unwrap();
+        std::fs::write(day.join("customers_add.json"), "[]").unwrap();
+        std::fs::write(day.join("customers_update.json"), "[]").unwrap();
+        std::fs::write(day.join("SH-ML-002/consumption_records.json"), "[]").unwrap();
+        let plan = plan(&root.path().join("incremental/pending")).unwrap();
+        let got: Vec<(String, Option<&str>)> = plan
+            .iter()
+            .map(|f| {
+                (
+                    Path::new(&f.path)
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_string(),
+                    f.institution.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("customers_add.json".into(), None),
+                ("customers_update.json".into(), None),
+                ("consumption_records.json".into(), Some("SH-ML-002")),
+            ]
         );
-        assert!(plan[0].path.ends_with("customers_add.json"));
+        assert_eq!(source_seq(Path::new(&plan[0].path)), 20260115);
+        assert_eq!(
+            source_seq(Path::new(
+                "data/import/initial/institutions/BJ/customers.json"
+            )),
+            0
+        );
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Which institution a record belongs to, and the rule that one institution's file never
+//! changes another institution's rows.
+//!
+//! Customer codes and order numbers carry their institution as a prefix (`BJ-HA-001-C0001`,
+//! `BJ-HA-001-ORD-20260115-0001`). A per-institution file either sits in a folder named after
+//! its institution (`initial/institutions/BJ-HA-001/customers.json`), or directly in a dated
+//! folder (`incremental/pending/2026-01-15/customers_add.json`, the seed's layout), and then
+//! each record's institution comes from its code's prefix.
+
+/// The institution a record with `code` belongs to, given the folder's institution (if the
+/// file sits in one) and the institutions known to the store. `Err` says why it cannot be
+/// imported, in words for the error report.
+pub fn owner<'a>(
+    code: &str,
+    folder: Option<&'a str>,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Result<&'a str, String> {
+    // The longest known code that prefixes this one, followed by '-': `BJ-HA-001` for
+    // `BJ-HA-001-C0001`, and not `BJ` when both are institutions.
+    let by_prefix = known
+        .into_iter()
+        .filter(|inst| {
+            code.len() > inst.len() && code.starts_with(inst) && code[inst.len()..].starts_with('-')
+        })
+        .max_by_key(|inst| inst.len());
+    match (folder, by_prefix) {
+        (Some(folder), Some(prefix)) if prefix != folder && !folder.starts_with(prefix) => {
+            Err(format!(
+                "{code} carries the prefix of institution {prefix}, but the file is in the folder of {folder}; an institution's file cannot change another institution's records"
+            ))
+        }
+        (Some(folder), _) => Ok(folder),
+        (None, Some(prefix)) => Ok(prefix),
+        (None, None) => Err(format!(
+            "cannot tell which institution {code} belongs to: the file is not in an institution's folder and the code does not start with a known institution code and '-'"
+        )),
+    }
+}
+
+/// The error for a row that exists under another institution.
+pub fn belongs_elsewhere(what: &str, code: &str, owner: &str, file_institution: &str) -> String {
+    format!(
+        "{what} {code} belongs to institution {owner}; a file of {file_institution} cannot change it"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: [&str; 3] = ["BJ-HA-001", "SH-ML-002", "BJ"];
+
+    #[test]
+    fn the_folder_decides_when_there_is_one() {
+        assert_eq!(owner("C0001", Some("BJ-HA-001"), KNOWN), Ok("BJ-HA-001"));
+        assert_eq!(
+            owner("BJ-HA-001-C0001", Some("BJ-HA-001"), KNOWN),
+            Ok("BJ-HA-001")
+        );
+    }
+
+    #[test]
+    fn another_institution_s_prefix_in_a_folder_is_refused() {
+        let e = owner("SH-ML-002-C0001", Some("BJ-HA-001"), KNOWN).unwrap_err();
+        assert!(e.contains("SH-ML-002") && e.contains("BJ-HA-001"), "{e}");
+    }
+
+    #[test]
+    fn without_a_folder_the_longest_prefix_decides() {
+        assert_eq!(owner("BJ-HA-001-C0001", None, KNOWN), Ok("BJ-HA-001"));
+        assert_eq!(owner("BJ-C0001", None, KNOWN), Ok("BJ"));
+        assert!(owner("GZ-001-C1", None, KNOWN).is_err());
+        // A prefix must end at a '-': BJ-HA-0010-C1 is not BJ-HA-001's.
+        assert_eq!(owner("BJ-HA-0010-C1", None, KNOWN), Ok("BJ"));
+    }
+}

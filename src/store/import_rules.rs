@@ -1,0 +1,192 @@
+//! The rules of writing import records that do not depend on the engine: whose records a file
+//! may write, and which references must exist. Both stores' writers apply them to each chunk,
+//! after reading what they need from their database.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{
+    domain::{
+        ownership::belongs_elsewhere,
+        records::{ConsumptionRecord, RecordError},
+    },
+    store::WriteContext,
+};
+
+/// A record of a chunk with the institution it belongs to.
+pub struct Owned<'a, T> {
+    pub index: usize,
+    pub record: &'a T,
+    pub institution_code: String,
+    pub institution_id: i64,
+}
+
+/// Gives each record its institution (by folder or code prefix, see
+/// [`crate::domain::ownership::owner`]); records whose institution cannot be told, or whose
+/// code names another institution than the folder's, are rejected.
+pub fn assign_owners<'a, T>(
+    ctx: &WriteContext,
+    records: &'a [(usize, T)],
+    code_of: impl Fn(&T) -> &str,
+    field: &str,
+    rejected: &mut Vec<RecordError>,
+) -> Vec<Owned<'a, T>> {
+    let mut out = Vec::with_capacity(records.len());
+    for (index, record) in records {
+        match ctx.owner(code_of(record)) {
+            Ok((institution_code, institution_id)) => out.push(Owned {
+                index: *index,
+                record,
+                institution_code,
+                institution_id,
+            }),
+            Err(message) => rejected.push(RecordError::unknown_reference(
+                *index,
+                code_of(record),
+                field,
+                message,
+            )),
+        }
+    }
+    out
+}
+
+/// Keeps the records whose row, if it exists (`existing`: code → institution id), belongs to
+/// the same institution; the others are rejected: a file never moves another institution's row.
+pub fn keep_own_rows<'a, T>(
+    ctx: &WriteContext,
+    owned: Vec<Owned<'a, T>>,
+    existing: &HashMap<String, i64>,
+    what: &str,
+    code_of: impl Fn(&T) -> &str,
+    field: &str,
+    rejected: &mut Vec<RecordError>,
+) -> Vec<Owned<'a, T>> {
+    owned
+        .into_iter()
+        .filter(|o| {
+            let code = code_of(o.record);
+            match existing.get(code) {
+                Some(id) if *id != o.institution_id => {
+                    rejected.push(RecordError::unknown_reference(
+                        o.index,
+                        code,
+                        field,
+                        belongs_elsewhere(what, code, ctx.code_of(*id), &o.institution_code),
+                    ));
+                    false
+                }
+                _ => true,
+            }
+        })
+        .collect()
+}
+
+/// The codes an order's items may name.
+#[derive(Debug, Default)]
+pub struct KnownCodes {
+    pub projects: HashSet<String>,
+    pub products: HashSet<String>,
+    pub doctors: HashSet<String>,
+}
+
+impl KnownCodes {
+    /// `Err` names the first item whose project, product or doctor is unknown.
+    pub fn check(&self, index: usize, r: &ConsumptionRecord) -> Result<(), RecordError> {
+        for (i, item) in r.items.iter().enumerate() {
+            let (known, what) = if item.item_type == "project" {
+                (&self.projects, "project")
+            } else {
+                (&self.products, "product")
+            };
+            if !known.contains(&item.item_code) {
+                return Err(RecordError::unknown_reference(
+                    index,
+                    &r.order_number,
+                    &format!("items[{i}].item_code"),
+                    format!(
+                        "unknown {what} {}; import {what}s.json first",
+                        item.item_code
+                    ),
+                ));
+            }
+            if let Some(doctor) = &item.doctor_code
+                && !self.doctors.contains(doctor)
+            {
+                return Err(RecordError::unknown_reference(
+                    index,
+                    &r.order_number,
+                    &format!("items[{i}].doctor_code"),
+                    format!("unknown doctor {doctor}; import doctors.json first"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for an order whose customer is not known at its institution.
+pub fn unknown_customer(
+    ctx: &WriteContext,
+    index: usize,
+    r: &ConsumptionRecord,
+    institution_code: &str,
+    customer_institution: Option<i64>,
+) -> RecordError {
+    let message = match customer_institution {
+        Some(other) => belongs_elsewhere(
+            "customer",
+            &r.customer_code,
+            ctx.code_of(other),
+            institution_code,
+        ),
+        None => format!(
+            "unknown customer {} of institution {institution_code}; import the customer first",
+            r.customer_code
+        ),
+    };
+    RecordError::unknown_reference(index, &r.order_number, "customer_code", message)
+}
+
+/// The institution a doctor row names: the folder's when the file sits in one (a doctor who
+/// names another institution there is refused), else the record's own `institution_code`.
+pub fn doctor_institution(
+    ctx: &WriteContext,
+    index: usize,
+    r: &crate::domain::records::Doctor,
+) -> Result<Option<i64>, RecordError> {
+    let refuse = |message: String| {
+        RecordError::unknown_reference(index, &r.code, "institution_code", message)
+    };
+    match (&ctx.folder, &r.institution_code) {
+        (Some((_, id)), None) => Ok(Some(*id)),
+        (Some((folder, id)), Some(code)) if code == folder => Ok(Some(*id)),
+        (Some((folder, _)), Some(code)) => Err(refuse(format!(
+            "doctor {} names institution {code}, but the file is in the folder of {folder}; an institution's file cannot change another institution's records",
+            r.code
+        ))),
+        (None, Some(code)) => ctx
+            .institutions
+            .get(code)
+            .map(|id| Some(*id))
+            .ok_or_else(|| refuse(format!("unknown institution {code}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An order number that carries an institution's prefix must carry its customer's.
+pub fn order_number_fits(
+    ctx: &WriteContext,
+    index: usize,
+    r: &ConsumptionRecord,
+    institution_code: &str,
+) -> Result<(), RecordError> {
+    crate::domain::ownership::owner(
+        &r.order_number,
+        Some(institution_code),
+        ctx.institutions.keys().map(String::as_str),
+    )
+    .map(|_| ())
+    .map_err(|message| {
+        RecordError::unknown_reference(index, &r.order_number, "order_number", message)
+    })
+}

@@ -1,0 +1,230 @@
+//! Import rules a clinic chain meets in its first month, on both engines: the seed's dated
+//! layout (institution from the code's prefix; files leave `pending/`), one bad file not
+//! blocking the others, an institution's file never changing another institution's rows, and
+//! an older file never undoing a newer one.
+
+use std::{path::Path, time::Duration};
+
+use revisit::store::{self, Backend};
+use revisit_jobs::Job;
+
+use crate::harness::*;
+
+crate::on_both_backends!(
+    the_seed_s_dated_layout_imports_and_files_leave_pending,
+    an_institution_s_file_never_changes_another_institution_s_rows,
+    an_older_file_never_undoes_a_newer_one,
+);
+
+fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
+    serde_json::json!({"customer_code": code,
+        "person": {"name": name, "gender": "女", "birthday": "1990-03-10", "phone": phone}})
+}
+
+/// Runs the hourly incremental check once and waits until `files` files are logged in all.
+async fn scan(env: &TestEnv, files: i64) {
+    let workers = env.start_workers(vec![
+        revisit_jobs::ImportScan::QUEUE,
+        revisit_jobs::ImportFile::QUEUE,
+    ]);
+    let id = store::enqueue(
+        env.store(),
+        &env.app.settings,
+        &revisit_jobs::ImportScan {},
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the scan and its imports",
+        || async {
+            let (state, _) = env.store().job_state(&id).await.unwrap().unwrap();
+            let logged = env.count("SELECT count(*) FROM import_log").await;
+            (state == "done" && logged == files).then_some(())
+        },
+    )
+    .await;
+    workers.stop().await;
+}
+
+async fn names(env: &TestEnv) -> Vec<(String, String, String)> {
+    env.rows(
+        "SELECT c.code, i.code, p.name FROM customers c JOIN persons p ON p.id = c.person_id
+         JOIN institutions i ON i.id = c.institution_id ORDER BY c.code",
+    )
+    .await
+}
+
+async fn the_seed_s_dated_layout_imports_and_files_leave_pending(backend: Backend) {
+    let add = serde_json::json!([
+        customer("BJ-HA-001-C0001", "张丽", "13800000001"),
+        customer("SH-ML-002-C0001", "王芳", "13800000002"),
+        customer("GZ-404-C0001", "李娜", "13800000003"),
+    ])
+    .to_string();
+    let root = write_tree(&[
+        ("initial/common/institutions.json", INSTITUTIONS),
+        ("incremental/pending/2026-01-15/customers_add.json", &add),
+        // A broken export (cut short) beside it must not stop the good file.
+        (
+            "incremental/pending/2026-01-15/products.json",
+            r#"[{"product_code":"PRD-1","name":"面膜"},{"product_code":"PRD-2","na"#,
+        ),
+    ]);
+    let import_dir = root.path().display().to_string();
+    let env = TestEnv::new(backend, &[("REVISIT__APP__IMPORT_DIR", &import_dir)]).await;
+    import_tree(&env, &root.path().join("initial")).await;
+    scan(&env, 3).await;
+    assert_eq!(
+        names(&env).await,
+        vec![
+            ("BJ-HA-001-C0001".into(), "BJ-HA-001".into(), "张丽".into()),
+            ("SH-ML-002-C0001".into(), "SH-ML-002".into(), "王芳".into()),
+        ],
+        "each record lands at the institution its code names"
+    );
+    let logs: Vec<(String, i64, String)> = env
+        .rows("SELECT path, CAST(rejected AS BIGINT), CAST(errors AS TEXT) FROM import_log ORDER BY id")
+        .await;
+    let customers = logs
+        .iter()
+        .find(|l| l.0.ends_with("customers_add.json"))
+        .unwrap();
+    assert_eq!(customers.1, 1);
+    assert!(
+        customers.2.contains("GZ-404-C0001")
+            && customers.2.contains("cannot tell which institution"),
+        "{}",
+        customers.2
+    );
+    let products = logs
+        .iter()
+        .find(|l| l.0.ends_with("products.json"))
+        .unwrap();
+    assert!(products.2.contains("cut short"), "{}", products.2);
+    let inc = root.path().join("incremental");
+    assert!(inc.join("processed/2026-01-15/customers_add.json").exists());
+    assert!(
+        inc.join("processed/2026-01-15/customers_add.errors.json")
+            .exists(),
+        "rejected records are reported beside the file"
+    );
+    assert!(inc.join("failed/2026-01-15/products.json").exists());
+    let report =
+        std::fs::read_to_string(inc.join("failed/2026-01-15/products.errors.json")).unwrap();
+    assert!(report.contains("cut short"), "{report}");
+    assert!(
+        !inc.join("pending/2026-01-15").exists(),
+        "pending/ is emptied"
+    );
+    let failed = env.jobs_of(revisit_jobs::ImportFile::QUEUE).await;
+    let dead: Vec<_> = failed.iter().filter(|j| j.state == "failed").collect();
+    assert_eq!(dead.len(), 1, "the bad file fails for good: {failed:?}");
+    assert_eq!(dead[0].attempts, 1, "a data error is not retried");
+    // The next check finds nothing to do.
+    scan(&env, 3).await;
+}
+
+async fn an_institution_s_file_never_changes_another_institution_s_rows(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let sh = serde_json::json!([
+        customer("SH-ML-002-C1", "王芳", "13800000002"),
+        customer("C-NO-PREFIX", "周婷", "13800000005")
+    ])
+    .to_string();
+    let first = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("SH-ML-002/customers.json", &sh),
+    ]);
+    import_tree(&env, first.path()).await;
+    let before = names(&env).await;
+    // BJ's folder names SH's customers: one by its prefix, one by a code SH already has.
+    let bj = serde_json::json!([
+        customer("SH-ML-002-C1", "改名", "13900000000"),
+        customer("C-NO-PREFIX", "改名", "13900000001"),
+        customer("BJ-HA-001-C1", "张丽", "13800000001")
+    ])
+    .to_string();
+    let second = write_tree(&[("BJ-HA-001/customers.json", &bj)]);
+    let batch = import_tree(&env, second.path()).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!((log.inserted, log.rejected), (1, 2));
+    assert!(
+        log.errors[0]
+            .message
+            .contains("prefix of institution SH-ML-002"),
+        "{:?}",
+        log.errors
+    );
+    assert!(
+        log.errors[1]
+            .message
+            .contains("belongs to institution SH-ML-002"),
+        "{:?}",
+        log.errors
+    );
+    let after = names(&env).await;
+    for row in &before {
+        assert!(
+            after.contains(row),
+            "SH-ML-002's rows are untouched: {after:?}"
+        );
+    }
+    assert_eq!(after.len(), before.len() + 1);
+    // An order of SH's customer in BJ's folder is refused, naming the owner.
+    let order = serde_json::json!([{"order_number": "ORD-1", "customer_code": "C-NO-PREFIX",
+        "order_date": "2026-01-15", "total_amount": 100.0,
+        "items": [{"item_type": "product", "item_code": "PRD-001", "item_name": "面膜",
+                   "quantity": 1, "unit_price": 100.0, "actual_price": 100.0}]}])
+    .to_string();
+    let third = write_tree(&[
+        ("common/products.json", PRODUCTS),
+        ("BJ-HA-001/consumption_records.json", &order),
+    ]);
+    let batch = import_tree(&env, third.path()).await;
+    let logs = env.store().import_log(&batch).await.unwrap();
+    let orders = logs
+        .iter()
+        .find(|l| l.path.ends_with("consumption_records.json"))
+        .unwrap();
+    assert_eq!(orders.rejected, 1);
+    assert!(
+        orders.errors[0]
+            .message
+            .contains("belongs to institution SH-ML-002"),
+        "{:?}",
+        orders.errors
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM consumption_records").await,
+        0
+    );
+}
+
+async fn an_older_file_never_undoes_a_newer_one(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let newer = serde_json::json!([customer("BJ-HA-001-C1", "新名字", "13800000001")]).to_string();
+    let older = serde_json::json!([customer("BJ-HA-001-C1", "旧名字", "13800000001")]).to_string();
+    let root = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("2026-01-16/customers_update.json", &newer),
+        ("2026-01-15/customers_add.json", &older),
+    ]);
+    import_tree(&env, &root.path().join("common")).await;
+    import_tree(&env, &root.path().join("2026-01-16")).await;
+    // The older file arrives late (re-sent, or imported by hand).
+    let batch = import_tree(&env, &root.path().join("2026-01-15")).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!((log.inserted, log.updated), (0, 0));
+    assert_eq!(
+        names(&env).await[0].2,
+        "新名字",
+        "the newer file's name stays"
+    );
+    assert!(
+        Path::new(&log.path).exists(),
+        "files outside pending/ stay where they are"
+    );
+}
