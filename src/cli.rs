@@ -127,6 +127,22 @@ pub enum BenchCommand {
     /// Push no-op jobs (one by one and batched), drain them with workers, and measure
     /// enqueue rate, processing rate and enqueue-to-start latency.
     Queue(BenchQueueArgs),
+    /// Generate a large institution (customers and orders), import it through the real queue,
+    /// and print rows/s and peak memory beside PostgreSQL `COPY` of the same rows from CSV.
+    Import(BenchImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchImportArgs {
+    /// Customers of the generated institution.
+    #[arg(long, default_value_t = 300_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (one to three items each).
+    #[arg(long, default_value_t = 600_000)]
+    pub orders: usize,
+    /// Folder for the generated files (kept); a temporary folder when not given.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,7 @@
 //! One module per command: what the CLI does with its arguments.
 
 mod bench;
+mod bench_import;
 mod demo;
 mod import;
 mod init;
@@ -69,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { date } => reminders::report(&connect(settings).await?, date).await,
         Command::Demo { data } => demo(settings, &data).await,
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,
+        Command::Bench(BenchCommand::Import(args)) => bench_import::run(settings, args).await,
     }
 }
 

@@ -9,7 +9,10 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use super::privacy::{mask_digit_runs, normalize_phone};
+use super::{
+    json_stream::{RawValue, strip_position},
+    privacy::{mask_digit_runs, normalize_phone},
+};
 use revisit_jobs::ImportKind;
 
 /// What is wrong with one record.
@@ -247,16 +250,14 @@ impl Record {
     }
 }
 
-/// Validates one element of a file of `kind`: the typed record, or what is wrong with it.
-pub fn validate(
-    kind: ImportKind,
-    index: usize,
-    value: serde_json::Value,
-) -> Result<Record, RecordError> {
-    let key = record_key_of(&value);
+/// Validates one element of a file of `kind` (its raw JSON text): the typed record, or what
+/// is wrong with it.
+pub fn validate(kind: ImportKind, index: usize, raw: &RawValue) -> Result<Record, RecordError> {
+    let value = raw.get();
+    // Only a rejected record needs its code read on its own, for the report.
     let fail = |(field, message): FieldError| RecordError {
         record: index,
-        key: key.clone(),
+        key: serde_json::from_str(value).ok().as_ref().and_then(record_key_of),
         field,
         message,
     };
@@ -379,10 +380,11 @@ type FieldError = (String, String);
 
 /// The typed form of one element, checked by `check`.
 fn typed<R: DeserializeOwned, T>(
-    value: serde_json::Value,
+    value: &str,
     check: fn(R) -> Result<T, FieldError>,
 ) -> Result<T, FieldError> {
-    let raw = serde_path_to_error::deserialize::<_, R>(value).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(value);
+    let raw = serde_path_to_error::deserialize::<_, R>(&mut de).map_err(|e| {
         let field = e.path().to_string();
         (
             if field == "." {
@@ -390,8 +392,9 @@ fn typed<R: DeserializeOwned, T>(
             } else {
                 field
             },
-            // serde echoes the bad value, which may be a phone number.
-            mask_digit_runs(&e.into_inner().to_string()),
+            // serde echoes the bad value, which may be a phone number; the position within
+            // the record is noise beside the field's name.
+            mask_digit_runs(&strip_position(&e.into_inner().to_string())),
         )
     })?;
     check(raw)
@@ -941,6 +944,13 @@ mod tests {
         );
         let p = parse(ImportKind::ConsumptionRecords, &json);
         assert_eq!(p.records.len(), 1, "{:?}", p.errors);
+        let deep = format!(
+            r#"[{{"project_code":"P1","name":"甲","description":{}1{}}},{{"project_code":"P2","name":"乙"}}]"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let d = parse(ImportKind::Projects, &deep);
+        assert_eq!((d.records.len(), d.errors[0].record), (1, 0), "{:?}", d.errors);
         let got: Vec<(usize, &str)> = p
             .errors
             .iter()

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// Records per chunk: one statement (PostgreSQL) or one short transaction (SQLite) each.
-pub const CHUNK_RECORDS: usize = 2000;
+pub const CHUNK_RECORDS: usize = 5000;
 
 /// What pass one found.
 #[derive(Debug, Clone, Default)]

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     the_seed_s_dated_layout_imports_and_files_leave_pending,
     an_institution_s_file_never_changes_another_institution_s_rows,
     an_older_file_never_undoes_a_newer_one,
+    tags_with_quotes_commas_and_backslashes_come_back_as_written,
 );
 
 fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
@@ -227,4 +228,24 @@ async fn an_older_file_never_undoes_a_newer_one(backend: Backend) {
         Path::new(&log.path).exists(),
         "files outside pending/ stay where they are"
     );
+}
+
+async fn tags_with_quotes_commas_and_backslashes_come_back_as_written(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let tags = vec!["说\"好\"的", "a,b", "c\\d", "{x}", "NULL"];
+    let mut c = customer("BJ-HA-001-C1", "张丽", "13800000001");
+    c["tags"] = serde_json::json!(tags);
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("BJ-HA-001/customers.json", &serde_json::json!([c]).to_string()),
+    ]);
+    import_tree(&env, dir.path()).await;
+    let (id,): (i64,) = env.rows("SELECT id FROM customers").await[0];
+    let ctx = env
+        .store()
+        .greeting_context(id, chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ctx.tags, tags);
 }

@@ -386,7 +386,7 @@ async fn customers(
         phones.push(r.person.phone.as_str());
         vip.push(r.vip_level.as_deref());
         source.push(r.source.as_deref());
-        tags.push(serde_json::to_string(&r.tags).expect("tags serialise"));
+        tags.push(array_literal(&r.tags));
         notes.push(r.notes.as_deref());
         opted_out.push(r.opted_out);
         // With its institution: the same record under another institution is another row.
@@ -396,7 +396,7 @@ async fn customers(
         "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
              opted_out, content_hash, source_seq)
          SELECT t.code, t.inst, p.id, t.vip, t.source,
-                ARRAY(SELECT jsonb_array_elements_text(t.tags::jsonb)), t.notes, t.opted_out,
+                t.tags::text[], t.notes, t.opted_out,
                 t.hash, $10
          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::text[], $8::bool[], $9::text[])
@@ -425,6 +425,27 @@ async fn customers(
     .fetch_all(&mut *conn)
     .await?;
     Ok(counts_of(n, &outcomes))
+}
+
+/// A PostgreSQL array literal, `{"a","b"}`: one text per row carries a row's list through
+/// `unnest`, which cannot take a list of lists.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 /// Counts of a bulk upsert of `n` rows that returned `inserted?` for each row it wrote.
