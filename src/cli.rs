@@ -11,7 +11,11 @@ use crate::store::JobState;
 /// birthdays, writes personal greetings with an LLM and sends them, all as durable jobs in
 /// PostgreSQL run by worker daemons.
 #[derive(Debug, Parser)]
-#[command(name = "revisit", version)]
+#[command(
+    name = "revisit",
+    version,
+    after_help = "Environment:\n  DATABASE_URL   the database: sqlite://data/revisit.db (the default, no server) or\n                 postgres://user:password@host:5432/revisit\n  LLM_API_KEY    the LLM's key (DeepSeek by default); without one, greetings use a template\n  LLM_API_URL, LLM_MODEL, BIRTHDAY_REMINDER_DAYS_AHEAD, and REVISIT__<SECTION>__<KEY> for\n  any setting of config/default.toml\n\nThe import layout and every rule a file must meet: docs/data-format.md"
+)]
 pub struct Cli {
     /// A TOML file overriding the built-in defaults (also: REVISIT_CONFIG).
     #[arg(long, global = true, env = "REVISIT_CONFIG")]
@@ -35,8 +39,11 @@ pub enum Command {
     /// Check every configured store and integration (✅/❌).
     Check,
     /// Enqueue the import of a JSON file or a folder in the seed's layout
-    /// (initial/common/*.json, initial/institutions/<CODE>/*.json, incremental/pending/<date>/...).
+    /// (initial/common/*.json, initial/institutions/<CODE>/*.json, incremental/pending/<date>/...);
+    /// the layout and the rules a file must meet are in docs/data-format.md.
     Import {
+        /// A JSON file, or a folder in the import layout; a relative path is taken from where the
+        /// command runs.
         path: PathBuf,
         /// Wait until the files are imported (needs a running worker) and print the result.
         #[arg(long)]
@@ -130,6 +137,29 @@ pub enum BenchCommand {
     /// Generate a large institution (customers and orders), import it through the real queue,
     /// and print rows/s and peak memory beside PostgreSQL `COPY` of the same rows from CSV.
     Import(BenchImportArgs),
+    /// Deliver greetings through workers that keep being SIGKILLed, on a PostgreSQL cluster of
+    /// its own that is restarted once, and count what a webhook receiver got: delivered once,
+    /// twice, lost, flagged uncertain.
+    Faults(BenchFaultsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchFaultsArgs {
+    /// Revisits (customers with a birthday in the next days) to deliver.
+    #[arg(long, default_value_t = 1000)]
+    pub revisits: usize,
+    /// Worker processes (at least 2).
+    #[arg(long, default_value_t = 3)]
+    pub workers: usize,
+    /// The receiver answers after this long, so that kills also land mid-request.
+    #[arg(long, default_value_t = 200)]
+    pub receiver_delay_ms: u64,
+    /// Restart PostgreSQL this many seconds into the run.
+    #[arg(long, default_value_t = 5)]
+    pub restart_after_secs: u64,
+    /// Give up when not settled after this long.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -184,6 +184,8 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     pub shutdown_timeout_secs: u64,
     pub keep_done_days: u32,
+    /// Dead job rows, cron ticks and health-check rows are kept this many days.
+    pub keep_history_days: u32,
 }
 
 impl WorkerSettings {

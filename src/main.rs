@@ -16,7 +16,11 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(revisit::commands::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("错误 error: {e:#}");
+            // One language per message: the commands speak Chinese to staff, the layers below
+            // English to whoever runs the system.
+            let text = format!("{e:#}");
+            let chinese = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+            eprintln!("{} {text}", if chinese { "错误：" } else { "error:" });
             std::process::ExitCode::FAILURE
         }
     }

@@ -52,7 +52,9 @@ fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(&inst)?;
     std::fs::write(
         common.join("institutions.json"),
-        format!(r#"[{{"institution_code":"{INSTITUTION}","name":"基准测试医疗美容门诊部","status":"active"}}]"#),
+        format!(
+            r#"[{{"institution_code":"{INSTITUTION}","name":"基准测试医疗美容门诊部","status":"active"}}]"#
+        ),
     )?;
     let list = |n: usize, f: &dyn Fn(usize) -> String| {
         format!("[{}]", (0..n).map(f).collect::<Vec<_>>().join(","))
@@ -60,23 +62,34 @@ fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     std::fs::write(
         common.join("projects.json"),
         list(PROJECTS, &|i| {
-            format!(r#"{{"project_code":"PRJ-{i:03}","name":"项目{i}","category":"注射","standard_price":{}.0,"cycle_days":90}}"#, 1000 + i * 100)
+            format!(
+                r#"{{"project_code":"PRJ-{i:03}","name":"项目{i}","category":"注射","standard_price":{}.0,"cycle_days":90}}"#,
+                1000 + i * 100
+            )
         }),
     )?;
     std::fs::write(
         common.join("products.json"),
         list(PRODUCTS, &|i| {
-            format!(r#"{{"product_code":"PRD-{i:03}","name":"产品{i}","category":"护肤","brand":"品牌","price":{}.0}}"#, 100 + i * 10)
+            format!(
+                r#"{{"product_code":"PRD-{i:03}","name":"产品{i}","category":"护肤","brand":"品牌","price":{}.0}}"#,
+                100 + i * 10
+            )
         }),
     )?;
     std::fs::write(
         common.join("doctors.json"),
         list(DOCTORS, &|i| {
-            format!(r#"{{"doctor_code":"DOC-{i:02}","institution_code":"{INSTITUTION}","name":"医生{i}","title":"主治医师"}}"#)
+            format!(
+                r#"{{"doctor_code":"DOC-{i:02}","institution_code":"{INSTITUTION}","name":"医生{i}","title":"主治医师"}}"#
+            )
         }),
     )?;
 
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(inst.join("customers.json"))?);
+    let mut w = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(inst.join("customers.json"))?,
+    );
     w.write_all(b"[\n")?;
     for i in 0..customers {
         let sep = if i + 1 < customers { "," } else { "" };
@@ -108,9 +121,17 @@ fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
         let mut lines = Vec::with_capacity(items);
         for n in 0..items {
             let (ty, code, price) = if n % 2 == 0 {
-                ("project", format!("PRJ-{:03}", (i + n) % PROJECTS), 1000 + ((i + n) % PROJECTS) * 100)
+                (
+                    "project",
+                    format!("PRJ-{:03}", (i + n) % PROJECTS),
+                    1000 + ((i + n) % PROJECTS) * 100,
+                )
             } else {
-                ("product", format!("PRD-{:03}", (i + n) % PRODUCTS), 100 + ((i + n) % PRODUCTS) * 10)
+                (
+                    "product",
+                    format!("PRD-{:03}", (i + n) % PRODUCTS),
+                    100 + ((i + n) % PRODUCTS) * 10,
+                )
             };
             total += price;
             lines.push(format!(
@@ -171,7 +192,11 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     let (d, c, o) = (dir.clone(), args.customers, args.orders);
     tokio::task::spawn_blocking(move || generate(&d, c, o)).await??;
     let inst = dir.join("institutions").join(INSTITUTION);
-    let size = |f: &str| std::fs::metadata(inst.join(f)).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+    let size = |f: &str| {
+        std::fs::metadata(inst.join(f))
+            .map(|m| m.len() as f64 / 1e6)
+            .unwrap_or(0.0)
+    };
     let (customers_mb, orders_mb) = (size("customers.json"), size("consumption_records.json"));
     println!(
         "   generated in {:.1} s: customers.json {customers_mb:.0} MB, consumption_records.json {orders_mb:.0} MB",
@@ -227,7 +252,16 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
         marks
             .iter()
             .position(|(p, _)| p.ends_with(name))
-            .map(|i| (marks[i].1, if i == 0 { Duration::ZERO } else { marks[i - 1].1 }))
+            .map(|i| {
+                (
+                    marks[i].1,
+                    if i == 0 {
+                        Duration::ZERO
+                    } else {
+                        marks[i - 1].1
+                    },
+                )
+            })
             .expect("file logged")
     };
     let (c_end, c_start) = at("customers.json");
@@ -241,11 +275,17 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     };
 
     println!();
-    println!("| {} | rows | import (revisit) | PostgreSQL `COPY` from CSV | import / COPY |", backend.name());
+    println!(
+        "| {} | rows | import (revisit) | PostgreSQL `COPY` from CSV | import / COPY |",
+        backend.name()
+    );
     println!("|---|---|---|---|---|");
     let row = |what: &str, n: usize, rate: f64, copy: Option<f64>| {
         let (c, pct) = match copy {
-            Some(c) => (format!("{c:.0} rows/s"), format!("{:.0} %", rate / c * 100.0)),
+            Some(c) => (
+                format!("{c:.0} rows/s"),
+                format!("{:.0} %", rate / c * 100.0),
+            ),
             None => ("—".into(), "—".into()),
         };
         println!("| {what} | {n} | {rate:.0} rows/s | {c} | {pct} |");

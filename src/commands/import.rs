@@ -7,9 +7,11 @@ use revisit_jobs::{ImportFile, Job};
 use super::wait;
 use crate::{app::App, import::layout, store::enqueue};
 
-/// Enqueues the plan for `path`; returns the batch id and the number of files.
+/// Enqueues the plan for `path`; returns the batch id and the number of files. A relative path
+/// is resolved here, where the command runs: the worker that imports it may run elsewhere.
 pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {
-    let plan = layout::plan(path)?;
+    let path = std::path::absolute(path)?;
+    let plan = layout::plan(&path)?;
     let files = plan.len();
     let batch = format!(
         "import-{}",

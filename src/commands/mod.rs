@@ -1,6 +1,7 @@
 //! One module per command: what the CLI does with its arguments.
 
 mod bench;
+mod bench_faults;
 mod bench_import;
 mod demo;
 mod import;
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { data } => demo(settings, &data).await,
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,
         Command::Bench(BenchCommand::Import(args)) => bench_import::run(settings, args).await,
+        Command::Bench(BenchCommand::Faults(args)) => bench_faults::run(settings, args).await,
     }
 }
 

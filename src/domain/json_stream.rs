@@ -286,8 +286,9 @@ mod tests {
 
     fn read(bytes: &[u8]) -> Result<(Vec<serde_json::Value>, StreamSummary), StreamError> {
         let mut got = Vec::new();
-        let summary =
-            for_each_record(bytes, |_, v| got.push(serde_json::from_str(v.get()).unwrap()))?;
+        let summary = for_each_record(bytes, |_, v| {
+            got.push(serde_json::from_str(v.get()).unwrap())
+        })?;
         Ok((got, summary))
     }
 
@@ -357,7 +358,10 @@ mod tests {
         assert!(e.0.contains("empty"), "{e}");
         // Deep nesting inside a record is that record's problem (see records), not the file's.
         let deep = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
-        assert_eq!(for_each_record(deep.as_bytes(), |_, _| {}).unwrap().records, 1);
+        assert_eq!(
+            for_each_record(deep.as_bytes(), |_, _| {}).unwrap().records,
+            1
+        );
         assert_eq!(read(b"[]").unwrap().1.records, 0);
     }
 }

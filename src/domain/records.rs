@@ -257,7 +257,10 @@ pub fn validate(kind: ImportKind, index: usize, raw: &RawValue) -> Result<Record
     // Only a rejected record needs its code read on its own, for the report.
     let fail = |(field, message): FieldError| RecordError {
         record: index,
-        key: serde_json::from_str(value).ok().as_ref().and_then(record_key_of),
+        key: serde_json::from_str(value)
+            .ok()
+            .as_ref()
+            .and_then(record_key_of),
         field,
         message,
     };
@@ -950,7 +953,12 @@ mod tests {
             "]".repeat(300)
         );
         let d = parse(ImportKind::Projects, &deep);
-        assert_eq!((d.records.len(), d.errors[0].record), (1, 0), "{:?}", d.errors);
+        assert_eq!(
+            (d.records.len(), d.errors[0].record),
+            (1, 0),
+            "{:?}",
+            d.errors
+        );
         let got: Vec<(usize, &str)> = p
             .errors
             .iter()

@@ -1,5 +1,6 @@
 //! `jobs.prune`: the nightly clean-up of finished job rows, which otherwise pile up (and slow
-//! the SQLite queue's fetch query as they do).
+//! the SQLite queue's fetch query as they do), and, after a longer retention, of dead job rows,
+//! cron ticks and health-check rows.
 
 use std::time::Duration;
 
@@ -8,14 +9,27 @@ use tracing::info;
 
 use super::{Handler, JobCtx, JobError};
 
+fn days_(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
 impl Handler for JobsPrune {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let days = self
             .older_than_days
             .unwrap_or(ctx.app.settings.worker.keep_done_days);
-        let age = Duration::from_secs(u64::from(days) * 86_400);
-        let deleted = ctx.app.store.prune_done_jobs(age).await?;
-        info!(days, deleted, "finished job rows pruned");
+        let w = &ctx.app.settings.worker;
+        let pruned = ctx
+            .app
+            .store
+            .prune(days_(days), days_(w.keep_history_days))
+            .await?;
+        info!(
+            days,
+            history_days = w.keep_history_days,
+            ?pruned,
+            "old job rows, cron ticks and health checks pruned"
+        );
         Ok(())
     }
 }

@@ -108,11 +108,13 @@ impl Channel {
     pub async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {
         match self {
             Self::Console => {
-                println!(
-                    "[测试模式·未发送] {} {} → {}",
-                    crate::domain::privacy::mask_name(&msg.name),
-                    crate::domain::privacy::mask_phone(&msg.phone),
-                    msg.message
+                // A log line, not stdout: the commands that wait for revisits print them once.
+                tracing::info!(
+                    revisit = msg.revisit_id,
+                    to = %crate::domain::privacy::mask_name(&msg.name),
+                    phone = %crate::domain::privacy::mask_phone(&msg.phone),
+                    message = %msg.message,
+                    "[测试模式·未发送] test mode: shown, not sent"
                 );
                 Ok(())
             }

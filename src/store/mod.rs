@@ -142,8 +142,10 @@ pub trait Repository: Send + Sync {
     /// Deletes every job of a queue (the benchmark's).
     async fn clear_queue(&self, queue: &str) -> StoreResult<()>;
     async fn done_count(&self, queue: &str) -> StoreResult<i64>;
-    /// Deletes finished (Done) job rows that finished at least `age` ago; returns how many.
-    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64>;
+    /// Deletes finished (Done) job rows that finished at least `done` ago, and dead job rows
+    /// (failed for good, killed, cancelled), cron ticks and health-check rows older than
+    /// `history`.
+    async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned>;
 
     // ---- import ------------------------------------------------------------------------------
     /// Writes a file's valid records as they arrive in `chunks`, logs the file, and enqueues

@@ -176,6 +176,23 @@ pub fn refused(index: usize, key: String, e: &sqlx::Error) -> RecordError {
     }
 }
 
+/// A job's stored error as people read it: without the type name apalis puts in front of a
+/// permanent failure ("AbortError: ...").
+pub fn readable_job_error(e: String) -> String {
+    e.strip_prefix("AbortError: ")
+        .map(str::to_owned)
+        .unwrap_or(e)
+}
+
+/// What a prune deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub done_jobs: u64,
+    pub dead_jobs: u64,
+    pub cron_ticks: u64,
+    pub health_checks: u64,
+}
+
 /// A job state as the CLI shows it. Rows of the job table map to these states:
 /// - pending: `Pending`, or `Failed` with attempts left (waiting for its `run_at`, the stored backoff);
 /// - running: `Queued` (fetched by a worker) or `Running`;

@@ -39,6 +39,15 @@ async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
         "no greeting printed:\n{stdout}"
     );
     assert!(stdout.contains("生日快乐"), "{stdout}");
+    // Each greeting is printed once: one line per revisit the demo reports.
+    let greeted: usize = stdout
+        .split("演示完成：")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the summary names how many revisits");
+    let shown = stdout.matches("生日快乐").count();
+    assert_eq!(shown, greeted, "{stdout}");
     // Phones are masked in what the demo prints.
     assert!(stdout.contains("****"), "{stdout}");
 }

@@ -237,7 +237,10 @@ async fn tags_with_quotes_commas_and_backslashes_come_back_as_written(backend: B
     c["tags"] = serde_json::json!(tags);
     let dir = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
-        ("BJ-HA-001/customers.json", &serde_json::json!([c]).to_string()),
+        (
+            "BJ-HA-001/customers.json",
+            &serde_json::json!([c]).to_string(),
+        ),
     ]);
     import_tree(&env, dir.path()).await;
     let (id,): (i64,) = env.rows("SELECT id FROM customers").await[0];

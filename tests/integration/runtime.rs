@@ -17,7 +17,7 @@ crate::on_both_backends!(
     a_job_that_always_kills_its_worker_stops_at_max_attempts,
     sigterm_lets_an_in_flight_job_finish,
     a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued_later,
-    pruning_deletes_finished_jobs_and_keeps_failed_ones,
+    pruning_deletes_finished_jobs_then_old_dead_jobs_and_health_rows,
 );
 
 async fn migrations_apply_on_a_fresh_database_and_again_on_every_start(backend: Backend) {
@@ -459,7 +459,7 @@ async fn a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued
     second.kill().await.unwrap();
 }
 
-async fn pruning_deletes_finished_jobs_and_keeps_failed_ones(backend: Backend) {
+async fn pruning_deletes_finished_jobs_then_old_dead_jobs_and_health_rows(backend: Backend) {
     let env = TestEnv::new(backend, &[]).await;
     for _ in 0..3 {
         store::enqueue(env.store(), &env.app.settings, &SystemHealth {}, None)
@@ -491,13 +491,16 @@ async fn pruning_deletes_finished_jobs_and_keeps_failed_ones(backend: Backend) {
     )
     .await;
     workers.stop().await;
-    // A week's retention keeps what finished just now.
+    // A week's retention keeps what finished just now; dead jobs, cron ticks and health rows
+    // have a longer retention of their own.
     let week = Duration::from_secs(7 * 86_400);
-    assert_eq!(env.store().prune_done_jobs(week).await.unwrap(), 0);
+    let month = Duration::from_secs(30 * 86_400);
     assert_eq!(
-        env.store().prune_done_jobs(Duration::ZERO).await.unwrap(),
-        3
+        env.store().prune(week, month).await.unwrap(),
+        revisit::store::Pruned::default()
     );
+    let p = env.store().prune(Duration::ZERO, month).await.unwrap();
+    assert_eq!((p.done_jobs, p.dead_jobs), (3, 0));
     assert_eq!(
         env.store().done_count(SystemHealth::QUEUE).await.unwrap(),
         0
@@ -505,6 +508,14 @@ async fn pruning_deletes_finished_jobs_and_keeps_failed_ones(backend: Backend) {
     assert_eq!(
         env.store().job_state(&failed).await.unwrap().unwrap().0,
         "failed",
-        "failed jobs are kept"
+        "failed jobs are kept within their retention"
     );
+    assert_eq!(env.count("SELECT count(*) FROM health_checks").await, 3);
+    let p = env
+        .store()
+        .prune(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!((p.dead_jobs, p.health_checks), (1, 3));
+    assert!(env.store().job_state(&failed).await.unwrap().is_none());
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult};
+use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult, readable_job_error};
 
 /// Inserts a job on the caller's connection or open transaction: it exists exactly when that
 /// transaction commits. A duplicate key is a no-op (`None`) and does not abort the transaction.
@@ -152,7 +152,7 @@ pub async fn list(
             run_at: r.run_at,
             done_at: r.done_at,
             lock_by: r.lock_by,
-            last_error: r.last_error,
+            last_error: r.last_error.map(readable_job_error),
         })
         .collect())
 }
@@ -201,10 +201,11 @@ pub async fn cancel(pool: &PgPool, id: &str) -> StoreResult<bool> {
 
 pub async fn state(pool: &PgPool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
     let sql = format!("SELECT {STATE_CASE}, last_result ->> 'Err' FROM apalis.jobs WHERE id = $1");
-    sqlx::query_as(AssertSqlSafe(sql))
+    let row: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
-        .await
+        .await?;
+    Ok(row.map(|(state, e)| (state, e.map(readable_job_error))))
 }
 
 pub async fn live_workers(pool: &PgPool, queue: &str, within: Duration) -> StoreResult<i64> {

@@ -133,15 +133,41 @@ impl Repository for PgStore {
         .await
     }
 
-    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM apalis.jobs
-             WHERE status = 'Done' AND done_at <= now() - $1 * interval '1 second'",
-        )
-        .bind(age.as_secs() as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+    async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
+        let older = |sql: &'static str, age: Duration| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(age.as_secs() as i64)
+                .execute(&self.pool)
+        };
+        let dead = format!(
+            "DELETE FROM apalis.jobs WHERE {} AND COALESCE(done_at, run_at) <= now() - $1 * interval '1 second'",
+            JobState::Failed.condition()
+        );
+        Ok(Pruned {
+            done_jobs: older(
+                "DELETE FROM apalis.jobs WHERE status = 'Done' AND done_at <= now() - $1 * interval '1 second'",
+                done,
+            )
+            .await?
+            .rows_affected(),
+            dead_jobs: sqlx::query(sqlx::AssertSqlSafe(dead))
+                .bind(history.as_secs() as i64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            cron_ticks: older(
+                "DELETE FROM cron_ticks WHERE fire_time <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
+            health_checks: older(
+                "DELETE FROM health_checks WHERE checked_at <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
+        })
     }
 
     async fn import_file(
@@ -182,6 +208,7 @@ impl Repository for PgStore {
             .bind(batch)
             .fetch_optional(&self.pool)
             .await
+            .map(|e: Option<String>| e.map(readable_job_error))
     }
 
     async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {

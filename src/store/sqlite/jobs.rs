@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::{begin_write, ts};
-use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult};
+use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult, readable_job_error};
 
 fn secs_to_time(secs: Option<i64>) -> Option<DateTime<Utc>> {
     secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
@@ -162,7 +162,7 @@ pub async fn list(
                     run_at: secs_to_time(Some(run_at)).unwrap_or_default(),
                     done_at: secs_to_time(done_at),
                     lock_by,
-                    last_error,
+                    last_error: last_error.map(readable_job_error),
                 }
             },
         )
@@ -215,10 +215,11 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> StoreResult<bool> {
 pub async fn state(pool: &SqlitePool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
     let sql =
         format!("SELECT {STATE_CASE}, json_extract(last_result, '$.Err') FROM Jobs WHERE id = ?1");
-    sqlx::query_as(AssertSqlSafe(sql))
+    let row: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
-        .await
+        .await?;
+    Ok(row.map(|(state, e)| (state, e.map(readable_job_error))))
 }
 
 pub async fn live_workers(pool: &SqlitePool, queue: &str, within: Duration) -> StoreResult<i64> {

@@ -279,14 +279,34 @@ impl Repository for SqliteStore {
             .await
     }
 
-    async fn prune_done_jobs(&self, age: Duration) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM Jobs WHERE status = 'Done' AND done_at <= CAST(strftime('%s', 'now') AS INTEGER) - ?1",
-        )
-        .bind(age.as_secs() as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+    async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
+        let before = |age: Duration| Utc::now() - chrono::Duration::seconds(age.as_secs() as i64);
+        let dead = format!(
+            "DELETE FROM Jobs WHERE {} AND COALESCE(done_at, run_at) <= ?1",
+            JobState::Failed.condition()
+        );
+        Ok(Pruned {
+            done_jobs: sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at <= ?1")
+                .bind(before(done).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            dead_jobs: sqlx::query(sqlx::AssertSqlSafe(dead))
+                .bind(before(history).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            cron_ticks: sqlx::query("DELETE FROM cron_ticks WHERE fire_time <= ?1")
+                .bind(ts(before(history)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            health_checks: sqlx::query("DELETE FROM health_checks WHERE checked_at <= ?1")
+                .bind(ts(before(history)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        })
     }
 
     async fn import_file(
@@ -327,6 +347,7 @@ impl Repository for SqliteStore {
             .bind(batch)
             .fetch_optional(&self.pool)
             .await
+            .map(|e: Option<String>| e.map(readable_job_error))
     }
 
     async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {
