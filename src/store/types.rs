@@ -144,16 +144,24 @@ impl WriteContext {
     }
 }
 
-/// A database error that retrying cannot fix: the record's values (SQLSTATE class 22, data
-/// exception, e.g. a byte the engine refuses) or a constraint it breaks (class 23).
+/// A database error that retrying cannot fix: a constraint the record breaks, or a value the
+/// engine refuses (PostgreSQL's SQLSTATE classes 22, data exception, and 23; SQLite's
+/// constraint, too-big and mismatch results).
 pub fn is_data_error(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
     match e {
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-            c.starts_with("22")
-                || c.starts_with("23")
-                // SQLite's extended codes: constraint failures and oversized values.
-                || matches!(c.as_ref(), "19" | "18" | "20" | "275" | "531" | "787" | "1299" | "1555" | "2067")
-        }),
+        sqlx::Error::Database(db) => {
+            if !matches!(db.kind(), ErrorKind::Other) {
+                return true; // unique, foreign key, not null, check
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return pg.code().starts_with("22") || pg.code().starts_with("23");
+            }
+            // SQLite's extended result code; its low byte is the primary one.
+            db.code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 18..=20 | 25))
+        }
         sqlx::Error::Encode(_) => true,
         _ => false,
     }

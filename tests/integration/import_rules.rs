@@ -15,6 +15,7 @@ crate::on_both_backends!(
     an_institution_s_file_never_changes_another_institution_s_rows,
     an_older_file_never_undoes_a_newer_one,
     tags_with_quotes_commas_and_backslashes_come_back_as_written,
+    a_record_the_database_refuses_is_rejected_and_the_rest_land_without_retries,
 );
 
 fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
@@ -251,4 +252,74 @@ async fn tags_with_quotes_commas_and_backslashes_come_back_as_written(backend: B
         .unwrap()
         .unwrap();
     assert_eq!(ctx.tags, tags);
+}
+
+async fn a_record_the_database_refuses_is_rejected_and_the_rest_land_without_retries(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend, &[]).await;
+    // A rule only the database knows (as a byte the engine refuses would be): it refuses C2.
+    let sql = match backend {
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_c2() RETURNS trigger AS $$ BEGIN
+                 IF NEW.code = 'BJ-HA-001-C2' THEN
+                     RAISE EXCEPTION 'invalid byte sequence' USING ERRCODE = '22021';
+                 END IF;
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_c2 BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION refuse_c2()",
+        ],
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_c2 BEFORE INSERT ON customers WHEN NEW.code = 'BJ-HA-001-C2'
+             BEGIN SELECT RAISE(ABORT, 'invalid byte sequence'); END",
+        ],
+    };
+    for q in sql {
+        match &env.app.pool {
+            revisit::store::DbPool::Postgres(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(q))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            revisit::store::DbPool::Sqlite(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(q))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let rows = serde_json::json!([
+        customer("BJ-HA-001-C1", "张丽", "13800000001"),
+        customer("BJ-HA-001-C2", "王芳", "13800000002"),
+        customer("BJ-HA-001-C3", "李娜", "13800000003"),
+    ])
+    .to_string();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("BJ-HA-001/customers.json", &rows),
+    ]);
+    let batch = import_tree(&env, dir.path()).await;
+    let log = env
+        .store()
+        .import_log(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.path.ends_with("customers.json"))
+        .unwrap();
+    assert_eq!((log.inserted, log.rejected), (2, 1), "{:?}", log.errors);
+    assert_eq!(log.errors[0].record, 1);
+    assert!(
+        log.errors[0]
+            .message
+            .contains("the database refused this record"),
+        "{:?}",
+        log.errors
+    );
+    let jobs = env.jobs_of(revisit_jobs::ImportFile::QUEUE).await;
+    assert!(
+        jobs.iter().all(|j| j.state == "done" && j.attempts == 1),
+        "no retry of the whole file: {jobs:?}"
+    );
 }
