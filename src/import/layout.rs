@@ -129,7 +129,8 @@ fn push_file(
     out.push(ImportSource {
         path: path.display().to_string(),
         kind,
-        institution: if kind.per_institution() {
+        // Doctors may sit in an institution's folder too: then they are that institution's.
+        institution: if kind.per_institution() || kind == ImportKind::Doctors {
             institution.map(str::to_owned)
         } else {
             None

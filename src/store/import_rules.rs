@@ -148,15 +148,28 @@ pub fn unknown_customer(
 }
 
 /// The institution a doctor row names: the folder's when the file sits in one (a doctor who
-/// names another institution there is refused), else the record's own `institution_code`.
+/// names another institution there, or who is another institution's already (`current`), is
+/// refused), else the record's own `institution_code` (the chain's common file may move a
+/// doctor who changed clinics).
 pub fn doctor_institution(
     ctx: &WriteContext,
     index: usize,
     r: &crate::domain::records::Doctor,
+    current: Option<i64>,
 ) -> Result<Option<i64>, RecordError> {
     let refuse = |message: String| {
         RecordError::unknown_reference(index, &r.code, "institution_code", message)
     };
+    if let (Some((folder, id)), Some(owner)) = (&ctx.folder, current)
+        && owner != *id
+    {
+        return Err(refuse(belongs_elsewhere(
+            "doctor",
+            &r.code,
+            ctx.code_of(owner),
+            folder,
+        )));
+    }
     match (&ctx.folder, &r.institution_code) {
         (Some((_, id)), None) => Ok(Some(*id)),
         (Some((folder, id)), Some(code)) if code == folder => Ok(Some(*id)),

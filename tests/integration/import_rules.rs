@@ -203,6 +203,30 @@ async fn an_institution_s_file_never_changes_another_institution_s_rows(backend:
         env.count("SELECT count(*) FROM consumption_records").await,
         0
     );
+    // A doctor of SH-ML-002 in BJ-HA-001's folder is refused; in the chain's common file, a
+    // doctor may move (a transfer).
+    let sh_doctor = r#"[{"doctor_code":"DOC-SH","institution_code":"SH-ML-002","name":"王医生"}]"#;
+    let common = write_tree(&[("common/doctors.json", sh_doctor)]);
+    import_tree(&env, common.path()).await;
+    let moved = r#"[{"doctor_code":"DOC-SH","name":"王医生改"}]"#;
+    let in_bj = write_tree(&[("BJ-HA-001/doctors.json", moved)]);
+    let batch = import_tree(&env, in_bj.path()).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!(log.rejected, 1, "{:?}", log.errors);
+    assert!(
+        log.errors[0]
+            .message
+            .contains("belongs to institution SH-ML-002"),
+        "{:?}",
+        log.errors
+    );
+    let (owner,): (String,) = env
+        .rows::<(String,)>(
+            "SELECT i.code FROM doctors d JOIN institutions i ON i.id = d.institution_id",
+        )
+        .await[0]
+        .clone();
+    assert_eq!(owner, "SH-ML-002");
 }
 
 async fn an_older_file_never_undoes_a_newer_one(backend: Backend) {

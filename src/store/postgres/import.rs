@@ -203,9 +203,18 @@ async fn doctors(
     v: &[(usize, Doctor)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
+    let codes: Vec<&str> = v.iter().map(|(_, r)| r.code.as_str()).collect();
+    let current: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT code, institution_id FROM doctors WHERE code = ANY($1) AND institution_id IS NOT NULL",
+    )
+    .bind(&codes)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
     let mut c = Counts::default();
     for (index, r) in v {
-        let inst = match doctor_institution(ctx, *index, r) {
+        let inst = match doctor_institution(ctx, *index, r, current.get(&r.code).copied()) {
             Ok(inst) => inst,
             Err(e) => {
                 rejected.push(e);
