@@ -32,14 +32,26 @@ pub async fn import_batch(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let mut last = usize::MAX;
+    let mut last = String::new();
     loop {
         let done = app.store.import_progress(batch).await?;
         let done = done as usize;
-        if done != last {
-            eprint!("\r   导入进度 {done}/{files} 个文件");
+        // Within a large file: how many of its records have been written.
+        let within = match app.store.file_progress(batch).await? {
+            Some((path, d, t)) if done < files => {
+                let name = std::path::Path::new(&path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or(path);
+                format!("，{name} {d}/{t} 条")
+            }
+            _ => String::new(),
+        };
+        let line = format!("   导入进度 {done}/{files} 个文件{within}");
+        if line != last {
+            eprint!("\r{line}    ");
             let _ = std::io::stderr().flush();
-            last = done;
+            last = line;
         }
         if done >= files {
             eprintln!();

@@ -6,7 +6,13 @@
 //! once, is logged with its reason, and does not stop the files after it: its plan goes on.
 //! Incremental files leave `pending/` when they are done (see [`crate::import::archive`]).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use revisit_jobs::ImportFile;
 use tokio::sync::mpsc;
@@ -32,6 +38,32 @@ fn next_job(job: &ImportFile, ctx: &JobCtx<'_>) -> Option<NewJob> {
             &next,
             Some(format!("{}:{}", job.batch, rest.len())),
         )
+    })
+}
+
+/// Notes every second how many records have gone to the writer, for `import --wait`.
+fn report_progress(
+    ctx: &JobCtx<'_>,
+    batch: &str,
+    path: &str,
+    sent: Arc<AtomicUsize>,
+    total: usize,
+) -> tokio::task::JoinHandle<()> {
+    let store = ctx.app.store.clone();
+    let (batch, path) = (batch.to_owned(), path.to_owned());
+    tokio::spawn(async move {
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let done = sent.load(Ordering::Relaxed);
+            if done != last {
+                // Progress is a courtesy: a failed note never fails the import.
+                let _ = store
+                    .note_file_progress(&batch, &path, done as i64, total as i64)
+                    .await;
+                last = done;
+            }
+        }
     })
 }
 
@@ -64,9 +96,12 @@ impl Handler for ImportFile {
 
         let (tx, mut rx) = mpsc::channel(2);
         let (p, c) = (path.clone(), checked.clone());
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
         let sender = tokio::task::spawn_blocking(move || {
-            reader::send(&p, kind, &c, reader::CHUNK_RECORDS, &tx)
+            reader::send(&p, kind, &c, reader::CHUNK_RECORDS, &tx, &counter)
         });
+        let reporter = report_progress(ctx, &self.batch, &src.path, sent, checked.total);
         let file = FileImport {
             batch: &self.batch,
             source: src,
@@ -83,6 +118,7 @@ impl Handler for ImportFile {
             .await;
         drop(rx);
         let _ = sender.await;
+        reporter.abort();
         let imported = written.map_err(|e| match e {
             WriteError::Db(e) => JobError::retry(e),
             WriteError::File(e) => JobError::retry(anyhow::anyhow!("{e}")),

@@ -8,7 +8,12 @@
 //! whatever the file's size. If the file changed between the passes, the last chunk says so
 //! and the store throws the file's writes away (or, on SQLite, the retry writes it again).
 
-use std::{collections::HashMap, collections::HashSet, fs::File, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    fs::File,
+    path::Path,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use revisit_jobs::ImportKind;
 use tokio::sync::mpsc;
@@ -90,6 +95,7 @@ pub fn send(
     checked: &Checked,
     chunk_records: usize,
     tx: &mpsc::Sender<Chunk>,
+    progress: &AtomicUsize,
 ) {
     let changed = "the file changed while it was being imported; it will be imported again";
     let file = match open(path) {
@@ -114,6 +120,7 @@ pub fn send(
         chunk.push(index, record);
         if chunk.len() >= chunk_records {
             sent += chunk.len();
+            progress.store(sent, Ordering::Relaxed);
             let full = std::mem::replace(&mut chunk, Records::empty(kind));
             receiver_gone = tx.blocking_send(Ok(full)).is_err();
             if sent / step != (sent - chunk_records) / step {
@@ -149,7 +156,14 @@ mod tests {
         let checked = check(&path, ImportKind::Projects).unwrap();
         assert_eq!((checked.total, checked.rejected), (7, 2));
         let (tx, mut rx) = mpsc::channel(16);
-        send(&path, ImportKind::Projects, &checked, 2, &tx);
+        send(
+            &path,
+            ImportKind::Projects,
+            &checked,
+            2,
+            &tx,
+            &AtomicUsize::new(0),
+        );
         drop(tx);
         let mut sizes = Vec::new();
         while let Some(chunk) = rx.blocking_recv() {
@@ -166,7 +180,14 @@ mod tests {
         let checked = check(&path, ImportKind::Projects).unwrap();
         std::fs::write(&path, r#"[{"project_code":"P1","name":"乙"}]"#).unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        send(&path, ImportKind::Projects, &checked, 10, &tx);
+        send(
+            &path,
+            ImportKind::Projects,
+            &checked,
+            10,
+            &tx,
+            &AtomicUsize::new(0),
+        );
         drop(tx);
         let last = rx.blocking_recv().unwrap();
         assert!(last.unwrap_err().contains("changed"));

@@ -164,6 +164,17 @@ pub trait Repository: Send + Sync {
     async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool>;
     /// Files of a batch imported so far.
     async fn import_progress(&self, batch: &str) -> StoreResult<i64>;
+    /// Notes how many of a file's records have gone to the writer (seen at once, outside the
+    /// file's transaction).
+    async fn note_file_progress(
+        &self,
+        batch: &str,
+        path: &str,
+        done: i64,
+        total: i64,
+    ) -> StoreResult<()>;
+    /// (path, done, total) of the file of `batch` being imported now, if any.
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>>;
     /// The error of a dead import job of this batch, if any.
     async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>>;
     async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>>;

@@ -199,6 +199,8 @@ pub struct Pruned {
     pub dead_jobs: u64,
     pub cron_ticks: u64,
     pub health_checks: u64,
+    /// Progress notes of files, left behind only when a note raced its file's end.
+    pub progress_notes: u64,
 }
 
 /// A job state as the CLI shows it. Rows of the job table map to these states:

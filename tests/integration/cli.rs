@@ -9,6 +9,7 @@ use crate::harness::*;
 crate::on_both_backends!(
     demo_on_an_empty_database_prints_greetings,
     init_force_without_confirmation_refuses_and_keeps_the_data,
+    import_wait_shows_progress_within_a_large_file_and_a_relative_path_works,
 );
 
 fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
@@ -82,4 +83,59 @@ async fn a_bad_setting_names_its_key() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("reminders.days_ahead"), "{stderr}");
+}
+
+async fn import_wait_shows_progress_within_a_large_file_and_a_relative_path_works(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend, &[]).await;
+    let n = 40_000;
+    let customers: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"customer_code":"BJ-HA-001-C{i:06}","person":{{"name":"客户","birthday":"1990-01-01","phone":"136{i:08}"}}}}"#
+            )
+        })
+        .collect();
+    let dir = write_tree(&[
+        ("data/common/institutions.json", INSTITUTIONS),
+        (
+            "data/BJ-HA-001/customers.json",
+            &format!("[{}]", customers.join(",")),
+        ),
+    ]);
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(["worker", "--no-cron", "--queue", "import.file"])
+        .env_clear()
+        .envs(env.child_env(&[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let vars = env.child_env(&[("RUST_LOG", "warn")]);
+    let cwd = dir.path().to_path_buf();
+    // A relative path, from a folder the worker does not run in.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+            .args(["import", "data", "--wait"])
+            .current_dir(cwd)
+            .env_clear()
+            .envs(vars)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    worker.kill().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("customers.json") && stderr.contains(&format!("/{n} 条")),
+        "progress within the file: {stderr}"
+    );
+    assert!(stdout.contains(&format!("共 {n} 条，新增 {n}")), "{stdout}");
+    assert_eq!(env.count("SELECT count(*) FROM customers").await, n as i64);
 }

@@ -121,6 +121,11 @@ pub async fn import_file(
     .bind(sqlx::types::Json(&errors))
     .execute(&mut *tx)
     .await?;
+    sqlx::query("DELETE FROM import_file_progress WHERE batch = $1 AND path = $2")
+        .bind(file.batch)
+        .bind(&file.source.path)
+        .execute(&mut *tx)
+        .await?;
     if let Some(job) = next {
         super::jobs::insert(&mut tx, &job).await?;
     }

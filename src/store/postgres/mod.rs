@@ -167,6 +167,12 @@ impl Repository for PgStore {
             )
             .await?
             .rows_affected(),
+            progress_notes: older(
+                "DELETE FROM import_file_progress WHERE updated_at <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
         })
     }
 
@@ -194,6 +200,38 @@ impl Repository for PgStore {
             .bind(batch)
             .fetch_one(&self.pool)
             .await
+    }
+
+    async fn note_file_progress(
+        &self,
+        batch: &str,
+        path: &str,
+        done: i64,
+        total: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO import_file_progress (batch, path, done, total) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (batch, path) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total,
+                 updated_at = now()",
+        )
+        .bind(batch)
+        .bind(path)
+        .bind(done)
+        .bind(total)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>> {
+        sqlx::query_as(
+            "SELECT p.path, p.done, p.total FROM import_file_progress p WHERE p.batch = $1
+               AND NOT EXISTS (SELECT 1 FROM import_log l WHERE l.batch = p.batch AND l.path = p.path)
+             ORDER BY p.updated_at DESC LIMIT 1",
+        )
+        .bind(batch)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {

@@ -28,6 +28,10 @@ use crate::{
     },
 };
 
+/// How long the import writes before it lets other writers in, and for how long.
+const LOCK_TURN: std::time::Duration = std::time::Duration::from_millis(1000);
+const LOCK_GAP: std::time::Duration = std::time::Duration::from_millis(150);
+
 fn outcome(revision: Option<i64>) -> Option<bool> {
     revision.map(|r| r == 1)
 }
@@ -62,8 +66,17 @@ pub async fn import_file(
         file.source_seq,
     )?;
     let mut imported = Imported::default();
+    let mut holding = std::time::Duration::ZERO;
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(WriteError::File)?;
+        // SQLite's waiting writers (heartbeats, other jobs) poll for the lock with sleeps of up
+        // to 100 ms; a loop that takes it again at once would starve them. After about a second
+        // of writing, leave a gap longer than their longest sleep.
+        if holding >= LOCK_TURN {
+            tokio::time::sleep(LOCK_GAP).await;
+            holding = std::time::Duration::ZERO;
+        }
+        let started = std::time::Instant::now();
         let mut tx = begin_write(pool).await?;
         sqlx::query("SAVEPOINT chunk").execute(&mut *tx).await?;
         match write(&mut tx, &ctx, &known, &chunk).await {
@@ -101,6 +114,7 @@ pub async fn import_file(
             Err(e) => return Err(e),
         }
         tx.commit().await?;
+        holding += started.elapsed();
         if let Records::Institutions(v) = &chunk {
             // Later chunks of the same file may name the institutions just written.
             for (_, r) in v {
@@ -139,6 +153,11 @@ pub async fn import_file(
     .bind(json(&errors))
     .execute(&mut *tx)
     .await?;
+    sqlx::query("DELETE FROM import_file_progress WHERE batch = ?1 AND path = ?2")
+        .bind(file.batch)
+        .bind(&file.source.path)
+        .execute(&mut *tx)
+        .await?;
     if let Some(job) = next {
         jobs::insert(&mut tx, &job).await?;
     }
