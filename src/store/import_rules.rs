@@ -7,10 +7,55 @@ use std::collections::{HashMap, HashSet};
 use crate::{
     domain::{
         ownership::belongs_elsewhere,
-        records::{ConsumptionRecord, RecordError},
+        records::{ConsumptionRecord, RecordError, Records},
     },
-    store::WriteContext,
+    store::{Counts, Imported, WriteContext, WriteError, is_data_error, refused},
 };
+
+/// What writing a chunk did: its counts and the records the store rejected.
+pub type ChunkResult = Result<(Counts, Vec<RecordError>), WriteError>;
+
+/// An engine's writer of one chunk, on a connection in a transaction.
+#[async_trait::async_trait]
+pub trait ChunkWriter: Send {
+    /// Runs a statement without results (a savepoint).
+    async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error>;
+    async fn write(&mut self, chunk: &Records) -> ChunkResult;
+}
+
+/// Writes one chunk inside a savepoint. If the database refuses it (a data error, which no
+/// retry can fix), writes its records one by one, each in a savepoint of its own, and rejects
+/// the ones the database refuses, with its reason; the others land.
+pub async fn write_isolating_refusals(w: &mut dyn ChunkWriter, chunk: &Records) -> ChunkResult {
+    w.exec("SAVEPOINT chunk").await?;
+    match w.write(chunk).await {
+        Ok(done) => {
+            w.exec("RELEASE SAVEPOINT chunk").await?;
+            Ok(done)
+        }
+        Err(WriteError::Db(e)) if is_data_error(&e) => {
+            w.exec("ROLLBACK TO SAVEPOINT chunk").await?;
+            let mut all = Imported::default();
+            for single in chunk.singles() {
+                w.exec("SAVEPOINT one").await?;
+                match w.write(&single).await {
+                    Ok((counts, rejected)) => {
+                        w.exec("RELEASE SAVEPOINT one").await?;
+                        all.add(counts, rejected);
+                    }
+                    Err(WriteError::Db(e)) if is_data_error(&e) => {
+                        w.exec("ROLLBACK TO SAVEPOINT one").await?;
+                        let (index, key) = single.keys().remove(0);
+                        all.add(Counts::default(), vec![refused(index, key, &e)]);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok((all.counts, all.errors))
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// A record of a chunk with the institution it belongs to.
 pub struct Owned<'a, T> {

@@ -34,6 +34,21 @@ fn posts_for(hook: &MockServer, send_key: &str) -> usize {
         .count()
 }
 
+/// A receiver that gets the first message, then SIGKILLs the worker that sent it before
+/// answering (the worker whose pid is put in the victim).
+async fn hook_that_kills_the_first_sender() -> (MockServer, Victim) {
+    let victim: Victim = Default::default();
+    let v = victim.clone();
+    let hook = MockServer::start(Arc::new(move |n, _| {
+        if n == 0 {
+            kill(&v);
+        }
+        (200, vec![], serde_json::json!({"ok": true}))
+    }))
+    .await;
+    (hook, victim)
+}
+
 fn ok_hook() -> Script {
     Arc::new(|_, _| (200, vec![], serde_json::json!({"ok": true})))
 }
@@ -180,15 +195,7 @@ async fn kill_after_the_receiver_got_it(
 }
 
 async fn a_worker_killed_after_sending_is_flagged_uncertain_and_not_sent_again(backend: Backend) {
-    let victim: Victim = Default::default();
-    let v = victim.clone();
-    let hook = MockServer::start(Arc::new(move |n, _| {
-        if n == 0 {
-            kill(&v);
-        }
-        (200, vec![], serde_json::json!({"ok": true}))
-    }))
-    .await;
+    let (hook, victim) = hook_that_kills_the_first_sender().await;
     let env = TestEnv::new(backend, &[]).await;
     let r = kill_after_the_receiver_got_it(&env, &hook, &victim, &[], "failed").await;
     assert!(r.delivery_uncertain, "flagged for a person to check");
@@ -207,15 +214,7 @@ async fn a_worker_killed_after_sending_is_flagged_uncertain_and_not_sent_again(b
 }
 
 async fn a_deduplicating_receiver_gets_the_repeat_with_the_same_key(backend: Backend) {
-    let victim: Victim = Default::default();
-    let v = victim.clone();
-    let hook = MockServer::start(Arc::new(move |n, _| {
-        if n == 0 {
-            kill(&v);
-        }
-        (200, vec![], serde_json::json!({"ok": true}))
-    }))
-    .await;
+    let (hook, victim) = hook_that_kills_the_first_sender().await;
     let env = TestEnv::new(backend, &[]).await;
     let r = kill_after_the_receiver_got_it(
         &env,

@@ -27,10 +27,10 @@ use crate::{
     store::{
         Chunk, Counts, FileImport, Imported, NewJob, WriteContext, WriteError,
         import_rules::{
-            KnownCodes, assign_owners, doctor_institution, keep_own_rows, order_number_fits,
-            unknown_customer,
+            ChunkResult, ChunkWriter, KnownCodes, assign_owners, doctor_institution, keep_own_rows,
+            order_number_fits, unknown_customer, write_isolating_refusals,
         },
-        is_data_error, refused, reported_errors,
+        reported_errors,
     },
 };
 
@@ -61,41 +61,13 @@ pub async fn import_file(
     let mut imported = Imported::default();
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(WriteError::File)?;
-        sqlx::query("SAVEPOINT chunk").execute(&mut *tx).await?;
-        match write(&mut tx, &ctx, &known, &chunk).await {
-            Ok((counts, rejected)) => {
-                sqlx::query("RELEASE SAVEPOINT chunk")
-                    .execute(&mut *tx)
-                    .await?;
-                imported.add(counts, rejected);
-            }
-            Err(WriteError::Db(e)) if is_data_error(&e) => {
-                // Find the records the database refuses, one by one; keep the rest.
-                sqlx::query("ROLLBACK TO SAVEPOINT chunk")
-                    .execute(&mut *tx)
-                    .await?;
-                for single in chunk.singles() {
-                    sqlx::query("SAVEPOINT one").execute(&mut *tx).await?;
-                    match write(&mut tx, &ctx, &known, &single).await {
-                        Ok((counts, rejected)) => {
-                            sqlx::query("RELEASE SAVEPOINT one")
-                                .execute(&mut *tx)
-                                .await?;
-                            imported.add(counts, rejected);
-                        }
-                        Err(WriteError::Db(e)) if is_data_error(&e) => {
-                            sqlx::query("ROLLBACK TO SAVEPOINT one")
-                                .execute(&mut *tx)
-                                .await?;
-                            let (index, key) = single.keys().remove(0);
-                            imported.add(Counts::default(), vec![refused(index, key, &e)]);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        }
+        let mut writer = Writer {
+            conn: &mut tx,
+            ctx: &ctx,
+            known: &known,
+        };
+        let (counts, rejected) = write_isolating_refusals(&mut writer, &chunk).await?;
+        imported.add(counts, rejected);
     }
     let errors = reported_errors(file.read_errors, &imported.errors);
     sqlx::query(
@@ -147,6 +119,27 @@ async fn codes(conn: &mut PgConnection, sql: &'static str) -> Result<HashSet<Str
         .await?
         .into_iter()
         .collect())
+}
+
+/// This engine's chunk writer, for [`write_isolating_refusals`].
+struct Writer<'a> {
+    conn: &'a mut PgConnection,
+    ctx: &'a WriteContext,
+    known: &'a KnownCodes,
+}
+
+#[async_trait::async_trait]
+impl ChunkWriter for Writer<'_> {
+    async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(sql)
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+    }
+
+    async fn write(&mut self, chunk: &Records) -> ChunkResult {
+        write(self.conn, self.ctx, self.known, chunk).await
+    }
 }
 
 /// Writes one chunk; returns what it did and the records it rejected.
