@@ -102,17 +102,17 @@ pub struct WriteContext {
 }
 
 impl WriteContext {
+    /// `Err` names the folder's institution when it is not known. A store raises it only when
+    /// the file has records to write: a file logged as failed needs no context.
     pub fn new(
         institutions: HashMap<String, i64>,
         folder: Option<&str>,
         source_seq: i32,
-    ) -> Result<Self, WriteError> {
+    ) -> Result<Self, String> {
         let folder = match folder {
             Some(code) => Some((
                 code.to_owned(),
-                *institutions
-                    .get(code)
-                    .ok_or_else(|| WriteError::UnknownInstitution(code.to_owned()))?,
+                *institutions.get(code).ok_or_else(|| code.to_owned())?,
             )),
             None => None,
         };

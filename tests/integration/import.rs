@@ -136,6 +136,15 @@ async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backen
         "nothing half-written"
     );
     assert_eq!(env.jobs_of(revisit_jobs::ImportFile::QUEUE).await.len(), 1);
+    // Logged with its reason, so that `import --wait` and the report see it.
+    let log = env.store().import_log("bad").await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].errors[0].field, "(file)");
+    assert!(
+        log[0].errors[0].message.contains("XX-999"),
+        "{:?}",
+        log[0].errors
+    );
     workers.stop().await;
 }
 

@@ -52,7 +52,7 @@ pub async fn import_file(
         institutions,
         file.source.institution.as_deref(),
         file.source_seq,
-    )?;
+    );
     let known = if file.source.kind == revisit_jobs::ImportKind::ConsumptionRecords {
         known_codes(&mut tx).await?
     } else {
@@ -61,9 +61,12 @@ pub async fn import_file(
     let mut imported = Imported::default();
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(WriteError::File)?;
+        let ctx = ctx
+            .as_ref()
+            .map_err(|code| WriteError::UnknownInstitution(code.clone()))?;
         let mut writer = Writer {
             conn: &mut tx,
-            ctx: &ctx,
+            ctx,
             known: &known,
         };
         let (counts, rejected) = write_isolating_refusals(&mut writer, &chunk).await?;

@@ -64,11 +64,14 @@ pub async fn import_file(
         institutions,
         file.source.institution.as_deref(),
         file.source_seq,
-    )?;
+    );
     let mut imported = Imported::default();
     let mut holding = std::time::Duration::ZERO;
     while let Some(chunk) = chunks.recv().await {
         let chunk = chunk.map_err(WriteError::File)?;
+        let ctx = ctx
+            .as_mut()
+            .map_err(|code| WriteError::UnknownInstitution(code.clone()))?;
         // SQLite's waiting writers (heartbeats, other jobs) poll for the lock with sleeps of up
         // to 100 ms; a loop that takes it again at once would starve them. After about a second
         // of writing, leave a gap longer than their longest sleep.
@@ -80,7 +83,7 @@ pub async fn import_file(
         let mut tx = begin_write(pool).await?;
         let mut writer = Writer {
             conn: &mut tx,
-            ctx: &ctx,
+            ctx,
             known: &known,
         };
         let (counts, rejected) = write_isolating_refusals(&mut writer, &chunk).await?;
