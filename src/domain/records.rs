@@ -217,14 +217,6 @@ impl Records {
     }
 }
 
-/// A parsed file: its valid records, the rejected ones, and how many there were in all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedFile {
-    pub records: Records,
-    pub errors: Vec<RecordError>,
-    pub total: usize,
-}
-
 /// One validated record, of whichever kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -285,58 +277,6 @@ pub fn duplicate_error(kind: ImportKind, index: usize, key: &str, first: usize) 
         key: Some(key.to_owned()),
         field: key_field(kind).to_owned(),
         message: format!("duplicate of record #{first} in the same file; the first one is kept"),
-    }
-}
-
-/// Parses and validates a whole file held in memory (small files and tests; imports stream).
-pub fn parse_file(kind: ImportKind, path: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
-    let mut records = Records::empty(kind);
-    let mut errors = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    let summary = super::json_stream::for_each_record(bytes, |index, value| {
-        match validate(kind, index, value) {
-            Ok(record) => match seen.get(record.key()) {
-                Some(first) => errors.push(duplicate_error(kind, index, record.key(), *first)),
-                None => {
-                    seen.insert(record.key().to_owned(), index);
-                    records.push(index, record);
-                }
-            },
-            Err(e) => errors.push(e),
-        }
-    })
-    .map_err(|e| FileError {
-        path: path.to_owned(),
-        message: e.0,
-    })?;
-    Ok(ParsedFile {
-        records,
-        errors,
-        total: summary.records,
-    })
-}
-
-impl ParsedFile {
-    /// Moves records a later stage found invalid (unknown references) from the valid ones to
-    /// the errors, keeping the errors in file order.
-    pub fn reject(&mut self, rejected: Vec<RecordError>) {
-        for e in rejected {
-            self.remove(e.record);
-            self.errors.push(e);
-        }
-        self.errors.sort_by_key(|e| e.record);
-    }
-
-    /// Drops the record at file index `index`, e.g. when a later stage finds it invalid.
-    pub fn remove(&mut self, index: usize) {
-        match &mut self.records {
-            Records::Institutions(v) => v.retain(|(i, _)| *i != index),
-            Records::Doctors(v) => v.retain(|(i, _)| *i != index),
-            Records::Projects(v) => v.retain(|(i, _)| *i != index),
-            Records::Products(v) => v.retain(|(i, _)| *i != index),
-            Records::Customers(v) => v.retain(|(i, _)| *i != index),
-            Records::ConsumptionRecords(v) => v.retain(|(i, _)| *i != index),
-        }
     }
 }
 
@@ -838,6 +778,42 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A parsed file: its valid records, the rejected ones, and how many there were in all.
+    #[derive(Debug, Clone, PartialEq)]
+    struct ParsedFile {
+        records: Records,
+        errors: Vec<RecordError>,
+        total: usize,
+    }
+
+    /// Parses and validates a whole file held in memory (small files and tests; imports stream).
+    fn parse_file(kind: ImportKind, path: &str, bytes: &[u8]) -> Result<ParsedFile, FileError> {
+        let mut records = Records::empty(kind);
+        let mut errors = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        let summary = crate::domain::json_stream::for_each_record(bytes, |index, value| {
+            match validate(kind, index, value) {
+                Ok(record) => match seen.get(record.key()) {
+                    Some(first) => errors.push(duplicate_error(kind, index, record.key(), *first)),
+                    None => {
+                        seen.insert(record.key().to_owned(), index);
+                        records.push(index, record);
+                    }
+                },
+                Err(e) => errors.push(e),
+            }
+        })
+        .map_err(|e| FileError {
+            path: path.to_owned(),
+            message: e.0,
+        })?;
+        Ok(ParsedFile {
+            records,
+            errors,
+            total: summary.records,
+        })
+    }
 
     fn parse(kind: ImportKind, json: &str) -> ParsedFile {
         parse_file(kind, "t.json", json.as_bytes()).unwrap()
