@@ -183,16 +183,25 @@ impl Records {
 
     /// Each record on its own, to find the one a database refuses.
     pub fn singles(&self) -> Vec<Records> {
-        fn each<T: Clone>(v: &[(usize, T)], wrap: fn(Vec<(usize, T)>) -> Records) -> Vec<Records> {
-            v.iter().map(|r| wrap(vec![r.clone()])).collect()
+        self.parts(1)
+    }
+
+    /// The records in parts of at most `n`, in order.
+    pub fn parts(&self, n: usize) -> Vec<Records> {
+        fn split<T: Clone>(
+            v: &[(usize, T)],
+            n: usize,
+            wrap: fn(Vec<(usize, T)>) -> Records,
+        ) -> Vec<Records> {
+            v.chunks(n.max(1)).map(|c| wrap(c.to_vec())).collect()
         }
         match self {
-            Self::Institutions(v) => each(v, Self::Institutions),
-            Self::Doctors(v) => each(v, Self::Doctors),
-            Self::Projects(v) => each(v, Self::Projects),
-            Self::Products(v) => each(v, Self::Products),
-            Self::Customers(v) => each(v, Self::Customers),
-            Self::ConsumptionRecords(v) => each(v, Self::ConsumptionRecords),
+            Self::Institutions(v) => split(v, n, Self::Institutions),
+            Self::Doctors(v) => split(v, n, Self::Doctors),
+            Self::Projects(v) => split(v, n, Self::Projects),
+            Self::Products(v) => split(v, n, Self::Products),
+            Self::Customers(v) => split(v, n, Self::Customers),
+            Self::ConsumptionRecords(v) => split(v, n, Self::ConsumptionRecords),
         }
     }
 

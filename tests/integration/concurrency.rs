@@ -5,10 +5,14 @@
 use std::{process::Stdio, time::Duration};
 
 use revisit::store::Backend;
+use revisit_jobs::Job;
 
 use crate::harness::*;
 
-crate::on_both_backends!(a_second_process_works_while_worker_daemons_write);
+crate::on_both_backends!(
+    a_second_process_works_while_worker_daemons_write,
+    a_large_import_does_not_stall_heartbeats_so_its_job_is_never_rescued,
+);
 
 fn run_cli(env: &[(String, String)], cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
@@ -98,4 +102,65 @@ async fn a_second_process_works_while_worker_daemons_write(backend: Backend) {
             "a daemon logged an error:\n{stderr}"
         );
     }
+}
+
+/// Two workers of the import queue (heartbeat 1 s, dead after 5 missed): one imports a large
+/// file while the other watches its heartbeats. On SQLite an import that held the write lock
+/// for seconds would stall the importer's heartbeat, and the watcher would rescue the job and
+/// run it a second time.
+async fn a_large_import_does_not_stall_heartbeats_so_its_job_is_never_rescued(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let n = 60_000;
+    let customers: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"customer_code":"BJ-HA-001-C{i:06}","person":{{"name":"客户","birthday":"1990-01-01","phone":"135{i:08}"}},"notes":"术后注意防晒保湿，定期回访了解恢复情况。"}}"#
+            )
+        })
+        .collect();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        (
+            "BJ-HA-001/customers.json",
+            &format!("[{}]", customers.join(",")),
+        ),
+    ]);
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+            .args(["worker", "--no-cron", "--queue", "import.file"])
+            .env_clear()
+            .envs(env.child_env(&[("REVISIT__WORKER__MISSED_HEARTBEATS", "5")]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    let plan = revisit::import::layout::plan(dir.path()).unwrap();
+    let (first, rest) = plan.split_first().unwrap();
+    let job = revisit_jobs::ImportFile {
+        source: first.clone(),
+        then: rest.to_vec(),
+        batch: "large".into(),
+    };
+    revisit::store::enqueue(env.store(), &env.app.settings, &job, None)
+        .await
+        .unwrap();
+    // Both files logged, and both jobs acknowledged (the log commits a moment before the ack).
+    eventually(Duration::from_secs(120), "the large import", || async {
+        let jobs = env.jobs_of(revisit_jobs::ImportFile::QUEUE).await;
+        (env.store().import_progress("large").await.unwrap() == 2
+            && jobs.iter().all(|j| j.state == "done"))
+        .then_some(())
+    })
+    .await;
+    a.kill().await.unwrap();
+    b.kill().await.unwrap();
+    let jobs = env.jobs_of(revisit_jobs::ImportFile::QUEUE).await;
+    assert!(
+        jobs.iter().all(|j| j.attempts == 1),
+        "a job was rescued from a live worker: {jobs:?}"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM customers").await, n as i64);
 }

@@ -26,7 +26,10 @@ async fn scan(env: &TestEnv, today: NaiveDate) {
         .unwrap()
         .unwrap();
     eventually(Duration::from_secs(20), "the scan", || async {
-        let (s, _) = env.store().job_state(&id).await.unwrap().unwrap();
+        let Some((s, _)) = env.store().job_state(&id).await.unwrap() else {
+            let all = env.store().list_jobs(None, None, 1000).await.unwrap();
+            panic!("job {id} vanished; jobs: {all:?}");
+        };
         (s == "done").then_some(())
     })
     .await;

@@ -28,8 +28,10 @@ use crate::{
     },
 };
 
-/// How long the import writes before it lets other writers in, and for how long.
-const LOCK_TURN: std::time::Duration = std::time::Duration::from_millis(1000);
+/// Records written per transaction; how long the import writes before it lets other writers
+/// in, and for how long.
+const RECORDS_PER_TRANSACTION: usize = 1000;
+const LOCK_TURN: std::time::Duration = std::time::Duration::from_millis(500);
 const LOCK_GAP: std::time::Duration = std::time::Duration::from_millis(150);
 
 fn outcome(revision: Option<i64>) -> Option<bool> {
@@ -72,24 +74,27 @@ pub async fn import_file(
         let ctx = ctx
             .as_mut()
             .map_err(|code| WriteError::UnknownInstitution(code.clone()))?;
-        // SQLite's waiting writers (heartbeats, other jobs) poll for the lock with sleeps of up
-        // to 100 ms; a loop that takes it again at once would starve them. After about a second
-        // of writing, leave a gap longer than their longest sleep.
-        if holding >= LOCK_TURN {
-            tokio::time::sleep(LOCK_GAP).await;
-            holding = std::time::Duration::ZERO;
+        // A transaction per part of the chunk, so that none holds the write lock for long; and
+        // since SQLite's waiting writers (heartbeats, other jobs) poll for the lock with sleeps
+        // of up to 100 ms, a loop that takes it again at once would starve them: after about
+        // half a second of writing, leave a gap longer than their longest sleep.
+        for part in chunk.parts(RECORDS_PER_TRANSACTION) {
+            if holding >= LOCK_TURN {
+                tokio::time::sleep(LOCK_GAP).await;
+                holding = std::time::Duration::ZERO;
+            }
+            let started = std::time::Instant::now();
+            let mut tx = begin_write(pool).await?;
+            let mut writer = Writer {
+                conn: &mut tx,
+                ctx: &*ctx,
+                known: &known,
+            };
+            let (counts, rejected) = write_isolating_refusals(&mut writer, &part).await?;
+            imported.add(counts, rejected);
+            tx.commit().await?;
+            holding += started.elapsed();
         }
-        let started = std::time::Instant::now();
-        let mut tx = begin_write(pool).await?;
-        let mut writer = Writer {
-            conn: &mut tx,
-            ctx,
-            known: &known,
-        };
-        let (counts, rejected) = write_isolating_refusals(&mut writer, &chunk).await?;
-        imported.add(counts, rejected);
-        tx.commit().await?;
-        holding += started.elapsed();
         if let Records::Institutions(v) = &chunk {
             // Later chunks of the same file may name the institutions just written.
             for (_, r) in v {
