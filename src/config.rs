@@ -188,6 +188,11 @@ pub struct WorkerSettings {
     pub keep_history_days: u32,
 }
 
+/// `n` days, for retention settings.
+pub fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
 impl WorkerSettings {
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs)

@@ -87,9 +87,11 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Prune { older_than_days } => {
             let days = older_than_days.unwrap_or(app.settings.worker.keep_done_days);
-            let day = |n: u32| std::time::Duration::from_secs(u64::from(n) * 86_400);
             let history = app.settings.worker.keep_history_days;
-            let p = app.store.prune(day(days), day(history)).await?;
+            let p = app
+                .store
+                .prune(crate::config::days(days), crate::config::days(history))
+                .await?;
             println!(
                 "🧹 已删除 {} 条 {days} 天前完成的任务记录；{} 条 {history} 天前的失败任务、{} 条定时记录、{} 条健康检查记录",
                 p.done_jobs, p.dead_jobs, p.cron_ticks, p.health_checks

@@ -2,16 +2,11 @@
 //! the SQLite queue's fetch query as they do), and, after a longer retention, of dead job rows,
 //! cron ticks and health-check rows.
 
-use std::time::Duration;
-
 use revisit_jobs::JobsPrune;
 use tracing::info;
 
 use super::{Handler, JobCtx, JobError};
-
-fn days_(n: u32) -> Duration {
-    Duration::from_secs(u64::from(n) * 86_400)
-}
+use crate::config;
 
 impl Handler for JobsPrune {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -22,7 +17,7 @@ impl Handler for JobsPrune {
         let pruned = ctx
             .app
             .store
-            .prune(days_(days), days_(w.keep_history_days))
+            .prune(config::days(days), config::days(w.keep_history_days))
             .await?;
         info!(
             days,
