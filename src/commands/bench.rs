@@ -8,13 +8,12 @@
 use std::time::{Duration, Instant};
 
 use revisit_jobs::{Job, Noop};
-use tokio::sync::oneshot;
 
 use crate::{
     app::App,
     cli::BenchQueueArgs,
     config::{PolicyOverride, Settings},
-    queue::worker::{PoolOptions, run_pool},
+    queue::worker::InProcessPool,
     store::{self, NewJob},
 };
 
@@ -84,17 +83,7 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
 
     // 3. Drain with a worker.
     let total = (args.single + args.jobs) as i64;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = tokio::spawn(run_pool(
-        app.clone(),
-        PoolOptions {
-            queues: vec![Noop::QUEUE],
-            cron: false,
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let worker = InProcessPool::start(app.clone(), vec![Noop::QUEUE]);
     let t = Instant::now();
     loop {
         if app.store.done_count(Noop::QUEUE).await? >= total {
@@ -131,8 +120,7 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = stop.send(());
-    worker.await??;
+    worker.stop().await?;
     let mut lat = app.bench_latencies.lock().expect("not poisoned").clone();
     lat.sort_unstable();
     app.store.clear_queue(Noop::QUEUE).await?;

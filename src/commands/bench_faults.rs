@@ -23,14 +23,14 @@ use std::{
 
 use anyhow::Context;
 use axum::{Router, extract::State, http::HeaderMap};
+use chrono::Datelike;
 use revisit_jobs::{ImportFile, Job, ReminderScan};
-use tokio::sync::oneshot;
 
 use crate::{
     app::App,
     cli::BenchFaultsArgs,
     config::Settings,
-    queue::worker::{PoolOptions, run_pool},
+    queue::worker::InProcessPool,
     store::{self, DbPool},
 };
 
@@ -225,8 +225,6 @@ fn write_customers(dir: &Path, n: usize, days_ahead: u32) -> anyhow::Result<()> 
     Ok(())
 }
 
-use chrono::Datelike;
-
 struct Fleet {
     exe: PathBuf,
     env: Vec<(String, String)>,
@@ -333,21 +331,10 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     let n = args.revisits;
     let d = data.clone();
     tokio::task::spawn_blocking(move || write_customers(&d, n, days)).await??;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let importer = tokio::spawn(run_pool(
-        app.clone(),
-        PoolOptions {
-            queues: vec![ImportFile::QUEUE],
-            cron: false,
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let importer = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
     let (batch, files) = super::import::enqueue_import(&app, &data).await?;
     super::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
-    let _ = stop.send(());
-    importer.await??;
+    importer.stop().await?;
     store::enqueue(
         &*app.store,
         &app.settings,

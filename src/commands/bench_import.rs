@@ -17,13 +17,12 @@ use std::{
 
 use anyhow::Context;
 use revisit_jobs::{ImportFile, Job};
-use tokio::sync::oneshot;
 
 use crate::{
     app::App,
     cli::BenchImportArgs,
     config::Settings,
-    queue::worker::{PoolOptions, run_pool},
+    queue::worker::InProcessPool,
     store::{self, DbPool},
 };
 
@@ -206,17 +205,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
     let backend = app.store.backend();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let workers = tokio::spawn(run_pool(
-        app.clone(),
-        PoolOptions {
-            queues: vec![ImportFile::QUEUE],
-            cron: false,
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
     reset_peak_rss();
     let (batch, files) = super::import::enqueue_import(&app, &dir).await?;
     let started = Instant::now();
@@ -236,8 +225,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peak = peak_rss_mb();
-    let _ = stop.send(());
-    workers.await??;
+    workers.stop().await?;
     let log = app.store.import_log(&batch).await?;
     for r in &log {
         anyhow::ensure!(

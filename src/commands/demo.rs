@@ -4,15 +4,9 @@ use std::{path::Path, time::Duration};
 
 use chrono::Utc;
 use revisit_jobs::ReminderScan;
-use tokio::sync::oneshot;
 
 use super::{import::enqueue_import, reminders, wait};
-use crate::{
-    app::App,
-    config::Settings,
-    queue::worker::{PoolOptions, run_pool},
-    store,
-};
+use crate::{app::App, config::Settings, queue::worker::InProcessPool, store};
 
 pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -29,17 +23,7 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
     }
     let app = App::new(store::open(&settings).await?, settings)?;
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    let pool_task = tokio::spawn(run_pool(
-        app.clone(),
-        PoolOptions {
-            queues: Vec::new(),
-            cron: false,
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let pool = InProcessPool::start(app.clone(), Vec::new());
     let result = async {
         println!("📥 导入 {}", data.display());
         let (batch, files) = enqueue_import(&app, data).await?;
@@ -69,8 +53,7 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
         anyhow::Ok(rows.len())
     }
     .await;
-    let _ = stop.send(());
-    pool_task.await??;
+    pool.stop().await?;
     let greeted = result?;
     println!(
         "✅ 演示完成：{greeted} 条回访，用时 {:.1}s（测试模式，未向客户发送任何消息）",

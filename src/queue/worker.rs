@@ -319,6 +319,37 @@ pub async fn run_pool(
     result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
 }
 
+/// A worker pool running in this process (no cron producers) until [`InProcessPool::stop`]:
+/// what the demo and the benchmarks run their jobs with.
+pub struct InProcessPool {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessPool {
+    /// Starts workers for `queues` (all kinds when empty).
+    pub fn start(app: Arc<App>, queues: Vec<&'static str>) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_pool(
+            app,
+            PoolOptions {
+                queues,
+                cron: false,
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self { stop, task }
+    }
+
+    /// Stops gracefully and waits until every worker has stopped.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await?
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
