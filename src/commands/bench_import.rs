@@ -6,8 +6,10 @@
 //! 2. Imports them through the real queue (an in-process `import.file` worker, as a daemon
 //!    would), timing the customers file and the orders file, with the process's peak RSS
 //!    reset before the import (`/proc/self/clear_refs`) so it measures the import alone.
-//! 3. On PostgreSQL, loads the same rows as CSV with `COPY ... FROM STDIN` into tables with
-//!    the same keys, and prints both rates side by side.
+//! 3. On PostgreSQL, loads the same rows as CSV with `COPY ... FROM STDIN` two ways, and
+//!    prints the rates side by side: into copies of the tables the import writes (persons and
+//!    customers, orders and their items, with the same indexes and foreign keys), and into one
+//!    bare table per file with only the unique keys.
 
 use std::{
     io::Write,
@@ -92,18 +94,11 @@ fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     w.write_all(b"[\n")?;
     for i in 0..customers {
         let sep = if i + 1 < customers { "," } else { "" };
+        let c = generated_customer(i);
         writeln!(
             w,
-            r#"{{"customer_code":"{}","person":{{"name":"{}{}","gender":"女","birthday":"19{:02}-{:02}-{:02}","phone":"{}"}},"vip_level":"金卡","source":"朋友推荐","tags":["{}","{}"],"notes":"皮肤较为敏感，注射类项目前需要皮试，术后注意防晒保湿，定期回访了解恢复情况。"}}{sep}"#,
-            customer_code(i),
-            SURNAMES[i % 8],
-            GIVEN[(i / 8) % 8],
-            60 + i % 40,
-            1 + i % 12,
-            1 + i % 28,
-            phone(i),
-            TAGS[i % 6],
-            TAGS[(i + 1) % 6],
+            r#"{{"customer_code":"{}","person":{{"name":"{}","gender":"{GENDER}","birthday":"{}","phone":"{}"}},"vip_level":"{VIP}","source":"{SOURCE}","tags":["{}","{}"],"notes":"{NOTES}"}}{sep}"#,
+            c.code, c.name, c.birthday, c.phone, c.tags[0], c.tags[1],
         )?;
     }
     w.write_all(b"]\n")?;
@@ -115,36 +110,23 @@ fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     );
     w.write_all(b"[\n")?;
     for i in 0..orders {
-        let items = 1 + i % 3;
-        let mut total = 0;
-        let mut lines = Vec::with_capacity(items);
-        for n in 0..items {
-            let (ty, code, price) = if n % 2 == 0 {
-                (
-                    "project",
-                    format!("PRJ-{:03}", (i + n) % PROJECTS),
-                    1000 + ((i + n) % PROJECTS) * 100,
+        let items = order_items(i);
+        let total: usize = items.iter().map(|(_, _, price)| price).sum();
+        let lines: Vec<String> = items
+            .iter()
+            .map(|(ty, code, price)| {
+                format!(
+                    r#"{{"item_type":"{ty}","item_code":"{code}","item_name":"名称","quantity":1,"unit_price":{price}.0,"discount":1.0,"actual_price":{price}.0,"doctor_code":"DOC-{:02}"}}"#,
+                    i % DOCTORS
                 )
-            } else {
-                (
-                    "product",
-                    format!("PRD-{:03}", (i + n) % PRODUCTS),
-                    100 + ((i + n) % PRODUCTS) * 10,
-                )
-            };
-            total += price;
-            lines.push(format!(
-                r#"{{"item_type":"{ty}","item_code":"{code}","item_name":"名称","quantity":1,"unit_price":{price}.0,"discount":1.0,"actual_price":{price}.0,"doctor_code":"DOC-{:02}"}}"#,
-                i % DOCTORS
-            ));
-        }
+            })
+            .collect();
         let sep = if i + 1 < orders { "," } else { "" };
         writeln!(
             w,
-            r#"{{"order_number":"{INSTITUTION}-ORD-{i:08}","customer_code":"{}","order_date":"2025-{:02}-{:02}","items":[{}],"total_amount":{total}.0,"payment_method":"微信支付","status":"completed"}}{sep}"#,
+            r#"{{"order_number":"{INSTITUTION}-ORD-{i:08}","customer_code":"{}","order_date":"{}","items":[{}],"total_amount":{total}.0,"payment_method":"微信支付","status":"completed"}}{sep}"#,
             customer_code(i % customers.max(1)),
-            1 + i % 12,
-            1 + i % 28,
+            order_date(i),
             lines.join(",")
         )?;
     }
@@ -224,6 +206,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let whole_import = started.elapsed();
     let peak = peak_rss_mb();
     workers.stop().await?;
     let log = app.store.import_log(&batch).await?;
@@ -264,40 +247,44 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
 
     println!();
     println!(
-        "| {} | rows | import (revisit) | PostgreSQL `COPY` from CSV | import / COPY |",
+        "| {} | rows | import (revisit) | `COPY` into the same tables | import / that | `COPY` into a bare table | import / that |",
         backend.name()
     );
-    println!("|---|---|---|---|---|");
-    let row = |what: &str, n: usize, rate: f64, copy: Option<f64>| {
-        let (c, pct) = match copy {
+    println!("|---|---|---|---|---|---|---|");
+    let row = |what: &str, n: usize, rate: f64, copy: Option<(f64, f64)>| {
+        let cell = |c: Option<f64>| match c {
             Some(c) => (
                 format!("{c:.0} rows/s"),
                 format!("{:.0} %", rate / c * 100.0),
             ),
             None => ("—".into(), "—".into()),
         };
-        println!("| {what} | {n} | {rate:.0} rows/s | {c} | {pct} |");
+        let (same, same_pct) = cell(copy.map(|c| c.0));
+        let (bare, bare_pct) = cell(copy.map(|c| c.1));
+        println!("| {what} | {n} | {rate:.0} rows/s | {same} | {same_pct} | {bare} | {bare_pct} |");
     };
     row(
         &format!("customers ({customers_mb:.0} MB)"),
         args.customers,
         customers_rate,
-        copy.map(|c| c.0),
+        copy.map(|c| (c.same_tables.0, c.bare.0)),
     );
     row(
         &format!("orders ({orders_mb:.0} MB)"),
         args.orders,
         orders_rate,
-        copy.map(|c| c.1),
+        copy.map(|c| (c.same_tables.1, c.bare.1)),
     );
     println!(
-        "| whole import | {} files | {:.1} s | | |",
+        "| whole import | {} files | {:.1} s | | | | |",
         files,
-        started.elapsed().as_secs_f64()
+        whole_import.as_secs_f64()
     );
     match peak {
-        Some(mb) => println!("| peak RSS of the process during the import | {mb:.0} MB | | | |"),
-        None => println!("| peak RSS | not available on this system | | | |"),
+        Some(mb) => {
+            println!("| peak RSS of the process during the import | {mb:.0} MB | | | | | |")
+        }
+        None => println!("| peak RSS | not available on this system | | | | | |"),
     }
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -314,13 +301,212 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// COPY of the same customer and order rows (as CSV) into tables with the same keys; rows/s.
+/// Rows per second of `COPY ... FROM STDIN` (CSV) of the generated rows, two ways.
+#[derive(Clone, Copy)]
+struct CopyRates {
+    /// Into copies of the tables the import writes (persons and customers; orders and their
+    /// items), with the same indexes and foreign keys: the database's own floor for this schema.
+    same_tables: (f64, f64),
+    /// Into one bare table per file with only the unique keys (an order's items as JSON).
+    bare: (f64, f64),
+}
+
+const GENDER: &str = "女";
+const VIP: &str = "金卡";
+const SOURCE: &str = "朋友推荐";
+const NOTES: &str = "皮肤较为敏感，注射类项目前需要皮试，术后注意防晒保湿，定期回访了解恢复情况。";
+
+/// What varies between generated customers; the rest is [`GENDER`], [`VIP`], [`SOURCE`] and
+/// [`NOTES`].
+struct GeneratedCustomer {
+    code: String,
+    phone: String,
+    name: String,
+    birthday: String,
+    tags: [&'static str; 2],
+}
+
+fn generated_customer(i: usize) -> GeneratedCustomer {
+    GeneratedCustomer {
+        code: customer_code(i),
+        phone: phone(i),
+        name: format!("{}{}", SURNAMES[i % 8], GIVEN[(i / 8) % 8]),
+        birthday: format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
+        tags: [TAGS[i % 6], TAGS[(i + 1) % 6]],
+    }
+}
+
+/// The order date of order `i`.
+fn order_date(i: usize) -> String {
+    format!("2025-{:02}-{:02}", 1 + i % 12, 1 + i % 28)
+}
+
+/// The items of order `i` as the generator wrote them: (type, code, price in yuan).
+fn order_items(i: usize) -> Vec<(&'static str, String, usize)> {
+    (0..1 + i % 3)
+        .map(|n| {
+            if n % 2 == 0 {
+                let p = (i + n) % PROJECTS;
+                ("project", format!("PRJ-{p:03}"), 1000 + p * 100)
+            } else {
+                let p = (i + n) % PRODUCTS;
+                ("product", format!("PRD-{p:03}"), 100 + p * 10)
+            }
+        })
+        .collect()
+}
+
+/// Sends `csv` through `COPY` and returns how long it took.
+async fn copy_csv(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    csv: &[u8],
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let mut copy = conn.copy_in_raw(statement).await?;
+    for part in csv.chunks(1 << 20) {
+        copy.send(part).await?;
+    }
+    copy.finish().await?;
+    Ok(t.elapsed())
+}
+
+/// Both `COPY` baselines of the generated rows.
 async fn copy_rates(
     pool: &sqlx::PgPool,
     customers: usize,
     orders: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<CopyRates> {
     let mut conn = pool.acquire().await?;
+    let institution: i64 = sqlx::query_scalar("SELECT id FROM institutions WHERE code = $1")
+        .bind(INSTITUTION)
+        .fetch_one(&mut *conn)
+        .await?;
+    let same_tables = copy_into_same_tables(&mut conn, institution, customers, orders).await?;
+    let bare = copy_into_bare_tables(&mut conn, institution, customers, orders).await?;
+    Ok(CopyRates { same_tables, bare })
+}
+
+/// `COPY` into copies of the import's tables (schema `bench_copy`, dropped afterwards): the
+/// same columns, indexes, checks and foreign keys, not partitioned. Ids are given in the CSV.
+async fn copy_into_same_tables(
+    conn: &mut sqlx::PgConnection,
+    institution: i64,
+    customers: usize,
+    orders: usize,
+) -> anyhow::Result<(f64, f64)> {
+    const LIKE: &str =
+        "INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS INCLUDING INDEXES";
+    // Only constants are formatted in.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS bench_copy CASCADE;
+         CREATE SCHEMA bench_copy;
+         CREATE TABLE bench_copy.persons (LIKE public.persons {LIKE});
+         CREATE TABLE bench_copy.customers (LIKE public.customers {LIKE},
+             FOREIGN KEY (institution_id) REFERENCES public.institutions (id),
+             FOREIGN KEY (person_id) REFERENCES bench_copy.persons (id));
+         CREATE TABLE bench_copy.consumption_records (LIKE public.consumption_records {LIKE},
+             FOREIGN KEY (institution_id) REFERENCES public.institutions (id),
+             FOREIGN KEY (customer_id) REFERENCES bench_copy.customers (id));
+         CREATE TABLE bench_copy.consumption_items (LIKE public.consumption_items {LIKE},
+             FOREIGN KEY (institution_id, order_number)
+                 REFERENCES bench_copy.consumption_records (institution_id, order_number)
+                 ON DELETE CASCADE);"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    let hash = "0".repeat(64);
+    let (mut persons_csv, mut customers_csv) = (
+        Vec::with_capacity(customers * 60),
+        Vec::with_capacity(customers * 280),
+    );
+    for i in 0..customers {
+        let c = generated_customer(i);
+        let id = i + 1;
+        writeln!(
+            persons_csv,
+            "{id},{},{},{GENDER},{},1",
+            c.phone, c.name, c.birthday
+        )?;
+        writeln!(
+            customers_csv,
+            "{id},{},{institution},{id},{VIP},{SOURCE},\"{{{},{}}}\",{NOTES},f,{hash},1",
+            c.code, c.tags[0], c.tags[1]
+        )?;
+    }
+    let took = copy_csv(
+        conn,
+        "COPY bench_copy.persons (id, phone, name, gender, birthday, source_seq)
+         FROM STDIN WITH (FORMAT csv)",
+        &persons_csv,
+    )
+    .await?
+        + copy_csv(
+            conn,
+            "COPY bench_copy.customers (id, code, institution_id, person_id, vip_level, source,
+                 tags, notes, opted_out, content_hash, source_seq) FROM STDIN WITH (FORMAT csv)",
+            &customers_csv,
+        )
+        .await?;
+    let customers_rate = customers as f64 / took.as_secs_f64();
+    drop((persons_csv, customers_csv));
+
+    let (mut records_csv, mut items_csv) = (
+        Vec::with_capacity(orders * 120),
+        Vec::with_capacity(orders * 160),
+    );
+    for i in 0..orders {
+        let number = format!("{INSTITUTION}-ORD-{i:08}");
+        let items = order_items(i);
+        let total: usize = items.iter().map(|(_, _, p)| p * 100).sum();
+        writeln!(
+            records_csv,
+            "{institution},{number},{},{},{total},微信支付,completed,{hash},1",
+            i % customers.max(1) + 1,
+            order_date(i),
+        )?;
+        for (n, (ty, code, price)) in items.iter().enumerate() {
+            writeln!(
+                items_csv,
+                "{institution},{number},{},{ty},{code},名称,1,{},1.0,{},DOC-{:02}",
+                n + 1,
+                price * 100,
+                price * 100,
+                i % DOCTORS
+            )?;
+        }
+    }
+    let took = copy_csv(
+        conn,
+        "COPY bench_copy.consumption_records (institution_id, order_number, customer_id,
+             order_date, total_amount_cents, payment_method, status, content_hash, source_seq)
+         FROM STDIN WITH (FORMAT csv)",
+        &records_csv,
+    )
+    .await?
+        + copy_csv(
+            conn,
+            "COPY bench_copy.consumption_items (institution_id, order_number, line_no, item_type,
+                 item_code, item_name, quantity, unit_price_cents, discount, actual_price_cents,
+                 doctor_code) FROM STDIN WITH (FORMAT csv)",
+            &items_csv,
+        )
+        .await?;
+    let orders_rate = orders as f64 / took.as_secs_f64();
+    sqlx::raw_sql("DROP SCHEMA bench_copy CASCADE")
+        .execute(&mut *conn)
+        .await?;
+    Ok((customers_rate, orders_rate))
+}
+
+/// `COPY` into one bare table per file with only the unique keys: what loading the file's
+/// rows costs when nothing else is kept (no person table, no items table, no foreign keys).
+async fn copy_into_bare_tables(
+    conn: &mut sqlx::PgConnection,
+    institution: i64,
+    customers: usize,
+    orders: usize,
+) -> anyhow::Result<(f64, f64)> {
     sqlx::raw_sql(
         "DROP TABLE IF EXISTS bench_copy_customers, bench_copy_orders;
          CREATE TABLE bench_copy_customers (code TEXT PRIMARY KEY, institution_id BIGINT NOT NULL,
@@ -337,51 +523,49 @@ async fn copy_rates(
     let hash = "0".repeat(64);
     let mut csv = Vec::with_capacity(customers * 260);
     for i in 0..customers {
+        let c = generated_customer(i);
         writeln!(
             csv,
-            "{},1,{},{}{},女,19{:02}-{:02}-{:02},金卡,朋友推荐,\"{{{},{}}}\",皮肤较为敏感，注射类项目前需要皮试，术后注意防晒保湿，定期回访了解恢复情况。,f,{hash}",
-            customer_code(i),
-            phone(i),
-            SURNAMES[i % 8],
-            GIVEN[(i / 8) % 8],
-            60 + i % 40,
-            1 + i % 12,
-            1 + i % 28,
-            TAGS[i % 6],
-            TAGS[(i + 1) % 6],
+            "{},{institution},{},{},{GENDER},{},{VIP},{SOURCE},\"{{{},{}}}\",{NOTES},f,{hash}",
+            c.code, c.phone, c.name, c.birthday, c.tags[0], c.tags[1]
         )?;
     }
-    let t = Instant::now();
-    let mut copy = conn
-        .copy_in_raw("COPY bench_copy_customers FROM STDIN WITH (FORMAT csv)")
-        .await?;
-    for part in csv.chunks(1 << 20) {
-        copy.send(part).await?;
-    }
-    copy.finish().await?;
-    let customers_rate = customers as f64 / t.elapsed().as_secs_f64();
+    let took = copy_csv(
+        conn,
+        "COPY bench_copy_customers FROM STDIN WITH (FORMAT csv)",
+        &csv,
+    )
+    .await?;
+    let customers_rate = customers as f64 / took.as_secs_f64();
     drop(csv);
-    let mut csv = Vec::with_capacity(orders * 300);
+    let mut csv = Vec::with_capacity(orders * 400);
     for i in 0..orders {
+        let items = order_items(i);
+        let total: usize = items.iter().map(|(_, _, p)| p * 100).sum();
+        let json: Vec<String> = items
+            .iter()
+            .map(|(ty, code, price)| {
+                format!(
+                    r#"{{""item_type"":""{ty}"",""item_code"":""{code}"",""item_name"":""名称"",""quantity"":1,""unit_price"":{price},""actual_price"":{price},""doctor_code"":""DOC-{:02}""}}"#,
+                    i % DOCTORS
+                )
+            })
+            .collect();
         writeln!(
             csv,
-            "1,{INSTITUTION}-ORD-{i:08},{},2025-{:02}-{:02},{},微信支付,completed,\"[{{\"\"item_type\"\":\"\"project\"\",\"\"item_code\"\":\"\"PRJ-{:03}\"\",\"\"quantity\"\":1}}]\",{hash}",
+            "{institution},{INSTITUTION}-ORD-{i:08},{},{},{total},微信支付,completed,\"[{}]\",{hash}",
             customer_code(i % customers.max(1)),
-            1 + i % 12,
-            1 + i % 28,
-            100_000 + i % 1000,
-            i % PROJECTS
+            order_date(i),
+            json.join(",")
         )?;
     }
-    let t = Instant::now();
-    let mut copy = conn
-        .copy_in_raw("COPY bench_copy_orders FROM STDIN WITH (FORMAT csv)")
-        .await?;
-    for part in csv.chunks(1 << 20) {
-        copy.send(part).await?;
-    }
-    copy.finish().await?;
-    let orders_rate = orders as f64 / t.elapsed().as_secs_f64();
+    let took = copy_csv(
+        conn,
+        "COPY bench_copy_orders FROM STDIN WITH (FORMAT csv)",
+        &csv,
+    )
+    .await?;
+    let orders_rate = orders as f64 / took.as_secs_f64();
     sqlx::raw_sql("DROP TABLE bench_copy_customers, bench_copy_orders")
         .execute(&mut *conn)
         .await?;

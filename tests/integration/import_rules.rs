@@ -16,6 +16,7 @@ crate::on_both_backends!(
     an_older_file_never_undoes_a_newer_one,
     tags_with_quotes_commas_and_backslashes_come_back_as_written,
     a_record_the_database_refuses_is_rejected_and_the_rest_land_without_retries,
+    a_corrected_order_s_items_replace_its_old_items,
 );
 
 fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
@@ -345,5 +346,45 @@ async fn a_record_the_database_refuses_is_rejected_and_the_rest_land_without_ret
     assert!(
         jobs.iter().all(|j| j.state == "done" && j.attempts == 1),
         "no retry of the whole file: {jobs:?}"
+    );
+}
+
+async fn a_corrected_order_s_items_replace_its_old_items(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let item = |code: &str, price: f64| {
+        serde_json::json!({"item_type": "product", "item_code": code, "item_name": "面膜",
+            "quantity": 1, "unit_price": price, "actual_price": price})
+    };
+    let order = |items: Vec<serde_json::Value>, total: f64| {
+        serde_json::json!([{"order_number": "BJ-HA-001-ORD-1", "customer_code": "BJ-HA-001-C1",
+            "order_date": "2026-01-15", "total_amount": total, "items": items}])
+        .to_string()
+    };
+    let customers =
+        serde_json::json!([customer("BJ-HA-001-C1", "张丽", "13800000001")]).to_string();
+    let first = order(vec![item("PRD-001", 100.0), item("PRD-001", 50.0)], 150.0);
+    let root = write_tree(&[
+        ("first/common/institutions.json", INSTITUTIONS),
+        ("first/common/products.json", PRODUCTS),
+        ("first/BJ-HA-001/customers.json", &customers),
+        ("first/BJ-HA-001/consumption_records.json", &first),
+        (
+            "second/BJ-HA-001/consumption_records.json",
+            &order(vec![item("PRD-001", 80.0)], 80.0),
+        ),
+    ]);
+    import_tree(&env, &root.path().join("first")).await;
+    let items = "SELECT line_no, actual_price_cents FROM consumption_items ORDER BY line_no";
+    assert_eq!(
+        env.rows::<(i32, i64)>(items).await,
+        vec![(1, 10_000), (2, 5_000)]
+    );
+    let batch = import_tree(&env, &root.path().join("second")).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!((log.inserted, log.updated), (0, 1), "{:?}", log.errors);
+    assert_eq!(
+        env.rows::<(i32, i64)>(items).await,
+        vec![(1, 8_000)],
+        "the old second line is gone"
     );
 }

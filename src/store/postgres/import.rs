@@ -569,18 +569,28 @@ async fn consumption(
     .bind(ctx.source_seq)
     .fetch_all(&mut *conn)
     .await?;
-    let changed: HashSet<(i64, &str)> = written.iter().map(|(i, o, _)| (*i, o.as_str())).collect();
-    let changed_rows: Vec<&(i64, i64, &ConsumptionRecord)> = rows
+    let written_keys: HashMap<(i64, &str), bool> = written
         .iter()
-        .filter(|(i, _, r)| changed.contains(&(*i, r.order_number.as_str())))
+        .map(|(i, o, new)| ((*i, o.as_str()), *new))
         .collect();
-    replace_items(conn, &changed_rows).await?;
+    let (mut new_rows, mut updated_rows) = (Vec::new(), Vec::new());
+    for row in &rows {
+        match written_keys.get(&(row.0, row.2.order_number.as_str())) {
+            Some(true) => new_rows.push(row),
+            Some(false) => updated_rows.push(row),
+            None => {}
+        }
+    }
+    // A new order has no items yet; only an updated one has old items to remove.
+    delete_items(conn, &updated_rows).await?;
+    updated_rows.append(&mut new_rows);
+    insert_items(conn, &updated_rows).await?;
     let outcomes: Vec<bool> = written.into_iter().map(|(_, _, new)| new).collect();
     Ok(counts_of(n, &outcomes))
 }
 
-/// Replaces the items of the orders just written, in two statements.
-async fn replace_items(
+/// Removes the items of orders about to get their new items.
+async fn delete_items(
     conn: &mut PgConnection,
     rows: &[&(i64, i64, &ConsumptionRecord)],
 ) -> Result<(), sqlx::Error> {
@@ -600,6 +610,17 @@ async fn replace_items(
     .bind(&number)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Writes the items of the orders just written, in one statement.
+async fn insert_items(
+    conn: &mut PgConnection,
+    rows: &[&(i64, i64, &ConsumptionRecord)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut cols = ItemColumns::default();
     for (i, _, r) in rows {
         for (n, it) in r.items.iter().enumerate() {
