@@ -9,6 +9,7 @@ use crate::{
     config::Settings,
     llm::LlmClient,
     notify::{Channel, WebhookChannel},
+    projections::Projections,
     store::{Database, DbPool, Repository},
 };
 
@@ -21,6 +22,8 @@ pub struct App {
     pub llm: LlmClient,
     /// The configured channel for real sends; test-mode revisits always use the console.
     pub channel: Channel,
+    /// The configured projections (ClickHouse; none on the embedded default).
+    pub projections: Projections,
     /// Ids of the jobs whose handlers run in this process now: at shutdown only the others
     /// (fetched, never started) are put back in the queue at once.
     pub running_jobs: Mutex<HashSet<String>>,
@@ -37,6 +40,7 @@ impl App {
         Ok(Arc::new(Self {
             llm: LlmClient::new(&settings.llm)?,
             channel,
+            projections: Projections::from_settings(&settings),
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),

@@ -14,7 +14,7 @@ use crate::store::JobState;
 #[command(
     name = "revisit",
     version,
-    after_help = "Environment:\n  DATABASE_URL   the database: sqlite://data/revisit.db (the default, no server) or\n                 postgres://user:password@host:5432/revisit\n  LLM_API_KEY    the LLM's key (DeepSeek by default); without one, greetings use a template\n  LLM_API_URL, LLM_MODEL, BIRTHDAY_REMINDER_DAYS_AHEAD, and REVISIT__<SECTION>__<KEY> for\n  any setting of config/default.toml\n\nThe import layout and every rule a file must meet: docs/data-format.md"
+    after_help = "Environment:\n  DATABASE_URL   the database: sqlite://data/revisit.db (the default, no server) or\n                 postgres://user:password@host:5432/revisit\n  LLM_API_KEY    the LLM's key (DeepSeek by default); without one, greetings use a template\n  CLICKHOUSE_URL the analytics store (e.g. http://127.0.0.1:8123); unset: none\n  LLM_API_URL, LLM_MODEL, BIRTHDAY_REMINDER_DAYS_AHEAD, and REVISIT__<SECTION>__<KEY> for\n  any setting of config/default.toml\n\nThe import layout and every rule a file must meet: docs/data-format.md"
 )]
 pub struct Cli {
     /// A TOML file overriding the built-in defaults (also: REVISIT_CONFIG).
@@ -35,6 +35,9 @@ pub enum Command {
         /// Confirm --force without asking (for scripts).
         #[arg(long, requires = "force")]
         yes: bool,
+        /// Do not create the ClickHouse database and tables (when CLICKHOUSE_URL is set).
+        #[arg(long)]
+        skip_clickhouse: bool,
     },
     /// Check every configured store and integration (✅/❌).
     Check,
@@ -72,6 +75,18 @@ pub enum Command {
         /// Do not run the cron producers in this process.
         #[arg(long)]
         no_cron: bool,
+    },
+    /// Bring a projection (clickhouse) up to date with the primary store: catch up on pending
+    /// changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
+    Sync {
+        /// The projection: clickhouse.
+        store: String,
+        /// Drop the projection's tables and rebuild them from the primary store.
+        #[arg(long)]
+        full: bool,
+        /// Wait until the projection has caught up (needs a running worker), showing progress.
+        #[arg(long)]
+        wait: bool,
     },
     /// List, retry and cancel jobs.
     #[command(subcommand)]

@@ -1,7 +1,7 @@
 //! Settings in layers: built-in defaults (`config/default.toml`, compiled in), then an optional
 //! file (`--config` or `REVISIT_CONFIG`), then environment variables: `REVISIT__SECTION__KEY`
 //! and the seed document's own names (`DATABASE_URL`, `LLM_API_URL`, `LLM_API_KEY`, `LLM_MODEL`,
-//! `BIRTHDAY_REMINDER_DAYS_AHEAD`).
+//! `BIRTHDAY_REMINDER_DAYS_AHEAD`, `CLICKHOUSE_URL`).
 //!
 //! Everything is validated once at start-up; an error names the key at fault. Secrets are a
 //! [`Secret`], whose `Debug` and `Display` print `[redacted]`.
@@ -21,6 +21,7 @@ const SEED_ENV_NAMES: &[(&str, &str)] = &[
     ("LLM_API_KEY", "llm.api_key"),
     ("LLM_MODEL", "llm.model"),
     ("BIRTHDAY_REMINDER_DAYS_AHEAD", "reminders.days_ahead"),
+    ("CLICKHOUSE_URL", "clickhouse.url"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub llm: LlmSettings,
     pub webhook: WebhookSettings,
+    pub clickhouse: ClickhouseSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
     #[serde(default)]
@@ -124,6 +126,13 @@ impl fmt::Debug for DatabaseSettings {
 
 /// Scheme and host of a URL whose path or query may carry a token (a webhook), fit for logs,
 /// `revisit check` and stored health rows: `https://hooks.example.com/…`.
+/// A name that can stand unquoted in SQL: ASCII letters, digits and `_`, not starting with a digit.
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 pub fn url_origin(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "[redacted]".to_owned();
@@ -173,6 +182,24 @@ pub struct WebhookSettings {
     /// The receiver drops a repeat with the same `Idempotency-Key`. Only then does a send that
     /// was cut off mid-request go out again; otherwise it is flagged for a person to check.
     pub deduplicates: bool,
+}
+
+/// The analytics projection; `url` empty means none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickhouseSettings {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: Secret,
+    /// The client checks row types against the server's schema (needs a 2019+ server).
+    pub validation: bool,
+}
+
+impl ClickhouseSettings {
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +325,18 @@ impl Settings {
             return Err(invalid(
                 "database.url",
                 "must be a postgres://… or sqlite://… URL (set DATABASE_URL)",
+            ));
+        }
+        if self.clickhouse.enabled() && !is_http_url(&self.clickhouse.url) {
+            return Err(invalid(
+                "clickhouse.url",
+                "must be the server's HTTP URL, e.g. http://127.0.0.1:8123 (set CLICKHOUSE_URL), or empty",
+            ));
+        }
+        if self.clickhouse.enabled() && !is_identifier(&self.clickhouse.database) {
+            return Err(invalid(
+                "clickhouse.database",
+                "letters, digits and underscores only",
             ));
         }
         if self.database.max_connections < 2 {

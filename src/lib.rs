@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod import;
 pub mod llm;
 pub mod notify;
+pub mod projections;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

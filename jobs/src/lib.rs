@@ -36,6 +36,8 @@ pub const ALL_KINDS: &[KindInfo] = &[
     KindInfo::of::<ReportDaily>(),
     KindInfo::of::<SystemHealth>(),
     KindInfo::of::<JobsPrune>(),
+    KindInfo::of::<ProjectionDispatch>(),
+    KindInfo::of::<ProjectionSync>(),
     KindInfo::of::<Noop>(),
 ];
 
@@ -221,6 +223,106 @@ impl Job for JobsPrune {
     const QUEUE: &'static str = "jobs.prune.v1";
     const NAME: &'static str = "jobs.prune";
     const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 60, 600, 1);
+}
+
+/// A store the primary store is projected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionName {
+    /// Analytics: the dashboard and the daily report.
+    Clickhouse,
+}
+
+impl ProjectionName {
+    pub const ALL: &'static [ProjectionName] = &[ProjectionName::Clickhouse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clickhouse => "clickhouse",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.as_str() == name)
+    }
+}
+
+/// What a captured change is about; the key of each kind is its row id as text, except an
+/// order's, which is `<institution id>/<order number>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Institution,
+    Doctor,
+    Project,
+    Product,
+    Person,
+    Customer,
+    Order,
+    Revisit,
+}
+
+impl EntityKind {
+    pub const ALL: &'static [EntityKind] = &[
+        EntityKind::Institution,
+        EntityKind::Doctor,
+        EntityKind::Project,
+        EntityKind::Product,
+        EntityKind::Person,
+        EntityKind::Customer,
+        EntityKind::Order,
+        EntityKind::Revisit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Institution => "institution",
+            Self::Doctor => "doctor",
+            Self::Project => "project",
+            Self::Product => "product",
+            Self::Person => "person",
+            Self::Customer => "customer",
+            Self::Order => "order",
+            Self::Revisit => "revisit",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+}
+
+/// `projection.dispatch`: turn the captured changes into sync jobs, a small batch of one kind
+/// per job and projection, deleting them in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectionDispatch {}
+
+impl Job for ProjectionDispatch {
+    const QUEUE: &'static str = "projection.dispatch.v1";
+    const NAME: &'static str = "projection.dispatch";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 5, 60, 1);
+}
+
+/// `projection.sync`: write the current state of some entities of one kind to one projection.
+///
+/// Idempotent: it reads the entities when it runs and writes them with `version`, the largest
+/// change sequence it carries, and the projection keeps the highest version of each row; so a
+/// repeated or late job never overwrites newer data. A projection that is down makes it retry
+/// (many attempts, up to half an hour apart); `revisit sync <store>` revives dead ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectionSync {
+    pub projection: ProjectionName,
+    pub kind: EntityKind,
+    pub keys: Vec<String>,
+    pub version: i64,
+    /// The backlog row this job clears when it is done.
+    pub batch: String,
+}
+
+impl Job for ProjectionSync {
+    const QUEUE: &'static str = "projection.sync.v1";
+    const NAME: &'static str = "projection.sync";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(20, 5, 1800, 2);
 }
 
 /// `bench.noop`: does nothing; used by `revisit bench queue` to measure the queue itself.

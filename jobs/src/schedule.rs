@@ -16,8 +16,9 @@ pub struct CronSchedule {
     pub description: &'static str,
 }
 
-/// 每日回访 09:00, 增量导入检查 hourly, 健康检查 every 30 minutes, 日报生成 08:00, and the
-/// nightly clean-up of finished job rows at 03:30.
+/// 每日回访 09:00, 增量导入检查 hourly, 健康检查 every 30 minutes, 日报生成 08:00, the
+/// projections' change dispatch every minute, and the nightly clean-up of finished job rows at
+/// 03:30.
 pub const CRON_SCHEDULES: &[CronSchedule] = &[
     CronSchedule {
         name: "birthday-revisit",
@@ -42,6 +43,12 @@ pub const CRON_SCHEDULES: &[CronSchedule] = &[
         expression: "0 0 8 * * *",
         queue: crate::ReportDaily::QUEUE,
         description: "日报生成：生成前一天的统计报告",
+    },
+    CronSchedule {
+        name: "projection-dispatch",
+        expression: "0 * * * * *",
+        queue: crate::ProjectionDispatch::QUEUE,
+        description: "投影同步：把主库的变更分发给分析库等投影",
     },
     CronSchedule {
         name: "job-cleanup",

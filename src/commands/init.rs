@@ -2,9 +2,19 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::{config::Settings, handlers::run_checks, store};
+use crate::{
+    config::{Settings, url_origin},
+    handlers::run_checks,
+    projections::{Projection, clickhouse::ClickhouseStore},
+    store,
+};
 
-pub async fn init(settings: &Settings, force: bool, yes: bool) -> anyhow::Result<()> {
+pub async fn init(
+    settings: &Settings,
+    force: bool,
+    yes: bool,
+    skip_clickhouse: bool,
+) -> anyhow::Result<()> {
     let url = &settings.database.url;
     let name = store::database_name(url);
     if force {
@@ -22,6 +32,19 @@ pub async fn init(settings: &Settings, force: bool, yes: bool) -> anyhow::Result
         println!("✅ 已创建数据库 {name} 并完成迁移");
     } else {
         println!("✅ 数据库 {name} 已存在，迁移已是最新");
+    }
+    if settings.clickhouse.enabled() && !skip_clickhouse {
+        let ch = ClickhouseStore::new(&settings.clickhouse);
+        ch.init().await.map_err(|e| {
+            anyhow::anyhow!(
+                "ClickHouse at {}: {e:#} (start it, or run `revisit init --skip-clickhouse`)",
+                url_origin(&settings.clickhouse.url)
+            )
+        })?;
+        println!(
+            "✅ ClickHouse 初始化完成（库 {}）",
+            settings.clickhouse.database
+        );
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod jobs;
 mod reminders;
+mod sync;
 mod wait;
 
 use std::sync::Arc;
@@ -25,7 +26,11 @@ pub use demo::demo;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Init { force, yes } => init::init(&settings, force, yes).await,
+        Command::Init {
+            force,
+            yes,
+            skip_clickhouse,
+        } => init::init(&settings, force, yes, skip_clickhouse).await,
         Command::Check => init::check(&settings).await,
         Command::Import { path, wait } => {
             import::import(&connect(settings).await?, &path, wait).await
@@ -66,6 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown_signal(),
             )
             .await
+        }
+        Command::Sync { store, full, wait } => {
+            sync::sync(&connect(settings).await?, &store, full, wait).await
         }
         Command::Jobs(cmd) => jobs::jobs(&connect(settings).await?, cmd).await,
         Command::Report { date } => reminders::report(&connect(settings).await?, date).await,

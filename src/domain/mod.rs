@@ -1,5 +1,5 @@
 //! Pure types and rules, no I/O: import records and their validation, the birthday window,
-//! and the handling of personal data.
+//! the handling of personal data, and the entity snapshots the projections receive.
 
 pub mod birthday;
 pub mod delivery;
@@ -7,3 +7,4 @@ pub mod json_stream;
 pub mod ownership;
 pub mod privacy;
 pub mod records;
+pub mod snapshot;

@@ -10,11 +10,13 @@ mod import_scan;
 mod jobs_prune;
 mod message_send;
 mod noop;
+mod projection_dispatch;
+mod projection_sync;
 mod reminder_scan;
 mod report_daily;
 mod system_health;
 
-pub use system_health::{CheckResult, run_checks};
+pub use system_health::{CheckResult, describe_lag, run_checks};
 
 use std::{future::Future, time::Duration};
 

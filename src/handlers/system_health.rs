@@ -68,7 +68,8 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
             _ => "console（测试模式：只显示，不发送）".to_owned(),
         },
     });
-    for store in ["NebulaGraph", "Qdrant", "ClickHouse"] {
+    out.push(clickhouse_check(app).await);
+    for store in ["NebulaGraph", "Qdrant"] {
         out.push(CheckResult {
             name: store,
             ok: None,
@@ -76,6 +77,75 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         });
     }
     out
+}
+
+/// The ClickHouse projection: reachable, and how far behind the primary store it is.
+async fn clickhouse_check(app: &App) -> CheckResult {
+    let name = "ClickHouse";
+    let Some(ch) = &app.projections.clickhouse else {
+        return CheckResult {
+            name,
+            ok: None,
+            detail: "未配置（CLICKHOUSE_URL）：看板与日报由主库计算".to_owned(),
+        };
+    };
+    let version = match crate::projections::Projection::version(ch.as_ref()).await {
+        Ok(v) => v,
+        Err(e) => {
+            return CheckResult {
+                name,
+                ok: Some(false),
+                detail: format!(
+                    "连接失败（{}）：{e:#}；同步任务会重试，恢复后自动补齐",
+                    url_origin(&app.settings.clickhouse.url)
+                ),
+            };
+        }
+    };
+    let lag = match app
+        .store
+        .projection_lag(revisit_jobs::ProjectionName::Clickhouse)
+        .await
+    {
+        Ok(lag) => describe_lag(&lag, chrono::Utc::now()),
+        Err(e) => format!("同步进度未知：{e}"),
+    };
+    CheckResult {
+        name,
+        ok: Some(true),
+        detail: format!(
+            "{version}（{}，库 {}）；{lag}",
+            url_origin(&app.settings.clickhouse.url),
+            ch.database()
+        ),
+    }
+}
+
+/// A projection's lag in words: caught up, or how many changes wait and since when.
+pub fn describe_lag(
+    lag: &crate::store::ProjectionLag,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    if lag.total() == 0 {
+        return "已同步".to_owned();
+    }
+    let age = lag
+        .oldest
+        .map(|t| (now - t).num_seconds().max(0))
+        .unwrap_or(0);
+    let age = if age < 120 {
+        format!("{age} 秒")
+    } else if age < 7200 {
+        format!("{} 分钟", age / 60)
+    } else {
+        format!("{} 小时", age / 3600)
+    };
+    format!(
+        "待同步 {} 条（未分发 {}，同步任务中 {}），最早的变更在 {age}前",
+        lag.total(),
+        lag.undispatched,
+        lag.in_jobs
+    )
 }
 
 impl Handler for SystemHealth {

@@ -223,6 +223,9 @@ fn tick_job(
             key,
         ),
         q if q == JobsPrune::QUEUE => NewJob::of(settings, &JobsPrune::default(), key),
+        q if q == ProjectionDispatch::QUEUE => {
+            NewJob::of(settings, &ProjectionDispatch::default(), key)
+        }
         _ => return None,
     })
 }

@@ -231,6 +231,10 @@ fn register_queue(
         q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, listen, names),
         q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, listen, names),
         q if q == JobsPrune::QUEUE => register::<JobsPrune>(monitor, app, listen, names),
+        q if q == ProjectionDispatch::QUEUE => {
+            register::<ProjectionDispatch>(monitor, app, listen, names)
+        }
+        q if q == ProjectionSync::QUEUE => register::<ProjectionSync>(monitor, app, listen, names),
         q if q == Noop::QUEUE => register::<Noop>(monitor, app, listen, names),
         other => unreachable!("queue {other} has no handler"),
     }

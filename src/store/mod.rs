@@ -8,6 +8,7 @@
 
 mod import_rules;
 pub mod postgres;
+pub mod projection_rules;
 pub mod sqlite;
 mod types;
 
@@ -16,13 +17,16 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use revisit_jobs::{Job, KindInfo};
+use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionName};
 
 pub use types::*;
 
 use crate::{
     config::Settings,
-    domain::delivery::{ClaimDecision, SendOutcome},
+    domain::{
+        delivery::{ClaimDecision, SendOutcome},
+        snapshot::Snapshots,
+    },
     llm::prompt::GreetingContext,
     notify::Outgoing,
 };
@@ -74,6 +78,17 @@ impl NewJob {
             payload: serde_json::to_vec(args).expect("job args serialise"),
             max_attempts,
             key: Some(format!("revisit-{revisit_id}")),
+            run_at: None,
+        }
+    }
+
+    /// A job without a key, with this many attempts.
+    pub fn plain<J: Job>(args: &J, max_attempts: i32) -> Self {
+        Self {
+            queue: J::QUEUE,
+            payload: serde_json::to_vec(args).expect("job args serialise"),
+            max_attempts,
+            key: None,
             run_at: None,
         }
     }
@@ -238,6 +253,31 @@ pub trait Repository: Send + Sync {
     /// (pending, failed) jobs.
     async fn queue_summary(&self) -> StoreResult<(i64, i64)>;
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()>;
+
+    // ---- projections -------------------------------------------------------------------------
+    /// Turns one page of captured changes into sync jobs for `projections` (with none, the
+    /// changes are dropped: a projection configured later is built with `sync --full`), deleting
+    /// them and recording the jobs' backlog in the same transaction.
+    async fn dispatch_changes(
+        &self,
+        projections: &[ProjectionName],
+        max_attempts: i32,
+    ) -> StoreResult<Dispatched>;
+    /// Enqueues sync jobs for one page of every entity of `kind`, keys after `after` in key
+    /// order; returns the last key of the page and how many it held (`None`: no more).
+    async fn enqueue_full_sync(
+        &self,
+        projection: ProjectionName,
+        kind: EntityKind,
+        after: Option<String>,
+        max_attempts: i32,
+    ) -> StoreResult<Option<(String, u64)>>;
+    /// Clears a finished sync job's backlog row.
+    async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()>;
+    /// What a projection still has to receive.
+    async fn projection_lag(&self, projection: ProjectionName) -> StoreResult<ProjectionLag>;
+    /// The current state of the entities of `kind` with these keys (a person's: its customers).
+    async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots>;
 }
 
 /// The concrete pool, for apalis's storages (the workers fetch jobs through them).

@@ -192,6 +192,31 @@ pub fn readable_job_error(e: String) -> String {
         .unwrap_or(e)
 }
 
+/// What one page of change dispatch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    /// Change rows taken (and deleted).
+    pub changes: u64,
+    /// Sync jobs enqueued.
+    pub jobs: u64,
+}
+
+/// What a projection still has to receive: changes not dispatched yet (every projection's) and
+/// its sync jobs not finished, counted in entity keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectionLag {
+    pub undispatched: i64,
+    pub in_jobs: i64,
+    /// When the oldest of those changes was made.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+impl ProjectionLag {
+    pub fn total(&self) -> i64 {
+        self.undispatched + self.in_jobs
+    }
+}
+
 /// What a prune deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {

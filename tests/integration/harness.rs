@@ -188,23 +188,17 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// Another app on this database with other settings (`overrides` on top of the test's
+    /// defaults), as a second deployment of the same system would be.
+    pub async fn app_with(&self, overrides: &[(&str, &str)]) -> Arc<App> {
+        let settings = settings(&self.db.url, overrides);
+        let opened = store::open(&settings).await.expect("open store");
+        App::new(opened, settings).expect("app")
+    }
+
     /// Starts the worker pool for `queues` (all when empty) in this process.
     pub fn start_workers(&self, queues: Vec<&'static str>) -> Workers {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(run_pool(
-            self.app.clone(),
-            PoolOptions {
-                queues,
-                cron: false,
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Workers {
-            stop: Some(stop),
-            handle: Some(handle),
-        }
+        start_workers_on(self.app.clone(), queues)
     }
 
     /// Environment for a `revisit` child process on this database.
@@ -219,6 +213,25 @@ impl TestEnv {
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
+    }
+}
+
+/// Starts a worker pool of `app` for `queues` (all when empty) in this process.
+pub fn start_workers_on(app: Arc<App>, queues: Vec<&'static str>) -> Workers {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(run_pool(
+        app,
+        PoolOptions {
+            queues,
+            cron: false,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Workers {
+        stop: Some(stop),
+        handle: Some(handle),
     }
 }
 

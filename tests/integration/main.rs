@@ -8,6 +8,7 @@ mod cron;
 mod greeting;
 mod import;
 mod import_rules;
+mod projections;
 mod reminders;
 mod runtime;
 mod send;

@@ -4,6 +4,7 @@
 mod customers;
 mod import;
 pub mod jobs;
+mod projections;
 mod reports;
 mod revisits;
 mod setup;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use revisit_jobs::{ImportFile, Job};
+use revisit_jobs::{EntityKind, ImportFile, Job, ProjectionName};
 use sqlx::PgPool;
 
 pub use setup::{
@@ -22,7 +23,9 @@ pub use setup::{
 };
 
 use super::*;
-use crate::{config::Settings, llm::prompt::GreetingContext, notify::Outgoing};
+use crate::{
+    config::Settings, domain::snapshot::Snapshots, llm::prompt::GreetingContext, notify::Outgoing,
+};
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -373,5 +376,35 @@ impl Repository for PgStore {
             .execute(&self.pool)
             .await
             .map(|_| ())
+    }
+
+    async fn dispatch_changes(
+        &self,
+        projections: &[ProjectionName],
+        max_attempts: i32,
+    ) -> StoreResult<Dispatched> {
+        projections::dispatch(&self.pool, projections, max_attempts).await
+    }
+
+    async fn enqueue_full_sync(
+        &self,
+        projection: ProjectionName,
+        kind: EntityKind,
+        after: Option<String>,
+        max_attempts: i32,
+    ) -> StoreResult<Option<(String, u64)>> {
+        projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await
+    }
+
+    async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()> {
+        projections::finish_batch(&self.pool, batch).await
+    }
+
+    async fn projection_lag(&self, projection: ProjectionName) -> StoreResult<ProjectionLag> {
+        projections::lag(&self.pool, projection).await
+    }
+
+    async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots> {
+        projections::snapshots(&self.pool, kind, keys).await
     }
 }

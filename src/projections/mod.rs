@@ -1,0 +1,60 @@
+//! The projections: stores the primary store is copied into, each for what it does best
+//! (ClickHouse for analytics; vector search and the relation graph to come).
+//!
+//! The primary store records every change in the transaction that makes it (see the
+//! `change_capture` migration); `projection.dispatch` turns changes into `projection.sync` jobs;
+//! each job reads the current state of its entities and hands it to [`Projection::apply`] with
+//! its version. The primary store never waits for a projection: one that is down only makes
+//! its sync jobs retry.
+
+pub mod clickhouse;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use revisit_jobs::ProjectionName;
+
+use crate::{config::Settings, domain::snapshot::Snapshots};
+
+/// A store the primary store is projected into.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    fn name(&self) -> ProjectionName;
+    /// Server version, for `revisit check`.
+    async fn version(&self) -> anyhow::Result<String>;
+    /// Creates what is missing (database, tables); idempotent.
+    async fn init(&self) -> anyhow::Result<()>;
+    /// Drops everything and creates it empty, before a full rebuild.
+    async fn reset(&self) -> anyhow::Result<()>;
+    /// Writes the current state of some entities with `version`; idempotent, and a lower
+    /// version never replaces a higher one.
+    async fn apply(&self, snapshots: &Snapshots, version: i64) -> anyhow::Result<()>;
+}
+
+/// The projections the settings configure, and the ClickHouse one by its own type (the
+/// dashboard queries it).
+#[derive(Clone, Default)]
+pub struct Projections {
+    pub all: Vec<Arc<dyn Projection>>,
+    pub clickhouse: Option<Arc<clickhouse::ClickhouseStore>>,
+}
+
+impl Projections {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let mut out = Self::default();
+        if settings.clickhouse.enabled() {
+            let ch = Arc::new(clickhouse::ClickhouseStore::new(&settings.clickhouse));
+            out.all.push(ch.clone());
+            out.clickhouse = Some(ch);
+        }
+        out
+    }
+
+    pub fn names(&self) -> Vec<ProjectionName> {
+        self.all.iter().map(|p| p.name()).collect()
+    }
+
+    pub fn get(&self, name: ProjectionName) -> Option<&Arc<dyn Projection>> {
+        self.all.iter().find(|p| p.name() == name)
+    }
+}

@@ -1,0 +1,358 @@
+//! Change dispatch and entity snapshots for the projections, on PostgreSQL. The changes are
+//! written by the statement triggers of the `change_capture` migration.
+
+use chrono::{DateTime, Utc};
+use revisit_jobs::{EntityKind, ProjectionName};
+use sqlx::{PgConnection, PgPool};
+
+use crate::{
+    domain::snapshot::*,
+    store::{
+        Dispatched, ProjectionLag, StoreResult,
+        projection_rules::{
+            BATCH_KEYS, Change, CustomerRow, ItemRow, OrderRow, PlannedSync, RevisitRow,
+            assemble_orders, full_batch, plan,
+        },
+    },
+};
+
+/// Change rows per dispatch page. A row holds the keys of one statement (up to an import
+/// chunk, 5,000), so a page is at most ~250,000 keys.
+const PAGE_ROWS: i64 = 50;
+/// Keys per page of a full rebuild.
+const FULL_PAGE_KEYS: i64 = 5_000;
+
+pub async fn dispatch(
+    pool: &PgPool,
+    projections: &[ProjectionName],
+    max_attempts: i32,
+) -> StoreResult<Dispatched> {
+    let mut tx = pool.begin().await?;
+    // SKIP LOCKED: two dispatchers at once take different pages.
+    let rows: Vec<(i64, String, Vec<String>, DateTime<Utc>)> = sqlx::query_as(
+        "DELETE FROM changes WHERE seq IN (
+             SELECT seq FROM changes ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING seq, kind, keys, changed_at",
+    )
+    .bind(PAGE_ROWS)
+    .fetch_all(&mut *tx)
+    .await?;
+    let changes: Vec<Change> = rows
+        .into_iter()
+        .map(|(seq, kind, keys, changed_at)| Change {
+            seq,
+            kind,
+            keys,
+            changed_at,
+        })
+        .collect();
+    let planned = plan(&changes, projections, BATCH_KEYS);
+    insert_planned(&mut tx, &planned, max_attempts).await?;
+    tx.commit().await?;
+    Ok(Dispatched {
+        changes: changes.len() as u64,
+        jobs: planned.len() as u64,
+    })
+}
+
+async fn insert_planned(
+    conn: &mut PgConnection,
+    planned: &[PlannedSync],
+    max_attempts: i32,
+) -> StoreResult<()> {
+    for p in planned {
+        sqlx::query(
+            "INSERT INTO projection_backlog (batch, projection, kind, keys, oldest)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&p.job.batch)
+        .bind(p.job.projection.as_str())
+        .bind(p.job.kind.as_str())
+        .bind(p.job.keys.len() as i32)
+        .bind(p.oldest)
+        .execute(&mut *conn)
+        .await?;
+        super::jobs::insert(conn, &p.new_job(max_attempts)).await?;
+    }
+    Ok(())
+}
+
+pub async fn enqueue_full(
+    pool: &PgPool,
+    projection: ProjectionName,
+    kind: EntityKind,
+    after: Option<String>,
+    max_attempts: i32,
+) -> StoreResult<Option<(String, u64)>> {
+    let sql = match kind {
+        EntityKind::Institution => {
+            "SELECT id::text FROM institutions WHERE id > $1 ORDER BY id LIMIT $2"
+        }
+        EntityKind::Doctor => "SELECT id::text FROM doctors WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Project => "SELECT id::text FROM projects WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Product => "SELECT id::text FROM products WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Person => "SELECT id::text FROM persons WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Customer => "SELECT id::text FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Revisit => "SELECT id::text FROM revisits WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Order => "",
+    };
+    let keys: Vec<String> = if kind == EntityKind::Order {
+        let (inst, number) = after
+            .as_deref()
+            .and_then(parse_order_key)
+            .unwrap_or((i64::MIN, ""));
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT institution_id, order_number FROM consumption_records
+             WHERE (institution_id, order_number) > ($1, $2)
+             ORDER BY institution_id, order_number LIMIT $3",
+        )
+        .bind(inst)
+        .bind(number)
+        .bind(FULL_PAGE_KEYS)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(i, n)| order_key(i, &n))
+        .collect()
+    } else {
+        let after: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN);
+        sqlx::query_scalar(sql)
+            .bind(after)
+            .bind(FULL_PAGE_KEYS)
+            .fetch_all(pool)
+            .await?
+    };
+    let Some(last) = keys.last().cloned() else {
+        return Ok(None);
+    };
+    let planned: Vec<PlannedSync> = keys
+        .chunks(BATCH_KEYS)
+        .map(|part| full_batch(projection, kind, part.to_vec()))
+        .collect();
+    let mut tx = pool.begin().await?;
+    insert_planned(&mut tx, &planned, max_attempts).await?;
+    tx.commit().await?;
+    Ok(Some((last, keys.len() as u64)))
+}
+
+pub async fn finish_batch(pool: &PgPool, batch: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM projection_backlog WHERE batch = $1")
+        .bind(batch)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn lag(pool: &PgPool, projection: ProjectionName) -> StoreResult<ProjectionLag> {
+    let (undispatched, oldest_change): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT COALESCE(sum(cardinality(keys)), 0)::bigint, min(changed_at) FROM changes",
+    )
+    .fetch_one(pool)
+    .await?;
+    let (in_jobs, oldest_job): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT COALESCE(sum(keys), 0)::bigint, min(oldest) FROM projection_backlog
+         WHERE projection = $1",
+    )
+    .bind(projection.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(ProjectionLag {
+        undispatched,
+        in_jobs,
+        oldest: oldest_change.into_iter().chain(oldest_job).min(),
+    })
+}
+
+pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots> {
+    let ids = id_keys(keys);
+    Ok(match kind {
+        EntityKind::Institution => Snapshots::Institutions(
+            sqlx::query_as::<_, (i64, String, String, String)>(
+                "SELECT id, code, name, status FROM institutions WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|(id, code, name, status)| InstitutionSnap {
+                id,
+                code,
+                name,
+                status,
+            })
+            .collect(),
+        ),
+        EntityKind::Doctor => Snapshots::Doctors(
+            sqlx::query_as::<_, (i64, String, Option<i64>, String, Option<String>, String)>(
+                "SELECT id, code, institution_id, name, title, status FROM doctors
+                 WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(
+                |(id, code, institution_id, name, title, status)| DoctorSnap {
+                    id,
+                    code,
+                    institution_id,
+                    name,
+                    title,
+                    status,
+                },
+            )
+            .collect(),
+        ),
+        EntityKind::Project => Snapshots::Projects(
+            sqlx::query_as::<
+                _,
+                (
+                    i64,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<i64>,
+                    Option<i32>,
+                    String,
+                ),
+            >(
+                "SELECT id, code, name, category, standard_price_cents, cycle_days, status
+                 FROM projects WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(
+                |(id, code, name, category, standard_price_cents, cycle_days, status)| {
+                    ProjectSnap {
+                        id,
+                        code,
+                        name,
+                        category,
+                        standard_price_cents,
+                        cycle_days,
+                        status,
+                    }
+                },
+            )
+            .collect(),
+        ),
+        EntityKind::Product => Snapshots::Products(
+            sqlx::query_as::<
+                _,
+                (
+                    i64,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<i64>,
+                    String,
+                ),
+            >(
+                "SELECT id, code, name, category, brand, price_cents, status
+                 FROM products WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(
+                |(id, code, name, category, brand, price_cents, status)| ProductSnap {
+                    id,
+                    code,
+                    name,
+                    category,
+                    brand,
+                    price_cents,
+                    status,
+                },
+            )
+            .collect(),
+        ),
+        EntityKind::Customer => Snapshots::Customers(customers(pool, &ids, false).await?),
+        EntityKind::Person => Snapshots::Customers(customers(pool, &ids, true).await?),
+        EntityKind::Order => Snapshots::Orders(orders(pool, keys).await?),
+        EntityKind::Revisit => Snapshots::Revisits(
+            sqlx::query_as::<_, RevisitRow>(
+                "SELECT r.id, r.customer_id, c.institution_id, r.occasion, r.occasion_date,
+                        r.test_mode, r.status, r.generated_by, r.created_at, r.generated_at,
+                        r.sent_at, r.updated_at
+                 FROM revisits r JOIN customers c ON c.id = r.customer_id
+                 WHERE r.id = ANY($1) ORDER BY r.id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(RevisitRow::into_snap)
+            .collect(),
+        ),
+    })
+}
+
+/// The customers query with a filter on `$1`, a list of ids.
+macro_rules! customers_where {
+    ($filter:literal) => {
+        concat!(
+            "SELECT c.id, c.code, c.institution_id, c.person_id, p.gender,
+                    EXTRACT(YEAR FROM p.birthday)::int AS birth_year, c.vip_level, c.source,
+                    c.opted_out, c.created_at
+             FROM customers c JOIN persons p ON p.id = c.person_id WHERE ",
+            $filter,
+            " ORDER BY c.id"
+        )
+    };
+}
+
+/// Customers by id, or (`by_person`) the customers of these persons.
+async fn customers(pool: &PgPool, ids: &[i64], by_person: bool) -> StoreResult<Vec<CustomerSnap>> {
+    let sql = if by_person {
+        customers_where!("c.person_id = ANY($1)")
+    } else {
+        customers_where!("c.id = ANY($1)")
+    };
+    Ok(sqlx::query_as::<_, CustomerRow>(sql)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(CustomerRow::into_snap)
+        .collect())
+}
+
+async fn orders(pool: &PgPool, keys: &[String]) -> StoreResult<Vec<OrderSnap>> {
+    let (mut inst, mut number) = (Vec::new(), Vec::new());
+    for key in keys {
+        if let Some((i, n)) = parse_order_key(key) {
+            inst.push(i);
+            number.push(n);
+        }
+    }
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        "SELECT o.institution_id, o.order_number, o.customer_id, o.order_date,
+                o.total_amount_cents, o.payment_method, o.status
+         FROM consumption_records o
+         JOIN unnest($1::bigint[], $2::text[]) AS k(inst, num)
+           ON o.institution_id = k.inst AND o.order_number = k.num
+         ORDER BY o.institution_id, o.order_number",
+    )
+    .bind(&inst)
+    .bind(&number)
+    .fetch_all(pool)
+    .await?;
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "SELECT it.institution_id, it.order_number, it.line_no, it.item_type, it.item_code,
+                it.quantity, it.actual_price_cents, it.doctor_code
+         FROM consumption_items it
+         JOIN unnest($1::bigint[], $2::text[]) AS k(inst, num)
+           ON it.institution_id = k.inst AND it.order_number = k.num
+         ORDER BY it.institution_id, it.order_number, it.line_no",
+    )
+    .bind(&inst)
+    .bind(&number)
+    .fetch_all(pool)
+    .await?;
+    Ok(assemble_orders(rows, items))
+}
