@@ -91,6 +91,20 @@ pub enum Command {
     /// List, retry and cancel jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The dashboard: customers, active customers, revenue by month, top projects and products,
+    /// the revisit funnel; for the chain (with every institution) or one institution. From
+    /// ClickHouse when CLICKHOUSE_URL is set, from the database otherwise.
+    Dashboard {
+        /// Only this institution (its code).
+        #[arg(long)]
+        institution: Option<String>,
+        /// As of this day (YYYY-MM-DD; default: today in the configured time zone).
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Print JSON (what the API will serve) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build the daily report for a day now and print it.
     Report {
         /// The day (default: yesterday in the configured time zone).

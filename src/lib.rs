@@ -1,6 +1,7 @@
 //! Revisit: customer follow-up (回访) for medical-aesthetics clinic chains, as durable jobs in
 //! PostgreSQL. See README.md for the tour; each module's doc says its role.
 
+pub mod analytics;
 pub mod app;
 pub mod cli;
 pub mod commands;

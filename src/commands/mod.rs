@@ -3,6 +3,7 @@
 mod bench;
 mod bench_faults;
 mod bench_import;
+mod dashboard;
 mod demo;
 mod import;
 mod init;
@@ -76,6 +77,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             sync::sync(&connect(settings).await?, &store, full, wait).await
         }
         Command::Jobs(cmd) => jobs::jobs(&connect(settings).await?, cmd).await,
+        Command::Dashboard {
+            institution,
+            date,
+            json,
+        } => dashboard::dashboard(&*connect(settings).await?, institution, date, json).await,
         Command::Report { date } => reminders::report(&connect(settings).await?, date).await,
         Command::Demo { data } => demo(settings, &data).await,
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,

@@ -24,6 +24,7 @@ pub use types::*;
 use crate::{
     config::Settings,
     domain::{
+        dashboard::{DashboardFacts, Window},
         delivery::{ClaimDecision, SendOutcome},
         snapshot::Snapshots,
     },
@@ -249,6 +250,8 @@ pub trait Repository: Send + Sync {
 
     // ---- reports and health ------------------------------------------------------------------
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport>;
+    /// The dashboard's facts for `window`, computed from the primary store.
+    async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts>;
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()>;
     /// (pending, failed) jobs.
     async fn queue_summary(&self) -> StoreResult<(i64, i64)>;

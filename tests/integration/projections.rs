@@ -18,6 +18,7 @@ use crate::harness::*;
 crate::on_both_backends!(
     changes_reach_clickhouse_and_a_late_job_never_overwrites_newer_data,
     a_clickhouse_that_is_down_only_delays_the_sync,
+    the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store,
 );
 
 fn clickhouse_url() -> String {
@@ -336,5 +337,116 @@ async fn a_clickhouse_that_is_down_only_delays_the_sync(backend: Backend) {
     })
     .await;
     assert_eq!(vip_levels(&app).await.len(), 2);
+    workers.stop().await;
+}
+
+async fn exec(env: &TestEnv, sql: &'static str) {
+    match &env.app.pool {
+        store::DbPool::Postgres(p) => {
+            sqlx::query(sql).execute(p).await.unwrap();
+        }
+        store::DbPool::Sqlite(p) => {
+            sqlx::query(sql).execute(p).await.unwrap();
+        }
+    }
+}
+
+async fn the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store(backend: Backend) {
+    let db = ChDb::new();
+    let overrides = ch_overrides(&db);
+    let o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = TestEnv::new(backend, &o).await;
+    init_clickhouse(&env.app).await;
+    let workers = env.start_workers(vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE]);
+    let mut files = tree("金卡");
+    // A refunded order counts for nothing; an old one is outside the twelve months.
+    files.push((
+        "more/BJ-HA-001/consumption_records.json",
+        serde_json::json!([
+            {"order_number": "BJ-HA-001-O3", "customer_code": "BJ-HA-001-C2", "order_date": "2026-02-03",
+             "total_amount": 500.0, "status": "refunded", "items": [
+                {"item_type": "product", "item_code": "PRD-001", "item_name": "面膜", "quantity": 5,
+                 "unit_price": 100.0, "actual_price": 500.0}]},
+            {"order_number": "BJ-HA-001-O4", "customer_code": "BJ-HA-001-C2", "order_date": "2024-12-01",
+             "total_amount": 100.0, "items": [
+                {"item_type": "product", "item_code": "PRD-001", "item_name": "面膜", "quantity": 1,
+                 "unit_price": 100.0, "actual_price": 100.0}]}
+        ])
+        .to_string(),
+    ));
+    let dir = write(&files);
+    import_tree(&env, dir.path()).await;
+    import_tree(&env, &dir.path().join("more")).await;
+    let ids: Vec<(i64, i64)> = env
+        .rows("SELECT id, person_id FROM customers ORDER BY code")
+        .await;
+    let found: Vec<NewRevisit> = ids
+        .iter()
+        .map(|(customer_id, person_id)| NewRevisit {
+            customer_id: *customer_id,
+            person_id: *person_id,
+            occasion_date: NaiveDate::from_ymd_opt(2026, 2, 12).unwrap(),
+        })
+        .collect();
+    env.store()
+        .create_birthday_revisits(&found, false, 3)
+        .await
+        .unwrap();
+    exec(
+        &env,
+        "UPDATE revisits SET status = 'sent', generated_at = created_at, sent_at = created_at
+         WHERE customer_id = (SELECT id FROM customers WHERE code = 'BJ-HA-001-C1')",
+    )
+    .await;
+    exec(
+        &env,
+        "UPDATE revisits SET status = 'failed'
+         WHERE customer_id = (SELECT id FROM customers WHERE code = 'BJ-HA-001-C2')",
+    )
+    .await;
+    sync_now(&env.app).await;
+
+    let window =
+        revisit::domain::dashboard::Window::new(NaiveDate::from_ymd_opt(2026, 2, 10).unwrap());
+    let from_store = env.store().dashboard_facts(&window).await.unwrap();
+    let ch = env.app.projections.clickhouse.clone().unwrap();
+    let from_clickhouse = ch.dashboard_facts(&window).await.unwrap();
+    for scope in [None, Some("BJ-HA-001"), Some("SH-ML-002")] {
+        let a = revisit::domain::dashboard::build(&from_store, &window, scope).unwrap();
+        let b = revisit::domain::dashboard::build(&from_clickhouse, &window, scope).unwrap();
+        assert_eq!(a, b, "{scope:?}");
+    }
+    let (d, source) = revisit::analytics::dashboard(&env.app, None, window.as_of)
+        .await
+        .unwrap();
+    assert_eq!(source, revisit::analytics::Source::Clickhouse);
+    assert_eq!((d.customers, d.active_customers), (2, 2));
+    let months: Vec<(&str, i64, i64)> = d
+        .revenue_by_month
+        .iter()
+        .filter(|m| m.orders > 0)
+        .map(|m| (m.month.as_str(), m.revenue_cents, m.orders))
+        .collect();
+    assert_eq!(
+        months,
+        vec![("2026-01", 262_000, 1), ("2026-02", 10_000, 1)]
+    );
+    assert_eq!(d.top_projects[0].name, "水光针");
+    assert_eq!(
+        (d.top_products[0].quantity, d.top_products[0].revenue_cents),
+        (2, 20_000),
+        "the refunded and the old order are not counted"
+    );
+    assert_eq!(
+        d.funnel,
+        revisit::domain::dashboard::Funnel {
+            scanned: 2,
+            generated: 1,
+            sent: 1,
+            failed: 1,
+            opted_out: 0
+        }
+    );
+    assert_eq!(d.institutions.len(), 2);
     workers.stop().await;
 }

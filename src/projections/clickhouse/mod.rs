@@ -9,6 +9,7 @@
 //! The schema keeps to what ClickHouse 18.16 (Debian's package, the one tested) and current
 //! releases both accept: no `DateTime64`, `LowCardinality`, `TTL` or `IF NOT EXISTS` on columns.
 
+pub mod analytics;
 pub mod rows;
 
 use async_trait::async_trait;

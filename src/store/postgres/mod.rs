@@ -1,6 +1,7 @@
 //! The PostgreSQL store: the chain's source of truth. Consumption history is partitioned by
 //! institution; the job queue is apalis-postgres's `apalis.jobs`.
 
+mod analytics;
 mod customers;
 mod import;
 pub mod jobs;
@@ -24,7 +25,13 @@ pub use setup::{
 
 use super::*;
 use crate::{
-    config::Settings, domain::snapshot::Snapshots, llm::prompt::GreetingContext, notify::Outgoing,
+    config::Settings,
+    domain::{
+        dashboard::{DashboardFacts, Window},
+        snapshot::Snapshots,
+    },
+    llm::prompt::GreetingContext,
+    notify::Outgoing,
 };
 
 #[derive(Clone)]
@@ -359,6 +366,10 @@ impl Repository for PgStore {
 
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
         reports::build(&self.pool, date, tz).await
+    }
+
+    async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts> {
+        analytics::dashboard_facts(&self.pool, window).await
     }
 
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {

@@ -13,6 +13,7 @@
 //! `synchronous = OFF`; it runs on a connection of its own that is closed right after, so no
 //! connection that serves work has it.
 
+mod analytics;
 mod customers;
 mod import;
 pub mod jobs;
@@ -33,7 +34,13 @@ use sqlx::{
 
 use super::*;
 use crate::{
-    config::Settings, domain::snapshot::Snapshots, llm::prompt::GreetingContext, notify::Outgoing,
+    config::Settings,
+    domain::{
+        dashboard::{DashboardFacts, Window},
+        snapshot::Snapshots,
+    },
+    llm::prompt::GreetingContext,
+    notify::Outgoing,
 };
 
 /// The project's migrations table; apalis-sqlite keeps its own in `_sqlx_migrations`.
@@ -489,6 +496,10 @@ impl Repository for SqliteStore {
 
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
         reports::daily_report(&self.pool, date, tz).await
+    }
+
+    async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts> {
+        analytics::dashboard_facts(&self.pool, window).await
     }
 
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
