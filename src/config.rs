@@ -98,6 +98,8 @@ pub struct AppSettings {
     pub institutions: Vec<String>,
     pub timezone: String,
     pub import_dir: String,
+    /// Where the daily report's HTML pages are written.
+    pub reports_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

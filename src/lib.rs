@@ -13,5 +13,6 @@ pub mod llm;
 pub mod notify;
 pub mod projections;
 pub mod queue;
+pub mod report;
 pub mod store;
 pub mod telemetry;

@@ -97,9 +97,8 @@ pub async fn report(app: &Arc<App>, date: Option<NaiveDate>) -> anyhow::Result<(
     let tz = app.settings.tz();
     let date = date
         .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive() - chrono::Duration::days(1));
-    let report = app.store.daily_report(date, tz).await?;
-    let text = report.render();
-    app.store.save_report(&report, &text).await?;
+    let (text, path) = crate::handlers::report_daily::build(app, date).await?;
     print!("{text}");
+    println!("📄 图表版日报：{}", path.display());
     Ok(())
 }

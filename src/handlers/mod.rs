@@ -13,7 +13,7 @@ mod noop;
 mod projection_dispatch;
 mod projection_sync;
 mod reminder_scan;
-mod report_daily;
+pub mod report_daily;
 mod system_health;
 
 pub use system_health::{CheckResult, describe_lag, run_checks};

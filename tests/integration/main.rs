@@ -10,5 +10,6 @@ mod import;
 mod import_rules;
 mod projections;
 mod reminders;
+mod report;
 mod runtime;
 mod send;
