@@ -16,19 +16,23 @@ fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> Result<String, 
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let max = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1.0) * 1.1;
+        // At least 5, so that a chart of small counts has whole-number steps.
+        let max = (bars.iter().map(|(_, v)| *v).fold(0.0, f64::max) * 1.1).max(5.0);
         let n = bars.len().max(1);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 18))
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..n).into_segmented(), 0.0..max)
+            // A segmented range a..b has a segment for each of a..=b.
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..max)
             .map_err(|e| e.to_string())?;
         let labels: Vec<String> = bars.iter().map(|(l, _)| l.clone()).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .y_labels(6)
             .y_desc(unit)
             .x_labels(n)
             .x_label_formatter(&|x| match x {
@@ -61,6 +65,8 @@ fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> Result<String, 
 fn format_axis(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1}万", v / 10_000.0)
+    } else if v.fract().abs() > 1e-9 {
+        format!("{v:.1}")
     } else {
         format!("{v:.0}")
     }
