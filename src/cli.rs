@@ -170,6 +170,23 @@ pub enum BenchCommand {
     /// its own that is restarted once, and count what a webhook receiver got: delivered once,
     /// twice, lost, flagged uncertain.
     Faults(BenchFaultsArgs),
+    /// Import a large institution with ClickHouse configured, then time the projection's
+    /// catch-up beside clickhouse-client inserting the same rows as TSV, and the dashboard's
+    /// answer time from ClickHouse. Needs PostgreSQL (DATABASE_URL) and CLICKHOUSE_URL.
+    Clickhouse(BenchClickhouseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchClickhouseArgs {
+    /// Customers of the generated institution.
+    #[arg(long, default_value_t = 300_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (one to three items each).
+    #[arg(long, default_value_t = 600_000)]
+    pub orders: usize,
+    /// Dashboard queries to time.
+    #[arg(long, default_value_t = 20)]
+    pub dashboard_runs: usize,
 }
 
 #[derive(Debug, Clone, Args)]

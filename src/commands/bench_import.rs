@@ -46,7 +46,7 @@ const GIVEN: [&str; 8] = ["丽", "芳", "娜", "敏", "静", "婷", "欣然", "�
 const TAGS: [&str; 6] = ["敏感肌", "抗衰老", "油性皮肤", "补水", "轮廓管理", "祛斑"];
 
 /// Writes the generated institution under `dir`.
-fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
+pub(super) fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     let common = dir.join("common");
     let inst = dir.join("institutions").join(INSTITUTION);
     std::fs::create_dir_all(&common)?;
@@ -292,7 +292,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(super) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "revisit-bench-import-{}",
         ulid::Ulid::generate().to_string().to_lowercase()

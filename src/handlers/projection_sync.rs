@@ -19,15 +19,20 @@ impl Handler for ProjectionSync {
                 self.projection.as_str()
             )));
         };
+        let started = std::time::Instant::now();
         let snapshots = app.store.snapshots(self.kind, &self.keys).await?;
+        let read_ms = started.elapsed().as_millis() as u64;
         projection
             .apply(&snapshots, self.version)
             .await
             .map_err(|e| {
                 JobError::retry(e.context(format!("writing to {}", self.projection.as_str())))
             })?;
+        let write_ms = started.elapsed().as_millis() as u64 - read_ms;
         app.store.finish_projection_batch(&self.batch).await?;
         debug!(
+            read_ms,
+            write_ms,
             projection = self.projection.as_str(),
             kind = self.kind.as_str(),
             keys = self.keys.len(),

@@ -102,6 +102,27 @@ async fn clickhouse_check(app: &App) -> CheckResult {
             };
         }
     };
+    match ch.missing_tables().await {
+        Ok(missing) if missing.is_empty() => {}
+        Ok(missing) => {
+            return CheckResult {
+                name,
+                ok: Some(false),
+                detail: format!(
+                    "{version}：库 {} 缺少表 {}，请运行 `revisit init` 或 `revisit sync clickhouse --full`",
+                    ch.database(),
+                    missing.join("、")
+                ),
+            };
+        }
+        Err(e) => {
+            return CheckResult {
+                name,
+                ok: Some(false),
+                detail: format!("{version}：无法列出库 {} 的表：{e:#}", ch.database()),
+            };
+        }
+    }
     let lag = match app
         .store
         .projection_lag(revisit_jobs::ProjectionName::Clickhouse)

@@ -37,7 +37,38 @@ impl PlannedSync {
 }
 
 /// Keys of a sync job. Small enough that a job is quick and a failing one redoes little.
-pub const BATCH_KEYS: usize = 500;
+pub const BATCH_KEYS: usize = 5000;
+
+/// The person ids of the person changes among `changes`.
+pub fn person_ids(changes: &[Change]) -> Vec<i64> {
+    changes
+        .iter()
+        .filter(|c| c.kind == EntityKind::Person.as_str())
+        .flat_map(|c| c.keys.iter().filter_map(|k| k.parse().ok()))
+        .collect()
+}
+
+/// `changes` with the person changes replaced by one change of their customers (a person
+/// reaches the projections through its customers): a person and its customer written by the
+/// same import chunk are then synced once, not twice.
+pub fn persons_as_customers(changes: Vec<Change>, customer_ids: Vec<i64>) -> Vec<Change> {
+    let (persons, mut out): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .partition(|c| c.kind == EntityKind::Person.as_str());
+    if let (Some(seq), Some(changed_at)) = (
+        persons.iter().map(|c| c.seq).max(),
+        persons.iter().map(|c| c.changed_at).min(),
+    ) && !customer_ids.is_empty()
+    {
+        out.push(Change {
+            seq,
+            kind: EntityKind::Customer.as_str().to_owned(),
+            keys: customer_ids.iter().map(i64::to_string).collect(),
+            changed_at,
+        });
+    }
+    out
+}
 
 /// Groups `changes` into sync jobs for each of `projections`. Changes of a kind this build does
 /// not know are dropped with a warning (a newer build wrote them; its own dispatcher syncs them).
@@ -260,6 +291,23 @@ mod tests {
         );
         assert_eq!(planned[0].oldest.timestamp(), 100);
         assert_ne!(planned[0].job.batch, planned[1].job.batch);
+    }
+
+    #[test]
+    fn a_person_s_change_becomes_its_customers_change_synced_once() {
+        let changes = vec![
+            change(1, "person", &["7"], 100),
+            change(2, "customer", &["70"], 100),
+            change(3, "person", &["8"], 99),
+        ];
+        assert_eq!(person_ids(&changes), vec![7, 8]);
+        let merged = persons_as_customers(changes, vec![70, 80]);
+        let planned = plan(&merged, &[ProjectionName::Clickhouse], 10);
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].job.kind, EntityKind::Customer);
+        assert_eq!(planned[0].job.keys, vec!["70", "80"]);
+        assert_eq!(planned[0].job.version, 3);
+        assert_eq!(planned[0].oldest.timestamp(), 99);
     }
 
     #[test]

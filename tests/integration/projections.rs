@@ -19,6 +19,7 @@ crate::on_both_backends!(
     changes_reach_clickhouse_and_a_late_job_never_overwrites_newer_data,
     a_clickhouse_that_is_down_only_delays_the_sync,
     the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store,
+    sync_full_builds_a_projection_configured_after_the_data_arrived,
 );
 
 fn clickhouse_url() -> String {
@@ -316,7 +317,9 @@ async fn a_clickhouse_that_is_down_only_delays_the_sync(backend: Backend) {
         .projection_lag(ProjectionName::Clickhouse)
         .await
         .unwrap();
-    assert!(lag.in_jobs >= 10, "{lag:?}");
+    // 2 institutions, a doctor, a project, a product, 2 customers (their persons with them),
+    // 2 orders.
+    assert_eq!(lag.in_jobs, 9, "{lag:?}");
     assert!(lag.oldest.is_some());
     workers.stop().await;
 
@@ -448,5 +451,56 @@ async fn the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store(ba
         }
     );
     assert_eq!(d.institutions.len(), 2);
+    workers.stop().await;
+}
+
+async fn sync_full_builds_a_projection_configured_after_the_data_arrived(backend: Backend) {
+    // The data arrives while no ClickHouse is configured: its changes are dropped.
+    let env = TestEnv::new(backend, &[]).await;
+    let files = write(&tree("金卡"));
+    import_tree(&env, files.path()).await;
+    while env.store().dispatch_changes(&[], 1).await.unwrap().changes > 0 {}
+    // Then ClickHouse is configured: `sync --full` builds it from the primary store, with the
+    // worker daemons of the new configuration doing the work.
+    let db = ChDb::new();
+    let overrides = ch_overrides(&db);
+    let o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = env.app_with(&o).await;
+    let workers = start_workers_on(
+        app.clone(),
+        vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE],
+    );
+    let mut vars = env.child_env(&[("RUST_LOG", "warn")]);
+    vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let cwd = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+            .args(["sync", "clickhouse", "--full", "--wait"])
+            .current_dir(cwd.path())
+            .env_clear()
+            .envs(vars)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("已与主库同步"), "{stdout}");
+    assert!(stdout.contains("已排队"), "progress is shown: {stdout}");
+    assert_eq!(vip_levels(&app).await.len(), 2);
+    let orders: u64 = app
+        .projections
+        .clickhouse
+        .as_ref()
+        .unwrap()
+        .client()
+        .query("SELECT count() FROM orders FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(orders, 2);
     workers.stop().await;
 }

@@ -42,14 +42,13 @@ impl ClickhouseStore {
             .fetch_all::<(i64, u32, i64, u64)>();
         let items = c
             .query(
-                "SELECT institution_id, t, code, sum(q), sum(p) FROM (
-                     SELECT institution_id, item_type, item_code, item_quantity,
-                            item_actual_price_cents
-                     FROM orders FINAL
-                     WHERE status = 'completed'
-                       AND order_date >= toDate(?) AND order_date <= toDate(?))
+                // ARRAY JOIN straight on the FINAL read: the same rows, about half the time of
+                // a subquery on 18.16.
+                "SELECT institution_id, t, code, sum(q), sum(p) FROM orders FINAL
                  ARRAY JOIN item_type AS t, item_code AS code, item_quantity AS q,
                             item_actual_price_cents AS p
+                 WHERE status = 'completed'
+                   AND order_date >= toDate(?) AND order_date <= toDate(?)
                  GROUP BY institution_id, t, code",
             )
             .bind(months_from.as_str())

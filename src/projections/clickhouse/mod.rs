@@ -107,6 +107,21 @@ impl ClickhouseStore {
         &self.database
     }
 
+    /// The tables that do not exist yet (empty: ready).
+    pub async fn missing_tables(&self) -> anyhow::Result<Vec<&'static str>> {
+        let present: Vec<String> = self
+            .client
+            .query("SELECT name FROM system.tables WHERE database = ?")
+            .bind(self.database.as_str())
+            .fetch_all()
+            .await?;
+        Ok(TABLES
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| !present.iter().any(|p| p == t))
+            .collect())
+    }
+
     async fn insert<T>(&self, table: &str, rows: impl Iterator<Item = T>) -> anyhow::Result<()>
     where
         T: clickhouse::RowOwned + clickhouse::RowWrite,

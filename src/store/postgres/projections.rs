@@ -2,6 +2,8 @@
 //! written by the statement triggers of the `change_capture` migration.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
 use revisit_jobs::{EntityKind, ProjectionName};
 use sqlx::{PgConnection, PgPool};
 
@@ -11,7 +13,7 @@ use crate::{
         Dispatched, ProjectionLag, StoreResult,
         projection_rules::{
             BATCH_KEYS, Change, CustomerRow, ItemRow, OrderRow, PlannedSync, RevisitRow,
-            assemble_orders, full_batch, plan,
+            assemble_orders, full_batch, person_ids, persons_as_customers, plan,
         },
     },
 };
@@ -46,11 +48,23 @@ pub async fn dispatch(
             changed_at,
         })
         .collect();
+    let taken = changes.len() as u64;
+    let persons = person_ids(&changes);
+    let changes = if persons.is_empty() {
+        changes
+    } else {
+        let customers: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE person_id = ANY($1)")
+                .bind(&persons)
+                .fetch_all(&mut *tx)
+                .await?;
+        persons_as_customers(changes, customers)
+    };
     let planned = plan(&changes, projections, BATCH_KEYS);
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
     Ok(Dispatched {
-        changes: changes.len() as u64,
+        changes: taken,
         jobs: planned.len() as u64,
     })
 }
@@ -322,37 +336,44 @@ async fn customers(pool: &PgPool, ids: &[i64], by_person: bool) -> StoreResult<V
         .collect())
 }
 
+/// Orders by key, an institution at a time: `institution_id = $1 AND order_number = ANY($2)`
+/// is an index condition on both tables' keys, so a job reads its rows through the index however
+/// large the tables are (a join with `unnest` let the planner scan and sort all items instead).
 async fn orders(pool: &PgPool, keys: &[String]) -> StoreResult<Vec<OrderSnap>> {
-    let (mut inst, mut number) = (Vec::new(), Vec::new());
+    let mut by_institution: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for key in keys {
         if let Some((i, n)) = parse_order_key(key) {
-            inst.push(i);
-            number.push(n);
+            by_institution.entry(i).or_default().push(n);
         }
     }
-    let rows: Vec<OrderRow> = sqlx::query_as(
-        "SELECT o.institution_id, o.order_number, o.customer_id, o.order_date,
-                o.total_amount_cents, o.payment_method, o.status
-         FROM consumption_records o
-         JOIN unnest($1::bigint[], $2::text[]) AS k(inst, num)
-           ON o.institution_id = k.inst AND o.order_number = k.num
-         ORDER BY o.institution_id, o.order_number",
-    )
-    .bind(&inst)
-    .bind(&number)
-    .fetch_all(pool)
-    .await?;
-    let items: Vec<ItemRow> = sqlx::query_as(
-        "SELECT it.institution_id, it.order_number, it.line_no, it.item_type, it.item_code,
-                it.quantity, it.actual_price_cents, it.doctor_code
-         FROM consumption_items it
-         JOIN unnest($1::bigint[], $2::text[]) AS k(inst, num)
-           ON it.institution_id = k.inst AND it.order_number = k.num
-         ORDER BY it.institution_id, it.order_number, it.line_no",
-    )
-    .bind(&inst)
-    .bind(&number)
-    .fetch_all(pool)
-    .await?;
+    let (mut rows, mut items): (Vec<OrderRow>, Vec<ItemRow>) = (Vec::new(), Vec::new());
+    for (inst, numbers) in by_institution {
+        rows.extend(
+            sqlx::query_as::<_, OrderRow>(
+                "SELECT institution_id, order_number, customer_id, order_date, total_amount_cents,
+                        payment_method, status
+                 FROM consumption_records
+                 WHERE institution_id = $1 AND order_number = ANY($2)
+                 ORDER BY order_number",
+            )
+            .bind(inst)
+            .bind(&numbers)
+            .fetch_all(pool)
+            .await?,
+        );
+        items.extend(
+            sqlx::query_as::<_, ItemRow>(
+                "SELECT institution_id, order_number, line_no, item_type, item_code, quantity,
+                        actual_price_cents, doctor_code
+                 FROM consumption_items
+                 WHERE institution_id = $1 AND order_number = ANY($2)
+                 ORDER BY order_number, line_no",
+            )
+            .bind(inst)
+            .bind(&numbers)
+            .fetch_all(pool)
+            .await?,
+        );
+    }
     Ok(assemble_orders(rows, items))
 }

@@ -12,7 +12,7 @@ use crate::{
         Dispatched, ProjectionLag, StoreResult,
         projection_rules::{
             BATCH_KEYS, Change, CustomerRow, ItemRow, OrderRow, PlannedSync, RevisitRow,
-            assemble_orders, full_batch, plan,
+            assemble_orders, full_batch, person_ids, persons_as_customers, plan,
         },
     },
 };
@@ -44,11 +44,24 @@ pub async fn dispatch(
             changed_at,
         })
         .collect();
+    let taken = changes.len() as u64;
+    let persons = person_ids(&changes);
+    let changes = if persons.is_empty() {
+        changes
+    } else {
+        let customers: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM customers WHERE person_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&persons))
+        .fetch_all(&mut *tx)
+        .await?;
+        persons_as_customers(changes, customers)
+    };
     let planned = plan(&changes, projections, BATCH_KEYS);
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
     Ok(Dispatched {
-        changes: changes.len() as u64,
+        changes: taken,
         jobs: planned.len() as u64,
     })
 }
