@@ -181,23 +181,15 @@ async fn tsv_rate(app: &App, dir: &Path) -> anyhow::Result<(u64, Duration)> {
     let mut rows = 0u64;
     for table in ["customers", "orders"] {
         let file = dir.join(format!("{table}.tsv"));
-        let export = tokio::process::Command::new("clickhouse-client")
-            .args([
-                "--host",
-                &host,
-                "--user",
-                &s.user,
-                "--password",
-                s.password.expose(),
-            ])
-            .args([
-                "--query",
-                &format!("SELECT * FROM {db}.{table} FINAL FORMAT TabSeparated"),
-            ])
-            .stdout(std::fs::File::create(&file)?)
-            .status()
-            .await
-            .context("running clickhouse-client (install clickhouse-client)")?;
+        let export = clickhouse_client(
+            &host,
+            s,
+            &format!("SELECT * FROM {db}.{table} FINAL FORMAT TabSeparated"),
+        )
+        .stdout(std::fs::File::create(&file)?)
+        .status()
+        .await
+        .context("running clickhouse-client (install clickhouse-client)")?;
         anyhow::ensure!(
             export.success(),
             "clickhouse-client could not export {table}"
@@ -213,22 +205,14 @@ async fn tsv_rate(app: &App, dir: &Path) -> anyhow::Result<(u64, Duration)> {
             .execute()
             .await?;
         let t = Instant::now();
-        let insert = tokio::process::Command::new("clickhouse-client")
-            .args([
-                "--host",
-                &host,
-                "--user",
-                &s.user,
-                "--password",
-                s.password.expose(),
-            ])
-            .args([
-                "--query",
-                &format!("INSERT INTO {db}.bench_tsv_{table} FORMAT TabSeparated"),
-            ])
-            .stdin(std::fs::File::open(&file)?)
-            .status()
-            .await?;
+        let insert = clickhouse_client(
+            &host,
+            s,
+            &format!("INSERT INTO {db}.bench_tsv_{table} FORMAT TabSeparated"),
+        )
+        .stdin(std::fs::File::open(&file)?)
+        .status()
+        .await?;
         total += t.elapsed();
         anyhow::ensure!(
             insert.success(),
@@ -245,6 +229,19 @@ async fn tsv_rate(app: &App, dir: &Path) -> anyhow::Result<(u64, Duration)> {
             .await?;
     }
     Ok((rows, total))
+}
+
+/// `clickhouse-client` (native protocol, its default port) running `query` as the configured user.
+fn clickhouse_client(
+    host: &str,
+    s: &crate::config::ClickhouseSettings,
+    query: &str,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("clickhouse-client");
+    cmd.args(["--host", host, "--user", &s.user, "--password"])
+        .arg(s.password.expose())
+        .args(["--query", query]);
+    cmd
 }
 
 /// The host of an `http://host:port` URL.

@@ -9,7 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use revisit_jobs::{EntityKind, ProjectionName, ProjectionSync};
 
 use crate::{
-    domain::snapshot::{CustomerSnap, OrderItemSnap, OrderSnap, RevisitSnap},
+    domain::snapshot::{
+        CustomerSnap, DoctorSnap, InstitutionSnap, OrderItemSnap, OrderSnap, ProductSnap,
+        ProjectSnap, RevisitSnap,
+    },
     store::NewJob,
 };
 
@@ -130,6 +133,79 @@ pub fn full_batch(projection: ProjectionName, kind: EntityKind, keys: Vec<String
             batch: ulid::Ulid::generate().to_string().to_lowercase(),
         },
         oldest: Utc::now(),
+    }
+}
+
+/// An institution row: id, code, name, status.
+pub type InstitutionTuple = (i64, String, String, String);
+/// A doctor row: id, code, institution, name, title, status.
+pub type DoctorTuple = (i64, String, Option<i64>, String, Option<String>, String);
+/// A project row: id, code, name, category, standard price, cycle days, status.
+pub type ProjectTuple = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<i32>,
+    String,
+);
+/// A product row: id, code, name, category, brand, price, status.
+pub type ProductTuple = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+);
+
+pub fn institution((id, code, name, status): InstitutionTuple) -> InstitutionSnap {
+    InstitutionSnap {
+        id,
+        code,
+        name,
+        status,
+    }
+}
+
+pub fn doctor((id, code, institution_id, name, title, status): DoctorTuple) -> DoctorSnap {
+    DoctorSnap {
+        id,
+        code,
+        institution_id,
+        name,
+        title,
+        status,
+    }
+}
+
+pub fn project(
+    (id, code, name, category, standard_price_cents, cycle_days, status): ProjectTuple,
+) -> ProjectSnap {
+    ProjectSnap {
+        id,
+        code,
+        name,
+        category,
+        standard_price_cents,
+        cycle_days,
+        status,
+    }
+}
+
+pub fn product(
+    (id, code, name, category, brand, price_cents, status): ProductTuple,
+) -> ProductSnap {
+    ProductSnap {
+        id,
+        code,
+        name,
+        category,
+        brand,
+        price_cents,
+        status,
     }
 }
 

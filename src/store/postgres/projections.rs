@@ -12,8 +12,9 @@ use crate::{
     store::{
         Dispatched, ProjectionLag, StoreResult,
         projection_rules::{
-            BATCH_KEYS, Change, CustomerRow, ItemRow, OrderRow, PlannedSync, RevisitRow,
-            assemble_orders, full_batch, person_ids, persons_as_customers, plan,
+            BATCH_KEYS, Change, CustomerRow, DoctorTuple, InstitutionTuple, ItemRow, OrderRow,
+            PlannedSync, ProductTuple, ProjectTuple, RevisitRow, assemble_orders, doctor,
+            full_batch, institution, person_ids, persons_as_customers, plan, product, project,
         },
     },
 };
@@ -181,23 +182,18 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
     let ids = id_keys(keys);
     Ok(match kind {
         EntityKind::Institution => Snapshots::Institutions(
-            sqlx::query_as::<_, (i64, String, String, String)>(
+            sqlx::query_as::<_, InstitutionTuple>(
                 "SELECT id, code, name, status FROM institutions WHERE id = ANY($1) ORDER BY id",
             )
             .bind(&ids)
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(|(id, code, name, status)| InstitutionSnap {
-                id,
-                code,
-                name,
-                status,
-            })
+            .map(institution)
             .collect(),
         ),
         EntityKind::Doctor => Snapshots::Doctors(
-            sqlx::query_as::<_, (i64, String, Option<i64>, String, Option<String>, String)>(
+            sqlx::query_as::<_, DoctorTuple>(
                 "SELECT id, code, institution_id, name, title, status FROM doctors
                  WHERE id = ANY($1) ORDER BY id",
             )
@@ -205,31 +201,11 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, institution_id, name, title, status)| DoctorSnap {
-                    id,
-                    code,
-                    institution_id,
-                    name,
-                    title,
-                    status,
-                },
-            )
+            .map(doctor)
             .collect(),
         ),
         EntityKind::Project => Snapshots::Projects(
-            sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    String,
-                    String,
-                    Option<String>,
-                    Option<i64>,
-                    Option<i32>,
-                    String,
-                ),
-            >(
+            sqlx::query_as::<_, ProjectTuple>(
                 "SELECT id, code, name, category, standard_price_cents, cycle_days, status
                  FROM projects WHERE id = ANY($1) ORDER BY id",
             )
@@ -237,34 +213,11 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, name, category, standard_price_cents, cycle_days, status)| {
-                    ProjectSnap {
-                        id,
-                        code,
-                        name,
-                        category,
-                        standard_price_cents,
-                        cycle_days,
-                        status,
-                    }
-                },
-            )
+            .map(project)
             .collect(),
         ),
         EntityKind::Product => Snapshots::Products(
-            sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    String,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<i64>,
-                    String,
-                ),
-            >(
+            sqlx::query_as::<_, ProductTuple>(
                 "SELECT id, code, name, category, brand, price_cents, status
                  FROM products WHERE id = ANY($1) ORDER BY id",
             )
@@ -272,17 +225,7 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, name, category, brand, price_cents, status)| ProductSnap {
-                    id,
-                    code,
-                    name,
-                    category,
-                    brand,
-                    price_cents,
-                    status,
-                },
-            )
+            .map(product)
             .collect(),
         ),
         EntityKind::Customer => Snapshots::Customers(customers(pool, &ids, false).await?),

@@ -11,8 +11,9 @@ use crate::{
     store::{
         Dispatched, ProjectionLag, StoreResult,
         projection_rules::{
-            BATCH_KEYS, Change, CustomerRow, ItemRow, OrderRow, PlannedSync, RevisitRow,
-            assemble_orders, full_batch, person_ids, persons_as_customers, plan,
+            BATCH_KEYS, Change, CustomerRow, DoctorTuple, InstitutionTuple, ItemRow, OrderRow,
+            PlannedSync, ProductTuple, ProjectTuple, RevisitRow, assemble_orders, doctor,
+            full_batch, institution, person_ids, persons_as_customers, plan, product, project,
         },
     },
 };
@@ -193,7 +194,7 @@ pub async fn snapshots(
     let ids = json(&id_keys(keys));
     Ok(match kind {
         EntityKind::Institution => Snapshots::Institutions(
-            sqlx::query_as::<_, (i64, String, String, String)>(
+            sqlx::query_as::<_, InstitutionTuple>(
                 "SELECT id, code, name, status FROM institutions
                  WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
@@ -201,16 +202,11 @@ pub async fn snapshots(
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(|(id, code, name, status)| InstitutionSnap {
-                id,
-                code,
-                name,
-                status,
-            })
+            .map(institution)
             .collect(),
         ),
         EntityKind::Doctor => Snapshots::Doctors(
-            sqlx::query_as::<_, (i64, String, Option<i64>, String, Option<String>, String)>(
+            sqlx::query_as::<_, DoctorTuple>(
                 "SELECT id, code, institution_id, name, title, status FROM doctors
                  WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
@@ -218,31 +214,11 @@ pub async fn snapshots(
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, institution_id, name, title, status)| DoctorSnap {
-                    id,
-                    code,
-                    institution_id,
-                    name,
-                    title,
-                    status,
-                },
-            )
+            .map(doctor)
             .collect(),
         ),
         EntityKind::Project => Snapshots::Projects(
-            sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    String,
-                    String,
-                    Option<String>,
-                    Option<i64>,
-                    Option<i32>,
-                    String,
-                ),
-            >(
+            sqlx::query_as::<_, ProjectTuple>(
                 "SELECT id, code, name, category, standard_price_cents, cycle_days, status
                  FROM projects WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
@@ -250,34 +226,11 @@ pub async fn snapshots(
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, name, category, standard_price_cents, cycle_days, status)| {
-                    ProjectSnap {
-                        id,
-                        code,
-                        name,
-                        category,
-                        standard_price_cents,
-                        cycle_days,
-                        status,
-                    }
-                },
-            )
+            .map(project)
             .collect(),
         ),
         EntityKind::Product => Snapshots::Products(
-            sqlx::query_as::<
-                _,
-                (
-                    i64,
-                    String,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<i64>,
-                    String,
-                ),
-            >(
+            sqlx::query_as::<_, ProductTuple>(
                 "SELECT id, code, name, category, brand, price_cents, status
                  FROM products WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
@@ -285,17 +238,7 @@ pub async fn snapshots(
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(
-                |(id, code, name, category, brand, price_cents, status)| ProductSnap {
-                    id,
-                    code,
-                    name,
-                    category,
-                    brand,
-                    price_cents,
-                    status,
-                },
-            )
+            .map(product)
             .collect(),
         ),
         EntityKind::Customer => Snapshots::Customers(customers(pool, &ids, false).await?),
