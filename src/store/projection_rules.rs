@@ -121,19 +121,25 @@ pub fn plan(
     out
 }
 
-/// A full rebuild's batch of keys of one kind: version 0, below every change, so that any change
-/// made while the rebuild runs wins over what the rebuild read.
-pub fn full_batch(projection: ProjectionName, kind: EntityKind, keys: Vec<String>) -> PlannedSync {
-    PlannedSync {
-        job: ProjectionSync {
-            projection,
-            kind,
-            keys,
-            version: 0,
-            batch: ulid::Ulid::generate().to_string().to_lowercase(),
-        },
-        oldest: Utc::now(),
-    }
+/// A full rebuild's page of keys of one kind, cut into sync jobs: version 0, below every
+/// change, so that any change made while the rebuild runs wins over what the rebuild read.
+pub fn full_batches(
+    projection: ProjectionName,
+    kind: EntityKind,
+    keys: &[String],
+) -> Vec<PlannedSync> {
+    keys.chunks(BATCH_KEYS)
+        .map(|part| PlannedSync {
+            job: ProjectionSync {
+                projection,
+                kind,
+                keys: part.to_vec(),
+                version: 0,
+                batch: ulid::Ulid::generate().to_string().to_lowercase(),
+            },
+            oldest: Utc::now(),
+        })
+        .collect()
 }
 
 /// An institution row: id, code, name, status.

@@ -14,7 +14,7 @@ use crate::{
         projection_rules::{
             BATCH_KEYS, Change, CustomerRow, DoctorTuple, InstitutionTuple, ItemRow, OrderRow,
             PlannedSync, ProductTuple, ProjectTuple, RevisitRow, assemble_orders, doctor,
-            full_batch, institution, person_ids, persons_as_customers, plan, product, project,
+            full_batches, institution, person_ids, persons_as_customers, plan, product, project,
         },
     },
 };
@@ -140,10 +140,7 @@ pub async fn enqueue_full(
     let Some(last) = keys.last().cloned() else {
         return Ok(None);
     };
-    let planned: Vec<PlannedSync> = keys
-        .chunks(BATCH_KEYS)
-        .map(|part| full_batch(projection, kind, part.to_vec()))
-        .collect();
+    let planned = full_batches(projection, kind, &keys);
     let mut tx = pool.begin().await?;
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
