@@ -185,3 +185,25 @@ impl Handler for SystemHealth {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ProjectionLag;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_lag_says_how_much_waits_and_since_when() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
+        assert_eq!(describe_lag(&ProjectionLag::default(), now), "已同步");
+        let lag = ProjectionLag {
+            undispatched: 3,
+            in_jobs: 5000,
+            oldest: Some(now - chrono::Duration::minutes(12)),
+        };
+        assert_eq!(
+            describe_lag(&lag, now),
+            "待同步 5003 条（未分发 3，同步任务中 5000），最早的变更在 12 分钟前"
+        );
+    }
+}
