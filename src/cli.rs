@@ -87,6 +87,9 @@ pub enum Command {
         /// Wait until the projection has caught up (needs a running worker), showing progress.
         #[arg(long)]
         wait: bool,
+        /// Stop sending the projection changes (after removing its settings from every worker).
+        #[arg(long, conflicts_with_all = ["full", "wait"])]
+        stop: bool,
     },
     /// List, retry and cancel jobs.
     #[command(subcommand)]

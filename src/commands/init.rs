@@ -41,6 +41,10 @@ pub async fn init(
                 url_origin(&settings.clickhouse.url)
             )
         })?;
+        let db = store::open(settings).await?;
+        db.repo
+            .register_projection(revisit_jobs::ProjectionName::Clickhouse)
+            .await?;
         println!(
             "✅ ClickHouse 初始化完成（库 {}）",
             settings.clickhouse.database

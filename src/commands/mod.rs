@@ -74,9 +74,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Sync { store, full, wait } => {
-            sync::sync(&connect(settings).await?, &store, full, wait).await
-        }
+        Command::Sync {
+            store,
+            full,
+            wait,
+            stop,
+        } => sync::sync(&connect(settings).await?, &store, full, wait, stop).await,
         Command::Jobs(cmd) => jobs::jobs(&connect(settings).await?, cmd).await,
         Command::Dashboard {
             institution,

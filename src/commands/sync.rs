@@ -11,17 +11,37 @@ use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionDispatch, ProjectionName
 
 use crate::{app::App, handlers::describe_lag, store};
 
-pub async fn sync(app: &Arc<App>, store_name: &str, full: bool, wait: bool) -> anyhow::Result<()> {
+pub async fn sync(
+    app: &Arc<App>,
+    store_name: &str,
+    full: bool,
+    wait: bool,
+    stop: bool,
+) -> anyhow::Result<()> {
     let name = ProjectionName::parse(store_name).with_context(|| {
         let known: Vec<&str> = ProjectionName::ALL.iter().map(|p| p.as_str()).collect();
         format!("unknown store {store_name:?}; known: {}", known.join(", "))
     })?;
+    if stop {
+        let known = app.store.unregister_projection(name).await?;
+        println!(
+            "{} 不再接收主库的变更{}。已排队的同步任务照常执行；配置了它的 worker 启动时会重新登记，请先去掉它的配置（CLICKHOUSE_URL）。",
+            name.as_str(),
+            if known {
+                ""
+            } else {
+                "（本来就没有登记）"
+            }
+        );
+        return Ok(());
+    }
     let Some(projection) = app.projections.get(name).cloned() else {
         anyhow::bail!(
             "{} is not configured: set its URL (CLICKHOUSE_URL, or clickhouse.url in the config)",
             name.as_str()
         );
     };
+    app.store.register_projection(name).await?;
     if full {
         projection
             .reset()

@@ -256,6 +256,13 @@ pub async fn run_pool(
     } else {
         options.queues.clone()
     };
+    // The projections this process is configured for are kept by the deployment from now on:
+    // every dispatcher sends them changes, even one that lacks their settings.
+    for projection in app.projections.names() {
+        if let Err(e) = app.store.register_projection(projection).await {
+            warn!(projection = projection.as_str(), error = %e, "could not register the projection");
+        }
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut names = Vec::new();
     let mut monitor = Monitor::new()

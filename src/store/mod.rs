@@ -258,9 +258,14 @@ pub trait Repository: Send + Sync {
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()>;
 
     // ---- projections -------------------------------------------------------------------------
-    /// Turns one page of captured changes into sync jobs for `projections` (with none, the
-    /// changes are dropped: a projection configured later is built with `sync --full`), deleting
-    /// them and recording the jobs' backlog in the same transaction.
+    /// Records that this deployment keeps `projection` (idempotent).
+    async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()>;
+    /// Forgets `projection`: its changes are no longer dispatched. Returns whether it was known.
+    async fn unregister_projection(&self, projection: ProjectionName) -> StoreResult<bool>;
+    /// Turns one page of captured changes into sync jobs for `projections` and every registered
+    /// projection (with none, the changes are dropped: a projection configured later is built
+    /// with `sync --full`), deleting them and recording the jobs' backlog in the same
+    /// transaction.
     async fn dispatch_changes(
         &self,
         projections: &[ProjectionName],

@@ -42,6 +42,23 @@ impl PlannedSync {
 /// Keys of a sync job. Small enough that a job is quick and a failing one redoes little.
 pub const BATCH_KEYS: usize = 5000;
 
+/// The projections to dispatch to: those this process has settings for and those registered
+/// in the store (names this build does not know are skipped).
+pub fn with_registered(
+    configured: &[ProjectionName],
+    registered: Vec<String>,
+) -> Vec<ProjectionName> {
+    let mut out = configured.to_vec();
+    for name in registered {
+        match ProjectionName::parse(&name) {
+            Some(p) if !out.contains(&p) => out.push(p),
+            Some(_) => {}
+            None => tracing::warn!(%name, "registered projection unknown to this build; skipped"),
+        }
+    }
+    out
+}
+
 /// The person ids of the person changes among `changes`.
 pub fn person_ids(changes: &[Change]) -> Vec<i64> {
     changes

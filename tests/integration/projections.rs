@@ -20,6 +20,7 @@ crate::on_both_backends!(
     a_clickhouse_that_is_down_only_delays_the_sync,
     the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store,
     sync_full_builds_a_projection_configured_after_the_data_arrived,
+    a_worker_without_clickhouse_settings_never_drops_its_changes,
 );
 
 fn clickhouse_url() -> String {
@@ -503,4 +504,47 @@ async fn sync_full_builds_a_projection_configured_after_the_data_arrived(backend
         .unwrap();
     assert_eq!(orders, 2);
     workers.stop().await;
+}
+
+async fn a_worker_without_clickhouse_settings_never_drops_its_changes(backend: Backend) {
+    let db = ChDb::new();
+    let overrides = ch_overrides(&db);
+    let o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // This process has no ClickHouse settings; another one of the deployment has.
+    let env = TestEnv::new(backend, &[]).await;
+    let with_ch = env.app_with(&o).await;
+    init_clickhouse(&with_ch).await;
+    let syncers = start_workers_on(with_ch.clone(), vec![ProjectionSync::QUEUE]);
+    let files = write(&tree("金卡"));
+    import_tree(&env, files.path()).await;
+    // The dispatcher runs where ClickHouse is not configured.
+    let dispatcher = env.start_workers(vec![ProjectionDispatch::QUEUE]);
+    sync_now(&env.app).await;
+    assert_eq!(vip_levels(&with_ch).await.len(), 2, "nothing was dropped");
+    dispatcher.stop().await;
+    syncers.stop().await;
+
+    // `sync --stop` forgets it: later changes are no longer sent to it.
+    let vars = {
+        let mut v = env.child_env(&[("RUST_LOG", "warn")]);
+        v.push(("REVISIT__CRON__ENABLED".into(), "false".into()));
+        v
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(["sync", "clickhouse", "--stop"])
+        .env_clear()
+        .envs(vars)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let more = write(&tree("钻石卡"));
+    import_tree(&env, more.path()).await;
+    let page = env.store().dispatch_changes(&[], 1).await.unwrap();
+    assert!(page.changes > 0);
+    assert_eq!(page.jobs, 0, "no sync jobs for a stopped projection");
 }

@@ -15,6 +15,7 @@ use crate::{
             BATCH_KEYS, Change, CustomerRow, DoctorTuple, InstitutionTuple, ItemRow, OrderRow,
             PlannedSync, ProductTuple, ProjectTuple, RevisitRow, assemble_orders, doctor,
             full_batches, institution, person_ids, persons_as_customers, plan, product, project,
+            with_registered,
         },
     },
 };
@@ -25,12 +26,35 @@ const PAGE_ROWS: i64 = 50;
 /// Keys per page of a full rebuild.
 const FULL_PAGE_KEYS: i64 = 5_000;
 
+pub async fn register(pool: &PgPool, projection: ProjectionName) -> StoreResult<()> {
+    sqlx::query("INSERT INTO projections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(projection.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn unregister(pool: &PgPool, projection: ProjectionName) -> StoreResult<bool> {
+    Ok(sqlx::query("DELETE FROM projections WHERE name = $1")
+        .bind(projection.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
 pub async fn dispatch(
     pool: &PgPool,
     projections: &[ProjectionName],
     max_attempts: i32,
 ) -> StoreResult<Dispatched> {
     let mut tx = pool.begin().await?;
+    let projections = with_registered(
+        projections,
+        sqlx::query_scalar("SELECT name FROM projections")
+            .fetch_all(&mut *tx)
+            .await?,
+    );
     // SKIP LOCKED: two dispatchers at once take different pages.
     let rows: Vec<(i64, String, Vec<String>, DateTime<Utc>)> = sqlx::query_as(
         "DELETE FROM changes WHERE seq IN (
@@ -61,7 +85,7 @@ pub async fn dispatch(
                 .await?;
         persons_as_customers(changes, customers)
     };
-    let planned = plan(&changes, projections, BATCH_KEYS);
+    let planned = plan(&changes, &projections, BATCH_KEYS);
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
     Ok(Dispatched {

@@ -519,6 +519,14 @@ impl Repository for SqliteStore {
             .map(|_| ())
     }
 
+    async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()> {
+        projections::register(&self.pool, projection).await
+    }
+
+    async fn unregister_projection(&self, projection: ProjectionName) -> StoreResult<bool> {
+        projections::unregister(&self.pool, projection).await
+    }
+
     async fn dispatch_changes(
         &self,
         projections: &[ProjectionName],

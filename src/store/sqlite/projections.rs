@@ -14,6 +14,7 @@ use crate::{
             BATCH_KEYS, Change, CustomerRow, DoctorTuple, InstitutionTuple, ItemRow, OrderRow,
             PlannedSync, ProductTuple, ProjectTuple, RevisitRow, assemble_orders, doctor,
             full_batches, institution, person_ids, persons_as_customers, plan, product, project,
+            with_registered,
         },
     },
 };
@@ -23,12 +24,35 @@ const PAGE_ROWS: i64 = 20_000;
 /// Keys per page of a full rebuild.
 const FULL_PAGE_KEYS: i64 = 5_000;
 
+pub async fn register(pool: &SqlitePool, projection: ProjectionName) -> StoreResult<()> {
+    sqlx::query("INSERT INTO projections (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")
+        .bind(projection.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn unregister(pool: &SqlitePool, projection: ProjectionName) -> StoreResult<bool> {
+    Ok(sqlx::query("DELETE FROM projections WHERE name = ?1")
+        .bind(projection.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
 pub async fn dispatch(
     pool: &SqlitePool,
     projections: &[ProjectionName],
     max_attempts: i32,
 ) -> StoreResult<Dispatched> {
     let mut tx = begin_write(pool).await?;
+    let projections = with_registered(
+        projections,
+        sqlx::query_scalar("SELECT name FROM projections")
+            .fetch_all(&mut *tx)
+            .await?,
+    );
     let rows: Vec<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(
         "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes ORDER BY seq LIMIT ?1)
          RETURNING seq, kind, keys, changed_at",
@@ -58,7 +82,7 @@ pub async fn dispatch(
         .await?;
         persons_as_customers(changes, customers)
     };
-    let planned = plan(&changes, projections, BATCH_KEYS);
+    let planned = plan(&changes, &projections, BATCH_KEYS);
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
     Ok(Dispatched {
