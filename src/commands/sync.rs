@@ -42,6 +42,14 @@ pub async fn sync(
         );
     };
     app.store.register_projection(name).await?;
+    // Jobs that gave up while the store was down: their changes are still owed.
+    let revived = app
+        .store
+        .retry_jobs(None, Some(ProjectionSync::QUEUE))
+        .await?;
+    if !revived.is_empty() {
+        println!("🔁 已重新排队 {} 个放弃了的同步任务", revived.len());
+    }
     if full {
         projection
             .reset()
@@ -58,13 +66,6 @@ pub async fn sync(
             .init()
             .await
             .with_context(|| format!("creating the {} tables", name.as_str()))?;
-        let revived = app
-            .store
-            .retry_jobs(None, Some(ProjectionSync::QUEUE))
-            .await?;
-        if !revived.is_empty() {
-            println!("🔁 已重新排队 {} 个放弃了的同步任务", revived.len());
-        }
     }
     store::enqueue(
         app.store.as_ref(),
@@ -104,7 +105,7 @@ async fn enqueue_full(app: &App, name: ProjectionName) -> anyhow::Result<u64> {
         {
             n += queued;
             after = Some(last);
-            eprint!("\r   {} {n} 条    ", kind.as_str());
+            eprint!("\r   {} {n} 条    ", label(*kind));
             let _ = std::io::stderr().flush();
         }
         if n > 0 {
@@ -113,6 +114,20 @@ async fn enqueue_full(app: &App, name: ProjectionName) -> anyhow::Result<u64> {
         total += n;
     }
     Ok(total)
+}
+
+/// What staff call a kind of entity.
+fn label(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Institution => "机构",
+        EntityKind::Doctor => "医生",
+        EntityKind::Project => "项目",
+        EntityKind::Product => "产品",
+        EntityKind::Person => "人员",
+        EntityKind::Customer => "客户",
+        EntityKind::Order => "订单",
+        EntityKind::Revisit => "回访",
+    }
 }
 
 /// Prints the lag until it is zero. Stops with an error when sync jobs gave up.
