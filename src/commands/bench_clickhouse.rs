@@ -72,6 +72,11 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
         "   changes waiting for ClickHouse: {} keys",
         waiting.total()
     );
+    anyhow::ensure!(
+        waiting.total() > 0,
+        "the import changed nothing: this database already holds the generated institution; \
+         run the benchmark on a fresh database (a new name in DATABASE_URL)"
+    );
 
     let t = Instant::now();
     let syncers = InProcessPool::start(
@@ -163,8 +168,13 @@ async fn ch_version(app: &App) -> String {
     }
 }
 
-/// Deletes the change log's backlog without syncing it (dispatch with no projection).
+/// Deletes the change log's backlog without syncing it: dispatch with no projection, after
+/// forgetting ClickHouse's registration (a previous run on this database made it; the worker
+/// pool started next registers it again).
 async fn drain_changes(app: &App) -> anyhow::Result<()> {
+    app.store
+        .unregister_projection(ProjectionName::Clickhouse)
+        .await?;
     while app.store.dispatch_changes(&[], 1).await?.changes > 0 {}
     Ok(())
 }
