@@ -1,8 +1,22 @@
 //! The dashboard, from ClickHouse when it is configured and from the primary store otherwise
 //! (the embedded default has no ClickHouse). The figures are the same either way: both sources
 //! answer the same grouped questions and [`crate::domain::dashboard::build`] does the rest.
+//!
+//! A long-running process (the API) keeps the last facts it computed, with what they were
+//! computed from: the date, the change log's version and (for ClickHouse) the projection's lag.
+//! While none of that has moved the facts cannot have changed, so they are served again without
+//! asking the source; a captured write, a finished sync job or a new day makes the next request
+//! ask again. One PostgreSQL corner is covered by age alone: a write whose transaction was still
+//! open when the facts were read has already drawn its sequence number, so it is not seen as
+//! new when it commits; such facts are dropped after [`MEMO_TTL`].
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::NaiveDate;
+use revisit_jobs::ProjectionName;
 use serde::Serialize;
 use tracing::warn;
 
@@ -10,6 +24,26 @@ use crate::{
     app::App,
     domain::dashboard::{self, Dashboard, DashboardFacts, Window},
 };
+
+/// How long remembered facts are trusted at most, whatever the versions say.
+pub const MEMO_TTL: Duration = Duration::from_secs(60);
+
+/// Facts already computed, and what they were computed from.
+#[derive(Clone)]
+pub struct Memo {
+    key: MemoKey,
+    at: Instant,
+    facts: Arc<DashboardFacts>,
+    source: Source,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct MemoKey {
+    as_of: NaiveDate,
+    change_version: i64,
+    /// ClickHouse's lag (its content changes only when a sync job finishes and the lag drops).
+    projection_lag: Option<i64>,
+}
 
 /// Where the figures came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,8 +65,43 @@ impl Source {
     }
 }
 
-/// The facts for `window` from the best source available.
-pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(DashboardFacts, Source)> {
+/// The facts for `window`: remembered ones when nothing they depend on has changed, otherwise
+/// from the best source available (and remembered when that was not a fallback).
+pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(Arc<DashboardFacts>, Source)> {
+    let key = MemoKey {
+        as_of: window.as_of,
+        change_version: app.store.change_version().await?,
+        projection_lag: match &app.projections.clickhouse {
+            Some(_) => Some(
+                app.store
+                    .projection_lag(ProjectionName::Clickhouse)
+                    .await?
+                    .total(),
+            ),
+            None => None,
+        },
+    };
+    if let Some(m) = app.dashboard_memo.lock().expect("memo lock").as_ref()
+        && m.key == key
+        && m.at.elapsed() < MEMO_TTL
+    {
+        return Ok((m.facts.clone(), m.source));
+    }
+    let (facts, source) = fresh_facts(app, window).await?;
+    let facts = Arc::new(facts);
+    if source != Source::PrimaryStoreFallback {
+        *app.dashboard_memo.lock().expect("memo lock") = Some(Memo {
+            key,
+            at: Instant::now(),
+            facts: facts.clone(),
+            source,
+        });
+    }
+    Ok((facts, source))
+}
+
+/// The facts for `window`, asked of the best source available now.
+pub async fn fresh_facts(app: &App, window: &Window) -> anyhow::Result<(DashboardFacts, Source)> {
     if let Some(ch) = &app.projections.clickhouse {
         match ch.dashboard_facts(window).await {
             Ok(f) => return Ok((f, Source::Clickhouse)),

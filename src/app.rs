@@ -27,6 +27,8 @@ pub struct App {
     /// Ids of the jobs whose handlers run in this process now: at shutdown only the others
     /// (fetched, never started) are put back in the queue at once.
     pub running_jobs: Mutex<HashSet<String>>,
+    /// The dashboard's last facts, served again while nothing they depend on has changed.
+    pub dashboard_memo: Mutex<Option<crate::analytics::Memo>>,
     /// Enqueue-to-start latencies of `bench.noop` jobs, in microseconds, while a benchmark runs.
     pub bench_latencies: Mutex<Vec<u64>>,
 }
@@ -45,6 +47,7 @@ impl App {
             pool: db.pool,
             settings: Arc::new(settings),
             running_jobs: Mutex::new(HashSet::new()),
+            dashboard_memo: Mutex::new(None),
             bench_latencies: Mutex::new(Vec::new()),
         }))
     }

@@ -284,6 +284,9 @@ pub trait Repository: Send + Sync {
     async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()>;
     /// What a projection still has to receive.
     async fn projection_lag(&self, projection: ProjectionName) -> StoreResult<ProjectionLag>;
+    /// The largest change sequence issued so far: it grows with every captured write, so two
+    /// equal readings mean no master data or revisit changed in between.
+    async fn change_version(&self) -> StoreResult<i64>;
     /// The current state of the entities of `kind` with these keys (a person's: its customers).
     async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots>;
 }

@@ -6,7 +6,10 @@ use revisit::store::Backend;
 
 use crate::harness::*;
 
-crate::on_both_backends!(the_daily_report_writes_a_self_contained_page_with_charts);
+crate::on_both_backends!(
+    the_daily_report_writes_a_self_contained_page_with_charts,
+    remembered_dashboard_facts_give_way_to_the_next_write,
+);
 
 async fn the_daily_report_writes_a_self_contained_page_with_charts(backend: Backend) {
     let reports = tempfile::tempdir().unwrap();
@@ -60,4 +63,44 @@ async fn the_daily_report_writes_a_self_contained_page_with_charts(backend: Back
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
+}
+
+/// The API serves the dashboard's facts again while nothing changed; a captured write makes the
+/// very next request ask the store.
+async fn remembered_dashboard_facts_give_way_to_the_next_write(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let one = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        (
+            "BJ-HA-001/customers.json",
+            &customers_json(&[("BJ-HA-001-C1", "张丽", "1990-05-15", "13800138000")]),
+        ),
+    ]);
+    import_tree(&env, one.path()).await;
+    let window =
+        revisit::domain::dashboard::Window::new(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+    let (first, _) = revisit::analytics::facts(&env.app, &window).await.unwrap();
+    let (again, _) = revisit::analytics::facts(&env.app, &window).await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "nothing changed: served again"
+    );
+    let next_day = revisit::domain::dashboard::Window::new(window.as_of.succ_opt().unwrap());
+    let (other_day, _) = revisit::analytics::facts(&env.app, &next_day)
+        .await
+        .unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&first, &other_day),
+        "another date is asked anew"
+    );
+
+    let two = write_tree(&[(
+        "BJ-HA-001/customers.json",
+        &customers_json(&[("BJ-HA-001-C2", "王芳", "1992-03-01", "13900139000")]),
+    )]);
+    import_tree(&env, two.path()).await;
+    let (d, _) = revisit::analytics::dashboard(&env.app, Some("BJ-HA-001"), window.as_of)
+        .await
+        .unwrap();
+    assert_eq!(d.customers, 2, "the write is seen at once");
 }

@@ -553,6 +553,10 @@ impl Repository for SqliteStore {
         projections::lag(&self.pool, projection).await
     }
 
+    async fn change_version(&self) -> StoreResult<i64> {
+        projections::change_version(&self.pool).await
+    }
+
     async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots> {
         projections::snapshots(&self.pool, kind, keys).await
     }

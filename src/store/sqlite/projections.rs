@@ -188,6 +188,16 @@ pub async fn finish_batch(pool: &SqlitePool, batch: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// The change log's largest sequence ever issued (`AUTOINCREMENT` keeps it in
+/// `sqlite_sequence`, even after the changes are dispatched and deleted).
+pub async fn change_version(pool: &SqlitePool) -> StoreResult<i64> {
+    let v: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+            .fetch_optional(pool)
+            .await?;
+    Ok(v.unwrap_or(0))
+}
+
 pub async fn lag(pool: &SqlitePool, projection: ProjectionName) -> StoreResult<ProjectionLag> {
     let (undispatched, oldest_change): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
         "SELECT COALESCE(sum(json_array_length(keys)), 0), min(changed_at) FROM changes",
