@@ -70,7 +70,7 @@ pub fn print_revisits(rows: &[RevisitView]) {
             if r.test_mode && r.status == "sent" {
                 "测试·未发送"
             } else {
-                status_label(&r.status)
+                crate::domain::delivery::status_label(&r.status)
             },
             how,
             r.message
@@ -78,18 +78,6 @@ pub fn print_revisits(rows: &[RevisitView]) {
                 .or(r.last_error.as_deref())
                 .unwrap_or("")
         );
-    }
-}
-
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending" => "待生成",
-        "generated" => "待发送",
-        "sending" => "发送中",
-        "sent" => "已发送",
-        "failed" => "失败",
-        "skipped" => "已跳过",
-        _ => "未知",
     }
 }
 

@@ -89,6 +89,19 @@ impl SendOutcome {
     }
 }
 
+/// A revisit's status as staff read it.
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "pending" => "待生成",
+        "generated" => "待发送",
+        "sending" => "发送中",
+        "sent" => "已发送",
+        "failed" => "失败",
+        "skipped" => "已跳过",
+        _ => "未知",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,9 @@
 //! "save this greeting and enqueue its sending"), so each implementation keeps its writes and the
 //! jobs they cause in one transaction of its own database.
 
+pub mod access;
+pub mod directory;
+pub mod directory_rules;
 mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
@@ -105,9 +108,10 @@ impl NewJob {
     }
 }
 
-/// Everything the application asks of its primary store.
+/// Everything the application asks of its primary store. Staff's look-ups and API tokens are
+/// traits of their own ([`directory::Directory`], [`access::Access`]), in files of their own.
 #[async_trait]
-pub trait Repository: Send + Sync {
+pub trait Repository: directory::Directory + access::Access + Send + Sync {
     fn backend(&self) -> Backend;
     /// Server or library version, for `revisit check`.
     async fn version(&self) -> StoreResult<String>;
@@ -153,6 +157,8 @@ pub trait Repository: Send + Sync {
     async fn cancel_job(&self, id: &str) -> StoreResult<bool>;
     /// (state, last error) of one job.
     async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>>;
+    /// (queue, JSON args) of one job.
+    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>>;
     /// Workers of `queue` seen within the last `within`.
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64>;
     /// Deletes every job of a queue (the benchmark's).

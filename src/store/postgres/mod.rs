@@ -1,8 +1,10 @@
 //! The PostgreSQL store: the chain's source of truth. Consumption history is partitioned by
 //! institution; the job queue is apalis-postgres's `apalis.jobs`.
 
+mod access;
 mod analytics;
 mod customers;
+mod directory;
 mod import;
 pub mod jobs;
 mod projections;
@@ -120,6 +122,13 @@ impl Repository for PgStore {
 
     async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
         jobs::state(&self.pool, id).await
+    }
+
+    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        sqlx::query_as("SELECT job_type, job FROM apalis.jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {

@@ -13,8 +13,10 @@
 //! `synchronous = OFF`; it runs on a connection of its own that is closed right after, so no
 //! connection that serves work has it.
 
+mod access;
 mod analytics;
 mod customers;
+mod directory;
 mod import;
 pub mod jobs;
 mod projections;
@@ -268,6 +270,13 @@ impl Repository for SqliteStore {
 
     async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
         jobs::state(&self.pool, id).await
+    }
+
+    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        sqlx::query_as("SELECT job_type, job FROM Jobs WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {

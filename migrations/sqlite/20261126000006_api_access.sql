@@ -1,0 +1,19 @@
+-- Access to the REST API and the console: bearer tokens, stored as SHA-256 digests only.
+-- A staff token belongs to one institution and sees only it; an admin token sees the chain.
+CREATE TABLE api_tokens (
+    id              INTEGER PRIMARY KEY,
+    -- Hex SHA-256 of the secret; the secret itself is shown once, when the token is created.
+    token_hash      TEXT NOT NULL UNIQUE,
+    -- The secret's first characters, so that staff can tell their tokens apart in a list.
+    prefix          TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('staff', 'admin')),
+    institution_id  INTEGER REFERENCES institutions (id),
+    label           TEXT,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    last_used_at    TEXT,
+    revoked_at      TEXT,
+    CHECK (role = 'admin' OR institution_id IS NOT NULL)
+);
+
+-- The customers list pages through an institution's customers by code.
+CREATE INDEX customers_institution_code ON customers (institution_id, code);

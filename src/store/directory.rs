@@ -1,0 +1,151 @@
+//! What staff look up through the API and the console: institutions, an institution's
+//! customers a page at a time, one customer with their history and revisits, and revisits by
+//! status. Reads only, except putting a failed revisit's job back in the queue.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{NewJob, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InstitutionRef {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// A page of an institution's customers, in code order.
+#[derive(Debug, Clone)]
+pub struct CustomerQuery {
+    pub institution_id: i64,
+    /// Matches a code's start, a name's part or a phone number's end.
+    pub search: Option<String>,
+    /// The last code of the previous page.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// A customer as the list shows them (the phone is masked before it leaves the API).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CustomerListRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub phone: String,
+    pub gender: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub vip_level: Option<String>,
+    pub opted_out: bool,
+    pub last_visit: Option<NaiveDate>,
+}
+
+/// One customer with what the institution knows of them.
+#[derive(Debug, Clone)]
+pub struct CustomerDetail {
+    pub customer: CustomerListRow,
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub orders: Vec<OrderView>,
+    pub revisits: Vec<RevisitRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub order_number: String,
+    pub order_date: NaiveDate,
+    pub total_amount_cents: i64,
+    pub payment_method: Option<String>,
+    pub status: String,
+    pub items: Vec<ItemView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ItemView {
+    pub item_type: String,
+    pub item_code: String,
+    pub item_name: String,
+    pub quantity: i32,
+    pub actual_price_cents: i64,
+    pub doctor_code: Option<String>,
+    pub doctor_name: Option<String>,
+}
+
+/// Revisits, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RevisitQuery {
+    /// One institution's (the customer's institution); none: the chain's.
+    pub institution_id: Option<i64>,
+    pub status: Option<String>,
+    pub test_mode: Option<bool>,
+    /// Ids below this one (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// A revisit as staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevisitRow {
+    pub id: i64,
+    pub institution: String,
+    pub customer_code: String,
+    pub name: String,
+    pub phone: String,
+    pub occasion: String,
+    pub occasion_date: NaiveDate,
+    pub test_mode: bool,
+    pub status: String,
+    pub generated_by: Option<String>,
+    pub message: Option<String>,
+    pub channel: Option<String>,
+    pub send_attempts: i32,
+    pub last_error: Option<String>,
+    /// The last delivery try may have reached the customer: retrying may send it twice.
+    pub delivery_uncertain: bool,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What putting a failed revisit back in the queue did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevisitRetry {
+    /// Its job is queued again (id).
+    Queued(String),
+    /// It has not failed (its status).
+    NotFailed(String),
+    /// Its last try may have been delivered: retried only when the caller insists.
+    Uncertain,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>>;
+    async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>>;
+    async fn customer_page(&self, query: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>>;
+    /// Customers of an institution whose birthday's month-day code is one of `month_days`.
+    async fn birthdays_of(
+        &self,
+        institution_id: i64,
+        month_days: &[i16],
+    ) -> StoreResult<Vec<CustomerListRow>>;
+    async fn customer_detail(
+        &self,
+        institution_id: i64,
+        code: &str,
+    ) -> StoreResult<Option<CustomerDetail>>;
+    async fn revisit_list(&self, query: &RevisitQuery) -> StoreResult<Vec<RevisitRow>>;
+    /// The institution a revisit belongs to (its customer's).
+    async fn revisit_institution(&self, id: i64) -> StoreResult<Option<i64>>;
+    /// Puts a failed revisit's next step back in the queue: its dead or finished job of
+    /// `job.queue` (keyed by the revisit) with a full set of attempts, or `job` if it has none.
+    async fn retry_revisit(
+        &self,
+        id: i64,
+        generate: NewJob,
+        send: NewJob,
+        even_if_uncertain: bool,
+    ) -> StoreResult<RevisitRetry>;
+}

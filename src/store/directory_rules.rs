@@ -1,0 +1,153 @@
+//! The parts of staff's look-ups that are the same on both engines: escaping a search for
+//! `LIKE`, putting orders and their items together, and which step of a failed revisit a retry
+//! puts back in the queue.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::directory::{ItemView, OrderView, RevisitRetry};
+
+/// (order number, date, total, payment method, status).
+pub type OrderTuple = (String, NaiveDate, i64, Option<String>, String);
+
+/// (order number, type, code, name, quantity, actual price, doctor code, doctor name).
+pub type ItemTuple = (
+    String,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+/// `s` with `LIKE`'s wildcards and the escape character escaped (for `ESCAPE '\'`).
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Orders, in the order given, each with its items.
+pub fn assemble(orders: Vec<OrderTuple>, items: Vec<ItemTuple>) -> Vec<OrderView> {
+    let mut by_order: HashMap<String, Vec<ItemView>> = HashMap::new();
+    for (number, item_type, item_code, item_name, quantity, price, doctor_code, doctor_name) in
+        items
+    {
+        by_order.entry(number).or_default().push(ItemView {
+            item_type,
+            item_code,
+            item_name,
+            quantity,
+            actual_price_cents: price,
+            doctor_code,
+            doctor_name,
+        });
+    }
+    orders
+        .into_iter()
+        .map(
+            |(order_number, order_date, total, payment_method, status)| OrderView {
+                items: by_order.remove(&order_number).unwrap_or_default(),
+                order_number,
+                order_date,
+                total_amount_cents: total,
+                payment_method,
+                status,
+            },
+        )
+        .collect()
+}
+
+/// The step of a revisit that a retry queues again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Generate,
+    Send,
+}
+
+/// Which step a retry of a revisit in `status` queues again, or why it does not: only failed
+/// revisits are retried; one with a message is sent again, one without is generated again; one
+/// whose last delivery try may have arrived is sent again only when the caller insists.
+pub fn retry_step(
+    status: &str,
+    has_message: bool,
+    uncertain: bool,
+    even_if_uncertain: bool,
+) -> Result<Step, RevisitRetry> {
+    if status != "failed" {
+        return Err(RevisitRetry::NotFailed(status.to_owned()));
+    }
+    if !has_message {
+        return Ok(Step::Generate);
+    }
+    if uncertain && !even_if_uncertain {
+        return Err(RevisitRetry::Uncertain);
+    }
+    Ok(Step::Send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_taken_literally() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(like_escape("张丽"), "张丽");
+    }
+
+    #[test]
+    fn a_retry_queues_the_step_that_failed() {
+        assert_eq!(
+            retry_step("failed", false, false, false),
+            Ok(Step::Generate)
+        );
+        assert_eq!(retry_step("failed", true, false, false), Ok(Step::Send));
+        assert_eq!(
+            retry_step("sent", true, false, false),
+            Err(RevisitRetry::NotFailed("sent".into()))
+        );
+        assert_eq!(
+            retry_step("failed", true, true, false),
+            Err(RevisitRetry::Uncertain),
+            "maybe delivered: not without insisting"
+        );
+        assert_eq!(retry_step("failed", true, true, true), Ok(Step::Send));
+    }
+
+    #[test]
+    fn orders_keep_their_order_and_get_their_items() {
+        let d = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let orders = vec![
+            ("B".into(), d, 200, None, "completed".into()),
+            ("A".into(), d, 100, None, "refunded".into()),
+        ];
+        let item = |n: &str, code: &str| {
+            (
+                n.to_owned(),
+                "project".to_owned(),
+                code.to_owned(),
+                "水光针".to_owned(),
+                1,
+                100,
+                None,
+                None,
+            )
+        };
+        let out = assemble(
+            orders,
+            vec![item("A", "P1"), item("B", "P2"), item("B", "P3")],
+        );
+        assert_eq!(out[0].order_number, "B");
+        assert_eq!(out[0].items.len(), 2);
+        assert_eq!(out[1].items[0].item_code, "P1");
+    }
+}

@@ -1,0 +1,233 @@
+//! Staff's look-ups on SQLite (see [`crate::store::directory`]).
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+
+use super::{SqliteStore, begin_write, jobs, json};
+use crate::store::{
+    JobState, NewJob, StoreResult,
+    directory::{
+        CustomerDetail, CustomerListRow, CustomerQuery, Directory, InstitutionRef, RevisitQuery,
+        RevisitRetry, RevisitRow,
+    },
+    directory_rules::{self, ItemTuple, OrderTuple},
+};
+
+/// The list's columns; `last_visit` is one index probe per row of the page.
+const CUSTOMER_COLUMNS: &str = "c.id, c.code, p.name, p.phone, p.gender, p.birthday, c.vip_level,
+    c.opted_out,
+    (SELECT max(r.order_date) FROM consumption_records r
+     WHERE r.institution_id = c.institution_id AND r.customer_id = c.id) AS last_visit";
+
+const REVISIT_SELECT: &str = "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name,
+        p.phone, r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message,
+        r.channel, r.send_attempts, r.last_error, r.delivery_uncertain, r.created_at, r.sent_at
+    FROM revisits r
+    JOIN customers c ON c.id = r.customer_id
+    JOIN persons p ON p.id = c.person_id
+    JOIN institutions i ON i.id = c.institution_id";
+
+#[async_trait]
+impl Directory for SqliteStore {
+    async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>> {
+        sqlx::query_as("SELECT id, code, name, status FROM institutions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>> {
+        sqlx::query_as("SELECT id, code, name, status FROM institutions WHERE code = ?1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS}
+             FROM customers c JOIN persons p ON p.id = c.person_id
+             WHERE c.institution_id = ?1 AND (?2 IS NULL OR c.code > ?2)
+               AND (?3 IS NULL OR c.code LIKE ?3 || '%' ESCAPE '\\'
+                    OR p.name LIKE '%' || ?3 || '%' ESCAPE '\\' OR p.phone LIKE '%' || ?3 ESCAPE '\\')
+             ORDER BY c.code LIMIT ?4"
+        );
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(q.institution_id)
+            .bind(q.after.as_deref())
+            .bind(q.search.as_deref().map(directory_rules::like_escape))
+            .bind(q.limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn birthdays_of(
+        &self,
+        institution_id: i64,
+        month_days: &[i16],
+    ) -> StoreResult<Vec<CustomerListRow>> {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS}
+             FROM customers c JOIN persons p ON p.id = c.person_id
+             WHERE c.institution_id = ?1
+               AND p.birthday_md IN (SELECT value FROM json_each(?2))
+             ORDER BY p.birthday_md, c.code"
+        )))
+        .bind(institution_id)
+        .bind(json(&month_days))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn customer_detail(
+        &self,
+        institution_id: i64,
+        code: &str,
+    ) -> StoreResult<Option<CustomerDetail>> {
+        let row: Option<CustomerDetailRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS}, c.source, c.tags, c.notes
+             FROM customers c JOIN persons p ON p.id = c.person_id
+             WHERE c.institution_id = ?1 AND c.code = ?2"
+        )))
+        .bind(institution_id)
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(CustomerDetailRow {
+            customer,
+            source,
+            tags,
+            notes,
+        }) = row
+        else {
+            return Ok(None);
+        };
+        let orders: Vec<OrderTuple> = sqlx::query_as(
+            "SELECT order_number, order_date, total_amount_cents, payment_method, status
+             FROM consumption_records WHERE institution_id = ?1 AND customer_id = ?2
+             ORDER BY order_date DESC, order_number DESC LIMIT 100",
+        )
+        .bind(institution_id)
+        .bind(customer.id)
+        .fetch_all(&self.pool)
+        .await?;
+        let numbers: Vec<&str> = orders.iter().map(|o| o.0.as_str()).collect();
+        let items: Vec<ItemTuple> = sqlx::query_as(
+            "SELECT it.order_number, it.item_type, it.item_code, it.item_name, it.quantity,
+                    it.actual_price_cents, it.doctor_code, d.name
+             FROM consumption_items it LEFT JOIN doctors d ON d.code = it.doctor_code
+             WHERE it.institution_id = ?1
+               AND it.order_number IN (SELECT value FROM json_each(?2))
+             ORDER BY it.order_number, it.line_no",
+        )
+        .bind(institution_id)
+        .bind(json(&numbers))
+        .fetch_all(&self.pool)
+        .await?;
+        let revisits: Vec<RevisitRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{REVISIT_SELECT} WHERE r.customer_id = ?1 ORDER BY r.id DESC LIMIT 50"
+        )))
+        .bind(customer.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(CustomerDetail {
+            customer,
+            source,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            notes,
+            orders: directory_rules::assemble(orders, items),
+            revisits,
+        }))
+    }
+
+    async fn revisit_list(&self, q: &RevisitQuery) -> StoreResult<Vec<RevisitRow>> {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "{REVISIT_SELECT}
+             WHERE (?1 IS NULL OR c.institution_id = ?1) AND (?2 IS NULL OR r.status = ?2)
+               AND (?3 IS NULL OR r.test_mode = ?3) AND (?4 IS NULL OR r.id < ?4)
+             ORDER BY r.id DESC LIMIT ?5"
+        )))
+        .bind(q.institution_id)
+        .bind(q.status.as_deref())
+        .bind(q.test_mode)
+        .bind(q.before_id)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn revisit_institution(&self, id: i64) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar(
+            "SELECT c.institution_id FROM revisits r JOIN customers c ON c.id = r.customer_id
+             WHERE r.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    async fn retry_revisit(
+        &self,
+        id: i64,
+        generate: NewJob,
+        send: NewJob,
+        even_if_uncertain: bool,
+    ) -> StoreResult<RevisitRetry> {
+        let mut tx = begin_write(&self.pool).await?;
+        let row: Option<(String, bool, bool)> = sqlx::query_as(
+            "SELECT status, message IS NOT NULL, delivery_uncertain FROM revisits WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, has_message, uncertain)) = row else {
+            return Ok(RevisitRetry::NotFound);
+        };
+        let job =
+            match directory_rules::retry_step(&status, has_message, uncertain, even_if_uncertain) {
+                Err(refused) => return Ok(refused),
+                Ok(directory_rules::Step::Generate) => generate,
+                Ok(directory_rules::Step::Send) => send,
+            };
+        let key = job.key.clone().unwrap_or_default();
+        let revived: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE Jobs
+             SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now'), lock_by = NULL,
+                 lock_at = NULL, done_at = NULL
+             WHERE job_type = ?1 AND idempotency_key = ?2 AND ({} OR {})
+             RETURNING id",
+            JobState::Failed.condition(),
+            JobState::Done.condition()
+        )))
+        .bind(job.queue)
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match revived {
+            Some(id) => id,
+            None => match jobs::insert(&mut tx, &job).await? {
+                Some(id) => id,
+                // Already waiting or running: follow that one.
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
+                    )
+                    .bind(job.queue)
+                    .bind(&key)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            },
+        };
+        tx.commit().await?;
+        Ok(RevisitRetry::Queued(id))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerDetailRow {
+    #[sqlx(flatten)]
+    customer: CustomerListRow,
+    source: Option<String>,
+    tags: String,
+    notes: Option<String>,
+}
