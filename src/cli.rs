@@ -75,7 +75,21 @@ pub enum Command {
         /// Do not run the cron producers in this process.
         #[arg(long)]
         no_cron: bool,
+        /// Serve the REST API and the console in this process too, on this address (default:
+        /// api.addr, 127.0.0.1:8000).
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        serve: Option<String>,
     },
+    /// Serve the REST API (/api/v1, /health, /docs) and the staff console (/) until SIGTERM or
+    /// Ctrl-C, on the same database as the workers.
+    Serve {
+        /// Listen here (default: api.addr, 127.0.0.1:8000).
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// API tokens: create (the secret is shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Bring a projection (clickhouse) up to date with the primary store: catch up on pending
     /// changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
     Sync {
@@ -124,6 +138,27 @@ pub enum Command {
     /// Benchmarks shipped with the project.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print its secret (shown this once; only its digest is stored).
+    Create {
+        /// staff: one institution's customers, revisits, imports and dashboard;
+        /// admin: the whole chain, the jobs, initialisation.
+        #[arg(long, value_parser = ["staff", "admin"])]
+        role: String,
+        /// The institution (its code): required for staff.
+        #[arg(long)]
+        institution: Option<String>,
+        /// A note on whom it is for.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id; requests with it are refused at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,10 +84,21 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub webhook: WebhookSettings,
     pub clickhouse: ClickhouseSettings,
+    pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, PolicyOverride>,
+}
+
+/// The REST API and the console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub addr: String,
+    pub uploads_dir: String,
+    pub max_upload_mb: u64,
+    pub max_body_kb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -340,6 +351,18 @@ impl Settings {
                 "clickhouse.database",
                 "letters, digits and underscores only",
             ));
+        }
+        if self.api.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "api.addr",
+                format!(
+                    "must be host:port with an IP address, e.g. 127.0.0.1:8000, got {:?}",
+                    self.api.addr
+                ),
+            ));
+        }
+        if self.api.max_upload_mb == 0 || self.api.max_body_kb == 0 {
+            return Err(invalid("api.max_upload_mb", "limits must be above 0"));
         }
         if self.database.max_connections < 2 {
             return Err(invalid("database.max_connections", "must be at least 2"));

@@ -2,6 +2,7 @@
 //! PostgreSQL. See README.md for the tour; each module's doc says its role.
 
 pub mod analytics;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;

@@ -61,7 +61,7 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
 
     let t = Instant::now();
     let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = super::import::enqueue_import(&app, &dir).await?;
+    let (batch, files) = crate::import::enqueue_plan(&app, &dir).await?;
     while (app.store.import_log(&batch).await?.len()) < files {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -332,7 +332,7 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     let d = data.clone();
     tokio::task::spawn_blocking(move || write_customers(&d, n, days)).await??;
     let importer = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = super::import::enqueue_import(&app, &data).await?;
+    let (batch, files) = crate::import::enqueue_plan(&app, &data).await?;
     super::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
     importer.stop().await?;
     store::enqueue(

@@ -189,7 +189,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     let backend = app.store.backend();
     let workers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
     reset_peak_rss();
-    let (batch, files) = super::import::enqueue_import(&app, &dir).await?;
+    let (batch, files) = crate::import::enqueue_plan(&app, &dir).await?;
     let started = Instant::now();
     // Files are logged one after another: note when the customers and the orders file end.
     let mut marks: Vec<(String, Duration)> = Vec::new();

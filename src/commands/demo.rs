@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use chrono::Utc;
 use revisit_jobs::ReminderScan;
 
-use super::{import::enqueue_import, reminders, wait};
+use super::{reminders, wait};
 use crate::{app::App, config::Settings, queue::worker::InProcessPool, store};
 
 pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
@@ -26,7 +26,7 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
     let pool = InProcessPool::start(app.clone(), Vec::new());
     let result = async {
         println!("📥 导入 {}", data.display());
-        let (batch, files) = enqueue_import(&app, data).await?;
+        let (batch, files) = crate::import::enqueue_plan(&app, data).await?;
         wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
         wait::print_import_summary(&app, &batch).await?;
 

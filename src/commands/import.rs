@@ -5,30 +5,12 @@ use std::{path::Path, sync::Arc, time::Duration};
 use revisit_jobs::{ImportFile, Job};
 
 use super::wait;
-use crate::{app::App, import::layout, store::enqueue};
+use crate::app::App;
 
-/// Enqueues the plan for `path`; returns the batch id and the number of files. A relative path
-/// is resolved here, where the command runs: the worker that imports it may run elsewhere.
-pub async fn enqueue_import(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {
-    let path = std::path::absolute(path)?;
-    let plan = layout::plan(&path)?;
-    let files = plan.len();
-    let batch = format!(
-        "import-{}",
-        ulid::Ulid::generate().to_string().to_lowercase()
-    );
-    let (first, rest) = plan.split_first().expect("a plan is never empty");
-    let job = ImportFile {
-        source: first.clone(),
-        then: rest.to_vec(),
-        batch: batch.clone(),
-    };
-    enqueue(&*app.store, &app.settings, &job, Some(batch.clone())).await?;
-    Ok((batch, files))
-}
-
+/// Enqueues the plan for `path` (a relative path is resolved here, where the command runs: the
+/// worker that imports it may run elsewhere) and, with `--wait`, follows it.
 pub async fn import(app: &Arc<App>, path: &Path, wait_for_it: bool) -> anyhow::Result<()> {
-    let (batch, files) = enqueue_import(app, path).await?;
+    let (batch, files) = crate::import::enqueue_plan(app, path).await?;
     println!("📥 已加入导入队列：{files} 个文件（批次 {batch}）");
     if wait_for_it {
         wait::warn_if_no_worker(app, ImportFile::QUEUE).await?;

@@ -10,7 +10,9 @@ mod import;
 mod init;
 mod jobs;
 mod reminders;
+mod serve;
 mod sync;
+mod tokens;
 mod wait;
 
 use std::sync::Arc;
@@ -52,7 +54,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Worker { queues, no_cron } => {
+        Command::Serve { addr } => {
+            let app = connect(settings).await?;
+            let addr = serve::addr(&app, addr.as_deref())?;
+            serve::serve(app, addr).await
+        }
+        Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
+        Command::Worker {
+            queues,
+            no_cron,
+            serve: api_addr,
+        } => {
             let app = connect(settings).await?;
             let queues = queues
                 .iter()
@@ -64,15 +76,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            run_pool(
-                app,
-                PoolOptions {
-                    queues,
-                    cron: !no_cron,
-                },
-                shutdown_signal(),
-            )
-            .await
+            let options = PoolOptions {
+                queues,
+                cron: !no_cron,
+            };
+            match api_addr {
+                Some(a) => {
+                    let addr = serve::addr(&app, Some(&a))?;
+                    serve::worker_and_api(app, options, addr).await
+                }
+                None => run_pool(app, options, shutdown_signal()).await,
+            }
         }
         Command::Sync {
             store,

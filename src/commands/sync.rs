@@ -7,9 +7,13 @@
 use std::{io::Write, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionDispatch, ProjectionName, ProjectionSync};
+use revisit_jobs::{Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
-use crate::{app::App, handlers::describe_lag, store};
+use crate::{
+    app::App,
+    handlers::{describe_lag, projection_rebuild},
+    store,
+};
 
 pub async fn sync(
     app: &Arc<App>,
@@ -51,16 +55,21 @@ pub async fn sync(
         println!("🔁 已重新排队 {} 个放弃了的同步任务", revived.len());
     }
     if full {
-        projection
-            .reset()
-            .await
-            .with_context(|| format!("recreating the {} tables", name.as_str()))?;
+        let mut shown = None;
+        let queued = projection_rebuild::rebuild(app, name, |kind, n| {
+            if shown.replace(kind).is_some_and(|k| k != kind) {
+                eprintln!();
+            }
+            eprint!("\r   {} {n} 条    ", projection_rebuild::label(kind));
+            let _ = std::io::stderr().flush();
+        })
+        .await
+        .with_context(|| format!("rebuilding {}", name.as_str()))?;
+        eprintln!();
         println!(
-            "🗑️  已清空并重建 {} 的表，开始从主库全量同步",
+            "🗑️  已清空并重建 {} 的表；📋 已排队 {queued} 条实体的同步任务",
             name.as_str()
         );
-        let queued = enqueue_full(app, name).await?;
-        println!("📋 已排队 {queued} 条实体的同步任务");
     } else {
         projection
             .init()
@@ -85,49 +94,6 @@ pub async fn sync(
     }
     super::wait::warn_if_no_worker(app, ProjectionSync::QUEUE).await?;
     follow(app, name).await
-}
-
-/// Enqueues a sync of every entity, kind by kind, with progress; returns how many.
-async fn enqueue_full(app: &App, name: ProjectionName) -> anyhow::Result<u64> {
-    let attempts = app
-        .settings
-        .policy(&KindInfo::of::<ProjectionSync>())
-        .max_attempts as i32;
-    let mut total = 0u64;
-    // A person's state reaches the projections through its customers.
-    for kind in EntityKind::ALL.iter().filter(|k| **k != EntityKind::Person) {
-        let mut after = None;
-        let mut n = 0u64;
-        while let Some((last, queued)) = app
-            .store
-            .enqueue_full_sync(name, *kind, after.clone(), attempts)
-            .await?
-        {
-            n += queued;
-            after = Some(last);
-            eprint!("\r   {} {n} 条    ", label(*kind));
-            let _ = std::io::stderr().flush();
-        }
-        if n > 0 {
-            eprintln!();
-        }
-        total += n;
-    }
-    Ok(total)
-}
-
-/// What staff call a kind of entity.
-fn label(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::Institution => "机构",
-        EntityKind::Doctor => "医生",
-        EntityKind::Project => "项目",
-        EntityKind::Product => "产品",
-        EntityKind::Person => "人员",
-        EntityKind::Customer => "客户",
-        EntityKind::Order => "订单",
-        EntityKind::Revisit => "回访",
-    }
 }
 
 /// Prints the lag until it is zero. Stops with an error when sync jobs gave up.

@@ -74,7 +74,7 @@ pub struct DashboardFacts {
     pub funnel: Vec<(i64, String, bool, i64)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MonthRevenue {
     /// `2026-01`
     pub month: String,
@@ -82,7 +82,7 @@ pub struct MonthRevenue {
     pub orders: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TopItem {
     pub code: String,
     pub name: String,
@@ -91,7 +91,7 @@ pub struct TopItem {
 }
 
 /// Scanned → generated → sent, and how many failed or were skipped (opted out).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
     pub scanned: i64,
     pub generated: i64,
@@ -101,7 +101,7 @@ pub struct Funnel {
 }
 
 /// One institution's line in the chain's view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct InstitutionFigures {
     pub code: String,
     pub name: String,
@@ -111,7 +111,7 @@ pub struct InstitutionFigures {
     pub funnel: Funnel,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Dashboard {
     /// The institution's code, or `None` for the whole chain.
     pub institution: Option<String>,

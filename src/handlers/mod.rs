@@ -11,6 +11,7 @@ mod jobs_prune;
 mod message_send;
 mod noop;
 mod projection_dispatch;
+pub mod projection_rebuild;
 mod projection_sync;
 mod reminder_scan;
 pub mod report_daily;

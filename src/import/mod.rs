@@ -5,3 +5,29 @@
 pub mod archive;
 pub mod layout;
 pub mod reader;
+
+use std::path::Path;
+
+use revisit_jobs::ImportFile;
+
+use crate::{app::App, store::enqueue};
+
+/// Enqueues the import of a file or a folder of the layout: the first file's job, carrying
+/// the rest of the plan. Returns the batch (to follow it) and the number of files.
+pub async fn enqueue_plan(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {
+    let path = std::path::absolute(path)?;
+    let plan = layout::plan(&path)?;
+    let files = plan.len();
+    let batch = format!(
+        "import-{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let (first, rest) = plan.split_first().expect("a plan is never empty");
+    let job = ImportFile {
+        source: first.clone(),
+        then: rest.to_vec(),
+        batch: batch.clone(),
+    };
+    enqueue(&*app.store, &app.settings, &job, Some(batch.clone())).await?;
+    Ok((batch, files))
+}

@@ -2,6 +2,8 @@
 
 mod harness;
 
+mod api;
+mod browser;
 mod cli;
 mod concurrency;
 mod cron;

@@ -1,0 +1,489 @@
+// The staff console: plain browser JavaScript, no build step, talking to /api/v1 with the
+// token given at log-in (kept for this browser tab only, in sessionStorage).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { token: sessionStorage.getItem("revisit-token"), me: null, charts: {} };
+
+// ---- calling the API ---------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `请求失败（HTTP ${status}）`);
+    this.status = status;
+    this.code = body && body.error && body.error.code;
+  }
+}
+
+async function api(path, { method = "GET", body, raw } = {}) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  let payload;
+  if (raw !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = raw;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(path, { method, headers, body: payload });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!res.ok) {
+    if (res.status === 401) logout("登录已失效，请重新登录");
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
+function showError(e) {
+  const b = $("#banner");
+  b.textContent = e instanceof Error ? e.message : String(e);
+  b.hidden = false;
+}
+
+function clearError() { $("#banner").hidden = true; }
+
+// ---- small helpers -----------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+  return node;
+}
+
+function fillTable(sel, rows) {
+  const tbody = $(`${sel} tbody`);
+  tbody.replaceChildren(...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))));
+  $(sel).hidden = false;
+}
+
+const yuan = (cents) => (cents / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const mark = (ok) => (ok === true ? "✅" : ok === false ? "❌" : "➖");
+const when = (t) => (t ? new Date(t).toLocaleString("zh-CN", { hour12: false }) : "");
+
+function institution() {
+  return $("#institution").value;
+}
+
+// ---- log-in ------------------------------------------------------------------------------
+
+async function login(token) {
+  state.token = token;
+  try {
+    state.me = await api("/api/v1/me");
+  } catch (e) {
+    state.token = null;
+    $("#login-error").textContent = e.message;
+    return;
+  }
+  sessionStorage.setItem("revisit-token", token);
+  const admin = state.me.role === "admin";
+  document.body.classList.toggle("is-admin", admin);
+  $("#who-text").textContent = admin ? "管理员（整个连锁）" : `员工 · ${state.me.institution}`;
+  const select = $("#institution");
+  const options = state.me.institutions.map((i) => el("option", { value: i.code }, `${i.code} ${i.name}`));
+  if (admin) options.unshift(el("option", { value: "" }, "全部机构"));
+  select.replaceChildren(...options);
+  $("#login").hidden = true;
+  $("#who").hidden = false;
+  $("#main").hidden = false;
+  showTab("check");
+}
+
+function logout(message) {
+  sessionStorage.removeItem("revisit-token");
+  state.token = null;
+  state.me = null;
+  $("#main").hidden = true;
+  $("#who").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message || "";
+}
+
+// ---- tabs --------------------------------------------------------------------------------
+
+const loaders = {
+  check: loadCheck,
+  init: async () => {},
+  import: async () => {},
+  birthday: loadRevisits,
+  customers: () => loadCustomers(false),
+  jobs: loadJobs,
+  dashboard: loadDashboard,
+};
+
+function showTab(name) {
+  clearError();
+  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
+  for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== `tab-${name}`;
+  loaders[name]().catch(showError);
+}
+
+// ---- system check ------------------------------------------------------------------------
+
+async function loadCheck() {
+  const items = await api("/api/v1/system/check");
+  fillTable("#check-table", items.map((i) => [mark(i.ok), i.name, i.detail]));
+}
+
+// ---- initialise --------------------------------------------------------------------------
+
+async function runInit(ev) {
+  ev.preventDefault();
+  clearError();
+  const rebuild = $("#init-rebuild").checked;
+  let confirm_name = null;
+  if (rebuild) {
+    confirm_name = prompt("强制重建会清空分析库（ClickHouse）的全部表，再从主库全量同步。请输入主库的数据库名确认：");
+    if (!confirm_name) return;
+  }
+  const answer = await api("/api/v1/system/init", {
+    method: "POST",
+    body: {
+      skip_clickhouse: $("#init-skip-ch").checked,
+      sample_data: $("#init-sample").checked,
+      rebuild_projections: rebuild,
+      confirm: confirm_name,
+    },
+  });
+  fillTable("#init-table", answer.steps.map((s) => [mark(s.ok), s.name, s.detail]));
+  if (answer.import_batch) followImport(answer.import_batch, "示例数据");
+}
+
+// ---- import ------------------------------------------------------------------------------
+
+const KIND_STAGE = { institutions: 0, doctors: 1, projects: 1, products: 1, customers: 2, consumption_records: 3 };
+
+function kindOf(fileName) {
+  const stem = fileName.replace(/\.json$/, "").replace(/_(add|update|new|changed)$/, "");
+  return stem in KIND_STAGE ? stem : null;
+}
+
+async function upload(file, kind, inst) {
+  const params = new URLSearchParams({ kind });
+  if (inst) params.set("institution", inst);
+  return api(`/api/v1/imports?${params}`, { method: "POST", raw: await file.arrayBuffer() });
+}
+
+async function importOne(ev) {
+  ev.preventDefault();
+  clearError();
+  const file = $("#import-file").files[0];
+  if (!file) return showError("请选择一个 JSON 文件");
+  const kind = $("#import-kind").value;
+  const perInstitution = ["customers", "consumption_records", "doctors"].includes(kind);
+  const inst = perInstitution ? institution() || (state.me.institution ?? "") : "";
+  if (["customers", "consumption_records"].includes(kind) && !inst) return showError("客户和消费记录需要先在右上角选择机构");
+  $("#import-results tbody").replaceChildren();
+  $("#import-errors").replaceChildren();
+  const answer = await upload(file, kind, inst);
+  await followImport(answer.batch, file.name);
+}
+
+async function importFolder(ev) {
+  ev.preventDefault();
+  clearError();
+  const files = [...$("#import-folder").files]
+    .map((f) => {
+      const parts = (f.webkitRelativePath || f.name).split("/");
+      const parent = parts.length > 1 ? parts[parts.length - 2] : "";
+      return { f, kind: kindOf(f.name), parent };
+    })
+    .filter((x) => x.kind);
+  if (!files.length) return showError("文件夹里没有可导入的 JSON 文件（institutions.json、customers.json……）");
+  files.sort((a, b) => KIND_STAGE[a.kind] - KIND_STAGE[b.kind]);
+  $("#import-results tbody").replaceChildren();
+  $("#import-errors").replaceChildren();
+  for (const { f, kind, parent } of files) {
+    const perInstitution = ["customers", "consumption_records"].includes(kind) || (kind === "doctors" && /^[A-Z0-9-]+$/.test(parent) && parent !== "common");
+    const inst = perInstitution ? parent : "";
+    const answer = await upload(f, kind, inst);
+    const ok = await followImport(answer.batch, `${parent}/${f.name}`);
+    if (!ok) break;
+  }
+}
+
+/// Polls an import until it ends, showing progress; true when it was imported.
+async function followImport(batch, label) {
+  $("#import-progress").hidden = false;
+  for (;;) {
+    const s = await api(`/api/v1/imports/${batch}`);
+    const bar = $("#import-bar");
+    if (s.current) {
+      bar.value = s.current.total ? Math.round((100 * s.current.done) / s.current.total) : 0;
+      $("#import-status").textContent = `正在导入 ${label}：${s.current.done} / ${s.current.total} 条`;
+    } else if (s.state === "queued") {
+      $("#import-status").textContent = `${label} 已排队，等待 worker……`;
+    }
+    if (s.state === "done" || s.state === "failed") {
+      bar.value = 100;
+      $("#import-status").textContent = s.state === "done" ? `${label} 导入完成` : `${label} 导入失败：${s.error}`;
+      showImportResults(s.files);
+      return s.state === "done";
+    }
+    await new Promise((r) => setTimeout(r, 800));
+  }
+}
+
+function showImportResults(files) {
+  const tbody = $("#import-results tbody");
+  for (const f of files) {
+    tbody.append(el("tr", {}, ...[f.file, f.total, f.inserted, f.updated, f.unchanged, f.rejected].map((c) => el("td", {}, String(c)))));
+    if (f.errors.length) {
+      const list = el("ul", { class: "record-errors" });
+      for (const e of f.errors) {
+        list.append(el("li", {}, `第 ${e.record + 1} 条${e.key ? `（${e.key}）` : ""} 字段 ${e.field}：${e.message}`));
+      }
+      $("#import-errors").append(el("h4", {}, `${f.file} 被拒绝的记录（${f.errors.length}）`), list);
+    }
+  }
+  $("#import-results").hidden = false;
+}
+
+// ---- birthday revisit --------------------------------------------------------------------
+
+function birthdayInstitution() {
+  return institution() || state.me.institution || "all";
+}
+
+async function listUpcoming() {
+  clearError();
+  const inst = institution() || state.me.institution;
+  if (!inst) return showError("请先在右上角选择一家机构");
+  const days = $("#birthday-days").value;
+  const r = await api(`/api/v1/reminders/${encodeURIComponent(inst)}/upcoming-birthdays?days=${days}`);
+  fillTable("#upcoming-table", r.items.map((c) => [c.code, c.name, c.phone, c.next_birthday, c.days_until === 0 ? "今天" : `${c.days_until} 天`, c.last_visit || ""]));
+  $("#birthday-status").textContent = `${r.institution}：未来 ${r.days} 天内有 ${r.items.length} 位客户过生日`;
+}
+
+async function runBirthday(ev) {
+  ev.preventDefault();
+  clearError();
+  const test_mode = $("#birthday-test").checked;
+  if (!test_mode && !confirm("正式模式会真的给客户发送消息，确定吗？")) return;
+  const started = Date.now();
+  const run = await api(`/api/v1/reminders/${encodeURIComponent(birthdayInstitution())}/run`, {
+    method: "POST",
+    body: { test_mode },
+  });
+  $("#birthday-status").textContent = `已开始（任务 ${run.job_id}${test_mode ? "，测试模式" : ""}）……`;
+  for (let i = 0; i < 600; i++) {
+    const s = await api(`/api/v1/reminders/runs/${run.job_id}`);
+    const shown = await loadRevisits();
+    const fresh = shown.filter((r) => Date.parse(r.created_at) >= started - 5000);
+    const waiting = fresh.filter((r) => ["pending", "generated", "sending"].includes(r.status)).length;
+    $("#birthday-status").textContent = `扫描${{ pending: "等待中", running: "进行中", done: "完成", failed: "失败" }[s.state] || s.state}；本次新回访 ${fresh.length} 条，其中 ${waiting} 条仍在生成或发送`;
+    if (s.state === "failed") return showError(`生日扫描失败：${s.error || ""}`);
+    if (s.state === "done" && waiting === 0) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function loadRevisits() {
+  const params = new URLSearchParams({ limit: "100" });
+  const inst = institution();
+  if (inst) params.set("institution", inst);
+  const status = $("#revisit-status").value;
+  if (status) params.set("status", status);
+  const page = await api(`/api/v1/revisits?${params}`);
+  const tbody = $("#revisit-table tbody");
+  tbody.replaceChildren(
+    ...page.items.map((r) => {
+      const actions = el("td");
+      if (r.status === "failed") {
+        actions.append(el("button", { type: "button", class: "retry", "data-revisit": String(r.id), onclick: () => retryRevisit(r.id) }, "重试"));
+      }
+      return el(
+        "tr",
+        { class: `status-${r.status}`, "data-revisit": String(r.id) },
+        el("td", {}, String(r.id)),
+        el("td", {}, r.institution),
+        el("td", {}, `${r.customer_code} ${r.name}`),
+        el("td", {}, r.phone),
+        el("td", {}, r.occasion_date),
+        el("td", { class: "status" }, r.test_mode && r.status === "sent" ? "测试·未发送" : r.status_label),
+        el("td", { class: "message" }, r.message || ""),
+        el("td", { class: "error-text" }, (r.delivery_uncertain ? "可能已送达；" : "") + (r.last_error || "")),
+        actions,
+      );
+    }),
+  );
+  return page.items;
+}
+
+async function retryRevisit(id) {
+  clearError();
+  try {
+    await api(`/api/v1/revisits/${id}/retry`, { method: "POST", body: {} });
+  } catch (e) {
+    if (e.code !== "delivery_uncertain") return showError(e);
+    if (!confirm(`${e.message}\n\n确定仍要重试吗？`)) return;
+    await api(`/api/v1/revisits/${id}/retry`, { method: "POST", body: { even_if_uncertain: true } }).catch(showError);
+  }
+  await loadRevisits();
+}
+
+// ---- customers ---------------------------------------------------------------------------
+
+async function loadCustomers(more) {
+  const inst = institution() || state.me.institution;
+  if (!inst) {
+    $("#customer-table tbody").replaceChildren();
+    return showError("请先在右上角选择一家机构");
+  }
+  const params = new URLSearchParams({ limit: "50" });
+  const q = $("#customer-q").value.trim();
+  if (q) params.set("q", q);
+  if (more && state.nextAfter) params.set("after", state.nextAfter);
+  const page = await api(`/api/v1/customers/${encodeURIComponent(inst)}?${params}`);
+  const rows = page.items.map((c) =>
+    el(
+      "tr",
+      { class: "clickable", onclick: () => showCustomer(inst, c.code).catch(showError) },
+      ...[c.code, c.name, c.phone, c.gender || "", c.birthday || "", c.vip_level || "", c.last_visit || "", c.opted_out ? "是" : ""].map((v) => el("td", {}, v)),
+    ),
+  );
+  const tbody = $("#customer-table tbody");
+  if (more) tbody.append(...rows);
+  else tbody.replaceChildren(...rows);
+  state.nextAfter = page.next_after;
+  $("#customer-more").hidden = !page.next_after;
+}
+
+async function showCustomer(inst, code) {
+  const c = await api(`/api/v1/customers/${encodeURIComponent(inst)}/${encodeURIComponent(code)}`);
+  const box = $("#customer-detail");
+  const orders = el("table", {}, el("thead", {}, el("tr", {}, ...["日期", "订单", "金额（元）", "状态", "项目 / 产品"].map((h) => el("th", {}, h)))));
+  const body = el("tbody");
+  for (const o of c.orders) {
+    const items = o.items.map((i) => `${i.item_name}×${i.quantity}${i.doctor_name ? `（${i.doctor_name}）` : ""}`).join("，");
+    body.append(el("tr", {}, ...[o.order_date, o.order_number, yuan(o.total_amount_cents), o.status, items].map((v) => el("td", {}, v))));
+  }
+  orders.append(body);
+  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
+  box.replaceChildren(
+    el("h3", {}, `${c.code} ${c.name}`),
+    el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
+    el("p", {}, `标签：${c.tags.join("、") || "无"}　备注：${c.notes || "无"}`),
+    el("h4", {}, "消费记录"),
+    orders,
+    el("h4", {}, "回访"),
+    revisits,
+    el("button", { type: "button", onclick: () => (box.hidden = true) }, "关闭"),
+  );
+  box.hidden = false;
+}
+
+// ---- jobs --------------------------------------------------------------------------------
+
+async function loadJobs() {
+  if (state.me.role !== "admin") return;
+  const params = new URLSearchParams({ limit: "200" });
+  const s = $("#jobs-state").value;
+  if (s) params.set("state", s);
+  const list = await api(`/api/v1/jobs?${params}`);
+  const failed = list.counts.filter((c) => c.state === "failed").reduce((n, c) => n + c.count, 0);
+  $("#jobs-counts").textContent = `失败 ${failed} 个；` + list.counts.map((c) => `${c.kind} ${c.state} ${c.count}`).join("，");
+  const tbody = $("#jobs-table tbody");
+  tbody.replaceChildren(
+    ...list.items.map((j) => {
+      const actions = el("td");
+      if (j.state === "failed") actions.append(el("button", { type: "button", onclick: () => jobAction(j.id, "retry") }, "重试"));
+      if (j.state === "pending") actions.append(el("button", { type: "button", onclick: () => jobAction(j.id, "cancel") }, "取消"));
+      return el("tr", {}, el("td", { class: "mono" }, j.id), el("td", {}, j.kind), el("td", {}, j.state), el("td", {}, `${j.attempts}/${j.max_attempts}`), el("td", {}, when(j.done_at || j.run_at)), el("td", { class: "error-text" }, j.last_error || ""), actions);
+    }),
+  );
+}
+
+async function jobAction(id, action) {
+  clearError();
+  await api(`/api/v1/jobs/${id}/${action}`, { method: "POST" }).catch(showError);
+  await loadJobs();
+}
+
+// ---- dashboard ---------------------------------------------------------------------------
+
+function chart(id, config) {
+  if (state.charts[id]) state.charts[id].destroy();
+  state.charts[id] = new Chart(document.getElementById(id), config);
+}
+
+async function loadDashboard() {
+  const params = new URLSearchParams();
+  const inst = institution();
+  if (inst) params.set("institution", inst);
+  const r = await api(`/api/v1/analytics/dashboard?${params}`);
+  const d = r.dashboard;
+  $("#dashboard-source").textContent = `截至 ${d.as_of}，数据来源：${r.source_label}`;
+  const revenue = d.revenue_by_month.reduce((n, m) => n + m.revenue_cents, 0);
+  $("#dashboard-cards").replaceChildren(
+    ...[
+      ["客户", d.customers.toLocaleString("zh-CN")],
+      ["90 天内到店", d.active_customers.toLocaleString("zh-CN")],
+      ["12 个月营收（元）", yuan(revenue)],
+      ["近 30 天已发送祝福", String(d.funnel.sent)],
+    ].map(([k, v]) => el("div", { class: "stat" }, el("div", { class: "label" }, k), el("div", { class: "value" }, v))),
+  );
+  chart("chart-revenue", {
+    type: "line",
+    data: { labels: d.revenue_by_month.map((m) => m.month), datasets: [{ label: "营收（元）", data: d.revenue_by_month.map((m) => m.revenue_cents / 100), borderColor: "#c2185b" }] },
+    options: { animation: false, plugins: { legend: { display: false } } },
+  });
+  const f = d.funnel;
+  chart("chart-funnel", {
+    type: "bar",
+    data: { labels: ["扫描", "已生成", "已发送", "失败", "拒绝联系"], datasets: [{ data: [f.scanned, f.generated, f.sent, f.failed, f.opted_out], backgroundColor: ["#90caf9", "#64b5f6", "#43a047", "#e53935", "#9e9e9e"] }] },
+    options: { animation: false, plugins: { legend: { display: false } } },
+  });
+  for (const [id, items] of [["chart-projects", d.top_projects], ["chart-products", d.top_products]]) {
+    chart(id, {
+      type: "bar",
+      data: { labels: items.map((i) => i.name), datasets: [{ data: items.map((i) => i.revenue_cents / 100), backgroundColor: "#f48fb1" }] },
+      options: { indexAxis: "y", animation: false, plugins: { legend: { display: false } } },
+    });
+  }
+  if (d.institutions.length) {
+    fillTable("#dashboard-institutions", d.institutions.map((i) => [`${i.code} ${i.name}`, String(i.customers), String(i.active_customers), yuan(i.revenue_cents), String(i.funnel.sent), String(i.funnel.failed)]));
+  } else {
+    $("#dashboard-institutions").hidden = true;
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------
+
+function on(sel, event, handler) {
+  $(sel).addEventListener(event, (ev) => Promise.resolve(handler(ev)).catch(showError));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  on("#login-form", "submit", (ev) => {
+    ev.preventDefault();
+    return login($("#token").value.trim());
+  });
+  on("#logout", "click", () => logout());
+  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  on("#institution", "change", () => showTab(document.querySelector("#tabs button.active").dataset.tab));
+  on("#check-run", "click", loadCheck);
+  on("#init-form", "submit", runInit);
+  on("#import-form", "submit", importOne);
+  on("#import-folder-form", "submit", importFolder);
+  on("#birthday-list", "click", listUpcoming);
+  on("#birthday-form", "submit", runBirthday);
+  on("#revisit-status", "change", loadRevisits);
+  on("#revisit-refresh", "click", loadRevisits);
+  on("#customer-search", "submit", (ev) => {
+    ev.preventDefault();
+    return loadCustomers(false);
+  });
+  on("#customer-more", "click", () => loadCustomers(true));
+  on("#jobs-state", "change", loadJobs);
+  on("#jobs-refresh", "click", loadJobs);
+  on("#dashboard-refresh", "click", loadDashboard);
+  if (state.token) login(state.token);
+});

@@ -1,0 +1,109 @@
+//! The REST API, its OpenAPI document and docs page, and the staff console, served by
+//! `revisit serve` (or `revisit worker --serve`) on the same store as the workers.
+//!
+//! - `routes/`: the endpoints, a file per area;
+//! - [`auth`]: bearer tokens and what a token may see;
+//! - [`params`], [`error`]: strict parameters and JSON errors with Chinese messages;
+//! - [`docs`]: `/openapi.json` (generated from the handlers) and `/docs` (Swagger UI, served
+//!   from the binary);
+//! - [`console`]: the console's page and scripts, compiled in.
+
+pub mod auth;
+pub mod console;
+pub mod docs;
+pub mod error;
+pub mod params;
+pub mod routes;
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+};
+use tracing::info;
+
+use crate::app::App;
+use error::ApiError;
+use routes::{analytics, customers, imports, jobs, reminders, revisits, system};
+
+/// Every endpoint, the docs and the console.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = (app.settings.api.max_body_kb * 1024) as usize;
+    let upload_limit = (app.settings.api.max_upload_mb * 1024 * 1024) as usize;
+    let api = Router::new()
+        .route("/me", get(system::me))
+        .route("/system/check", get(system::check))
+        .route("/system/init", post(system::init))
+        .route("/customers/{code}", get(customers::list))
+        .route("/customers/{code}/{customer_code}", get(customers::one))
+        .route(
+            "/reminders/{code}/upcoming-birthdays",
+            get(reminders::upcoming),
+        )
+        .route("/reminders/{code}/run", post(reminders::run))
+        .route("/reminders/runs/{job_id}", get(reminders::run_state))
+        .route("/analytics/dashboard", get(analytics::dashboard))
+        .route("/revisits", get(revisits::list))
+        .route("/revisits/{id}/retry", post(revisits::retry))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/imports",
+            post(imports::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/imports/{batch}", get(imports::state))
+        .fallback(not_found);
+    Router::new()
+        .route("/health", get(system::health))
+        .nest("/api/v1", api)
+        .merge(docs::routes())
+        .merge(console::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("该地址")
+}
+
+/// One line per request: method, path (never the query, which may hold a searched phone
+/// number or name), status and time.
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    res
+}
+
+/// Serves the API on `addr` until `shutdown` resolves; requests under way are finished first.
+pub async fn serve(
+    app: Arc<App>,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    info!(
+        addr = %listener.local_addr()?,
+        "API serving: console /, docs /docs, health /health"
+    );
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

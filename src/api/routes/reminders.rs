@@ -1,0 +1,217 @@
+//! The birthday revisit: who has a birthday coming (`GET …/upcoming-birthdays`), running the
+//! scan now (`POST …/run`, test mode unless told otherwise) and following that run.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{StatusCode, Uri},
+};
+use chrono::{NaiveDate, Utc};
+use revisit_jobs::{Job, ReminderScan};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{JsonBody, customers::CustomerItem};
+use crate::{
+    api::{
+        auth::Caller,
+        error::{ApiError, ApiResult, ErrorBody},
+        params::Params,
+    },
+    app::App,
+    domain::birthday::{next_occurrence, window_month_days},
+    store::enqueue,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BirthdayItem {
+    #[serde(flatten)]
+    pub customer: CustomerItem,
+    /// This year's (or next year's) birthday.
+    pub next_birthday: NaiveDate,
+    pub days_until: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingBirthdays {
+    pub institution: String,
+    pub from: NaiveDate,
+    pub days: i64,
+    /// Soonest first.
+    pub items: Vec<BirthdayItem>,
+}
+
+/// Customers of institution `code` whose birthday falls in the next `days` days.
+#[utoipa::path(
+    get, path = "/api/v1/reminders/{code}/upcoming-birthdays", tag = "reminders",
+    params(
+        ("code" = String, Path, description = "机构代码"),
+        ("days" = Option<i64>, Query, description = "往后看几天，0–60，默认配置的 days_ahead（7）"),
+        ("from" = Option<String>, Query, description = "从哪天算起（YYYY-MM-DD），默认今天"),
+    ),
+    responses(
+        (status = 200, body = UpcomingBirthdays),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn upcoming(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(code): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<UpcomingBirthdays>> {
+    let q = Params::of(&uri, &["days", "from"])?;
+    let days = q.int("days", 0..=60, i64::from(app.settings.reminders.days_ahead))?;
+    let from = q.date("from")?.unwrap_or_else(|| today(&app));
+    let inst = caller.institution(&app, &code).await?;
+    let rows = app
+        .store
+        .birthdays_of(inst.id, &window_month_days(from, days as u32))
+        .await?;
+    let mut items: Vec<BirthdayItem> = rows
+        .into_iter()
+        .filter_map(|r| {
+            let next = next_occurrence(r.birthday?, from);
+            let days_until = (next - from).num_days();
+            (days_until <= days).then(|| BirthdayItem {
+                customer: r.into(),
+                next_birthday: next,
+                days_until,
+            })
+        })
+        .collect();
+    items.sort_by(|a, b| (a.days_until, &a.customer.code).cmp(&(b.days_until, &b.customer.code)));
+    Ok(Json(UpcomingBirthdays {
+        institution: inst.code,
+        from,
+        days,
+        items,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Generate and show greetings, send nothing. On unless set to false.
+    #[serde(default = "yes")]
+    pub test_mode: bool,
+    /// Start the window on this day instead of today.
+    #[serde(default)]
+    pub today: Option<NaiveDate>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        Self {
+            test_mode: true,
+            today: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunAnswer {
+    /// The scan job: follow it at `/api/v1/reminders/runs/{job_id}`, and the revisits it makes
+    /// at `/api/v1/revisits`.
+    pub job_id: String,
+    /// The institution, or `all`.
+    pub institution: String,
+    pub test_mode: bool,
+}
+
+/// Runs the birthday revisit now for institution `code` (an admin may say `all`).
+#[utoipa::path(
+    post, path = "/api/v1/reminders/{code}/run", tag = "reminders",
+    params(("code" = String, Path, description = "机构代码；管理员可用 all 表示全部机构")),
+    request_body(content = RunRequest, description = "可省略：默认测试模式"),
+    responses(
+        (status = 202, body = RunAnswer),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn run(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(code): Path<String>,
+    body: JsonBody<RunRequest>,
+) -> ApiResult<(StatusCode, Json<RunAnswer>)> {
+    let req = body.or_default()?;
+    let institution = if code == "all" {
+        caller.require_admin()?;
+        None
+    } else {
+        Some(caller.institution(&app, &code).await?.code)
+    };
+    let scan = ReminderScan {
+        institution: institution.clone(),
+        test_mode: req.test_mode,
+        today: req.today,
+    };
+    let job_id = enqueue(&*app.store, &app.settings, &scan, None)
+        .await?
+        .ok_or_else(|| ApiError::internal("the scan was not enqueued"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunAnswer {
+            job_id,
+            institution: institution.unwrap_or_else(|| "all".to_owned()),
+            test_mode: req.test_mode,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunState {
+    pub job_id: String,
+    /// pending | running | done | failed
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// The state of a birthday run started through the API.
+#[utoipa::path(
+    get, path = "/api/v1/reminders/runs/{job_id}", tag = "reminders",
+    params(("job_id" = String, Path, description = "run 返回的 job_id")),
+    responses(
+        (status = 200, body = RunState),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn run_state(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<RunState>> {
+    let not_found = || ApiError::not_found("回访任务");
+    let (queue, args) = app.store.job_args(&job_id).await?.ok_or_else(not_found)?;
+    if queue != ReminderScan::QUEUE {
+        return Err(not_found());
+    }
+    let scan: ReminderScan = serde_json::from_slice(&args).map_err(|_| not_found())?;
+    // A staff token follows its own institution's runs; others look like no run at all.
+    if !caller.is_admin() && scan.institution != caller.0.institution_code {
+        return Err(not_found());
+    }
+    let (state, error) = app.store.job_state(&job_id).await?.ok_or_else(not_found)?;
+    Ok(Json(RunState {
+        job_id,
+        state,
+        error,
+    }))
+}
+
+/// Today in the chain's time zone.
+pub fn today(app: &App) -> NaiveDate {
+    Utc::now().with_timezone(&app.settings.tz()).date_naive()
+}

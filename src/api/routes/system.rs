@@ -1,0 +1,281 @@
+//! `GET /health` (liveness without a token, details with one), who the token is
+//! (`/api/v1/me`), the institutions it sees, the system check and initialisation.
+
+use std::sync::Arc;
+
+use axum::{Json, extract::State, http::request::Parts};
+use revisit_jobs::ProjectionName;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::JsonBody;
+use crate::{
+    api::{
+        auth::{self, Caller},
+        error::{ApiError, ApiResult, ErrorBody},
+    },
+    app::App,
+    handlers::{projection_rebuild, run_checks},
+    projections::Projection,
+    store::{self, directory::InstitutionRef},
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` while the process serves requests.
+    pub status: String,
+    /// With a valid token only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<HealthDetails>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthDetails {
+    pub version: String,
+    /// postgresql | sqlite
+    pub store: String,
+    pub store_ok: bool,
+    pub jobs_pending: i64,
+    pub jobs_failed: i64,
+    /// Changes ClickHouse has still to receive (absent without ClickHouse).
+    pub clickhouse_lag: Option<i64>,
+}
+
+/// Liveness; with a token, the state of the store and the queue.
+#[utoipa::path(
+    get, path = "/health", tag = "system",
+    responses((status = 200, body = Health), (status = 401, body = ErrorBody))
+)]
+pub async fn health(State(app): State<Arc<App>>, parts: Parts) -> ApiResult<Json<Health>> {
+    let details = match auth::principal(&app, &parts).await? {
+        None => None,
+        Some(_) => {
+            let version = app.store.version().await;
+            let (pending, failed) = app.store.queue_summary().await.unwrap_or((-1, -1));
+            let clickhouse_lag = match &app.projections.clickhouse {
+                Some(_) => app
+                    .store
+                    .projection_lag(ProjectionName::Clickhouse)
+                    .await
+                    .ok()
+                    .map(|l| l.total()),
+                None => None,
+            };
+            Some(HealthDetails {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                store: app.store.backend().name().to_owned(),
+                store_ok: version.is_ok(),
+                jobs_pending: pending,
+                jobs_failed: failed,
+                clickhouse_lag,
+            })
+        }
+    };
+    Ok(Json(Health {
+        status: "ok".into(),
+        details,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// staff | admin
+    pub role: String,
+    /// The institution a staff token is limited to.
+    pub institution: Option<String>,
+    /// The institutions this token sees.
+    pub institutions: Vec<InstitutionItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstitutionItem {
+    pub code: String,
+    pub name: String,
+    pub status: String,
+}
+
+impl From<InstitutionRef> for InstitutionItem {
+    fn from(i: InstitutionRef) -> Self {
+        Self {
+            code: i.code,
+            name: i.name,
+            status: i.status,
+        }
+    }
+}
+
+/// Who this token is and what it sees.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "system",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Me>> {
+    let institutions = app
+        .store
+        .institutions()
+        .await?
+        .into_iter()
+        .filter(|i| caller.sees(i.id))
+        .map(InstitutionItem::from)
+        .collect();
+    Ok(Json(Me {
+        role: caller.0.role.as_str().to_owned(),
+        institution: caller.0.institution_code.clone(),
+        institutions,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckItem {
+    pub name: String,
+    /// true ✅, false ❌, null: not configured.
+    pub ok: Option<bool>,
+    pub detail: String,
+}
+
+/// The system check (`revisit check`): every store and integration, ✅ or ❌.
+#[utoipa::path(
+    get, path = "/api/v1/system/check", tag = "system",
+    responses((status = 200, body = Vec<CheckItem>), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn check(State(app): State<Arc<App>>, _caller: Caller) -> Json<Vec<CheckItem>> {
+    Json(
+        run_checks(&app)
+            .await
+            .into_iter()
+            .map(|r| CheckItem {
+                name: r.name.to_owned(),
+                ok: r.ok,
+                detail: r.detail,
+            })
+            .collect(),
+    )
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitRequest {
+    /// Do not create ClickHouse's database and tables.
+    #[serde(default)]
+    pub skip_clickhouse: bool,
+    /// Import the sample data shipped in `data/import/initial` (two institutions).
+    #[serde(default)]
+    pub sample_data: bool,
+    /// Drop ClickHouse's tables and rebuild them from the primary store. Needs `confirm`.
+    #[serde(default)]
+    pub rebuild_projections: bool,
+    /// The primary database's name, typed by the person who asked for the rebuild.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InitAnswer {
+    pub steps: Vec<CheckItem>,
+    /// The sample data's import, to follow at `/api/v1/imports/{batch}`.
+    pub import_batch: Option<String>,
+}
+
+/// Initialises what is missing (admin): the primary store's tables are already migrated when
+/// the server starts; ClickHouse's are created unless skipped, or rebuilt from the primary store
+/// when asked and confirmed with the database's name; the sample data is imported if asked.
+/// Dropping the primary store's data (`revisit init --force`) is only offered on the command
+/// line.
+#[utoipa::path(
+    post, path = "/api/v1/system/init", tag = "system",
+    request_body(content = InitRequest, description = "可省略"),
+    responses(
+        (status = 200, body = InitAnswer),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn init(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    body: JsonBody<InitRequest>,
+) -> ApiResult<Json<InitAnswer>> {
+    caller.require_admin()?;
+    let req = body.or_default()?;
+    let database = store::database_name(&app.settings.database.url);
+    if req.rebuild_projections && req.confirm.as_deref() != Some(database.as_str()) {
+        return Err(ApiError {
+            param: Some("confirm".into()),
+            ..ApiError::bad_body("强制重建需要在 confirm 中填写主库的数据库名以确认")
+        });
+    }
+    let mut steps = vec![CheckItem {
+        name: app.store.backend().name().to_owned(),
+        ok: Some(true),
+        detail: format!("数据库 {database} 的迁移已是最新"),
+    }];
+    steps.push(match (&app.projections.clickhouse, req.skip_clickhouse) {
+        (None, _) => CheckItem {
+            name: "ClickHouse".into(),
+            ok: None,
+            detail: "未配置（CLICKHOUSE_URL）".into(),
+        },
+        (Some(_), true) => CheckItem {
+            name: "ClickHouse".into(),
+            ok: None,
+            detail: "已跳过".into(),
+        },
+        (Some(_), false) if req.rebuild_projections => {
+            match projection_rebuild::rebuild(&app, ProjectionName::Clickhouse, |_, _| {}).await {
+                Ok(n) => CheckItem {
+                    name: "ClickHouse".into(),
+                    ok: Some(true),
+                    detail: format!("已清空重建，排队同步 {n} 条实体"),
+                },
+                Err(e) => CheckItem {
+                    name: "ClickHouse".into(),
+                    ok: Some(false),
+                    detail: format!("重建失败：{e:#}"),
+                },
+            }
+        }
+        (Some(ch), false) => match ch.init().await {
+            Ok(()) => {
+                app.store
+                    .register_projection(ProjectionName::Clickhouse)
+                    .await?;
+                CheckItem {
+                    name: "ClickHouse".into(),
+                    ok: Some(true),
+                    detail: format!("库 {} 的表已就绪", ch.database()),
+                }
+            }
+            Err(e) => CheckItem {
+                name: "ClickHouse".into(),
+                ok: Some(false),
+                detail: format!("初始化失败：{e:#}"),
+            },
+        },
+    });
+    let mut import_batch = None;
+    if req.sample_data {
+        let dir = std::path::Path::new(&app.settings.app.import_dir).join("initial");
+        match crate::import::enqueue_plan(&app, &dir).await {
+            Ok((batch, files)) => {
+                steps.push(CheckItem {
+                    name: "示例数据".into(),
+                    ok: Some(true),
+                    detail: format!("已排队导入 {files} 个文件"),
+                });
+                import_batch = Some(batch);
+            }
+            Err(e) => steps.push(CheckItem {
+                name: "示例数据".into(),
+                ok: Some(false),
+                detail: format!("无法导入 {}：{e:#}", dir.display()),
+            }),
+        }
+    }
+    Ok(Json(InitAnswer {
+        steps,
+        import_batch,
+    }))
+}

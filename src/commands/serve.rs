@@ -1,0 +1,50 @@
+//! `revisit serve` and `revisit worker --serve`: the REST API and the console, alone or beside
+//! the worker pool in one process.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+
+use crate::{
+    api,
+    app::App,
+    queue::worker::{PoolOptions, run_pool, shutdown_signal},
+};
+
+/// The address to listen on: the one given, or the configured one.
+pub fn addr(app: &App, given: Option<&str>) -> anyhow::Result<SocketAddr> {
+    let raw = given
+        .filter(|a| !a.is_empty())
+        .unwrap_or(&app.settings.api.addr);
+    raw.parse().with_context(|| {
+        format!("--addr {raw:?}: give host:port with an IP address, e.g. 127.0.0.1:8000")
+    })
+}
+
+pub async fn serve(app: Arc<App>, addr: SocketAddr) -> anyhow::Result<()> {
+    println!("🌐 API 与控制台：http://{addr}/ （文档 /docs，健康检查 /health）");
+    api::serve(app, addr, shutdown_signal()).await
+}
+
+/// The worker pool and the API in one process; either stopping stops both.
+pub async fn worker_and_api(
+    app: Arc<App>,
+    options: PoolOptions,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    println!("🌐 API 与控制台：http://{addr}/ （文档 /docs，健康检查 /health）");
+    let result = tokio::try_join!(
+        api::serve(app.clone(), addr, stop(rx.clone())),
+        run_pool(app, options, stop(rx)),
+    );
+    signal.abort();
+    result.map(|_| ())
+}

@@ -1,0 +1,84 @@
+//! `revisit tokens create|list|revoke`: who may use the API and the console.
+
+use crate::{
+    api::auth,
+    app::App,
+    cli::TokensCommand,
+    store::access::{NewToken, Role},
+};
+
+pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokensCommand::Create {
+            role,
+            institution,
+            label,
+        } => {
+            let role = Role::parse(&role).expect("clap checks the role");
+            let institution_id = match (&institution, role) {
+                (Some(code), _) => Some(
+                    app.store
+                        .institution(code)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no institution {code:?}; import it first"))?
+                        .id,
+                ),
+                (None, Role::Staff) => anyhow::bail!("a staff token needs --institution CODE"),
+                (None, Role::Admin) => None,
+            };
+            let (secret, prefix) = auth::new_secret()?;
+            let id = app
+                .store
+                .create_token(&NewToken {
+                    hash: auth::digest(&secret),
+                    prefix,
+                    role,
+                    institution_id,
+                    label,
+                })
+                .await?;
+            println!(
+                "🔑 已创建令牌 #{id}（{}{}）。请妥善保存，它只显示这一次：",
+                match role {
+                    Role::Staff => "员工",
+                    Role::Admin => "管理员",
+                },
+                institution
+                    .map(|c| format!("，机构 {c}"))
+                    .unwrap_or_default()
+            );
+            println!("{secret}");
+        }
+        TokensCommand::List => {
+            let rows = app.store.list_tokens().await?;
+            if rows.is_empty() {
+                println!("还没有令牌：revisit tokens create --role admin");
+            }
+            for t in rows {
+                println!(
+                    "#{:<4} {}…  {:<5} {:<10} 创建 {}  最近使用 {}{}{}",
+                    t.id,
+                    t.prefix,
+                    t.role.as_str(),
+                    t.institution_code.as_deref().unwrap_or("（全部）"),
+                    t.created_at.format("%Y-%m-%d %H:%M"),
+                    t.last_used_at
+                        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "从未".into()),
+                    t.revoked_at
+                        .map(|d| format!("  已吊销 {}", d.format("%Y-%m-%d %H:%M")))
+                        .unwrap_or_default(),
+                    t.label.map(|l| format!("  {l}")).unwrap_or_default(),
+                );
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            if app.store.revoke_token(id).await? {
+                println!("🚫 令牌 #{id} 已吊销");
+            } else {
+                anyhow::bail!("no token #{id}, or it was revoked already");
+            }
+        }
+    }
+    Ok(())
+}

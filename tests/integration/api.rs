@@ -1,0 +1,671 @@
+//! The REST API over real HTTP, on both engines: what each token may see (a staff token is
+//! refused everything of another institution and learns nothing about it), strict parameters,
+//! JSON errors, a test-mode birthday run and a failed send retried through the API, an upload
+//! followed to its per-record errors, and the docs served from the binary.
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::{Client, Method, StatusCode};
+use revisit::{
+    api::auth,
+    app::App,
+    store::{
+        Backend,
+        access::{NewToken, Role},
+    },
+};
+use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+crate::on_both_backends!(
+    a_staff_token_sees_only_its_institution,
+    bad_parameters_and_bodies_are_json_errors_naming_them,
+    customers_page_and_search_with_phones_masked,
+    a_test_mode_run_and_a_failed_send_retried_through_the_api,
+    an_upload_is_imported_and_its_rejected_records_named,
+    docs_and_console_are_served_from_the_binary,
+);
+
+/// The API on a free port of 127.0.0.1, for as long as the test runs.
+struct Server {
+    base: String,
+    http: Client,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(app: Arc<App>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = revisit::api::router(app);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base,
+            http: Client::new(),
+            _task: task,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+}
+
+async fn token(env: &TestEnv, role: Role, institution: Option<&str>) -> String {
+    let institution_id = match institution {
+        Some(code) => Some(env.store().institution(code).await.unwrap().unwrap().id),
+        None => None,
+    };
+    let (secret, prefix) = auth::new_secret().unwrap();
+    env.store()
+        .create_token(&NewToken {
+            hash: auth::digest(&secret),
+            prefix,
+            role,
+            institution_id,
+            label: None,
+        })
+        .await
+        .unwrap();
+    secret
+}
+
+/// Two institutions, each with customers whose birthdays are on 2026-03-01.
+async fn two_institutions(env: &TestEnv) {
+    let sh_customers = r#"[{"customer_code":"SH-ML-002-C1","person":{"name":"赵敏","gender":"女","birthday":"1991-03-02","phone":"13700137000"},"notes":"对玻尿酸过敏"}]"#;
+    let tree = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("common/projects.json", PROJECTS),
+        (
+            "BJ-HA-001/customers.json",
+            &customers_json(&[
+                ("BJ-HA-001-C1", "张丽", "1990-03-01", "13800138000"),
+                ("BJ-HA-001-C2", "王芳", "1992-03-03", "13900139000"),
+            ]),
+        ),
+        ("SH-ML-002/customers.json", sh_customers),
+    ]);
+    import_tree(env, tree.path()).await;
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn a_staff_token_sees_only_its_institution(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    two_institutions(&env).await;
+    let admin = token(&env, Role::Admin, None).await;
+    let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let sh = token(&env, Role::Staff, Some("SH-ML-002")).await;
+    // An SH revisit and an SH scan job, for BJ to try to reach.
+    let s = Server::start(env.app.clone()).await;
+    let (st, run) = s
+        .post(
+            "/api/v1/reminders/SH-ML-002/run",
+            &sh,
+            json!({"test_mode": true, "today": "2026-02-28"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{run}");
+    let sh_job = run["job_id"].as_str().unwrap().to_owned();
+    let workers = env.start_workers(vec![
+        ReminderScan::QUEUE,
+        GreetingGenerate::QUEUE,
+        MessageSend::QUEUE,
+    ]);
+    let sh_revisit = eventually(Duration::from_secs(30), "the SH revisit", || async {
+        let (_, page) = s.get("/api/v1/revisits", Some(&sh)).await;
+        page["items"]
+            .as_array()
+            .and_then(|a| a.first())
+            .map(|r| r["id"].as_i64().unwrap())
+    })
+    .await;
+    workers.stop().await;
+
+    // Without a token, or with a bad one: 401, as JSON.
+    let (st, body) = s.get("/api/v1/me", None).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let (st, _) = s.get("/api/v1/me", Some("rv_nonsense")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, body) = s.get("/health", None).await;
+    assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert!(body.get("details").is_none(), "no details without a token");
+    let (_, body) = s.get("/health", Some(&bj)).await;
+    assert!(body["details"]["store_ok"].as_bool().unwrap());
+
+    let (_, me) = s.get("/api/v1/me", Some(&bj)).await;
+    assert_eq!(me["role"], "staff");
+    assert_eq!(me["institutions"].as_array().unwrap().len(), 1);
+
+    // Every way into SH with BJ's token is refused, and the answers carry nothing of SH's.
+    let refused: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/v1/customers/SH-ML-002".into(), None),
+        (
+            Method::GET,
+            "/api/v1/customers/SH-ML-002/SH-ML-002-C1".into(),
+            None,
+        ),
+        (Method::GET, "/api/v1/customers/NO-SUCH-INST".into(), None),
+        (
+            Method::GET,
+            "/api/v1/reminders/SH-ML-002/upcoming-birthdays?days=7".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/reminders/SH-ML-002/run".into(),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/reminders/all/run".into(),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/reminders/runs/{sh_job}"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/analytics/dashboard?institution=SH-ML-002".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/revisits?institution=SH-ML-002".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/revisits/{sh_revisit}/retry"),
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/v1/jobs".into(), None),
+        (Method::POST, format!("/api/v1/jobs/{sh_job}/retry"), None),
+        (Method::POST, "/api/v1/system/init".into(), Some(json!({}))),
+        (
+            Method::POST,
+            "/api/v1/imports?kind=customers&institution=SH-ML-002".into(),
+            Some(json!([])),
+        ),
+        (
+            Method::POST,
+            "/api/v1/imports?kind=projects".into(),
+            Some(json!([])),
+        ),
+    ];
+    for (method, path, body) in refused {
+        let (st, answer) = s.call(method.clone(), &path, Some(&bj), body).await;
+        assert!(
+            st == StatusCode::FORBIDDEN || st == StatusCode::NOT_FOUND,
+            "{method} {path}: {st} {answer}"
+        );
+        let text = answer.to_string();
+        for secret in ["赵敏", "13700137000", "0137000", "SH-ML-002-C1", "玻尿酸"] {
+            assert!(
+                !text.contains(secret),
+                "{method} {path} leaked {secret}: {text}"
+            );
+        }
+    }
+    // What BJ does see is BJ's only.
+    let (_, page) = s.get("/api/v1/revisits", Some(&bj)).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    let (st, d) = s.get("/api/v1/analytics/dashboard", Some(&bj)).await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["dashboard"]["institution"], "BJ-HA-001");
+    assert_eq!(d["dashboard"]["customers"], 2);
+    assert_eq!(d["dashboard"]["institutions"].as_array().unwrap().len(), 0);
+
+    // An admin sees the chain.
+    let (_, page) = s.get("/api/v1/customers/SH-ML-002", Some(&admin)).await;
+    assert_eq!(page["items"][0]["code"], "SH-ML-002-C1");
+    let (_, d) = s.get("/api/v1/analytics/dashboard", Some(&admin)).await;
+    assert_eq!(d["dashboard"]["customers"], 3);
+    let (st, _) = s.get("/api/v1/jobs?state=done", Some(&admin)).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, run) = s
+        .get(&format!("/api/v1/reminders/runs/{sh_job}"), Some(&admin))
+        .await;
+    assert_eq!((st, run["state"].as_str()), (StatusCode::OK, Some("done")));
+
+    // A revoked token is refused at once.
+    let id = env
+        .store()
+        .list_tokens()
+        .await
+        .unwrap()
+        .iter()
+        .find(|t| t.institution_code.as_deref() == Some("BJ-HA-001"))
+        .unwrap()
+        .id;
+    assert!(env.store().revoke_token(id).await.unwrap());
+    let (st, _) = s.get("/api/v1/me", Some(&bj)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+async fn bad_parameters_and_bodies_are_json_errors_naming_them(backend: Backend) {
+    let env = TestEnv::new(backend, &[("REVISIT__API__MAX_BODY_KB", "1")]).await;
+    two_institutions(&env).await;
+    let admin = token(&env, Role::Admin, None).await;
+    let s = Server::start(env.app.clone()).await;
+    for (path, param) in [
+        ("/api/v1/customers/BJ-HA-001?limit=0", "limit"),
+        ("/api/v1/customers/BJ-HA-001?limt=5", "limt"),
+        (
+            "/api/v1/reminders/BJ-HA-001/upcoming-birthdays?days=abc",
+            "days",
+        ),
+        (
+            "/api/v1/reminders/BJ-HA-001/upcoming-birthdays?from=2026-02-30",
+            "from",
+        ),
+        ("/api/v1/revisits?status=lost", "status"),
+        ("/api/v1/revisits?test_mode=maybe", "test_mode"),
+        ("/api/v1/jobs?kind=no.such", "kind"),
+        ("/api/v1/analytics/dashboard?date=yesterday", "date"),
+        ("/api/v1/imports?kind=customers", "institution"),
+    ] {
+        let method = if path.starts_with("/api/v1/imports") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let (st, body) = s.call(method, path, Some(&admin), Some(json!([]))).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(code(&body), "bad_parameter", "{path}");
+        assert_eq!(body["error"]["param"], param, "{path}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (st, body) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &admin,
+            json!({"test_mode": "yes"}),
+        )
+        .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::BAD_REQUEST, "bad_body"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["param"], "test_mode");
+    let (st, body) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &admin,
+            json!({"tset_mode": true}),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused: {body}"
+    );
+    let (st, body) = s
+        .post("/api/v1/revisits/abc/retry", &admin, json!({}))
+        .await;
+    assert_eq!(
+        (st, body["error"]["param"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("id"))
+    );
+    let big = json!({"test_mode": true, "padding": "x".repeat(4096)});
+    let (st, body) = s.post("/api/v1/reminders/BJ-HA-001/run", &admin, big).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    let (st, body) = s.get("/api/v1/nothing/here", Some(&admin)).await;
+    assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    // Nothing was enqueued by the refused requests.
+    assert!(env.jobs_of(ReminderScan::QUEUE).await.is_empty());
+}
+
+async fn customers_page_and_search_with_phones_masked(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let rows: Vec<(String, String, String, String)> = (1..=5)
+        .map(|i| {
+            (
+                format!("BJ-HA-001-C{i}"),
+                format!("客户{i}号"),
+                "1990-06-01".to_owned(),
+                format!("1380013800{i}"),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
+    let tree = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("BJ-HA-001/customers.json", &customers_json(&refs)),
+    ]);
+    import_tree(&env, tree.path()).await;
+    let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let s = Server::start(env.app.clone()).await;
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/v1/customers/BJ-HA-001?limit=2&after={a}"),
+            None => "/api/v1/customers/BJ-HA-001?limit=2".into(),
+        };
+        let (st, page) = s.get(&path, Some(&bj)).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        for c in page["items"].as_array().unwrap() {
+            seen.push(c["code"].as_str().unwrap().to_owned());
+            let phone = c["phone"].as_str().unwrap();
+            assert!(phone.contains("****"), "masked: {phone}");
+        }
+        match page["next_after"].as_str() {
+            Some(a) => after = Some(a.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "every customer once, in order"
+    );
+    let (_, found) = s
+        .get("/api/v1/customers/BJ-HA-001?q=38003", Some(&bj))
+        .await;
+    assert_eq!(
+        found["items"].as_array().unwrap().len(),
+        1,
+        "phone ending: {found}"
+    );
+    assert_eq!(found["items"][0]["code"], "BJ-HA-001-C3");
+    let (_, found) = s.get("/api/v1/customers/BJ-HA-001?q=4号", Some(&bj)).await;
+    assert_eq!(found["items"][0]["code"], "BJ-HA-001-C4", "part of a name");
+    let (_, found) = s.get("/api/v1/customers/BJ-HA-001?q=%25", Some(&bj)).await;
+    assert_eq!(
+        found["items"].as_array().unwrap().len(),
+        0,
+        "% is a character, not a wildcard"
+    );
+    let (st, one) = s
+        .get("/api/v1/customers/BJ-HA-001/BJ-HA-001-C2", Some(&bj))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(one["name"], "客户2号");
+    assert!(
+        !one.to_string().contains("13800138002"),
+        "the full phone never leaves"
+    );
+    assert_eq!(one["tags"][0], "敏感肌");
+    let (st, _) = s
+        .get("/api/v1/customers/BJ-HA-001/BJ-HA-001-C9", Some(&bj))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Backend) {
+    // The gateway refuses the first message for good (400), then accepts.
+    let hook = MockServer::start(Arc::new(|n, _| {
+        if n == 0 {
+            (400, vec![], json!({"error": "bad number"}))
+        } else {
+            (200, vec![], json!({"ok": true}))
+        }
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+        ],
+    )
+    .await;
+    two_institutions(&env).await;
+    let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let s = Server::start(env.app.clone()).await;
+    let workers = env.start_workers(vec![
+        ReminderScan::QUEUE,
+        GreetingGenerate::QUEUE,
+        MessageSend::QUEUE,
+    ]);
+
+    let (_, up) = s
+        .get(
+            "/api/v1/reminders/BJ-HA-001/upcoming-birthdays?days=7&from=2026-02-28",
+            Some(&bj),
+        )
+        .await;
+    let codes: Vec<&str> = up["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["BJ-HA-001-C1", "BJ-HA-001-C2"], "{up}");
+    assert_eq!(up["items"][0]["days_until"], 1);
+
+    // Test mode (the default): generated and shown, nothing sent.
+    let (st, run) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &bj,
+            json!({"today": "2026-02-28"}),
+        )
+        .await;
+    assert_eq!(
+        (st, run["test_mode"].as_bool()),
+        (StatusCode::ACCEPTED, Some(true)),
+        "{run}"
+    );
+    let job = run["job_id"].as_str().unwrap().to_owned();
+    let items = eventually(Duration::from_secs(30), "test-mode greetings", || async {
+        let (_, page) = s.get("/api/v1/revisits?test_mode=true", Some(&bj)).await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() == 2 && items.iter().all(|r| r["status"] == "sent")).then_some(items)
+    })
+    .await;
+    assert!(
+        items
+            .iter()
+            .all(|r| !r["message"].as_str().unwrap().is_empty())
+    );
+    let (_, state) = s
+        .get(&format!("/api/v1/reminders/runs/{job}"), Some(&bj))
+        .await;
+    assert_eq!(state["state"], "done");
+    assert_eq!(hook.count(), 0, "test mode sends nothing");
+
+    // For real: the first send is refused for good and the revisit fails; a retry delivers it.
+    let (st, _) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &bj,
+            json!({"test_mode": false, "today": "2026-02-28"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (failed, sent) = eventually(Duration::from_secs(30), "one failed, one sent", || async {
+        let (_, page) = s.get("/api/v1/revisits?test_mode=false", Some(&bj)).await;
+        let items = page["items"].as_array().unwrap().clone();
+        let failed: Vec<Value> = items
+            .iter()
+            .filter(|r| r["status"] == "failed")
+            .cloned()
+            .collect();
+        let sent = items.iter().filter(|r| r["status"] == "sent").count();
+        (failed.len() == 1 && sent == 1).then(|| (failed[0].clone(), sent))
+    })
+    .await;
+    assert_eq!(sent, 1);
+    assert_eq!(failed["status_label"], "失败");
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("400"),
+        "{failed}"
+    );
+    let id = failed["id"].as_i64().unwrap();
+    let (st, answer) = s
+        .post(&format!("/api/v1/revisits/{id}/retry"), &bj, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{answer}");
+    eventually(Duration::from_secs(30), "the retried send", || async {
+        let (_, page) = s
+            .get("/api/v1/revisits?status=sent&test_mode=false", Some(&bj))
+            .await;
+        (page["items"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        hook.count(),
+        3,
+        "two first tries and the retry; nothing twice"
+    );
+    let (st, body) = s
+        .post(&format!("/api/v1/revisits/{id}/retry"), &bj, json!({}))
+        .await;
+    assert_eq!((st, code(&body)), (StatusCode::CONFLICT, "not_failed"));
+    workers.stop().await;
+}
+
+async fn an_upload_is_imported_and_its_rejected_records_named(backend: Backend) {
+    let uploads = tempfile::tempdir().unwrap();
+    let dir = uploads.path().display().to_string();
+    let env = TestEnv::new(backend, &[("REVISIT__API__UPLOADS_DIR", &dir)]).await;
+    let tree = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
+    import_tree(&env, tree.path()).await;
+    let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let sh = token(&env, Role::Staff, Some("SH-ML-002")).await;
+    let s = Server::start(env.app.clone()).await;
+    let file = json!([
+        {"customer_code": "BJ-HA-001-C1", "person": {"name": "张丽", "gender": "女", "birthday": "1990-05-15", "phone": "13800138000"}},
+        {"customer_code": "BJ-HA-001-C2", "person": {"name": "王芳", "gender": "女", "birthday": "1990-13-45", "phone": "13900139000"}}
+    ]);
+    let (st, body) = s.post("/api/v1/imports?kind=customers", &bj, file).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["institution"], "BJ-HA-001");
+    let batch = body["batch"].as_str().unwrap().to_owned();
+    let (_, queued) = s.get(&format!("/api/v1/imports/{batch}"), Some(&bj)).await;
+    assert_eq!(queued["state"], "queued");
+    let workers = env.start_workers(vec![ImportFile::QUEUE]);
+    let done = eventually(Duration::from_secs(30), "the upload imported", || async {
+        let (_, s) = s.get(&format!("/api/v1/imports/{batch}"), Some(&bj)).await;
+        (s["state"] == "done").then_some(s)
+    })
+    .await;
+    workers.stop().await;
+    let f = &done["files"][0];
+    assert_eq!(f["file"], "BJ-HA-001/customers.json");
+    assert_eq!(
+        (f["inserted"].as_i64(), f["rejected"].as_i64()),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    let e = &f["errors"][0];
+    assert_eq!(
+        (e["record"].as_i64(), e["key"].as_str()),
+        (Some(1), Some("BJ-HA-001-C2"))
+    );
+    assert_eq!(e["field"], "person.birthday");
+    // Another institution's staff cannot follow it.
+    let (st, _) = s.get(&format!("/api/v1/imports/{batch}"), Some(&sh)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Not a JSON array: refused before anything is written.
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/api/v1/imports?kind=customers",
+            Some(&bj),
+            Some(json!({"a": 1})),
+        )
+        .await;
+    assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "bad_body"));
+    assert_eq!(
+        std::fs::read_dir(uploads.path()).unwrap().count(),
+        1,
+        "one upload kept"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM customers").await, 1);
+}
+
+async fn docs_and_console_are_served_from_the_binary(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let s = Server::start(env.app.clone()).await;
+    let (st, doc) = s.get("/openapi.json", None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/customers/{code}",
+        "/api/v1/reminders/{code}/upcoming-birthdays",
+        "/api/v1/reminders/{code}/run",
+        "/api/v1/analytics/dashboard",
+        "/health",
+        "/api/v1/revisits/{id}/retry",
+        "/api/v1/imports",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for (page, assets) in [
+        (
+            "/docs",
+            vec!["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"],
+        ),
+        (
+            "/",
+            vec![
+                "/console/app.js",
+                "/console/app.css",
+                "/console/chart.umd.min.js",
+            ],
+        ),
+    ] {
+        let (st, html) = s.get(page, None).await;
+        let html = html.as_str().unwrap().to_owned();
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page} fetches nothing from elsewhere"
+        );
+        for a in assets {
+            assert!(html.contains(a), "{page} uses {a}");
+            let res = s.http.get(format!("{}{a}", s.base)).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{a}");
+            assert!(res.bytes().await.unwrap().len() > 1000, "{a}");
+        }
+    }
+}
