@@ -212,6 +212,28 @@ pub enum BenchCommand {
     /// catch-up beside clickhouse-client inserting the same rows as TSV, and the dashboard's
     /// answer time from ClickHouse. Needs PostgreSQL (DATABASE_URL) and CLICKHOUSE_URL.
     Clickhouse(BenchClickhouseArgs),
+    /// The REST API under load: the customers list of a large institution at a fixed request
+    /// rate (latency percentiles), and the dashboard's answer time through HTTP.
+    Api(BenchApiArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchApiArgs {
+    /// Customers of the generated institution (when it is not in the database yet).
+    #[arg(long, default_value_t = 300_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (when it is not in the database yet).
+    #[arg(long, default_value_t = 600_000)]
+    pub orders: usize,
+    /// Requests per second to the customers list.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u64,
+    /// For this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Dashboard requests to time after the first.
+    #[arg(long, default_value_t = 20)]
+    pub dashboard_runs: usize,
 }
 
 #[derive(Debug, Clone, Args)]

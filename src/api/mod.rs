@@ -102,8 +102,29 @@ pub async fn serve(
         addr = %listener.local_addr()?,
         "API serving: console /, docs /docs, health /health"
     );
-    axum::serve(listener, router(app))
+    let refresher = tokio::spawn(keep_dashboard_fresh(app.clone()));
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    refresher.abort();
+    served?;
     Ok(())
+}
+
+/// How often the server checks whether today's dashboard needs computing again.
+const DASHBOARD_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Computes today's dashboard facts ahead of the staff who will ask for them: every
+/// [`DASHBOARD_REFRESH`] the remembered facts are checked (two small queries) and computed again
+/// only if a write, a sync or a new day has made them old. So a request finds them ready unless
+/// it comes within seconds of a change.
+async fn keep_dashboard_fresh(app: Arc<App>) {
+    loop {
+        let today = routes::reminders::today(&app);
+        let window = crate::domain::dashboard::Window::new(today);
+        if let Err(e) = crate::analytics::facts(&app, &window).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not refresh the dashboard");
+        }
+        tokio::time::sleep(DASHBOARD_REFRESH).await;
+    }
 }

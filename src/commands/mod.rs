@@ -1,6 +1,7 @@
 //! One module per command: what the CLI does with its arguments.
 
 mod bench;
+mod bench_api;
 mod bench_clickhouse;
 mod bench_faults;
 mod bench_import;
@@ -105,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,
         Command::Bench(BenchCommand::Import(args)) => bench_import::run(settings, args).await,
         Command::Bench(BenchCommand::Faults(args)) => bench_faults::run(settings, args).await,
+        Command::Bench(BenchCommand::Api(args)) => bench_api::run(settings, args).await,
         Command::Bench(BenchCommand::Clickhouse(args)) => {
             bench_clickhouse::run(settings, args).await
         }

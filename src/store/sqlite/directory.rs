@@ -13,11 +13,13 @@ use crate::store::{
     directory_rules::{self, ItemTuple, OrderTuple},
 };
 
-/// The list's columns; `last_visit` is one index probe per row of the page.
+/// The list's columns; `last_visit` is one index probe per row of the page. It names the
+/// customer only: with the institution too, PostgreSQL combined the customer index with the
+/// whole institution's primary key (30 ms a row at 600,000 orders instead of 0.01 ms).
 const CUSTOMER_COLUMNS: &str = "c.id, c.code, p.name, p.phone, p.gender, p.birthday, c.vip_level,
     c.opted_out,
-    (SELECT max(r.order_date) FROM consumption_records r
-     WHERE r.institution_id = c.institution_id AND r.customer_id = c.id) AS last_visit";
+    (SELECT r.order_date FROM consumption_records r WHERE r.customer_id = c.id
+     ORDER BY r.order_date DESC LIMIT 1) AS last_visit";
 
 const REVISIT_SELECT: &str = "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name,
         p.phone, r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message,
@@ -43,14 +45,23 @@ impl Directory for SqliteStore {
     }
 
     async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
-        let sql = format!(
+        // Put together from fixed pieces: SQLite cannot use the index range for
+        // `(?2 IS NULL OR c.code > ?2)`, so a deep page would walk every code before it.
+        let mut sql = format!(
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
-             WHERE c.institution_id = ?1 AND (?2 IS NULL OR c.code > ?2)
-               AND (?3 IS NULL OR c.code LIKE ?3 || '%' ESCAPE '\\'
-                    OR p.name LIKE '%' || ?3 || '%' ESCAPE '\\' OR p.phone LIKE '%' || ?3 ESCAPE '\\')
-             ORDER BY c.code LIMIT ?4"
+             WHERE c.institution_id = ?1"
         );
+        if q.after.is_some() {
+            sql.push_str(" AND c.code > ?2");
+        }
+        if q.search.is_some() {
+            sql.push_str(
+                " AND (c.code LIKE ?3 || '%' ESCAPE '\\' OR p.name LIKE '%' || ?3 || '%' ESCAPE '\\'
+                       OR p.phone LIKE '%' || ?3 ESCAPE '\\')",
+            );
+        }
+        sql.push_str(" ORDER BY c.code LIMIT ?4");
         sqlx::query_as(AssertSqlSafe(sql))
             .bind(q.institution_id)
             .bind(q.after.as_deref())
