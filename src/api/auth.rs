@@ -62,10 +62,12 @@ pub async fn principal(app: &App, parts: &Parts) -> ApiResult<Option<Principal>>
         return Err(ApiError::unauthorized("令牌无效或已吊销"));
     };
     // Last use is recorded at most every five minutes, not on every request.
+    // Best effort: a busy store must not fail the request over bookkeeping.
     if p.last_used_at
         .is_none_or(|t| Utc::now() - t > chrono::Duration::minutes(5))
+        && let Err(e) = app.store.touch_token(p.token_id).await
     {
-        app.store.touch_token(p.token_id).await?;
+        tracing::warn!(error = %e, token = p.token_id, "could not record the token's use");
     }
     Ok(Some(p))
 }

@@ -33,7 +33,6 @@ use routes::{analytics, customers, imports, jobs, reminders, revisits, system};
 /// Every endpoint, the docs and the console.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = (app.settings.api.max_body_kb * 1024) as usize;
-    let upload_limit = (app.settings.api.max_upload_mb * 1024 * 1024) as usize;
     let api = Router::new()
         .route("/me", get(system::me))
         .route("/system/check", get(system::check))
@@ -52,9 +51,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
+        // Uploads are streamed to disk and limited by api.max_upload_mb as they arrive.
         .route(
             "/imports",
-            post(imports::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            post(imports::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/imports/{batch}", get(imports::state))
         .fallback(not_found);

@@ -7,12 +7,8 @@ use std::{sync::Arc, time::Duration};
 
 use reqwest::{Client, Method, StatusCode};
 use revisit::{
-    api::auth,
     app::App,
-    store::{
-        Backend,
-        access::{NewToken, Role},
-    },
+    store::{Backend, access::Role},
 };
 use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
 use serde_json::{Value, json};
@@ -83,22 +79,7 @@ impl Server {
 }
 
 async fn token(env: &TestEnv, role: Role, institution: Option<&str>) -> String {
-    let institution_id = match institution {
-        Some(code) => Some(env.store().institution(code).await.unwrap().unwrap().id),
-        None => None,
-    };
-    let (secret, prefix) = auth::new_secret().unwrap();
-    env.store()
-        .create_token(&NewToken {
-            hash: auth::digest(&secret),
-            prefix,
-            role,
-            institution_id,
-            label: None,
-        })
-        .await
-        .unwrap();
-    secret
+    api_token(env.store(), role, institution).await
 }
 
 /// Two institutions, each with customers whose birthdays are on 2026-03-01.
@@ -565,7 +546,14 @@ async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Back
 async fn an_upload_is_imported_and_its_rejected_records_named(backend: Backend) {
     let uploads = tempfile::tempdir().unwrap();
     let dir = uploads.path().display().to_string();
-    let env = TestEnv::new(backend, &[("REVISIT__API__UPLOADS_DIR", &dir)]).await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__API__UPLOADS_DIR", &dir),
+            ("REVISIT__API__MAX_UPLOAD_MB", "1"),
+        ],
+    )
+    .await;
     let tree = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
     import_tree(&env, tree.path()).await;
     let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
@@ -614,6 +602,23 @@ async fn an_upload_is_imported_and_its_rejected_records_named(backend: Backend) 
         )
         .await;
     assert_eq!((st, code(&body)), (StatusCode::BAD_REQUEST, "bad_body"));
+    // Over api.max_upload_mb: refused as it streams in, and nothing of it is kept.
+    let big: Vec<Value> = (0..20_000)
+        .map(|i| json!({"customer_code": format!("BJ-HA-001-X{i}"), "person": {"name": "名字", "phone": "13800000000"}}))
+        .collect();
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/api/v1/imports?kind=customers",
+            Some(&bj),
+            Some(Value::Array(big)),
+        )
+        .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        "{body}"
+    );
     assert_eq!(
         std::fs::read_dir(uploads.path()).unwrap().count(),
         1,

@@ -8,13 +8,7 @@
 use std::{path::Path, process::Command, sync::Arc, time::Duration};
 
 use chrono::{Datelike, Utc};
-use revisit::{
-    api::auth,
-    store::{
-        Backend,
-        access::{NewToken, Role},
-    },
-};
+use revisit::store::{Backend, access::Role};
 use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
 use serde_json::json;
 
@@ -86,30 +80,9 @@ async fn the_console_works_in_a_real_browser() {
         ("SH-ML-002/customers.json", &sh.to_string()),
     ]);
     import_tree(&env, tree.path()).await;
-    let token = |role: Role, inst: Option<&'static str>| {
-        let store = env.app.store.clone();
-        async move {
-            let institution_id = match inst {
-                Some(code) => Some(store.institution(code).await.unwrap().unwrap().id),
-                None => None,
-            };
-            let (secret, prefix) = auth::new_secret().unwrap();
-            store
-                .create_token(&NewToken {
-                    hash: auth::digest(&secret),
-                    prefix,
-                    role,
-                    institution_id,
-                    label: None,
-                })
-                .await
-                .unwrap();
-            secret
-        }
-    };
-    let admin = token(Role::Admin, None).await;
-    let staff = token(Role::Staff, Some("BJ-HA-001")).await;
-    let other = token(Role::Staff, Some("SH-ML-002")).await;
+    let admin = api_token(env.store(), Role::Admin, None).await;
+    let staff = api_token(env.store(), Role::Staff, Some("BJ-HA-001")).await;
+    let other = api_token(env.store(), Role::Staff, Some("SH-ML-002")).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -437,3 +437,27 @@ pub async fn import_tree(env: &TestEnv, dir: &std::path::Path) -> String {
     workers.stop().await;
     batch
 }
+
+/// A new API token of `role` (for institution `code`, if given); returns its secret.
+pub async fn api_token(
+    store: &dyn Repository,
+    role: revisit::store::access::Role,
+    institution: Option<&str>,
+) -> String {
+    let institution_id = match institution {
+        Some(code) => Some(store.institution(code).await.unwrap().unwrap().id),
+        None => None,
+    };
+    let (secret, prefix) = revisit::api::auth::new_secret().unwrap();
+    store
+        .create_token(&revisit::store::access::NewToken {
+            hash: revisit::api::auth::digest(&secret),
+            prefix,
+            role,
+            institution_id,
+            label: None,
+        })
+        .await
+        .unwrap();
+    secret
+}

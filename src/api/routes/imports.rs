@@ -11,7 +11,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use axum::{
     Json,
-    body::Bytes,
+    body::Body,
     extract::{Path, State},
     http::{StatusCode, Uri},
 };
@@ -71,7 +71,7 @@ pub async fn upload(
     State(app): State<Arc<App>>,
     caller: Caller,
     uri: Uri,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<UploadAnswer>)> {
     let q = Params::of(&uri, &["kind", "institution"])?;
     let kind_name = q
@@ -99,11 +99,6 @@ pub async fn upload(
         None if per_institution => caller.0.institution_code.clone(),
         None => None,
     };
-    let body = body.map_err(|e| body_error(e.status()))?;
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => {}
-        _ => return Err(ApiError::bad_body("文件内容应为 JSON 数组（以 [ 开头）")),
-    }
     let batch = format!(
         "upload-{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -113,7 +108,18 @@ pub async fn upload(
         .join(institution.as_deref().unwrap_or("common"));
     let path = std::path::absolute(folder.join(format!("{kind_name}.json")))
         .map_err(ApiError::internal)?;
-    write_file(&path, &body).await?;
+    let limit = app.settings.api.max_upload_mb * 1024 * 1024;
+    let written = match save_upload(body, &path, limit).await {
+        Ok(n) => n,
+        Err(e) => {
+            // Nothing of a refused upload is kept.
+            let _ = tokio::fs::remove_dir_all(
+                PathBuf::from(&app.settings.api.uploads_dir).join(&batch),
+            )
+            .await;
+            return Err(e);
+        }
+    };
     let job = ImportFile {
         source: ImportSource {
             path: path.display().to_string(),
@@ -130,24 +136,51 @@ pub async fn upload(
             batch,
             kind: kind_name,
             institution,
-            bytes: body.len(),
+            bytes: written,
         }),
     ))
 }
 
-/// Writes the upload whole or not at all.
-async fn write_file(path: &std::path::Path, bytes: &[u8]) -> ApiResult<()> {
+/// Streams the request body to `path` (whole or not at all: it is written beside it and
+/// renamed at the end), so an upload of hundreds of megabytes never sits in memory. Refuses a
+/// body that does not start like a JSON array, or that grows past `limit` bytes.
+async fn save_upload(body: Body, path: &std::path::Path, limit: u64) -> ApiResult<usize> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
     let dir = path.parent().expect("a file in a folder");
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(ApiError::internal)?;
     let tmp = path.with_extension("json.part");
-    tokio::fs::write(&tmp, bytes)
+    let mut file = tokio::fs::File::create(&tmp)
         .await
         .map_err(ApiError::internal)?;
+    let mut stream = body.into_data_stream();
+    let mut written = 0usize;
+    let mut started = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| body_error(StatusCode::BAD_REQUEST))?;
+        if !started && let Some(b) = chunk.iter().find(|b| !b.is_ascii_whitespace()) {
+            if *b != b'[' {
+                return Err(ApiError::bad_body("文件内容应为 JSON 数组（以 [ 开头）"));
+            }
+            started = true;
+        }
+        written += chunk.len();
+        if written as u64 > limit {
+            return Err(body_error(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    if !started {
+        return Err(ApiError::bad_body("文件内容应为 JSON 数组（以 [ 开头）"));
+    }
+    file.sync_all().await.map_err(ApiError::internal)?;
     tokio::fs::rename(&tmp, path)
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    Ok(written)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

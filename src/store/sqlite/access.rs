@@ -13,7 +13,9 @@ use crate::store::{
 #[async_trait]
 impl Access for SqliteStore {
     async fn create_token(&self, t: &NewToken) -> StoreResult<i64> {
-        sqlx::query_scalar(
+        // Stepped to the end so that it is committed before the secret is handed out (see
+        // `jobs::insert`).
+        sqlx::query_scalar::<_, i64>(
             "INSERT INTO api_tokens (token_hash, prefix, role, institution_id, label)
              VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         )
@@ -22,8 +24,11 @@ impl Access for SqliteStore {
         .bind(t.role.as_str())
         .bind(t.institution_id)
         .bind(&t.label)
-        .fetch_one(&self.pool)
-        .await
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)
     }
 
     async fn token_principal(&self, hash: &str) -> StoreResult<Option<Principal>> {

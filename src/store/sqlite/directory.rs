@@ -10,24 +10,8 @@ use crate::store::{
         CustomerDetail, CustomerListRow, CustomerQuery, Directory, InstitutionRef, RevisitQuery,
         RevisitRetry, RevisitRow,
     },
-    directory_rules::{self, ItemTuple, OrderTuple},
+    directory_rules::{self, CUSTOMER_COLUMNS, ItemTuple, OrderTuple, REVISIT_SELECT},
 };
-
-/// The list's columns; `last_visit` is one index probe per row of the page. It names the
-/// customer only: with the institution too, PostgreSQL combined the customer index with the
-/// whole institution's primary key (30 ms a row at 600,000 orders instead of 0.01 ms).
-const CUSTOMER_COLUMNS: &str = "c.id, c.code, p.name, p.phone, p.gender, p.birthday, c.vip_level,
-    c.opted_out,
-    (SELECT r.order_date FROM consumption_records r WHERE r.customer_id = c.id
-     ORDER BY r.order_date DESC LIMIT 1) AS last_visit";
-
-const REVISIT_SELECT: &str = "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name,
-        p.phone, r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message,
-        r.channel, r.send_attempts, r.last_error, r.delivery_uncertain, r.created_at, r.sent_at
-    FROM revisits r
-    JOIN customers c ON c.id = r.customer_id
-    JOIN persons p ON p.id = c.person_id
-    JOIN institutions i ON i.id = c.institution_id";
 
 #[async_trait]
 impl Directory for SqliteStore {

@@ -14,9 +14,14 @@ fn secs_to_time(secs: Option<i64>) -> Option<DateTime<Utc>> {
 }
 
 /// Inserts a job on the caller's connection or transaction; a duplicate key is a no-op (`None`).
+///
+/// The statement is stepped to its end (`fetch_all`), not stopped at the returned row: outside
+/// a transaction SQLite commits when the statement finishes, and sqlx's `fetch_optional` hands
+/// the row back before its worker thread has finished it. A caller who then asked another
+/// connection for the job (the API answering "follow this run") could find none.
 pub async fn insert(conn: &mut SqliteConnection, job: &NewJob) -> StoreResult<Option<String>> {
     let id = ulid::Ulid::generate().to_string();
-    sqlx::query_scalar(
+    let ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key)
          VALUES (?1, ?2, ?3, 'Pending', 0, ?4, COALESCE(?5, strftime('%s', 'now')), 0, ?6)
          ON CONFLICT (job_type, idempotency_key) DO NOTHING
@@ -28,8 +33,9 @@ pub async fn insert(conn: &mut SqliteConnection, job: &NewJob) -> StoreResult<Op
     .bind(job.max_attempts)
     .bind(job.run_at.map(|t| t.timestamp()))
     .bind(&job.key)
-    .fetch_optional(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.into_iter().next())
 }
 
 pub async fn insert_many(

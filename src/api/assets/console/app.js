@@ -274,7 +274,8 @@ async function runBirthday(ev) {
   });
   $("#birthday-status").textContent = `已开始（任务 ${run.job_id}${test_mode ? "，测试模式" : ""}）……`;
   for (let i = 0; i < 600; i++) {
-    const s = await api(`/api/v1/reminders/runs/${run.job_id}`);
+    // A slow answer or a network hiccup must not stop the watching: try again next second.
+    const s = await api(`/api/v1/reminders/runs/${run.job_id}`).catch((e) => (i < 10 ? { state: "pending" } : Promise.reject(e)));
     const shown = await loadRevisits();
     const fresh = shown.filter((r) => Date.parse(r.created_at) >= started - 5000);
     const waiting = fresh.filter((r) => ["pending", "generated", "sending"].includes(r.status)).length;
