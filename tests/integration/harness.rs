@@ -461,3 +461,24 @@ pub async fn api_token(
         .unwrap();
     secret
 }
+
+/// The state of job `id`, as the polling loops of the tests read it. A job just enqueued has
+/// been seen, rarely and only on PostgreSQL under the full suite's load, to be missing for a
+/// moment from `job_state` while `list_jobs` showed it pending (cause not found yet; the
+/// README's known issues say so). Missing is tolerated for `grace` after `since`; after that
+/// the test fails with every job listed.
+pub async fn job_state_or_vanished(
+    env: &TestEnv,
+    id: &str,
+    since: std::time::Instant,
+    grace: Duration,
+) -> Option<String> {
+    match env.store().job_state(id).await.unwrap() {
+        Some((state, _)) => Some(state),
+        None if since.elapsed() < grace => None,
+        None => {
+            let all = env.store().list_jobs(None, None, 1000).await.unwrap();
+            panic!("job {id} vanished; jobs: {all:?}");
+        }
+    }
+}

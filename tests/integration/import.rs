@@ -179,13 +179,16 @@ async fn the_incremental_check_imports_new_files_once(backend: Backend) {
             .await
             .unwrap()
             .unwrap();
+            let since = std::time::Instant::now();
             eventually(
                 std::time::Duration::from_secs(20),
                 "the scan and its imports",
                 || async {
-                    let (state, _) = env.store().job_state(&id).await.unwrap().unwrap();
+                    let state =
+                        job_state_or_vanished(env, &id, since, std::time::Duration::from_secs(5))
+                            .await;
                     let logged = env.count("SELECT count(*) FROM import_log").await;
-                    (state == "done" && logged as usize == n).then_some(())
+                    (state.as_deref() == Some("done") && logged as usize == n).then_some(())
                 },
             )
             .await;

@@ -39,13 +39,14 @@ async fn scan(env: &TestEnv, files: i64) {
     .await
     .unwrap()
     .unwrap();
+    let since = std::time::Instant::now();
     eventually(
         Duration::from_secs(30),
         "the scan and its imports",
         || async {
-            let (state, _) = env.store().job_state(&id).await.unwrap().unwrap();
+            let state = job_state_or_vanished(env, &id, since, Duration::from_secs(5)).await;
             let logged = env.count("SELECT count(*) FROM import_log").await;
-            (state == "done" && logged == files).then_some(())
+            (state.as_deref() == Some("done") && logged == files).then_some(())
         },
     )
     .await;

@@ -25,12 +25,10 @@ async fn scan(env: &TestEnv, today: NaiveDate) {
         .await
         .unwrap()
         .unwrap();
+    let since = std::time::Instant::now();
     eventually(Duration::from_secs(20), "the scan", || async {
-        let Some((s, _)) = env.store().job_state(&id).await.unwrap() else {
-            let all = env.store().list_jobs(None, None, 1000).await.unwrap();
-            panic!("job {id} vanished; jobs: {all:?}");
-        };
-        (s == "done").then_some(())
+        let state = job_state_or_vanished(env, &id, since, Duration::from_secs(5)).await;
+        (state.as_deref() == Some("done")).then_some(())
     })
     .await;
 }
