@@ -87,6 +87,15 @@ pub enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Check a message as every greeting is checked before it is sent (广告法, 医疗美容广告执法指南,
+    /// no phone numbers or links, the length limit). Exits with status 1 when it fails.
+    Lint {
+        /// The message.
+        text: String,
+        /// Check as this institution's message (its compliance.allow_prices setting).
+        #[arg(long)]
+        institution: Option<String>,
+    },
     /// API tokens: create (the secret is shown once), list, revoke.
     #[command(subcommand)]
     Tokens(TokensCommand),

@@ -84,11 +84,20 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub webhook: WebhookSettings,
     pub clickhouse: ClickhouseSettings,
+    pub compliance: ComplianceSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, PolicyOverride>,
+}
+
+/// The check every message passes before it is saved for sending.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceSettings {
+    /// Institutions (codes) whose messages may mention prices and discounts.
+    pub allow_prices: Vec<String>,
 }
 
 /// The REST API and the console.

@@ -10,6 +10,7 @@ mod demo;
 mod import;
 mod init;
 mod jobs;
+mod lint;
 mod reminders;
 mod serve;
 mod sync;
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = serve::addr(&app, addr.as_deref())?;
             serve::serve(app, addr).await
         }
+        Command::Lint { text, institution } => lint::lint(&settings, &text, institution.as_deref()),
         Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
         Command::Worker {
             queues,

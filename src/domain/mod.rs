@@ -2,6 +2,7 @@
 //! the handling of personal data, and the entity snapshots the projections receive.
 
 pub mod birthday;
+pub mod compliance;
 pub mod dashboard;
 pub mod delivery;
 pub mod json_stream;

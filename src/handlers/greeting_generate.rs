@@ -1,6 +1,10 @@
 //! `greeting.generate`: a personal birthday message from the customer's history, by the LLM
 //! (or the template when no API key is configured), then its sending is enqueued.
 //!
+//! Every message passes the compliance check (`domain::compliance`) before it is saved: an LLM
+//! text that fails is rewritten once with the reasons, then replaced by the template, and the
+//! revisit records what happened; a text that still fails is never saved for sending.
+//!
 //! The LLM call happens outside any transaction; the message and the send job are committed
 //! together afterwards, so a crash in between costs one more LLM call, never a lost or double send.
 
@@ -9,6 +13,8 @@ use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
 use crate::{
+    app::App,
+    domain::compliance::{self, Limits, Violation},
     llm::{LlmError, prompt, template, tidy_message},
     store::SavedGreeting,
 };
@@ -36,34 +42,77 @@ impl Handler for GreetingGenerate {
             )));
         };
         let max = app.settings.reminders.max_message_chars;
-        let (message, generated_by, model) = if app.settings.llm_enabled() {
+        let limits = Limits {
+            max_chars: max,
+            allow_prices: app
+                .settings
+                .compliance
+                .allow_prices
+                .contains(&context.institution_code),
+        };
+        let template = || template::birthday_greeting(&context, max);
+        let (message, generated_by, model, compliance) = if app.settings.llm_enabled() {
             let system = prompt::system_prompt(&context, max);
             let user = prompt::user_prompt(&context);
-            match app.llm.complete(&system, &user).await {
-                Ok(answer) => match tidy_message(&answer, max) {
-                    Some(text) => (text, "llm", Some(app.llm.model().to_owned())),
-                    None => {
+            let model = Some(app.llm.model().to_owned());
+            match ask(app, &system, &user, max).await? {
+                None => {
+                    warn!(
+                        revisit = id,
+                        "LLM answer was not usable Chinese text; using the template"
+                    );
+                    (template(), "template", None, None)
+                }
+                Some(text) => match compliance::check(&text, limits) {
+                    v if v.is_empty() => (text, "llm", model, None),
+                    first => {
+                        // One rewrite, told why; then the template.
+                        let reasons = describe(&first);
+                        let again = format!(
+                            "{user}\n\n上一版未通过合规检查：{reasons}。请重写，不要出现这些内容。"
+                        );
+                        let second = ask(app, &system, &again, max).await?;
+                        let second_violations =
+                            second.as_deref().map(|t| compliance::check(t, limits));
                         warn!(
                             revisit = id,
-                            "LLM answer was not usable Chinese text; using the template"
+                            rules = ?first.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
+                            "LLM greeting failed the compliance check; asked for a rewrite"
                         );
-                        (template::birthday_greeting(&context, max), "template", None)
+                        match (second, second_violations) {
+                            (Some(t), Some(v)) if v.is_empty() => (
+                                t,
+                                "llm",
+                                model,
+                                Some(format!("第一版未通过合规检查（{reasons}），已重写")),
+                            ),
+                            (_, v) => (
+                                template(),
+                                "template",
+                                None,
+                                Some(format!(
+                                    "两版大模型话术均未通过合规检查（{reasons}{}），改用模板",
+                                    v.filter(|v| !v.is_empty())
+                                        .map(|v| format!("；{}", describe(&v)))
+                                        .unwrap_or_default()
+                                )),
+                            ),
+                        }
                     }
                 },
-                Err(LlmError::Unavailable {
-                    message,
-                    retry_after,
-                }) => {
-                    return Err(JobError::Retry {
-                        error: anyhow::anyhow!("LLM unavailable: {message}"),
-                        after: retry_after,
-                    });
-                }
-                Err(refused @ LlmError::Refused(_)) => return Err(JobError::permanent(refused)),
             }
         } else {
-            (template::birthday_greeting(&context, max), "template", None)
+            (template(), "template", None, None)
         };
+        // The template is checked too (names of projects and doctors come from the data): a
+        // message that fails is never saved for sending.
+        let left = compliance::check(&message, limits);
+        if !left.is_empty() {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "话术未通过合规检查，未发送：{}",
+                describe(&left)
+            )));
+        }
         let channel = if r.test_mode {
             "console"
         } else {
@@ -75,6 +124,7 @@ impl Handler for GreetingGenerate {
             generated_by,
             model: model.as_deref(),
             channel,
+            compliance: compliance.as_deref(),
         };
         let attempts = app
             .settings
@@ -94,6 +144,30 @@ impl Handler for GreetingGenerate {
     async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
         mark_failed(ctx, self.revisit_id, error).await;
     }
+}
+
+/// Asks the LLM; `None` when the answer is not usable Chinese text. An LLM that is down makes
+/// the job retry later; one that refuses the request fails it.
+async fn ask(app: &App, system: &str, user: &str, max: usize) -> Result<Option<String>, JobError> {
+    match app.llm.complete(system, user).await {
+        Ok(answer) => Ok(tidy_message(&answer, max)),
+        Err(LlmError::Unavailable {
+            message,
+            retry_after,
+        }) => Err(JobError::Retry {
+            error: anyhow::anyhow!("LLM unavailable: {message}"),
+            after: retry_after,
+        }),
+        Err(refused @ LlmError::Refused(_)) => Err(JobError::permanent(refused)),
+    }
+}
+
+/// The violations, one after another, for staff and for the LLM's second try.
+fn describe(v: &[Violation]) -> String {
+    v.iter()
+        .map(Violation::describe)
+        .collect::<Vec<_>>()
+        .join("；")
 }
 
 /// Records on the revisit that its job is dead, where staff and the report see it.

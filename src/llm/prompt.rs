@@ -25,6 +25,7 @@ pub struct HistoryItem {
 /// Everything a greeting may draw on.
 #[derive(Debug, Clone)]
 pub struct GreetingContext {
+    pub institution_code: String,
     pub institution_name: String,
     pub full_name: String,
     pub gender: Option<String>,
@@ -149,6 +150,7 @@ pub(crate) mod tests {
 
     pub fn sample() -> GreetingContext {
         GreetingContext {
+            institution_code: "BJ-HM-001".into(),
             institution_name: "北京华美医美诊所".into(),
             full_name: "张三丰".into(),
             gender: Some("女".into()),

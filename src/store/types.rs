@@ -325,6 +325,8 @@ pub struct SavedGreeting<'a> {
     pub generated_by: &'a str,
     pub model: Option<&'a str>,
     pub channel: &'a str,
+    /// What the compliance check did (a rewrite, the template instead), if anything.
+    pub compliance: Option<&'a str>,
 }
 
 /// A revisit with the customer's masked identity, for the CLI and the demo.

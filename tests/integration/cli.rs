@@ -74,6 +74,42 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Bac
     );
 }
 
+#[test]
+fn lint_shows_the_verdict_and_fails_on_banned_text() {
+    let out = revisit(&[], &["lint", "生日快乐！全城最好的机构，保证效果"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("第九条") && stdout.contains("第十六条"),
+        "{stdout}"
+    );
+    let out = revisit(
+        &[],
+        &["lint", "张女士，祝您生日快乐，最近天气转凉，注意保湿。"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let vars = vec![(
+        "REVISIT__COMPLIANCE__ALLOW_PRICES".to_owned(),
+        "[\"BJ-HA-001\"]".to_owned(),
+    )];
+    let priced = ["lint", "生日当月项目九折", "--institution"];
+    assert!(
+        !revisit(&[], &[&priced[..], &["BJ-HA-001"]].concat())
+            .status
+            .success()
+    );
+    let out = revisit(&vars, &[&priced[..], &["BJ-HA-001"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[tokio::test]
 async fn a_bad_setting_names_its_key() {
     let vars = vec![("BIRTHDAY_REMINDER_DAYS_AHEAD".to_owned(), "400".to_owned())];

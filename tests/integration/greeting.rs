@@ -12,7 +12,101 @@ crate::on_both_backends!(
     a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded,
     without_an_api_key_the_template_is_used_and_recorded,
     an_llm_answer_longer_than_one_sms_is_cut_to_the_limit,
+    an_llm_that_answers_with_banned_content_never_reaches_the_customer,
+    a_banned_first_answer_is_rewritten_once_with_the_reasons,
 );
+
+/// The compliance note recorded on a revisit.
+async fn compliance_note(env: &TestEnv, revisit: i64) -> Option<String> {
+    let notes: Vec<(i64, Option<String>)> = env.rows("SELECT id, compliance FROM revisits").await;
+    notes
+        .into_iter()
+        .find(|(id, _)| *id == revisit)
+        .and_then(|(_, n)| n)
+}
+
+const BANNED: &str =
+    "张女士生日快乐！我们是全城最好的机构，水光针保证效果无副作用，生日特价999元，详询13800138000";
+
+async fn an_llm_that_answers_with_banned_content_never_reaches_the_customer(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| (200, vec![], chat_answer(BANNED)))).await;
+    let hook = MockServer::start(Arc::new(|_, _| {
+        (200, vec![], serde_json::json!({"ok": true}))
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+        ],
+    )
+    .await;
+    let (revisit, _) = one_greeting(&env, false).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    workers.stop().await;
+    assert_eq!(llm.count(), 2, "one rewrite asked, then the template");
+    let second = llm.received()[1].body.to_string();
+    assert!(
+        second.contains("未通过合规检查") && second.contains("广告法"),
+        "{second}"
+    );
+    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    let sent = hook.received();
+    assert_eq!(sent.len(), 1);
+    let text = sent[0].body["message"].as_str().unwrap().to_owned();
+    let limits = revisit::domain::compliance::Limits {
+        max_chars: 70,
+        allow_prices: false,
+    };
+    assert_eq!(
+        revisit::domain::compliance::check(&text, limits),
+        vec![],
+        "{text}"
+    );
+    for banned in ["最好", "保证", "999", "13800138000"] {
+        assert!(!text.contains(banned), "{text}");
+    }
+    let note = compliance_note(&env, revisit).await.unwrap();
+    assert!(
+        note.contains("改用模板") && note.contains("第九条"),
+        "{note}"
+    );
+}
+
+async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|n, _| {
+        if n == 0 {
+            (200, vec![], chat_answer(BANNED))
+        } else {
+            (
+                200,
+                vec![],
+                chat_answer("张女士，生日快乐！李明医生和我们都记得您，期待再见。"),
+            )
+        }
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    workers.stop().await;
+    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(
+        r.message.as_deref(),
+        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。")
+    );
+    let note = compliance_note(&env, revisit).await.unwrap();
+    assert!(note.contains("已重写"), "{note}");
+}
 
 async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::store::Revisit {
     eventually(

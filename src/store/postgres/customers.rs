@@ -55,6 +55,7 @@ pub async fn existing_institutions(
 
 #[derive(sqlx::FromRow)]
 struct ProfileRow {
+    institution_code: String,
     institution_name: String,
     name: String,
     gender: Option<String>,
@@ -80,7 +81,7 @@ pub async fn greeting_context(
     occasion_date: NaiveDate,
 ) -> Result<Option<GreetingContext>, sqlx::Error> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
-        "SELECT i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
+        "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
                 c.institution_id
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
@@ -107,6 +108,7 @@ pub async fn greeting_context(
     .fetch_all(&mut *conn)
     .await?;
     Ok(Some(GreetingContext {
+        institution_code: p.institution_code,
         institution_name: p.institution_name,
         full_name: p.name,
         gender: p.gender,

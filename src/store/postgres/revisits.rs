@@ -79,7 +79,7 @@ pub async fn save_greeting(
     }
     sqlx::query(
         "UPDATE revisits SET status = 'generated', message = $2, generated_by = $3, model = $4,
-             channel = $5, generated_at = now(), last_error = NULL, updated_at = now()
+             channel = $5, compliance = $6, generated_at = now(), last_error = NULL, updated_at = now()
          WHERE id = $1",
     )
     .bind(g.revisit_id)
@@ -87,6 +87,7 @@ pub async fn save_greeting(
     .bind(g.generated_by)
     .bind(g.model)
     .bind(g.channel)
+    .bind(g.compliance)
     .execute(&mut *tx)
     .await?;
     jobs::insert(

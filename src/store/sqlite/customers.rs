@@ -57,6 +57,7 @@ pub async fn birthday_candidates(
 
 #[derive(sqlx::FromRow)]
 struct ProfileRow {
+    institution_code: String,
     institution_name: String,
     name: String,
     gender: Option<String>,
@@ -74,7 +75,7 @@ pub async fn greeting_context(
     occasion_date: NaiveDate,
 ) -> StoreResult<Option<GreetingContext>> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
-        "SELECT i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
+        "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
                 c.institution_id
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
@@ -101,6 +102,7 @@ pub async fn greeting_context(
     .fetch_all(pool)
     .await?;
     Ok(Some(GreetingContext {
+        institution_code: p.institution_code,
         institution_name: p.institution_name,
         full_name: p.name,
         gender: p.gender,

@@ -70,7 +70,7 @@ pub async fn save_greeting(
     let mut tx = begin_write(pool).await?;
     let saved = sqlx::query(
         "UPDATE revisits SET status = 'generated', message = ?2, generated_by = ?3, model = ?4,
-             channel = ?5, generated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), last_error = NULL,
+             channel = ?5, compliance = ?6, generated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), last_error = NULL,
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ?1 AND message IS NULL",
     )
@@ -79,6 +79,7 @@ pub async fn save_greeting(
     .bind(g.generated_by)
     .bind(g.model)
     .bind(g.channel)
+    .bind(g.compliance)
     .execute(&mut *tx)
     .await?
     .rows_affected()

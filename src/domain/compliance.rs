@@ -1,0 +1,222 @@
+//! The compliance check every message passes before it is saved for sending: the word rules of
+//! `config/compliance-terms.toml` (each with the provision it comes from), and three built in:
+//! no phone numbers, no links, and the length limit. Pure: the caller decides what a failure
+//! means (ask the LLM again, fall back to the template, refuse).
+
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+/// The term list, compiled into the binary.
+const TERMS: &str = include_str!("../../config/compliance-terms.toml");
+
+#[derive(Debug, Deserialize)]
+struct TermFile {
+    rule: Vec<TermRule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TermRule {
+    id: String,
+    law: String,
+    reason: String,
+    terms: Vec<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+static RULES: LazyLock<Vec<TermRule>> = LazyLock::new(|| {
+    toml::from_str::<TermFile>(TERMS)
+        .expect("config/compliance-terms.toml is valid (a unit test reads it)")
+        .rule
+});
+
+/// What the message is checked against besides the term list.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_chars: usize,
+    /// The institution allows prices and discounts in its messages.
+    pub allow_prices: bool,
+}
+
+/// One thing wrong with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule's id (`absolute`, `efficacy_promise`, …, `phone`, `link`, `length`).
+    pub rule: String,
+    /// What was found.
+    pub found: String,
+    /// The provision it breaks.
+    pub law: String,
+    /// Why, in Chinese, for staff and for the LLM's second try.
+    pub reason: String,
+}
+
+impl Violation {
+    /// One line: `“最好”：使用……（《广告法》第九条第（三）项）`.
+    pub fn describe(&self) -> String {
+        format!("“{}”：{}（{}）", self.found, self.reason, self.law)
+    }
+}
+
+/// Everything wrong with `text`; empty when it may be sent.
+pub fn check(text: &str, limits: Limits) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for rule in RULES.iter() {
+        if rule.id == "price" && limits.allow_prices {
+            continue;
+        }
+        let mut cleaned = text.to_owned();
+        for a in &rule.allow {
+            cleaned = cleaned.replace(a.as_str(), "　");
+        }
+        for term in &rule.terms {
+            if cleaned.contains(term.as_str()) {
+                out.push(Violation {
+                    rule: rule.id.clone(),
+                    found: found_around(&cleaned, term),
+                    law: rule.law.clone(),
+                    reason: rule.reason.clone(),
+                });
+            }
+        }
+    }
+    if let Some(run) = digit_runs(text).into_iter().find(|r| r.len() >= 7) {
+        out.push(Violation {
+            rule: "phone".into(),
+            found: crate::domain::privacy::mask_digit_runs(&run),
+            law: "回访消息规范".into(),
+            reason: "含电话号码或长串数字（号码只能由发送渠道使用）".into(),
+        });
+    }
+    let lower = text.to_lowercase();
+    if let Some(l) = [
+        "http://", "https://", "www.", ".com", ".cn", "t.cn/", "网址", "链接",
+    ]
+    .iter()
+    .find(|l| lower.contains(*l))
+    {
+        out.push(Violation {
+            rule: "link".into(),
+            found: (*l).to_owned(),
+            law: "回访消息规范".into(),
+            reason: "含网址或链接".into(),
+        });
+    }
+    let chars = text.chars().count();
+    if chars > limits.max_chars {
+        out.push(Violation {
+            rule: "length".into(),
+            found: format!("{chars} 字"),
+            law: "回访消息规范".into(),
+            reason: format!("超过 {} 字的长度限制", limits.max_chars),
+        });
+    }
+    out
+}
+
+/// The term with a character either side, to show where it was found.
+fn found_around(text: &str, term: &str) -> String {
+    let Some(at) = text.find(term) else {
+        return term.to_owned();
+    };
+    let before = text[..at].chars().next_back();
+    let after = text[at + term.len()..].chars().next();
+    let mut s = String::new();
+    s.extend(before.filter(|c| !c.is_whitespace() && *c != '　'));
+    s.push_str(term);
+    s.extend(after.filter(|c| !c.is_whitespace() && *c != '　'));
+    s
+}
+
+/// Runs of digits, counting ASCII and full-width digits and ignoring separators inside a run.
+fn digit_runs(text: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        let d = match c {
+            '0'..='9' => Some(c),
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+            _ => None,
+        };
+        match d {
+            Some(d) => cur.push(d),
+            None if !cur.is_empty() && matches!(c, '-' | ' ' | '－') => {}
+            None => {
+                if !cur.is_empty() {
+                    runs.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        max_chars: 70,
+        allow_prices: false,
+    };
+
+    fn rules(text: &str) -> Vec<String> {
+        check(text, L).into_iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn the_term_list_reads_and_names_its_provisions() {
+        assert!(RULES.len() >= 7);
+        assert!(
+            RULES
+                .iter()
+                .all(|r| !r.law.is_empty() && !r.terms.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_plain_greeting_passes() {
+        let text = "张女士，北京华安医疗美容诊所祝您生日快乐！李明医生还记挂着您上次的水光针，最近天气转凉，注意保湿，元气满满每一天。";
+        assert_eq!(check(text, L), vec![]);
+    }
+
+    #[test]
+    fn banned_content_is_named_with_its_provision() {
+        assert_eq!(rules("我们是最好的机构"), ["absolute"]);
+        assert_eq!(
+            rules("保证效果，无副作用"),
+            ["efficacy_promise", "efficacy_promise"]
+        );
+        assert_eq!(rules("比其他医院更专业"), ["comparison", "comparison"]);
+        assert_eq!(rules("明星同款水光针"), ["endorsement"]);
+        assert_eq!(rules("看看术前术后的变化"), ["before_after"]);
+        assert_eq!(rules("别再容貌焦虑了"), ["appearance_anxiety"]);
+        assert_eq!(rules("生日特价，仅需999元"), ["price", "price"]);
+        assert_eq!(rules("详询138-0013-8000"), ["phone"]);
+        assert_eq!(rules("预约请点 https://x.cn/a"), ["link"]);
+        assert_eq!(rules(&"好".repeat(71)), ["length"]);
+        let v = &check("我们是最好的机构", L)[0];
+        assert_eq!(v.found, "是最好");
+        assert!(v.describe().contains("《广告法》第九条"));
+    }
+
+    #[test]
+    fn an_institution_may_allow_prices() {
+        let allow = Limits {
+            allow_prices: true,
+            ..L
+        };
+        assert_eq!(check("生日特价，仅需999元", allow), vec![]);
+        assert!(!check("生日特价，保证满意", allow).is_empty());
+    }
+
+    #[test]
+    fn allowed_phrases_and_short_numbers_pass() {
+        assert_eq!(check("最近好吗？元旦快乐，3月8日见", L), vec![]);
+        assert_eq!(check("祝您30岁生日快乐", L), vec![]);
+    }
+}
