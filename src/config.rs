@@ -128,6 +128,19 @@ pub struct ReminderSettings {
     pub days_ahead: u32,
     pub max_message_chars: usize,
     pub channel: String,
+    /// When messages may reach customers, `HH:MM-HH:MM` in the chain's time zone; a message
+    /// made outside it waits for its start. Empty: any time.
+    pub send_window: String,
+}
+
+impl ReminderSettings {
+    /// The send window as (start, end) times of day; `None`: any time.
+    pub fn send_window(&self) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+        if self.send_window.trim().is_empty() {
+            return None;
+        }
+        Some(crate::domain::delivery::parse_window(&self.send_window).expect("validated at load"))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -318,6 +331,17 @@ impl Settings {
             return Err(invalid(
                 "reminders.days_ahead",
                 format!("must be 0..=60, got {}", self.reminders.days_ahead),
+            ));
+        }
+        if !self.reminders.send_window.trim().is_empty()
+            && crate::domain::delivery::parse_window(&self.reminders.send_window).is_none()
+        {
+            return Err(invalid(
+                "reminders.send_window",
+                format!(
+                    "must be HH:MM-HH:MM with the start before the end, e.g. 08:00-21:00, or empty for any time; got {:?}",
+                    self.reminders.send_window
+                ),
             ));
         }
         if self.reminders.max_message_chars < 10 {

@@ -320,6 +320,8 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
             "1".into(),
         ),
         ("REVISIT__CRON__ENABLED".into(), "false".into()),
+        // The harness runs at any hour: no quiet hours.
+        ("REVISIT__REMINDERS__SEND_WINDOW".into(), "".into()),
         ("LLM_API_KEY".into(), String::new()),
         ("RUST_LOG".into(), "error".into()),
     ];

@@ -102,9 +102,62 @@ pub fn status_label(status: &str) -> &'static str {
     }
 }
 
+/// `HH:MM-HH:MM` as (start, end), the start before the end.
+pub fn parse_window(s: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+    let (a, b) = s.split_once('-')?;
+    let t = |x: &str| chrono::NaiveTime::parse_from_str(x.trim(), "%H:%M").ok();
+    let (start, end) = (t(a)?, t(b)?);
+    (start < end).then_some((start, end))
+}
+
+/// When a message made at `now` may be sent: `None` inside the window (at once), otherwise the
+/// window's next opening, in the time zone `tz`.
+pub fn hold_until(
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    (start, end): (chrono::NaiveTime, chrono::NaiveTime),
+) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let local = now.with_timezone(&tz);
+    let time = local.time();
+    if time >= start && time < end {
+        return None;
+    }
+    let day = if time < start {
+        local.date_naive()
+    } else {
+        local.date_naive().succ_opt()?
+    };
+    // A start that falls in a DST gap does not exist; take the earliest valid reading.
+    tz.from_local_datetime(&day.and_time(start))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_made_in_quiet_hours_waits_for_the_window() {
+        let w = parse_window("08:00-21:00").unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 10:00 in Shanghai: at once.
+        assert_eq!(hold_until(at("2026-11-26T02:00:00Z"), tz, w), None);
+        // 22:30 in Shanghai: 08:00 the next morning.
+        assert_eq!(
+            hold_until(at("2026-11-26T14:30:00Z"), tz, w),
+            Some(at("2026-11-27T00:00:00Z"))
+        );
+        // 06:00 in Shanghai: 08:00 the same morning.
+        assert_eq!(
+            hold_until(at("2026-11-25T22:00:00Z"), tz, w),
+            Some(at("2026-11-26T00:00:00Z"))
+        );
+        assert_eq!(parse_window("21:00-08:00"), None);
+        assert_eq!(parse_window("8-21"), None);
+    }
     use chrono::Duration;
 
     fn state(status: &str, lease: Option<i64>) -> SendState {

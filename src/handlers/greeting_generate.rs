@@ -14,7 +14,10 @@ use tracing::{info, warn};
 use super::{Handler, JobCtx, JobError};
 use crate::{
     app::App,
-    domain::compliance::{self, Limits, Violation},
+    domain::{
+        compliance::{self, Limits, Violation},
+        delivery::hold_until,
+    },
     llm::{LlmError, prompt, template, tidy_message},
     store::SavedGreeting,
 };
@@ -125,6 +128,13 @@ impl Handler for GreetingGenerate {
             model: model.as_deref(),
             channel,
             compliance: compliance.as_deref(),
+            // Quiet hours hold a real message until the window opens; test mode sends nothing.
+            send_at: match app.settings.reminders.send_window() {
+                Some(window) if !r.test_mode => {
+                    hold_until(chrono::Utc::now(), app.settings.tz(), window)
+                }
+                _ => None,
+            },
         };
         let attempts = app
             .settings

@@ -327,6 +327,8 @@ pub struct SavedGreeting<'a> {
     pub channel: &'a str,
     /// What the compliance check did (a rewrite, the template instead), if anything.
     pub compliance: Option<&'a str>,
+    /// Not before this time (quiet hours); at once when `None`.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// A revisit with the customer's masked identity, for the CLI and the demo.

@@ -117,6 +117,8 @@ pub fn settings(url: &str, overrides: &[(&str, &str)]) -> Settings {
         ("REVISIT__WORKER__SHUTDOWN_TIMEOUT_SECS".into(), "5".into()),
         ("REVISIT__CRON__ENABLED".into(), "false".into()),
         ("REVISIT__DATABASE__MAX_CONNECTIONS".into(), "8".into()),
+        // Tests send at any hour; the quiet-hours test sets its own window.
+        ("REVISIT__REMINDERS__SEND_WINDOW".into(), "".into()),
     ];
     env.extend(
         overrides

@@ -24,7 +24,54 @@ crate::on_both_backends!(
     two_runs_of_one_send_at_once_deliver_once,
     a_worker_killed_after_sending_is_flagged_uncertain_and_not_sent_again,
     a_deduplicating_receiver_gets_the_repeat_with_the_same_key,
+    a_greeting_made_in_quiet_hours_waits_for_the_window,
 );
+
+/// A real greeting made outside the send window is kept, with its send held until the window
+/// opens; a test-mode one is shown at once.
+async fn a_greeting_made_in_quiet_hours_waits_for_the_window(backend: Backend) {
+    use chrono::Timelike;
+    let hook = MockServer::start(ok_hook()).await;
+    // A window that does not hold now (Asia/Shanghai, the default time zone).
+    let local = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let window = if local.hour() < 22 {
+        "23:00-23:30"
+    } else {
+        "01:00-02:00"
+    };
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+            ("REVISIT__REMINDERS__SEND_WINDOW", window),
+        ],
+    )
+    .await;
+    let (revisit, _) = one_greeting(&env, false).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = eventually(Duration::from_secs(30), "the greeting", || async {
+        let r = env.store().revisit(revisit).await.unwrap().unwrap();
+        (r.status == "generated").then_some(r)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    workers.stop().await;
+    assert!(r.message.is_some());
+    assert_eq!(hook.count(), 0, "nothing sent in quiet hours");
+    let send = env.jobs_of(MessageSend::QUEUE).await;
+    assert_eq!(send.len(), 1, "the send is kept, not dropped");
+    assert_eq!(send[0].state, "pending");
+    let wait = send[0].run_at - chrono::Utc::now();
+    assert!(
+        wait > chrono::Duration::minutes(20) && wait < chrono::Duration::hours(24),
+        "held until the window opens: {wait}"
+    );
+    assert_eq!(
+        env.store().revisit(revisit).await.unwrap().unwrap().status,
+        "generated"
+    );
+}
 
 /// POSTs the receiver got for this revisit's key.
 fn posts_for(hook: &MockServer, send_key: &str) -> usize {

@@ -90,17 +90,15 @@ pub async fn save_greeting(
     .bind(g.compliance)
     .execute(&mut *tx)
     .await?;
-    jobs::insert(
-        &mut tx,
-        &NewJob::for_revisit(
-            &MessageSend {
-                revisit_id: g.revisit_id,
-            },
-            send_max_attempts,
-            g.revisit_id,
-        ),
-    )
-    .await?;
+    let mut send = NewJob::for_revisit(
+        &MessageSend {
+            revisit_id: g.revisit_id,
+        },
+        send_max_attempts,
+        g.revisit_id,
+    );
+    send.run_at = g.send_at;
+    jobs::insert(&mut tx, &send).await?;
     tx.commit().await?;
     Ok(true)
 }
