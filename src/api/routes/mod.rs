@@ -45,8 +45,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 impl<T: Default> JsonBody<T> {
-    pub fn or_default(self) -> ApiResult<T> {
-        Ok(self.0.unwrap_or_default())
+    /// The body, or the defaults when it was left out.
+    pub fn or_default(self) -> T {
+        self.0.unwrap_or_default()
     }
 }
 

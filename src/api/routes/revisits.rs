@@ -182,7 +182,7 @@ pub async fn retry(
     body: JsonBody<RetryRequest>,
 ) -> ApiResult<(StatusCode, Json<RetryAnswer>)> {
     let id = parse_id(&id, "id")?;
-    let req = body.or_default()?;
+    let req = body.or_default();
     // Another institution's revisit is answered exactly like one that does not exist.
     match app.store.revisit_institution(id).await? {
         Some(inst) if caller.sees(inst) => {}

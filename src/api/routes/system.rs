@@ -199,7 +199,7 @@ pub async fn init(
     body: JsonBody<InitRequest>,
 ) -> ApiResult<Json<InitAnswer>> {
     caller.require_admin()?;
-    let req = body.or_default()?;
+    let req = body.or_default();
     let database = store::database_name(&app.settings.database.url);
     if req.rebuild_projections && req.confirm.as_deref() != Some(database.as_str()) {
         return Err(ApiError {
