@@ -1,7 +1,8 @@
 //! The birthday window: which customers to greet on a given day.
 //!
 //! Rule for 29 February: in a year without that day the birthday is celebrated on 28 February
-//! (the last day of the customer's birth month), never on 1 March.
+//! (the last day of the customer's birth month), never on 1 March. A person who keeps a lunar
+//! birthday is greeted by it instead (see [`super::lunar`] for its rules).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -51,6 +52,36 @@ pub fn window_month_days(today: NaiveDate, days_ahead: u32) -> Vec<i16> {
     codes.sort_unstable();
     codes.dedup();
     codes
+}
+
+/// Which stored birthdays may be kept in a window: the scan's indexed pre-filter, solar
+/// month-day codes for persons without a lunar birthday and lunar codes for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthdayWindow {
+    pub today: NaiveDate,
+    pub days_ahead: u32,
+    pub solar: Vec<i16>,
+    pub lunar: Vec<i16>,
+}
+
+impl BirthdayWindow {
+    pub fn new(today: NaiveDate, days_ahead: u32) -> Self {
+        Self {
+            today,
+            days_ahead,
+            solar: window_month_days(today, days_ahead),
+            lunar: super::lunar::window_codes(today, days_ahead),
+        }
+    }
+
+    /// The day a person's birthday is kept on within the window, if it is: by the lunar
+    /// birthday when they keep one, else by the solar one.
+    pub fn kept_on(&self, solar: Option<NaiveDate>, lunar: Option<i16>) -> Option<NaiveDate> {
+        match lunar.and_then(super::lunar::LunarBirthday::from_code) {
+            Some(l) => l.upcoming(self.today, self.days_ahead),
+            None => upcoming(solar?, self.today, self.days_ahead),
+        }
+    }
 }
 
 fn md_code(day: NaiveDate) -> i16 {
@@ -104,6 +135,19 @@ mod tests {
         // 15:59 UTC is 23:59 the same day in Shanghai.
         let before = Utc.with_ymd_and_hms(2026, 12, 27, 15, 59, 0).unwrap();
         assert_eq!(local_today(before, shanghai), d(2026, 12, 27));
+    }
+
+    #[test]
+    fn a_lunar_birthday_replaces_the_solar_one() {
+        // Born 1990-05-15 (solar), keeps 八月十五: greeted at 中秋 2026 (25 September) only.
+        let w = BirthdayWindow::new(d(2026, 9, 20), 7);
+        let lunar = crate::domain::lunar::LunarBirthday::new(8, 15, false).map(|l| l.code());
+        assert_eq!(w.kept_on(Some(d(1990, 5, 15)), lunar), Some(d(2026, 9, 25)));
+        assert!(w.lunar.contains(&lunar.unwrap()));
+        let may = BirthdayWindow::new(d(2026, 5, 12), 7);
+        assert_eq!(may.kept_on(Some(d(1990, 5, 15)), lunar), None);
+        assert_eq!(may.kept_on(Some(d(1990, 5, 15)), None), Some(d(2026, 5, 15)));
+        assert_eq!(may.kept_on(None, None), None);
     }
 
     #[test]

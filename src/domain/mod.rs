@@ -1,4 +1,5 @@
-//! Pure types and rules, no I/O: import records and their validation, the birthday window,
+//! Pure types and rules, no I/O: import records and their validation, the birthday window
+//! (solar and lunar),
 //! the handling of personal data, and the entity snapshots the projections receive.
 
 pub mod birthday;
@@ -6,6 +7,7 @@ pub mod compliance;
 pub mod dashboard;
 pub mod delivery;
 pub mod json_stream;
+pub mod lunar;
 pub mod ownership;
 pub mod privacy;
 pub mod records;

@@ -106,6 +106,8 @@ pub struct Person {
     pub name: String,
     pub gender: Option<String>,
     pub birthday: Option<NaiveDate>,
+    /// Kept by the Chinese calendar: when set, the birthday greeting follows it, not `birthday`.
+    pub lunar_birthday: Option<super::lunar::LunarBirthday>,
     /// Normalised: digits only.
     pub phone: String,
 }
@@ -596,6 +598,7 @@ struct RawPerson {
     name: Option<String>,
     gender: Option<String>,
     birthday: Option<String>,
+    lunar_birthday: Option<String>,
     phone: Option<String>,
 }
 
@@ -641,6 +644,12 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
         }
         None => None,
     };
+    let lunar_birthday = optional("person.lunar_birthday", p.lunar_birthday)?
+        .map(|text| {
+            super::lunar::LunarBirthday::parse(&text)
+                .map_err(|e| ("person.lunar_birthday".to_owned(), e))
+        })
+        .transpose()?;
     if let Some(g) = &p.gender
         && !matches!(g.trim(), "男" | "女" | "其他" | "")
     {
@@ -652,6 +661,7 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
             name,
             gender: optional("person.gender", p.gender)?,
             birthday,
+            lunar_birthday,
             phone,
         },
         vip_level: optional("vip_level", r.vip_level)?,
@@ -894,6 +904,26 @@ mod tests {
                 .to_string()
                 .contains("record #0 (C1), field `person.birthday`")
         );
+    }
+
+    #[test]
+    fn lunar_birthdays_parse_and_bad_ones_are_named() {
+        let p = parse(
+            ImportKind::Customers,
+            r#"[
+              {"customer_code":"C1","person":{"name":"甲","phone":"13800000001","lunar_birthday":"闰06-15"}},
+              {"customer_code":"C2","person":{"name":"乙","phone":"13800000002","lunar_birthday":"农历腊月三十"}},
+              {"customer_code":"C3","person":{"name":"丙","phone":"13800000003","lunar_birthday":"1990-闰06-01"}}
+            ]"#,
+        );
+        let Records::Customers(c) = &p.records else {
+            panic!()
+        };
+        let kept: Vec<_> = c.iter().map(|(_, c)| c.person.lunar_birthday.unwrap().code()).collect();
+        assert_eq!(kept, vec![10615, 1230]);
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].field, "person.lunar_birthday");
+        assert!(p.errors[0].to_string().contains("no leap month 6"), "{}", p.errors[0]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `reminder.scan`: customers with a birthday in the window get a revisit and a greeting job,
+//! `reminder.scan`: customers with a birthday (solar, or lunar if they keep one) in the window get a revisit and a greeting job,
 //! all in one transaction. The revisit's unique key makes a repeated scan a no-op.
 
 use chrono::Utc;
@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError};
 use crate::{
-    domain::birthday::{local_today, upcoming, window_month_days},
+    domain::birthday::{BirthdayWindow, local_today},
     store::NewRevisit,
 };
 
@@ -27,13 +27,12 @@ impl Handler for ReminderScan {
         for missing in wanted.iter().filter(|w| !institutions.contains(w)) {
             warn!(institution = %missing, "institution not imported; skipped");
         }
-        let candidates = store
-            .birthday_candidates(&institutions, &window_month_days(today, days))
-            .await?;
+        let window = BirthdayWindow::new(today, days);
+        let candidates = store.birthday_candidates(&institutions, &window).await?;
         let found: Vec<NewRevisit> = candidates
             .iter()
             .filter_map(|c| {
-                upcoming(c.birthday, today, days).map(|occasion_date| NewRevisit {
+                window.kept_on(c.birthday, c.lunar_birthday).map(|occasion_date| NewRevisit {
                     customer_id: c.customer_id,
                     person_id: c.person_id,
                     occasion_date,

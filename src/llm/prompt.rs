@@ -6,7 +6,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::privacy::without_digits;
+use crate::domain::{lunar::LunarBirthday, privacy::without_digits};
 
 /// How much of a tag and of the notes goes into a prompt.
 const MAX_TAG_CHARS: usize = 12;
@@ -30,6 +30,8 @@ pub struct GreetingContext {
     pub full_name: String,
     pub gender: Option<String>,
     pub occasion_date: NaiveDate,
+    /// Set when the customer keeps a lunar birthday; `occasion_date` is the day it falls on.
+    pub lunar_birthday: Option<LunarBirthday>,
     pub vip_level: Option<String>,
     pub tags: Vec<String>,
     pub notes: Option<String>,
@@ -95,12 +97,15 @@ pub fn system_prompt(ctx: &GreetingContext, max_chars: usize) -> String {
 
 /// The user prompt: the customer's side of the story.
 pub fn user_prompt(ctx: &GreetingContext) -> String {
-    let mut s = format!(
-        "顾客称呼：{}\n生日：{}月{}日\n",
-        ctx.salutation(),
-        ctx.occasion_date.month(),
-        ctx.occasion_date.day()
-    );
+    let mut s = format!("顾客称呼：{}\n", ctx.salutation());
+    let (month, day) = (ctx.occasion_date.month(), ctx.occasion_date.day());
+    match ctx.lunar_birthday {
+        Some(l) => s.push_str(&format!(
+            "生日：农历{}（今年是{month}月{day}日），顾客过农历生日\n",
+            l.label()
+        )),
+        None => s.push_str(&format!("生日：{month}月{day}日\n")),
+    }
     if let Some(v) = &ctx.vip_level {
         s.push_str(&format!("会员等级：{v}\n"));
     }
@@ -155,6 +160,7 @@ pub(crate) mod tests {
             full_name: "张三丰".into(),
             gender: Some("女".into()),
             occasion_date: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            lunar_birthday: None,
             vip_level: Some("金卡".into()),
             tags: vec!["敏感肌".into(), "抗衰老".into()],
             notes: Some("皮肤敏感".into()),
@@ -200,6 +206,15 @@ pub(crate) mod tests {
         );
         assert!(p.contains("客户手机＊，＊年＊月"), "{p}");
         assert!(p.contains("VIP＊"), "{p}");
+    }
+
+    #[test]
+    fn a_lunar_birthday_is_named_as_such() {
+        let mut c = sample();
+        assert!(user_prompt(&c).contains("生日：11月28日"));
+        c.lunar_birthday = LunarBirthday::new(10, 10, false);
+        let p = user_prompt(&c);
+        assert!(p.contains("农历十月初十（今年是11月28日）"), "{p}");
     }
 
     #[test]

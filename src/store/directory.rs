@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{NewJob, StoreResult};
+use crate::domain::birthday::BirthdayWindow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct InstitutionRef {
@@ -36,6 +37,8 @@ pub struct CustomerListRow {
     pub phone: String,
     pub gender: Option<String>,
     pub birthday: Option<NaiveDate>,
+    /// [`crate::domain::lunar::LunarBirthday::code`], when the customer keeps a lunar birthday.
+    pub lunar_birthday: Option<i16>,
     pub vip_level: Option<String>,
     pub opted_out: bool,
     pub last_visit: Option<NaiveDate>,
@@ -125,11 +128,12 @@ pub trait Directory: Send + Sync {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>>;
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>>;
     async fn customer_page(&self, query: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>>;
-    /// Customers of an institution whose birthday's month-day code is one of `month_days`.
+    /// Customers of an institution whose birthday (solar, or lunar when they keep one) may be
+    /// kept in `window`.
     async fn birthdays_of(
         &self,
         institution_id: i64,
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<CustomerListRow>>;
     async fn customer_detail(
         &self,

@@ -27,6 +27,7 @@ pub use types::*;
 use crate::{
     config::Settings,
     domain::{
+        birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         delivery::{ClaimDecision, SendOutcome},
         snapshot::Snapshots,
@@ -204,12 +205,13 @@ pub trait Repository: directory::Directory + access::Access + Send + Sync {
     // ---- customers and revisits --------------------------------------------------------------
     /// The codes of `wanted` that exist, in the order given.
     async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>>;
-    /// Active, not opted-out customers whose birthday code is in `month_days`; a person who is a
-    /// customer of several institutions once, by the institution visited last.
+    /// Active, not opted-out customers whose birthday may be kept in `window` (by its solar
+    /// codes for persons without a lunar birthday, by its lunar codes for the others); a person
+    /// who is a customer of several institutions once, by the institution visited last.
     async fn birthday_candidates(
         &self,
         institutions: &[String],
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<BirthdayCandidate>>;
     /// Creates the birthday revisits that do not exist yet (one per person and occasion date,
     /// whichever of their customers it names) and a greeting job for each, in one transaction. Returns how many were created.

@@ -279,12 +279,14 @@ pub struct JobRow {
     pub last_error: Option<String>,
 }
 
-/// A customer whose stored birthday may fall in the window.
+/// A customer whose stored birthday (solar, or lunar when they keep one) may fall in the window.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BirthdayCandidate {
     pub customer_id: i64,
     pub person_id: i64,
-    pub birthday: NaiveDate,
+    pub birthday: Option<NaiveDate>,
+    /// [`crate::domain::lunar::LunarBirthday::code`].
+    pub lunar_birthday: Option<i16>,
 }
 
 /// A revisit to create: the customer it is made for (the institution they visited last), the

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     the_window_crosses_the_new_year_and_keeps_29_february_and_never_greets_twice,
     a_person_at_two_institutions_gets_one_greeting_even_when_their_last_visit_moves,
     opting_out_at_one_institution_stops_greetings_from_every_institution,
+    a_lunar_birthday_is_kept_on_its_day_this_year_instead_of_the_solar_one,
 );
 
 async fn scan(env: &TestEnv, today: NaiveDate) {
@@ -161,5 +162,59 @@ async fn opting_out_at_one_institution_stops_greetings_from_every_institution(ba
         vec![],
         "the person opted out at SH-ML-002, so BJ-HA-001 does not greet them either"
     );
+    workers.stop().await;
+}
+
+fn lunar_customer(code: &str, phone: &str, solar: &str, lunar: Option<&str>) -> serde_json::Value {
+    let mut person = serde_json::json!({"name": "陈静", "gender": "女", "birthday": solar, "phone": phone});
+    if let Some(l) = lunar {
+        person["lunar_birthday"] = l.into();
+    }
+    serde_json::json!({"customer_code": code, "person": person})
+}
+
+async fn a_lunar_birthday_is_kept_on_its_day_this_year_instead_of_the_solar_one(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let customers = serde_json::json!([
+        // 正月初一 2026 is 17 February.
+        lunar_customer("BJ-HA-001-C1", "13800000011", "1990-03-01", Some("正月初一")),
+        // 腊月三十: lunar 2025's twelfth month has 29 days, so it is kept on 廿九, 16 February.
+        lunar_customer("BJ-HA-001-C2", "13800000012", "1990-03-02", Some("12-30")),
+        // 正月初二 is 18 February: outside 10–17 February.
+        lunar_customer("BJ-HA-001-C3", "13800000013", "1990-03-03", Some("正月初二")),
+        // A solar birthday in the window, but the person keeps 八月十五: not now.
+        lunar_customer("BJ-HA-001-C4", "13800000014", "1990-02-12", Some("八月十五")),
+        // A solar birthday in the window and no lunar one: greeted as before.
+        lunar_customer("BJ-HA-001-C5", "13800000015", "1990-02-12", None),
+    ])
+    .to_string();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("BJ-HA-001/customers.json", &customers),
+    ]);
+    import_tree(&env, dir.path()).await;
+    let workers = env.start_workers(vec![ReminderScan::QUEUE]);
+    scan(&env, NaiveDate::from_ymd_opt(2026, 2, 10).unwrap()).await;
+    let day = |d| NaiveDate::from_ymd_opt(2026, 2, d).unwrap();
+    assert_eq!(
+        revisits(&env).await,
+        vec![
+            ("BJ-HA-001-C1".into(), day(17)),
+            ("BJ-HA-001-C2".into(), day(16)),
+            ("BJ-HA-001-C5".into(), day(12)),
+        ]
+    );
+    // 中秋 2026 is 25 September: the person who keeps 八月十五 is greeted then, once.
+    scan(&env, NaiveDate::from_ymd_opt(2026, 9, 20).unwrap()).await;
+    scan(&env, NaiveDate::from_ymd_opt(2026, 9, 21).unwrap()).await;
+    let all = revisits(&env).await;
+    assert!(
+        all.contains(&(
+            "BJ-HA-001-C4".into(),
+            NaiveDate::from_ymd_opt(2026, 9, 25).unwrap()
+        )),
+        "{all:?}"
+    );
+    assert_eq!(all.len(), 4, "{all:?}");
     workers.stop().await;
 }

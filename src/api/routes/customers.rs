@@ -21,7 +21,7 @@ use crate::{
         params::Params,
     },
     app::App,
-    domain::privacy::mask_phone,
+    domain::{lunar::LunarBirthday, privacy::mask_phone},
     store::directory::{CustomerListRow, CustomerQuery, OrderView},
 };
 
@@ -34,6 +34,8 @@ pub struct CustomerItem {
     pub phone: String,
     pub gender: Option<String>,
     pub birthday: Option<NaiveDate>,
+    /// The lunar birthday the customer keeps (`闰六月十五`), which the greeting follows.
+    pub lunar_birthday: Option<String>,
     pub vip_level: Option<String>,
     /// Asked not to be contacted: never sent a message.
     pub opted_out: bool,
@@ -49,6 +51,10 @@ impl From<CustomerListRow> for CustomerItem {
             phone: mask_phone(&r.phone),
             gender: r.gender,
             birthday: r.birthday,
+            lunar_birthday: r
+                .lunar_birthday
+                .and_then(LunarBirthday::from_code)
+                .map(LunarBirthday::label),
             vip_level: r.vip_level,
             opted_out: r.opted_out,
             last_visit: r.last_visit,

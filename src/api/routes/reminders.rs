@@ -21,7 +21,7 @@ use crate::{
         params::Params,
     },
     app::App,
-    domain::birthday::{next_occurrence, window_month_days},
+    domain::birthday::BirthdayWindow,
     store::enqueue,
 };
 
@@ -29,7 +29,7 @@ use crate::{
 pub struct BirthdayItem {
     #[serde(flatten)]
     pub customer: CustomerItem,
-    /// This year's (or next year's) birthday.
+    /// The day the birthday is kept on (for a lunar birthday, this year's solar date of it).
     pub next_birthday: NaiveDate,
     pub days_until: i64,
 }
@@ -68,19 +68,16 @@ pub async fn upcoming(
     let days = q.int("days", 0..=60, i64::from(app.settings.reminders.days_ahead))?;
     let from = q.date("from")?.unwrap_or_else(|| today(&app));
     let inst = caller.institution(&app, &code).await?;
-    let rows = app
-        .store
-        .birthdays_of(inst.id, &window_month_days(from, days as u32))
-        .await?;
+    let window = BirthdayWindow::new(from, days as u32);
+    let rows = app.store.birthdays_of(inst.id, &window).await?;
     let mut items: Vec<BirthdayItem> = rows
         .into_iter()
         .filter_map(|r| {
-            let next = next_occurrence(r.birthday?, from);
-            let days_until = (next - from).num_days();
-            (days_until <= days).then(|| BirthdayItem {
+            let next = window.kept_on(r.birthday, r.lunar_birthday)?;
+            Some(BirthdayItem {
+                days_until: (next - from).num_days(),
                 customer: r.into(),
                 next_birthday: next,
-                days_until,
             })
         })
         .collect();

@@ -4,26 +4,29 @@ use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
+    domain::{birthday::BirthdayWindow, lunar::LunarBirthday},
     llm::prompt::{GreetingContext, HistoryItem},
     store::BirthdayCandidate,
 };
 
-/// Active, not opted-out customers of `institutions` whose birthday's month-day code is one of
-/// `month_days` (see [`crate::domain::birthday::window_month_days`]). A person who is a customer
+/// Active, not opted-out customers of `institutions` whose birthday may be kept in `window`
+/// (see [`BirthdayWindow`]). A person who is a customer
 /// of several institutions is greeted once, by the institution they visited last; a person who
 /// opted out at any institution is not greeted at all.
 pub async fn birthday_candidates(
     pool: &PgPool,
     institutions: &[String],
-    month_days: &[i16],
+    window: &BirthdayWindow,
 ) -> Result<Vec<BirthdayCandidate>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT DISTINCT ON (p.id) c.id AS customer_id, p.id AS person_id, p.birthday
+        "SELECT DISTINCT ON (p.id) c.id AS customer_id, p.id AS person_id, p.birthday,
+                p.lunar_birthday
          FROM customers c
          JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE i.code = ANY($1) AND i.status = 'active'
-           AND p.birthday_md = ANY($2) AND p.birthday IS NOT NULL
+           AND ((p.birthday_md = ANY($2) AND p.birthday IS NOT NULL AND p.lunar_birthday IS NULL)
+                OR p.lunar_birthday = ANY($3))
            AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
          ORDER BY p.id,
                   (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
@@ -31,7 +34,8 @@ pub async fn birthday_candidates(
                   c.id",
     )
     .bind(institutions)
-    .bind(month_days)
+    .bind(&window.solar)
+    .bind(&window.lunar)
     .fetch_all(pool)
     .await
 }
@@ -63,6 +67,7 @@ struct ProfileRow {
     tags: Vec<String>,
     notes: Option<String>,
     institution_id: i64,
+    lunar_birthday: Option<i16>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -82,7 +87,7 @@ pub async fn greeting_context(
 ) -> Result<Option<GreetingContext>, sqlx::Error> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
         "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id
+                c.institution_id, p.lunar_birthday
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = $1",
@@ -113,6 +118,7 @@ pub async fn greeting_context(
         full_name: p.name,
         gender: p.gender,
         occasion_date,
+        lunar_birthday: p.lunar_birthday.and_then(LunarBirthday::from_code),
         vip_level: p.vip_level,
         tags: p.tags,
         notes: p.notes,

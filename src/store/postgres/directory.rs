@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
 use super::{PgStore, jobs};
+use crate::domain::birthday::BirthdayWindow;
 use crate::store::{
     JobState, NewJob, StoreResult,
     directory::{
@@ -59,16 +60,19 @@ impl Directory for PgStore {
     async fn birthdays_of(
         &self,
         institution_id: i64,
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<CustomerListRow>> {
         sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
-             WHERE c.institution_id = $1 AND p.birthday_md = ANY($2)
-             ORDER BY p.birthday_md, c.code"
+             WHERE c.institution_id = $1
+               AND ((p.birthday_md = ANY($2) AND p.lunar_birthday IS NULL)
+                    OR p.lunar_birthday = ANY($3))
+             ORDER BY c.code"
         )))
         .bind(institution_id)
-        .bind(month_days)
+        .bind(&window.solar)
+        .bind(&window.lunar)
         .fetch_all(&self.pool)
         .await
     }

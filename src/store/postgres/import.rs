@@ -351,27 +351,34 @@ async fn customers(
     for o in &owned {
         by_phone.insert(o.record.person.phone.as_str(), o.record);
     }
-    let (mut phone, mut name, mut gender, mut birthday) = (vec![], vec![], vec![], vec![]);
+    let (mut phone, mut name, mut gender, mut birthday, mut lunar) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for (p, r) in &by_phone {
         phone.push(*p);
         name.push(r.person.name.as_str());
         gender.push(r.person.gender.as_deref());
         birthday.push(r.person.birthday);
+        lunar.push(r.person.lunar_birthday.map(|l| l.code()));
     }
     sqlx::query(
-        "INSERT INTO persons (phone, name, gender, birthday, source_seq)
-         SELECT p, n, g, b, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) AS t(p, n, g, b)
+        "INSERT INTO persons (phone, name, gender, birthday, lunar_birthday, source_seq)
+         SELECT p, n, g, b, l, $6
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::smallint[]) AS t(p, n, g, b, l)
          ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name, gender = EXCLUDED.gender,
              birthday = COALESCE(EXCLUDED.birthday, persons.birthday),
+             lunar_birthday = COALESCE(EXCLUDED.lunar_birthday, persons.lunar_birthday),
              source_seq = EXCLUDED.source_seq, updated_at = now()
          WHERE persons.source_seq <= EXCLUDED.source_seq
-           AND (persons.name, persons.gender, persons.birthday)
-               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.gender, COALESCE(EXCLUDED.birthday, persons.birthday))",
+           AND (persons.name, persons.gender, persons.birthday, persons.lunar_birthday)
+               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.gender,
+                                 COALESCE(EXCLUDED.birthday, persons.birthday),
+                                 COALESCE(EXCLUDED.lunar_birthday, persons.lunar_birthday))",
     )
     .bind(&phone)
     .bind(&name)
     .bind(&gender)
     .bind(&birthday)
+    .bind(&lunar)
     .bind(ctx.source_seq)
     .execute(&mut *conn)
     .await?;

@@ -29,6 +29,7 @@ use super::*;
 use crate::{
     config::Settings,
     domain::{
+        birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         snapshot::Snapshots,
     },
@@ -308,9 +309,9 @@ impl Repository for PgStore {
     async fn birthday_candidates(
         &self,
         institutions: &[String],
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<BirthdayCandidate>> {
-        customers::birthday_candidates(&self.pool, institutions, month_days).await
+        customers::birthday_candidates(&self.pool, institutions, window).await
     }
 
     async fn create_birthday_revisits(

@@ -7,6 +7,7 @@ use sqlx::SqlitePool;
 
 use super::json;
 use crate::{
+    domain::{birthday::BirthdayWindow, lunar::LunarBirthday},
     llm::prompt::{GreetingContext, HistoryItem},
     store::{BirthdayCandidate, StoreResult},
 };
@@ -31,11 +32,11 @@ pub async fn existing_institutions(
 pub async fn birthday_candidates(
     pool: &SqlitePool,
     institutions: &[String],
-    month_days: &[i16],
+    window: &BirthdayWindow,
 ) -> StoreResult<Vec<BirthdayCandidate>> {
     sqlx::query_as(
-        "SELECT customer_id, person_id, birthday FROM (
-             SELECT c.id AS customer_id, p.id AS person_id, p.birthday,
+        "SELECT customer_id, person_id, birthday, lunar_birthday FROM (
+             SELECT c.id AS customer_id, p.id AS person_id, p.birthday, p.lunar_birthday,
                     row_number() OVER (
                         PARTITION BY p.id
                         ORDER BY (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
@@ -44,13 +45,16 @@ pub async fn birthday_candidates(
              JOIN persons p ON p.id = c.person_id
              JOIN institutions i ON i.id = c.institution_id
              WHERE i.code IN (SELECT value FROM json_each(?1)) AND i.status = 'active'
-               AND p.birthday_md IN (SELECT value FROM json_each(?2)) AND p.birthday IS NOT NULL
+               AND ((p.birthday_md IN (SELECT value FROM json_each(?2)) AND p.birthday IS NOT NULL
+                     AND p.lunar_birthday IS NULL)
+                    OR p.lunar_birthday IN (SELECT value FROM json_each(?3)))
                AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out))
          WHERE pick = 1
          ORDER BY customer_id",
     )
     .bind(json(&institutions))
-    .bind(json(&month_days))
+    .bind(json(&window.solar))
+    .bind(json(&window.lunar))
     .fetch_all(pool)
     .await
 }
@@ -65,6 +69,7 @@ struct ProfileRow {
     tags: String,
     notes: Option<String>,
     institution_id: i64,
+    lunar_birthday: Option<i16>,
 }
 
 type HistoryRow = (NaiveDate, String, String, i64, Option<String>);
@@ -76,7 +81,7 @@ pub async fn greeting_context(
 ) -> StoreResult<Option<GreetingContext>> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
         "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id
+                c.institution_id, p.lunar_birthday
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = ?1",
@@ -107,6 +112,7 @@ pub async fn greeting_context(
         full_name: p.name,
         gender: p.gender,
         occasion_date,
+        lunar_birthday: p.lunar_birthday.and_then(LunarBirthday::from_code),
         vip_level: p.vip_level,
         tags: serde_json::from_str(&p.tags).unwrap_or_default(),
         notes: p.notes,

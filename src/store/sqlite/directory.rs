@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
 use super::{SqliteStore, begin_write, jobs, json};
+use crate::domain::birthday::BirthdayWindow;
 use crate::store::{
     JobState, NewJob, StoreResult,
     directory::{
@@ -58,17 +59,19 @@ impl Directory for SqliteStore {
     async fn birthdays_of(
         &self,
         institution_id: i64,
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<CustomerListRow>> {
         sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
              WHERE c.institution_id = ?1
-               AND p.birthday_md IN (SELECT value FROM json_each(?2))
-             ORDER BY p.birthday_md, c.code"
+               AND ((p.birthday_md IN (SELECT value FROM json_each(?2)) AND p.lunar_birthday IS NULL)
+                    OR p.lunar_birthday IN (SELECT value FROM json_each(?3)))
+             ORDER BY c.code"
         )))
         .bind(institution_id)
-        .bind(json(&month_days))
+        .bind(json(&window.solar))
+        .bind(json(&window.lunar))
         .fetch_all(&self.pool)
         .await
     }

@@ -385,16 +385,18 @@ async fn customers(
         // The person is shared by the chain's institutions; a missing birthday never erases one,
         // and an older file never overwrites what a newer one said.
         let changed: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO persons (phone, name, gender, birthday, birthday_md, source_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO persons (phone, name, gender, birthday, birthday_md, lunar_birthday, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6)
              ON CONFLICT (phone) DO UPDATE SET name = excluded.name, gender = excluded.gender,
                  birthday = COALESCE(excluded.birthday, persons.birthday),
                  birthday_md = COALESCE(excluded.birthday_md, persons.birthday_md),
+                 lunar_birthday = COALESCE(excluded.lunar_birthday, persons.lunar_birthday),
                  source_seq = excluded.source_seq,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE persons.source_seq <= excluded.source_seq
                AND (persons.name IS NOT excluded.name OR persons.gender IS NOT excluded.gender
-                    OR persons.birthday IS NOT COALESCE(excluded.birthday, persons.birthday))
+                    OR persons.birthday IS NOT COALESCE(excluded.birthday, persons.birthday)
+                    OR persons.lunar_birthday IS NOT COALESCE(excluded.lunar_birthday, persons.lunar_birthday))
              RETURNING id",
         )
         .bind(&p.phone)
@@ -403,6 +405,7 @@ async fn customers(
         .bind(p.birthday)
         .bind(md)
         .bind(ctx.source_seq)
+        .bind(p.lunar_birthday.map(|l| l.code()))
         .fetch_optional(&mut *conn)
         .await?;
         let person_id: i64 = match changed {

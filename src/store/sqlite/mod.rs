@@ -38,6 +38,7 @@ use super::*;
 use crate::{
     config::Settings,
     domain::{
+        birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         snapshot::Snapshots,
     },
@@ -438,9 +439,9 @@ impl Repository for SqliteStore {
     async fn birthday_candidates(
         &self,
         institutions: &[String],
-        month_days: &[i16],
+        window: &BirthdayWindow,
     ) -> StoreResult<Vec<BirthdayCandidate>> {
-        customers::birthday_candidates(&self.pool, institutions, month_days).await
+        customers::birthday_candidates(&self.pool, institutions, window).await
     }
 
     async fn create_birthday_revisits(

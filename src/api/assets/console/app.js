@@ -258,7 +258,7 @@ async function listUpcoming() {
   if (!inst) return showError("请先在右上角选择一家机构");
   const days = $("#birthday-days").value;
   const r = await api(`/api/v1/reminders/${encodeURIComponent(inst)}/upcoming-birthdays?days=${days}`);
-  fillTable("#upcoming-table", r.items.map((c) => [c.code, c.name, c.phone, c.next_birthday, c.days_until === 0 ? "今天" : `${c.days_until} 天`, c.last_visit || ""]));
+  fillTable("#upcoming-table", r.items.map((c) => [c.code, c.name, c.phone, c.next_birthday + (c.lunar_birthday ? `（农历${c.lunar_birthday}）` : ""), c.days_until === 0 ? "今天" : `${c.days_until} 天`, c.last_visit || ""]));
   $("#birthday-status").textContent = `${r.institution}：未来 ${r.days} 天内有 ${r.items.length} 位客户过生日`;
 }
 
@@ -370,7 +370,7 @@ async function showCustomer(inst, code) {
   const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
-    el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
+    el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
     el("p", {}, `标签：${c.tags.join("、") || "无"}　备注：${c.notes || "无"}`),
     el("h4", {}, "消费记录"),
     orders,
