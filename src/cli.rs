@@ -99,6 +99,14 @@ pub enum Command {
     /// API tokens: create (the secret is shown once), list, revoke.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Consent: numbers that receive nothing more through a channel (unsubscribe replies such as
+    /// 回T退订, or staff's word), and feeding in a reply by hand.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Messages waiting for a person's approval before they are sent (the institutions of
+    /// consent.approval_institutions): list, approve, reject.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Bring a projection (clickhouse) up to date with the primary store: catch up on pending
     /// changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
     Sync {
@@ -168,6 +176,74 @@ pub enum TokensCommand {
     List,
     /// Revoke a token by its id; requests with it are refused at once.
     Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Send this number nothing more through a channel.
+    Optout {
+        phone: String,
+        /// sms, webhook, wecom, or all.
+        #[arg(long, default_value = "all")]
+        channel: String,
+        /// Why (kept with the suppression).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a number's suppressions (of one channel with --channel).
+    Restore {
+        phone: String,
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Suppressions, newest first.
+    List {
+        /// Only this number.
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Record a reply from a number as an inbound gateway would (an unsubscribe such as T, TD,
+    /// R or 退订 suppresses the channel; anything else changes nothing).
+    Reply {
+        phone: String,
+        text: String,
+        /// The channel it came back over (default: the configured channel).
+        #[arg(long)]
+        channel: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Messages waiting, oldest first (names and phones masked).
+    List {
+        #[arg(long)]
+        institution: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Approve messages by revisit id, or every waiting one of --institution; their sending is
+    /// enqueued (held for quiet hours).
+    Approve {
+        ids: Vec<i64>,
+        #[arg(long)]
+        institution: Option<String>,
+        /// Who approves (kept with the revisit).
+        #[arg(long, default_value = "命令行")]
+        by: String,
+    },
+    /// Reject messages: they are skipped and never sent.
+    Reject {
+        ids: Vec<i64>,
+        #[arg(long)]
+        institution: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, default_value = "命令行")]
+        by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

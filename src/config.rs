@@ -85,6 +85,7 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
+    pub consent: ConsentSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
@@ -98,6 +99,26 @@ pub struct Settings {
 pub struct ComplianceSettings {
     /// Institutions (codes) whose messages may mention prices and discounts.
     pub allow_prices: Vec<String>,
+}
+
+/// Opt-out, unsubscribe replies and staff approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    /// Appended to every marketing message and counted in its length; empty when the channel's
+    /// approved template carries it already.
+    pub opt_out_text: String,
+    /// For `POST /api/v1/inbound/replies?secret=…` from a gateway that cannot send a bearer
+    /// token. Empty: only an admin token may post replies.
+    pub inbound_secret: Secret,
+    /// Institutions (codes) whose real messages wait for a person's approval before sending.
+    pub approval_institutions: Vec<String>,
+}
+
+impl ConsentSettings {
+    pub fn needs_approval(&self, institution: &str) -> bool {
+        self.approval_institutions.iter().any(|i| i == institution)
+    }
 }
 
 /// The REST API and the console.
@@ -348,6 +369,16 @@ impl Settings {
             return Err(invalid(
                 "reminders.max_message_chars",
                 "must be at least 10",
+            ));
+        }
+        let opt_out = crate::domain::consent::opt_out_chars(&self.consent.opt_out_text);
+        if opt_out * 2 > self.reminders.max_message_chars {
+            return Err(invalid(
+                "consent.opt_out_text",
+                format!(
+                    "takes {opt_out} of the message's {} characters (reminders.max_message_chars); shorten it",
+                    self.reminders.max_message_chars
+                ),
             ));
         }
         match self.reminders.channel.as_str() {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consent;
 pub mod domain;
 pub mod handlers;
 pub mod import;

@@ -14,7 +14,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::routes::{analytics, customers, imports, jobs, reminders, revisits, system};
+use super::routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use crate::app::App;
         reminders::upcoming, reminders::run, reminders::run_state,
         analytics::dashboard,
         revisits::list, revisits::retry,
+        consent::replies, consent::waiting, consent::approve, consent::reject,
         jobs::list, jobs::retry, jobs::cancel,
         imports::upload, imports::state,
     ),
@@ -39,6 +40,7 @@ use crate::app::App;
         (name = "customers", description = "客户（手机号已脱敏）"),
         (name = "reminders", description = "生日回访"),
         (name = "revisits", description = "回访记录与失败重试"),
+        (name = "consent", description = "退订回复与发送前审批"),
         (name = "analytics", description = "数据看板"),
         (name = "jobs", description = "任务队列（管理员）"),
         (name = "imports", description = "数据导入"),

@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::app::App;
 use error::ApiError;
-use routes::{analytics, customers, imports, jobs, reminders, revisits, system};
+use routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system};
 
 /// Every endpoint, the docs and the console.
 pub fn router(app: Arc<App>) -> Router {
@@ -48,6 +48,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/analytics/dashboard", get(analytics::dashboard))
         .route("/revisits", get(revisits::list))
         .route("/revisits/{id}/retry", post(revisits::retry))
+        .route("/approvals", get(consent::waiting))
+        .route("/approvals/approve", post(consent::approve))
+        .route("/approvals/reject", post(consent::reject))
+        .route("/inbound/replies", post(consent::replies))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

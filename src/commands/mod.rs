@@ -5,6 +5,7 @@ mod bench_api;
 mod bench_clickhouse;
 mod bench_faults;
 mod bench_import;
+mod consent;
 mod dashboard;
 mod demo;
 mod import;
@@ -63,6 +64,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Lint { text, institution } => lint::lint(&settings, &text, institution.as_deref()),
         Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
+        Command::Consent(cmd) => consent::consent(&*connect(settings).await?, cmd).await,
+        Command::Approvals(cmd) => consent::approvals(&*connect(settings).await?, cmd).await,
         Command::Worker {
             queues,
             no_cron,

@@ -146,7 +146,10 @@ mod tests {
         assert!(w.lunar.contains(&lunar.unwrap()));
         let may = BirthdayWindow::new(d(2026, 5, 12), 7);
         assert_eq!(may.kept_on(Some(d(1990, 5, 15)), lunar), None);
-        assert_eq!(may.kept_on(Some(d(1990, 5, 15)), None), Some(d(2026, 5, 15)));
+        assert_eq!(
+            may.kept_on(Some(d(1990, 5, 15)), None),
+            Some(d(2026, 5, 15))
+        );
         assert_eq!(may.kept_on(None, None), None);
     }
 

@@ -12,7 +12,9 @@
 //! look for is computed from the exact rule, so the pre-filter never drops a match.
 
 use chrono::{Datelike, Duration, NaiveDate};
-use lunar_lite::{LunarDate, SolarDate, leap_month, lunar_month_days, lunar_to_solar, solar_to_lunar};
+use lunar_lite::{
+    LunarDate, SolarDate, leap_month, lunar_month_days, lunar_to_solar, solar_to_lunar,
+};
 
 /// A birthday by the Chinese calendar: month, day, and whether the month was a leap month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -257,9 +259,19 @@ fn parse_chinese(t: &str) -> Option<LunarBirthday> {
 
 /// 一 … 三十, as written in dates.
 fn chinese_number(t: &str) -> Option<u8> {
-    let digit = |s: &str| DIGITS.iter().position(|d| !d.is_empty() && *d == s).map(|i| i as u8);
+    let digit = |s: &str| {
+        DIGITS
+            .iter()
+            .position(|d| !d.is_empty() && *d == s)
+            .map(|i| i as u8)
+    };
     let chars: Vec<String> = t.chars().map(String::from).collect();
-    match chars.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match chars
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [d] if *d == "十" => Some(10),
         [d] => digit(d),
         ["十", d] => Some(10 + digit(d)?),
@@ -342,8 +354,14 @@ mod tests {
         let today = d(2026, 2, 10);
         let codes = window_codes(today, 7);
         assert!(codes.contains(&lb(1, 1, false).code()));
-        assert!(codes.contains(&lb(12, 30, false).code()), "腊月三十 → 廿九 (16 Feb)");
-        assert!(!codes.contains(&lb(1, 2, false).code()), "18 Feb is past the window");
+        assert!(
+            codes.contains(&lb(12, 30, false).code()),
+            "腊月三十 → 廿九 (16 Feb)"
+        );
+        assert!(
+            !codes.contains(&lb(1, 2, false).code()),
+            "18 Feb is past the window"
+        );
         for code in codes {
             let b = LunarBirthday::from_code(code).unwrap();
             assert!(b.upcoming(today, 7).is_some());
@@ -375,7 +393,15 @@ mod tests {
         assert_eq!(LunarBirthday::parse("正月初十"), Ok(lb(1, 10, false)));
         assert_eq!(LunarBirthday::parse("冬月廿三"), Ok(lb(11, 23, false)));
         assert_eq!(LunarBirthday::parse("十二月二十"), Ok(lb(12, 20, false)));
-        for bad in ["13-01", "06-31", "六月三十一", "1990-闰06-01", "hello", "", "2025-12-30"] {
+        for bad in [
+            "13-01",
+            "06-31",
+            "六月三十一",
+            "1990-闰06-01",
+            "hello",
+            "",
+            "2025-12-30",
+        ] {
             assert!(LunarBirthday::parse(bad).is_err(), "{bad}");
         }
     }

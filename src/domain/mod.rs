@@ -4,6 +4,7 @@
 
 pub mod birthday;
 pub mod compliance;
+pub mod consent;
 pub mod dashboard;
 pub mod delivery;
 pub mod json_stream;

@@ -919,11 +919,18 @@ mod tests {
         let Records::Customers(c) = &p.records else {
             panic!()
         };
-        let kept: Vec<_> = c.iter().map(|(_, c)| c.person.lunar_birthday.unwrap().code()).collect();
+        let kept: Vec<_> = c
+            .iter()
+            .map(|(_, c)| c.person.lunar_birthday.unwrap().code())
+            .collect();
         assert_eq!(kept, vec![10615, 1230]);
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.errors[0].field, "person.lunar_birthday");
-        assert!(p.errors[0].to_string().contains("no leap month 6"), "{}", p.errors[0]);
+        assert!(
+            p.errors[0].to_string().contains("no leap month 6"),
+            "{}",
+            p.errors[0]
+        );
     }
 
     #[test]

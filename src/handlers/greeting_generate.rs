@@ -1,7 +1,7 @@
 //! `greeting.generate`: a personal birthday message from the customer's history, by the LLM
 //! (or the template when no API key is configured), then its sending is enqueued.
 //!
-//! Every message passes the compliance check (`domain::compliance`) before it is saved: an LLM
+//! Every message ends with the opt-out text (`consent.opt_out_text`) and passes the compliance check (`domain::compliance`) before it is saved: an LLM
 //! text that fails is rewritten once with the reasons, then replaced by the template, and the
 //! revisit records what happened; a text that still fails is never saved for sending.
 //!
@@ -16,6 +16,7 @@ use crate::{
     app::App,
     domain::{
         compliance::{self, Limits, Violation},
+        consent,
         delivery::hold_until,
     },
     llm::{LlmError, prompt, template, tidy_message},
@@ -44,7 +45,9 @@ impl Handler for GreetingGenerate {
                 r.customer_id
             )));
         };
-        let max = app.settings.reminders.max_message_chars;
+        // The opt-out text ends every marketing message, so the greeting itself gets the rest.
+        let opt_out = &app.settings.consent.opt_out_text;
+        let max = app.settings.reminders.max_message_chars - consent::opt_out_chars(opt_out);
         let limits = Limits {
             max_chars: max,
             allow_prices: app
@@ -107,9 +110,16 @@ impl Handler for GreetingGenerate {
         } else {
             (template(), "template", None, None)
         };
-        // The template is checked too (names of projects and doctors come from the data): a
-        // message that fails is never saved for sending.
-        let left = compliance::check(&message, limits);
+        // The template is checked too (names of projects and doctors come from the data), and
+        // so is the whole message as sent: one that fails is never saved for sending.
+        let message = consent::with_opt_out(&message, opt_out);
+        let left = compliance::check(
+            &message,
+            Limits {
+                max_chars: app.settings.reminders.max_message_chars,
+                ..limits
+            },
+        );
         if !left.is_empty() {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "话术未通过合规检查，未发送：{}",
@@ -135,6 +145,12 @@ impl Handler for GreetingGenerate {
                 }
                 _ => None,
             },
+            // Test mode sends nothing, so it never waits for a person.
+            needs_approval: !r.test_mode
+                && app
+                    .settings
+                    .consent
+                    .needs_approval(&context.institution_code),
         };
         let attempts = app
             .settings
@@ -145,6 +161,7 @@ impl Handler for GreetingGenerate {
                 revisit = id,
                 generated_by,
                 chars = message.chars().count(),
+                awaits_approval = greeting.needs_approval,
                 "greeting generated"
             );
         }

@@ -10,10 +10,12 @@ use tracing::{info, warn};
 use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
 use crate::{
     domain::{
+        consent,
         delivery::{ClaimDecision, SendOutcome, UNCERTAIN_MESSAGE},
         privacy::mask_phone,
     },
     notify::{Channel, SendError},
+    store::Recipient,
 };
 
 impl Handler for MessageSend {
@@ -71,16 +73,37 @@ impl Handler for MessageSend {
             ),
             ClaimDecision::Claim { repeat: false } => {}
         }
-        let Some(out) = store.outgoing(&r).await? else {
-            finish(
-                ctx,
-                id,
-                &token,
-                SendOutcome::Skipped("customer opted out of messages".into()),
-            )
-            .await?;
-            info!(revisit = id, "customer opted out; not sent");
-            return Ok(());
+        // Consent is asked of the configured channel even in test mode, so that staff see
+        // who would not be sent anything.
+        let out = match store.outgoing(&r, app.channel.name()).await? {
+            Recipient::Reachable(out) => out,
+            Recipient::OptedOut => {
+                finish(
+                    ctx,
+                    id,
+                    &token,
+                    SendOutcome::Skipped("客户已拒绝联系（opted out）".into()),
+                )
+                .await?;
+                info!(revisit = id, "customer opted out; not sent");
+                return Ok(());
+            }
+            Recipient::Unsubscribed { channel, source } => {
+                let through = if channel == consent::ALL_CHANNELS {
+                    "所有渠道".to_owned()
+                } else {
+                    channel.clone()
+                };
+                finish(
+                    ctx,
+                    id,
+                    &token,
+                    SendOutcome::Skipped(format!("客户已退订（{through}，{source}）")),
+                )
+                .await?;
+                info!(revisit = id, %channel, %source, "number unsubscribed from this channel; not sent");
+                return Ok(());
+            }
         };
         match channel.send(&out).await {
             Ok(()) => {

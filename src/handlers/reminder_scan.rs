@@ -32,11 +32,13 @@ impl Handler for ReminderScan {
         let found: Vec<NewRevisit> = candidates
             .iter()
             .filter_map(|c| {
-                window.kept_on(c.birthday, c.lunar_birthday).map(|occasion_date| NewRevisit {
-                    customer_id: c.customer_id,
-                    person_id: c.person_id,
-                    occasion_date,
-                })
+                window
+                    .kept_on(c.birthday, c.lunar_birthday)
+                    .map(|occasion_date| NewRevisit {
+                        customer_id: c.customer_id,
+                        person_id: c.person_id,
+                        occasion_date,
+                    })
             })
             .collect();
         let attempts = settings

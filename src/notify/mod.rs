@@ -33,16 +33,15 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// The message of a revisit to the customer's contact; `None` when the customer opted out.
+    /// The message of a revisit to the customer's contact.
     pub fn for_revisit(
         r: &crate::store::Revisit,
         institution_code: String,
         customer_code: String,
         name: String,
         phone: String,
-        opted_out: bool,
-    ) -> Option<Self> {
-        (!opted_out).then(|| Self {
+    ) -> Self {
+        Self {
             revisit_id: r.id,
             send_key: r.send_key.clone(),
             institution_code,
@@ -52,7 +51,7 @@ impl Outgoing {
             occasion: r.occasion.clone(),
             occasion_date: r.occasion_date,
             message: r.message.clone().unwrap_or_default(),
-        })
+        }
     }
 }
 

@@ -109,6 +109,8 @@ pub struct RevisitRow {
     pub delivery_uncertain: bool,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// `pending` while it waits for staff approval; `approved`, `rejected`; none when not asked.
+    pub approval: Option<String>,
 }
 
 /// What putting a failed revisit back in the queue did.

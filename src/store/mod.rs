@@ -7,6 +7,7 @@
 //! jobs they cause in one transaction of its own database.
 
 pub mod access;
+pub mod consent;
 pub mod directory;
 pub mod directory_rules;
 mod import_rules;
@@ -33,7 +34,6 @@ use crate::{
         snapshot::Snapshots,
     },
     llm::prompt::GreetingContext,
-    notify::Outgoing,
 };
 
 /// Which engine a store runs on.
@@ -109,10 +109,13 @@ impl NewJob {
     }
 }
 
-/// Everything the application asks of its primary store. Staff's look-ups and API tokens are
-/// traits of their own ([`directory::Directory`], [`access::Access`]), in files of their own.
+/// Everything the application asks of its primary store. Staff's look-ups, API tokens, and
+/// consent and approval are traits of their own ([`directory::Directory`], [`access::Access`],
+/// [`consent::Consent`]), in files of their own.
 #[async_trait]
-pub trait Repository: directory::Directory + access::Access + Send + Sync {
+pub trait Repository:
+    directory::Directory + access::Access + consent::Consent + Send + Sync
+{
     fn backend(&self) -> Backend;
     /// Server or library version, for `revisit check`.
     async fn version(&self) -> StoreResult<String>;
@@ -236,8 +239,9 @@ pub trait Repository: directory::Directory + access::Access + Send + Sync {
     ) -> StoreResult<bool>;
     /// Marks a revisit failed (unless sent or skipped) with the error.
     async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()>;
-    /// What a channel needs; `None` when the person opted out (at any institution).
-    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>>;
+    /// What a channel needs, unless the person opted out (at any institution) or their number
+    /// is suppressed for `channel` (or for every channel).
+    async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient>;
     /// Claims the revisit's delivery for one run, in one transaction, by the rule of
     /// [`crate::domain::delivery::decide`]: on `Claim` the revisit is `sending` under `token`
     /// until `now + lease`; on `Uncertain` it is marked failed with `delivery_uncertain`.

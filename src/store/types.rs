@@ -317,6 +317,50 @@ pub struct Revisit {
     pub person_id: i64,
     /// An earlier delivery try was cut off and may have arrived; a person should check.
     pub delivery_uncertain: bool,
+    /// `pending` while a real message waits for staff approval; `approved`, `rejected`; NULL
+    /// when none was asked for.
+    pub approval: Option<String>,
+}
+
+/// Whom a message may go to.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    Reachable(crate::notify::Outgoing),
+    /// The person asked not to be contacted at all (`opted_out` at any institution), or the
+    /// customer is gone.
+    OptedOut,
+    /// The number is suppressed for this channel (the suppression's channel: it or `*`).
+    Unsubscribed {
+        channel: String,
+        source: String,
+    },
+}
+
+/// (institution code, customer code, name, phone, opted out anywhere, the suppression's channel
+/// and source if any) of a revisit's customer, as both engines read it.
+pub(crate) type RecipientRow = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+);
+
+impl Recipient {
+    pub(crate) fn of(r: &Revisit, row: Option<RecipientRow>) -> Self {
+        match row {
+            None | Some((_, _, _, _, true, _, _)) => Self::OptedOut,
+            Some((_, _, _, _, false, Some(channel), source)) => Self::Unsubscribed {
+                channel,
+                source: source.unwrap_or_default(),
+            },
+            Some((inst, code, name, phone, false, None, _)) => Self::Reachable(
+                crate::notify::Outgoing::for_revisit(r, inst, code, name, phone),
+            ),
+        }
+    }
 }
 
 /// A generated greeting to save.
@@ -331,6 +375,9 @@ pub struct SavedGreeting<'a> {
     pub compliance: Option<&'a str>,
     /// Not before this time (quiet hours); at once when `None`.
     pub send_at: Option<DateTime<Utc>>,
+    /// The institution wants a person to approve the message first: it is saved waiting, and
+    /// its sending is enqueued by the approval.
+    pub needs_approval: bool,
 }
 
 /// A revisit with the customer's masked identity, for the CLI and the demo.

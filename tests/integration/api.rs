@@ -25,14 +25,14 @@ crate::on_both_backends!(
 );
 
 /// The API on a free port of 127.0.0.1, for as long as the test runs.
-struct Server {
-    base: String,
-    http: Client,
+pub struct Server {
+    pub base: String,
+    pub http: Client,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    async fn start(app: Arc<App>) -> Self {
+    pub async fn start(app: Arc<App>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = revisit::api::router(app);
@@ -46,7 +46,7 @@ impl Server {
         }
     }
 
-    async fn call(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -69,11 +69,11 @@ impl Server {
         )
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call(Method::GET, path, token, None).await
     }
 
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 }

@@ -102,7 +102,7 @@ async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backe
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
     assert_eq!(
         r.message.as_deref(),
-        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。")
+        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。拒收请回复R")
     );
     let note = compliance_note(&env, revisit).await.unwrap();
     assert!(note.contains("已重写"), "{note}");
@@ -149,7 +149,7 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backen
     assert_eq!(r.model.as_deref(), Some("deepseek-v4-flash"));
     assert_eq!(
         r.message.as_deref(),
-        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。")
+        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。拒收请回复R")
     );
     let got = llm.received();
     assert_eq!(got.len(), 2);
@@ -205,6 +205,10 @@ async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit(backend: Backend)
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
     let text = r.message.unwrap();
-    assert!(text.chars().count() <= 70 && text.ends_with('！'), "{text}");
+    // Cut at a sentence end, leaving room for the opt-out text that ends every message.
+    let body = text
+        .strip_suffix("拒收请回复R")
+        .expect("the opt-out text ends it");
+    assert!(text.chars().count() <= 70 && body.ends_with('！'), "{text}");
     workers.stop().await;
 }

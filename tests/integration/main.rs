@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod cli;
 mod concurrency;
+mod consent;
 mod cron;
 mod greeting;
 mod import;

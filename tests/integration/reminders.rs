@@ -166,7 +166,8 @@ async fn opting_out_at_one_institution_stops_greetings_from_every_institution(ba
 }
 
 fn lunar_customer(code: &str, phone: &str, solar: &str, lunar: Option<&str>) -> serde_json::Value {
-    let mut person = serde_json::json!({"name": "陈静", "gender": "女", "birthday": solar, "phone": phone});
+    let mut person =
+        serde_json::json!({"name": "陈静", "gender": "女", "birthday": solar, "phone": phone});
     if let Some(l) = lunar {
         person["lunar_birthday"] = l.into();
     }
@@ -177,13 +178,28 @@ async fn a_lunar_birthday_is_kept_on_its_day_this_year_instead_of_the_solar_one(
     let env = TestEnv::new(backend, &[]).await;
     let customers = serde_json::json!([
         // 正月初一 2026 is 17 February.
-        lunar_customer("BJ-HA-001-C1", "13800000011", "1990-03-01", Some("正月初一")),
+        lunar_customer(
+            "BJ-HA-001-C1",
+            "13800000011",
+            "1990-03-01",
+            Some("正月初一")
+        ),
         // 腊月三十: lunar 2025's twelfth month has 29 days, so it is kept on 廿九, 16 February.
         lunar_customer("BJ-HA-001-C2", "13800000012", "1990-03-02", Some("12-30")),
         // 正月初二 is 18 February: outside 10–17 February.
-        lunar_customer("BJ-HA-001-C3", "13800000013", "1990-03-03", Some("正月初二")),
+        lunar_customer(
+            "BJ-HA-001-C3",
+            "13800000013",
+            "1990-03-03",
+            Some("正月初二")
+        ),
         // A solar birthday in the window, but the person keeps 八月十五: not now.
-        lunar_customer("BJ-HA-001-C4", "13800000014", "1990-02-12", Some("八月十五")),
+        lunar_customer(
+            "BJ-HA-001-C4",
+            "13800000014",
+            "1990-02-12",
+            Some("八月十五")
+        ),
         // A solar birthday in the window and no lunar one: greeted as before.
         lunar_customer("BJ-HA-001-C5", "13800000015", "1990-02-12", None),
     ])

@@ -238,7 +238,7 @@ async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry(backend: Bac
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
     assert_eq!(
         r.message.as_deref(),
-        Some("张女士，生日快乐！愿您每天都美丽自信。")
+        Some("张女士，生日快乐！愿您每天都美丽自信。拒收请回复R")
     );
     workers.stop().await;
 }

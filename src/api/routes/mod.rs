@@ -1,6 +1,7 @@
 //! The API's endpoints, a file per area; [`crate::api::router`] puts them together.
 
 pub mod analytics;
+pub mod consent;
 pub mod customers;
 pub mod imports;
 pub mod jobs;

@@ -63,12 +63,18 @@ pub struct RevisitItem {
     pub delivery_uncertain: bool,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// pending (waiting for staff approval) | approved | rejected; absent when not asked for.
+    pub approval: Option<String>,
 }
 
 impl From<RevisitRow> for RevisitItem {
     fn from(r: RevisitRow) -> Self {
         Self {
-            status_label: status_label(&r.status).to_owned(),
+            status_label: match (r.status.as_str(), r.approval.as_deref()) {
+                ("generated", Some("pending")) => "待审批",
+                (status, _) => status_label(status),
+            }
+            .to_owned(),
             id: r.id,
             institution: r.institution,
             customer_code: r.customer_code,
@@ -86,6 +92,7 @@ impl From<RevisitRow> for RevisitItem {
             delivery_uncertain: r.delivery_uncertain,
             created_at: r.created_at,
             sent_at: r.sent_at,
+            approval: r.approval,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod analytics;
+mod consent;
 mod customers;
 mod directory;
 mod import;
@@ -34,7 +35,6 @@ use crate::{
         snapshot::Snapshots,
     },
     llm::prompt::GreetingContext,
-    notify::Outgoing,
 };
 
 #[derive(Clone)]
@@ -348,8 +348,8 @@ impl Repository for PgStore {
         revisits::mark_failed(&self.pool, id, error).await
     }
 
-    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>> {
-        revisits::outgoing(&self.pool, revisit).await
+    async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient> {
+        revisits::outgoing(&self.pool, revisit, channel).await
     }
 
     async fn claim_send(

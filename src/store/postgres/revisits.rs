@@ -11,8 +11,10 @@ use sqlx::PgPool;
 use super::jobs;
 use crate::{
     domain::delivery::{self, ClaimDecision, SendOutcome, SendState},
-    notify::Outgoing,
-    store::{NewJob, NewRevisit, Revisit, RevisitView, SavedGreeting, StoreResult},
+    store::{
+        NewJob, NewRevisit, Recipient, RecipientRow, Revisit, RevisitView, SavedGreeting,
+        StoreResult,
+    },
 };
 
 pub async fn create_birthday(
@@ -79,7 +81,8 @@ pub async fn save_greeting(
     }
     sqlx::query(
         "UPDATE revisits SET status = 'generated', message = $2, generated_by = $3, model = $4,
-             channel = $5, compliance = $6, generated_at = now(), last_error = NULL, updated_at = now()
+             channel = $5, compliance = $6, generated_at = now(), last_error = NULL, updated_at = now(),
+             approval = CASE WHEN $7 THEN 'pending' END
          WHERE id = $1",
     )
     .bind(g.revisit_id)
@@ -88,8 +91,14 @@ pub async fn save_greeting(
     .bind(g.model)
     .bind(g.channel)
     .bind(g.compliance)
+    .bind(g.needs_approval)
     .execute(&mut *tx)
     .await?;
+    if g.needs_approval {
+        // Its sending is enqueued by the approval.
+        tx.commit().await?;
+        return Ok(true);
+    }
     let mut send = NewJob::for_revisit(
         &MessageSend {
             revisit_id: g.revisit_id,
@@ -199,19 +208,22 @@ pub async fn finish_send(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn outgoing(pool: &PgPool, r: &Revisit) -> StoreResult<Option<Outgoing>> {
-    let row: Option<(String, String, String, String, bool)> = sqlx::query_as(
+pub async fn outgoing(pool: &PgPool, r: &Revisit, channel: &str) -> StoreResult<Recipient> {
+    let row: Option<RecipientRow> = sqlx::query_as(
         "SELECT i.code, c.code, p.name, p.phone,
-                EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
+                EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out),
+                s.channel, s.source
          FROM customers c JOIN persons p ON p.id = c.person_id
-         JOIN institutions i ON i.id = c.institution_id WHERE c.id = $1",
+         JOIN institutions i ON i.id = c.institution_id
+         LEFT JOIN suppressions s ON s.phone = p.phone AND s.channel IN ('*', $2)
+         WHERE c.id = $1
+         ORDER BY s.channel = '*' DESC LIMIT 1",
     )
     .bind(r.customer_id)
+    .bind(channel)
     .fetch_optional(pool)
     .await?;
-    Ok(row.and_then(|(inst, code, name, phone, opted_out)| {
-        Outgoing::for_revisit(r, inst, code, name, phone, opted_out)
-    }))
+    Ok(Recipient::of(r, row))
 }
 
 pub async fn since(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {
@@ -230,7 +242,8 @@ pub async fn since(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<Vec<Revis
 
 pub async fn progress(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
     sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')), count(*)
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')
+                                 AND approval IS DISTINCT FROM 'pending'), count(*)
          FROM revisits WHERE created_at >= $1",
     )
     .bind(since)

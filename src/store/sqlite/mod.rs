@@ -15,6 +15,7 @@
 
 mod access;
 mod analytics;
+mod consent;
 mod customers;
 mod directory;
 mod import;
@@ -43,7 +44,6 @@ use crate::{
         snapshot::Snapshots,
     },
     llm::prompt::GreetingContext,
-    notify::Outgoing,
 };
 
 /// The project's migrations table; apalis-sqlite keeps its own in `_sqlx_migrations`.
@@ -478,8 +478,8 @@ impl Repository for SqliteStore {
         revisits::mark_revisit_failed(&self.pool, id, error).await
     }
 
-    async fn outgoing(&self, revisit: &Revisit) -> StoreResult<Option<Outgoing>> {
-        revisits::outgoing(&self.pool, revisit).await
+    async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient> {
+        revisits::outgoing(&self.pool, revisit, channel).await
     }
 
     async fn claim_send(

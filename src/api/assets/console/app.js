@@ -300,6 +300,12 @@ async function loadRevisits() {
       if (r.status === "failed") {
         actions.append(el("button", { type: "button", class: "retry", "data-revisit": String(r.id), onclick: () => retryRevisit(r.id) }, "重试"));
       }
+      if (r.approval === "pending" && r.status === "generated") {
+        actions.append(
+          el("button", { type: "button", class: "approve", "data-revisit": String(r.id), onclick: () => decide(r.id, "approve") }, "批准发送"),
+          el("button", { type: "button", class: "reject", "data-revisit": String(r.id), onclick: () => decide(r.id, "reject") }, "驳回"),
+        );
+      }
       return el(
         "tr",
         { class: `status-${r.status}`, "data-revisit": String(r.id) },
@@ -316,6 +322,20 @@ async function loadRevisits() {
     }),
   );
   return page.items;
+}
+
+// A message of an institution that asks for approval waits until staff decide.
+async function decide(id, decision) {
+  clearError();
+  const body = { ids: [id] };
+  if (decision === "reject") {
+    const reason = prompt("驳回原因（可留空）：");
+    if (reason === null) return;
+    if (reason.trim()) body.reason = reason.trim();
+  }
+  const r = await api(`/api/v1/approvals/${decision}`, { method: "POST", body }).catch(showError);
+  if (r && r.ids.length === 0) showError("这条消息已不在待审批中");
+  await loadRevisits();
 }
 
 async function retryRevisit(id) {

@@ -1,0 +1,166 @@
+//! `revisit consent optout|restore|list|reply` and `revisit approvals list|approve|reject`.
+
+use crate::{
+    app::App,
+    cli::{ApprovalsCommand, ConsentCommand},
+    consent::{self, ReplyOutcome},
+    domain::{
+        consent::{ALL_CHANNELS, Source, parse_channel},
+        privacy::{mask_phone, normalize_phone},
+    },
+};
+
+fn channel_label(channel: &str) -> &str {
+    if channel == ALL_CHANNELS {
+        "所有渠道"
+    } else {
+        channel
+    }
+}
+
+fn number(phone: &str) -> anyhow::Result<String> {
+    normalize_phone(phone)
+        .ok_or_else(|| anyhow::anyhow!("{} is not a phone number", mask_phone(phone)))
+}
+
+fn channel(name: &str) -> anyhow::Result<&'static str> {
+    parse_channel(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown channel {name:?}: sms, webhook, wecom or all"))
+}
+
+pub async fn consent(app: &App, cmd: ConsentCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConsentCommand::Optout {
+            phone,
+            channel: name,
+            reason,
+        } => {
+            let (phone, channel) = (number(&phone)?, channel(&name)?);
+            let new = app
+                .store
+                .suppress(&phone, channel, Source::Staff, reason.as_deref())
+                .await?;
+            println!(
+                "{} {} 不再经{}接收任何消息",
+                if new {
+                    "✅ 已记录："
+                } else {
+                    "➖ 早已记录："
+                },
+                mask_phone(&phone),
+                channel_label(channel)
+            );
+        }
+        ConsentCommand::Restore { phone, channel: c } => {
+            let phone = number(&phone)?;
+            let c = c.as_deref().map(channel).transpose()?;
+            let n = app.store.unsuppress(&phone, c).await?;
+            println!("✅ 已恢复 {}：撤销 {n} 条退订记录", mask_phone(&phone));
+        }
+        ConsentCommand::List { phone, limit } => {
+            let phone = phone.as_deref().map(number).transpose()?;
+            let rows = app.store.suppressions(phone.as_deref(), limit).await?;
+            if rows.is_empty() {
+                println!("没有退订记录");
+            }
+            for s in rows {
+                println!(
+                    "{}  {:<8} {}  {}{}",
+                    mask_phone(&s.phone),
+                    channel_label(&s.channel),
+                    if s.source == "reply" {
+                        "客户回复"
+                    } else {
+                        "员工记录"
+                    },
+                    s.created_at.format("%Y-%m-%d %H:%M"),
+                    s.reason.map(|r| format!("  「{r}」")).unwrap_or_default()
+                );
+            }
+        }
+        ConsentCommand::Reply {
+            phone,
+            text,
+            channel,
+        } => match consent::record_reply(app, &phone, &text, channel.as_deref()).await? {
+            ReplyOutcome::Unsubscribed { channel, new } => println!(
+                "✅ 退订：{} 不再经{}接收消息{}",
+                mask_phone(&phone),
+                channel_label(&channel),
+                if new { "" } else { "（早已退订）" }
+            ),
+            ReplyOutcome::Ignored => println!("➖ 这条回复不是退订，未做改动"),
+        },
+    }
+    Ok(())
+}
+
+pub async fn approvals(app: &App, cmd: ApprovalsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ApprovalsCommand::List { institution, limit } => {
+            let rows = app
+                .store
+                .awaiting_approval(institution.as_deref(), limit)
+                .await?;
+            if rows.is_empty() {
+                println!("没有待审批的消息");
+            }
+            for r in rows {
+                println!(
+                    "#{:<6} {} {} {} {}  {}",
+                    r.id,
+                    r.institution,
+                    r.customer_code,
+                    r.name,
+                    r.occasion_date,
+                    r.message.unwrap_or_default()
+                );
+            }
+        }
+        ApprovalsCommand::Approve {
+            ids,
+            institution,
+            by,
+        } => {
+            refuse_everything(&ids, &institution)?;
+            let done = consent::approve(app, &ids, institution.as_deref(), &by).await?;
+            println!("✅ 已批准 {} 条，已放入发送队列", done.ids.len());
+            not_waiting(&ids, &done.ids);
+        }
+        ApprovalsCommand::Reject {
+            ids,
+            institution,
+            reason,
+            by,
+        } => {
+            refuse_everything(&ids, &institution)?;
+            let done =
+                consent::reject(app, &ids, institution.as_deref(), &by, reason.as_deref()).await?;
+            println!("✅ 已驳回 {} 条，不会发送", done.ids.len());
+            not_waiting(&ids, &done.ids);
+        }
+    }
+    Ok(())
+}
+
+/// Deciding for the whole chain at once is never what a slip of the keyboard should do.
+fn refuse_everything(ids: &[i64], institution: &Option<String>) -> anyhow::Result<()> {
+    if ids.is_empty() && institution.is_none() {
+        anyhow::bail!("name revisit ids, or --institution CODE for all of one institution's");
+    }
+    Ok(())
+}
+
+fn not_waiting(asked: &[i64], decided: &[i64]) {
+    let left: Vec<String> = asked
+        .iter()
+        .filter(|id| !decided.contains(id))
+        .map(|id| format!("#{id}"))
+        .collect();
+    if !left.is_empty() {
+        println!(
+            "➖ 这些不在待审批中（不存在、已处理或不需要审批）：{}",
+            left.join(" ")
+        );
+    }
+}
