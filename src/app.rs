@@ -8,7 +8,7 @@ use std::{
 use crate::{
     config::Settings,
     llm::LlmClient,
-    notify::{Channel, WebhookChannel},
+    notify::{AliyunSms, Channel, WebhookChannel},
     projections::Projections,
     store::{Database, DbPool, Repository},
 };
@@ -37,6 +37,7 @@ impl App {
     pub fn new(db: Database, settings: Settings) -> anyhow::Result<Arc<Self>> {
         let channel = match settings.reminders.channel.as_str() {
             "webhook" => Channel::Webhook(WebhookChannel::new(&settings.webhook)?),
+            "sms" => Channel::Sms(AliyunSms::new(&settings.sms)?),
             _ => Channel::Console,
         };
         Ok(Arc::new(Self {

@@ -83,6 +83,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub llm: LlmSettings,
     pub webhook: WebhookSettings,
+    pub sms: SmsSettings,
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
@@ -91,6 +92,23 @@ pub struct Settings {
     pub cron: CronSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, PolicyOverride>,
+}
+
+/// Alibaba Cloud SMS (`reminders.channel = "sms"`): SendSms with an approved signature and
+/// template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub access_key_secret: Secret,
+    /// The approved signature (短信签名).
+    pub sign_name: String,
+    /// The approved template's code (模板 CODE, `SMS_…`).
+    pub template_code: String,
+    /// The template's variables; each value may hold `{message}`, the greeting.
+    pub template_param: BTreeMap<String, String>,
+    pub timeout_secs: u64,
 }
 
 /// The check every message passes before it is saved for sending.
@@ -391,10 +409,35 @@ impl Settings {
                     ));
                 }
             }
+            "sms" => {
+                let s = &self.sms;
+                for (key, value) in [
+                    ("sms.access_key_id", s.access_key_id.as_str()),
+                    ("sms.access_key_secret", s.access_key_secret.expose()),
+                    ("sms.sign_name", s.sign_name.as_str()),
+                    ("sms.template_code", s.template_code.as_str()),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(invalid(
+                            key,
+                            "reminders.channel is \"sms\", so this is required",
+                        ));
+                    }
+                }
+                if !is_http_url(&s.endpoint) {
+                    return Err(invalid("sms.endpoint", "must be an http(s) URL"));
+                }
+                if !s.template_param.values().any(|v| v.contains("{message}")) {
+                    return Err(invalid(
+                        "sms.template_param",
+                        "no variable holds {message}: the greeting would not be sent",
+                    ));
+                }
+            }
             other => {
                 return Err(invalid(
                     "reminders.channel",
-                    format!("unknown channel {other:?}; use \"console\" or \"webhook\""),
+                    format!("unknown channel {other:?}; use \"console\", \"webhook\" or \"sms\""),
                 ));
             }
         }

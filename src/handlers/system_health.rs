@@ -65,6 +65,12 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
                 "webhook → {}",
                 url_origin(app.settings.webhook.url.expose())
             ),
+            "sms" => format!(
+                "阿里云短信 → {}（签名「{}」，模板 {}）",
+                url_origin(&app.settings.sms.endpoint),
+                app.settings.sms.sign_name,
+                app.settings.sms.template_code
+            ),
             _ => "console（测试模式：只显示，不发送）".to_owned(),
         },
     });

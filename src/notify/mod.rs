@@ -9,12 +9,14 @@
 //! otherwise the revisit fails as "delivery uncertain" for a person to check, and nothing is
 //! repeated blindly.
 
+pub mod aliyun_sms;
 pub mod webhook;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+pub use aliyun_sms::AliyunSms;
 pub use webhook::WebhookChannel;
 
 /// A message ready to go.
@@ -74,6 +76,8 @@ pub enum Channel {
     /// Test mode: shown on the console and recorded; nothing leaves the system.
     Console,
     Webhook(WebhookChannel),
+    /// Alibaba Cloud SMS.
+    Sms(AliyunSms),
 }
 
 impl Channel {
@@ -81,6 +85,7 @@ impl Channel {
         match self {
             Self::Console => "console",
             Self::Webhook(_) => "webhook",
+            Self::Sms(_) => "sms",
         }
     }
 
@@ -91,6 +96,8 @@ impl Channel {
         match self {
             Self::Console => true,
             Self::Webhook(w) => w.deduplicates(),
+            // The platform sends every request it accepts.
+            Self::Sms(_) => false,
         }
     }
 
@@ -100,6 +107,7 @@ impl Channel {
         let longest_try = match self {
             Self::Console => Duration::from_secs(1),
             Self::Webhook(w) => w.timeout(),
+            Self::Sms(s) => s.timeout(),
         };
         longest_try * 2 + Duration::from_secs(5)
     }
@@ -118,6 +126,7 @@ impl Channel {
                 Ok(())
             }
             Self::Webhook(w) => w.send(msg).await,
+            Self::Sms(s) => s.send(msg).await,
         }
     }
 }

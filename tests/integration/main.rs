@@ -4,6 +4,7 @@ mod harness;
 
 mod api;
 mod browser;
+mod channels;
 mod cli;
 mod concurrency;
 mod consent;
