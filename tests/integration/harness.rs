@@ -211,6 +211,9 @@ impl TestEnv {
             ("REVISIT__WORKER__MISSED_HEARTBEATS".into(), "2".into()),
             ("REVISIT__WORKER__POLL_INTERVAL_MS".into(), "100".into()),
             ("REVISIT__DATABASE__MAX_CONNECTIONS".into(), "6".into()),
+            // As in `settings`: tests send at any hour (before, these failed before 08:00 in
+            // Shanghai, when quiet hours held the child worker's send).
+            ("REVISIT__REMINDERS__SEND_WINDOW".into(), "".into()),
             ("RUST_LOG".into(), "info,sqlx=warn".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
