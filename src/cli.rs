@@ -52,8 +52,12 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Enqueue the birthday revisit now, as the daily 09:00 producer does.
+    /// Enqueue a revisit scan now, as its daily producer does: the birthday greeting (09:00),
+    /// check-ins after treatments (10:00), maintenance reminders (10:30) or win-back (11:00).
     RunReminders {
+        /// birthday, checkin, cycle or winback.
+        #[arg(long, default_value = "birthday", value_parser = ["birthday", "checkin", "cycle", "winback"])]
+        kind: String,
         /// Only this institution (default: all configured institutions).
         #[arg(long)]
         institution: Option<String>,
@@ -300,6 +304,26 @@ pub enum BenchCommand {
     /// The REST API under load: the customers list of a large institution at a fixed request
     /// rate (latency percentiles), and the dashboard's answer time through HTTP.
     Api(BenchApiArgs),
+    /// The greeting pipeline (scan, LLM, compliance check, save, send) against an LLM on
+    /// 127.0.0.1 that answers after a fixed delay: greetings/s beside the bound that
+    /// concurrency and delay allow.
+    Greetings(BenchGreetingsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchGreetingsArgs {
+    /// Customers with a birthday in the next days, one greeting each.
+    #[arg(long, default_value_t = 3000)]
+    pub revisits: usize,
+    /// How long the LLM takes to answer each request.
+    #[arg(long, default_value_t = 200)]
+    pub llm_delay_ms: u64,
+    /// Greetings (and LLM calls) at a time, and sends at a time.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Give up after this long.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

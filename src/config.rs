@@ -87,6 +87,7 @@ pub struct Settings {
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
+    pub followups: FollowupSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
@@ -131,11 +132,32 @@ pub struct ConsentSettings {
     pub inbound_secret: Secret,
     /// Institutions (codes) whose real messages wait for a person's approval before sending.
     pub approval_institutions: Vec<String>,
+    /// At most this many real marketing messages to one person within
+    /// `marketing_window_days` (0: no cap).
+    pub max_marketing_messages: u32,
+    pub marketing_window_days: u32,
+}
+
+/// The follow-ups beside the birthday greeting (see [`crate::domain::followup`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupSettings {
+    /// Maintenance reminders go this many days before a treatment's cycle comes round.
+    pub cycle_lead_days: u32,
+    /// A customer with no visit for this many days gets a win-back message (0: none).
+    pub winback_days: u32,
 }
 
 impl ConsentSettings {
     pub fn needs_approval(&self, institution: &str) -> bool {
         self.approval_institutions.iter().any(|i| i == institution)
+    }
+
+    pub fn cap(&self) -> crate::store::FrequencyCap {
+        crate::store::FrequencyCap {
+            max: self.max_marketing_messages,
+            days: self.marketing_window_days,
+        }
     }
 }
 

@@ -31,6 +31,9 @@ pub const ALL_KINDS: &[KindInfo] = &[
     KindInfo::of::<ImportFile>(),
     KindInfo::of::<ImportScan>(),
     KindInfo::of::<ReminderScan>(),
+    KindInfo::of::<CheckinScan>(),
+    KindInfo::of::<CycleScan>(),
+    KindInfo::of::<WinbackScan>(),
     KindInfo::of::<GreetingGenerate>(),
     KindInfo::of::<MessageSend>(),
     KindInfo::of::<ReportDaily>(),
@@ -161,6 +164,59 @@ pub struct ReminderScan {
 impl Job for ReminderScan {
     const QUEUE: &'static str = "reminder.scan.v1";
     const NAME: &'static str = "reminder.scan";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 10, 600, 1);
+}
+
+/// What a follow-up scan looks at: one institution or all, test mode, and its day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanScope {
+    /// Only this institution; all configured institutions when `None`.
+    pub institution: Option<String>,
+    /// Test mode: messages are generated and shown, never sent to a customer.
+    pub test_mode: bool,
+    /// The day scanned; today in the configured time zone when `None`.
+    pub today: Option<NaiveDate>,
+}
+
+/// `checkin.scan`: treatments whose check-in day (1, 3, 7, 30 … days after) has come get a
+/// check-in revisit each (术后回访).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinScan {
+    #[serde(flatten)]
+    pub scope: ScanScope,
+}
+
+impl Job for CheckinScan {
+    const QUEUE: &'static str = "checkin.scan.v1";
+    const NAME: &'static str = "checkin.scan";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 10, 600, 1);
+}
+
+/// `cycle.scan`: treatments whose cycle (`cycle_days`) comes round soon get a maintenance
+/// reminder (疗程提醒), unless the customer has had the treatment again since.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleScan {
+    #[serde(flatten)]
+    pub scope: ScanScope,
+}
+
+impl Job for CycleScan {
+    const QUEUE: &'static str = "cycle.scan.v1";
+    const NAME: &'static str = "cycle.scan";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 10, 600, 1);
+}
+
+/// `winback.scan`: customers whose last visit was `followups.winback_days` ago get a win-back
+/// message (沉睡唤醒).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinbackScan {
+    #[serde(flatten)]
+    pub scope: ScanScope,
+}
+
+impl Job for WinbackScan {
+    const QUEUE: &'static str = "winback.scan.v1";
+    const NAME: &'static str = "winback.scan";
     const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(5, 10, 600, 1);
 }
 

@@ -27,6 +27,24 @@ pub const CRON_SCHEDULES: &[CronSchedule] = &[
         description: "每日回访：查找即将生日的客户并生成回访话术",
     },
     CronSchedule {
+        name: "checkin-revisit",
+        expression: "0 0 10 * * *",
+        queue: crate::CheckinScan::QUEUE,
+        description: "术后回访：治疗后第 1、3、7、30 天等的关怀",
+    },
+    CronSchedule {
+        name: "cycle-reminder",
+        expression: "0 30 10 * * *",
+        queue: crate::CycleScan::QUEUE,
+        description: "疗程提醒：项目周期将到时提醒维养",
+    },
+    CronSchedule {
+        name: "winback",
+        expression: "0 0 11 * * *",
+        queue: crate::WinbackScan::QUEUE,
+        description: "沉睡唤醒：久未到店的客户",
+    },
+    CronSchedule {
         name: "incremental-import",
         expression: "0 0 * * * *",
         queue: crate::ImportScan::QUEUE,

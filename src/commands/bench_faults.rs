@@ -196,17 +196,24 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap) -> &'static str 
     "ok"
 }
 
-/// Customers whose birthdays fall within the next `days_ahead` days, all of `INSTITUTION`.
-fn write_customers(dir: &Path, n: usize, days_ahead: u32) -> anyhow::Result<()> {
+/// `n` customers of institution `code` (named `name`) whose birthdays fall within the next
+/// `days_ahead` days, in the import layout under `dir`.
+pub(super) fn write_customers(
+    dir: &Path,
+    code: &str,
+    name: &str,
+    n: usize,
+    days_ahead: u32,
+) -> anyhow::Result<()> {
     let today = chrono::Utc::now().date_naive();
     std::fs::create_dir_all(dir.join("common"))?;
-    std::fs::create_dir_all(dir.join(INSTITUTION))?;
+    std::fs::create_dir_all(dir.join(code))?;
     std::fs::write(
         dir.join("common/institutions.json"),
-        format!(r#"[{{"institution_code":"{INSTITUTION}","name":"故障演练门诊部"}}]"#),
+        format!(r#"[{{"institution_code":"{code}","name":"{name}"}}]"#),
     )?;
     let mut w = std::io::BufWriter::new(std::fs::File::create(
-        dir.join(INSTITUTION).join("customers.json"),
+        dir.join(code).join("customers.json"),
     )?);
     w.write_all(b"[")?;
     for i in 0..n {
@@ -217,7 +224,7 @@ fn write_customers(dir: &Path, n: usize, days_ahead: u32) -> anyhow::Result<()> 
         let sep = if i + 1 < n { "," } else { "" };
         write!(
             w,
-            r#"{{"customer_code":"{INSTITUTION}-C{i:06}","person":{{"name":"客户{i}","gender":"女","birthday":"{birthday}","phone":"137{i:08}"}}}}{sep}"#
+            r#"{{"customer_code":"{code}-C{i:06}","person":{{"name":"客户{i}","gender":"女","birthday":"{birthday}","phone":"137{i:08}"}}}}{sep}"#
         )?;
     }
     w.write_all(b"]")?;
@@ -332,7 +339,10 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     let data = cluster.dir.join("import");
     let n = args.revisits;
     let d = data.clone();
-    tokio::task::spawn_blocking(move || write_customers(&d, n, days)).await??;
+    tokio::task::spawn_blocking(move || {
+        write_customers(&d, INSTITUTION, "故障演练门诊部", n, days)
+    })
+    .await??;
     let importer = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
     let (batch, files) = crate::import::enqueue_plan(&app, &data).await?;
     super::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;

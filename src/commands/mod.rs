@@ -4,6 +4,7 @@ mod bench;
 mod bench_api;
 mod bench_clickhouse;
 mod bench_faults;
+mod bench_greetings;
 mod bench_import;
 mod consent;
 mod dashboard;
@@ -43,16 +44,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             import::import(&connect(settings).await?, &path, wait).await
         }
         Command::RunReminders {
+            kind,
             institution,
             test_mode,
             today,
             wait,
         } => {
+            let occasion =
+                crate::domain::followup::Occasion::parse(&kind).expect("clap checks the kind");
             reminders::run_reminders(
                 &connect(settings).await?,
-                institution,
-                test_mode,
-                today,
+                occasion,
+                revisit_jobs::ScanScope {
+                    institution,
+                    test_mode,
+                    today,
+                },
                 wait,
             )
             .await
@@ -112,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Import(args)) => bench_import::run(settings, args).await,
         Command::Bench(BenchCommand::Faults(args)) => bench_faults::run(settings, args).await,
         Command::Bench(BenchCommand::Api(args)) => bench_api::run(settings, args).await,
+        Command::Bench(BenchCommand::Greetings(args)) => bench_greetings::run(settings, args).await,
         Command::Bench(BenchCommand::Clickhouse(args)) => {
             bench_clickhouse::run(settings, args).await
         }

@@ -1,14 +1,15 @@
-//! `revisit run-reminders` and `revisit report`.
+//! `revisit run-reminders [--kind …]` and `revisit report`.
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{NaiveDate, Utc};
-use revisit_jobs::{Job, ReminderScan};
+use revisit_jobs::{CheckinScan, CycleScan, Job, ReminderScan, ScanScope, WinbackScan};
 
 use super::wait;
 use crate::{
     app::App,
-    store::{RevisitView, enqueue},
+    domain::followup::Occasion,
+    store::{NewJob, RevisitView, enqueue},
 };
 
 /// Enqueues a birthday scan; returns its job id.
@@ -20,20 +21,47 @@ pub async fn enqueue_scan(app: &App, scan: &ReminderScan) -> anyhow::Result<Stri
 
 pub async fn run_reminders(
     app: &Arc<App>,
-    institution: Option<String>,
-    test_mode: bool,
-    today: Option<NaiveDate>,
+    occasion: Occasion,
+    scope: ScanScope,
     wait_for_it: bool,
 ) -> anyhow::Result<()> {
     let since = Utc::now();
-    let scan = ReminderScan {
-        institution,
-        test_mode,
-        today,
+    let test_mode = scope.test_mode;
+    let settings = &app.settings;
+    let (job, queue) = match occasion {
+        Occasion::Birthday => (
+            NewJob::of(
+                settings,
+                &ReminderScan {
+                    institution: scope.institution,
+                    test_mode: scope.test_mode,
+                    today: scope.today,
+                },
+                None,
+            ),
+            ReminderScan::QUEUE,
+        ),
+        Occasion::Checkin => (
+            NewJob::of(settings, &CheckinScan { scope }, None),
+            CheckinScan::QUEUE,
+        ),
+        Occasion::Cycle => (
+            NewJob::of(settings, &CycleScan { scope }, None),
+            CycleScan::QUEUE,
+        ),
+        Occasion::Winback => (
+            NewJob::of(settings, &WinbackScan { scope }, None),
+            WinbackScan::QUEUE,
+        ),
     };
-    let id = enqueue_scan(app, &scan).await?;
+    let id = app
+        .store
+        .enqueue(job)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the scan was not enqueued"))?;
     println!(
-        "🎂 生日回访已加入队列（任务 {id}{}）",
+        "📋 {}已加入队列（任务 {id}{}）",
+        occasion.label(),
         if test_mode {
             "，测试模式：只生成和显示，不发送"
         } else {
@@ -41,7 +69,7 @@ pub async fn run_reminders(
         }
     );
     if wait_for_it {
-        wait::warn_if_no_worker(app, ReminderScan::QUEUE).await?;
+        wait::warn_if_no_worker(app, queue).await?;
         wait::job(app, &id, Duration::from_secs(600)).await?;
         wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
         print_revisits(&app.store.revisits_since(since).await?);
@@ -61,11 +89,12 @@ pub fn print_revisits(rows: &[RevisitView]) {
             _ => "-",
         };
         println!(
-            "   {} {} {} {} 生日 {} [{}·{}] {}",
+            "   {} {} {} {} {} {} [{}·{}] {}",
             r.institution,
             r.customer_code,
             r.name,
             r.phone,
+            Occasion::parse(&r.occasion).map_or("回访", Occasion::label),
             r.occasion_date.format("%m-%d"),
             if r.test_mode && r.status == "sent" {
                 "测试·未发送"

@@ -7,6 +7,7 @@ pub mod compliance;
 pub mod consent;
 pub mod dashboard;
 pub mod delivery;
+pub mod followup;
 pub mod json_stream;
 pub mod lunar;
 pub mod ownership;

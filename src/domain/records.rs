@@ -86,6 +86,9 @@ pub struct Project {
     pub category: Option<String>,
     pub standard_price_cents: Option<i64>,
     pub cycle_days: Option<i32>,
+    /// Days after a treatment on which check-ins go out, as stored (`"1,3,7,30"`); `None`:
+    /// the category's defaults (see [`super::followup::default_followup_days`]).
+    pub followup_days: Option<String>,
     pub description: Option<String>,
     pub status: String,
 }
@@ -546,11 +549,30 @@ struct RawProject {
     category: Option<String>,
     standard_price: Option<f64>,
     cycle_days: Option<i32>,
+    followup_days: Option<Vec<i64>>,
     description: Option<String>,
     status: Option<String>,
 }
 
 fn project(r: RawProject) -> Result<Project, FieldError> {
+    let followup_days = match r.followup_days {
+        Some(days) => {
+            let text = days
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let days =
+                super::followup::parse_days(&text).map_err(|e| ("followup_days".to_owned(), e))?;
+            Some(
+                days.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        }
+        None => None,
+    };
     if let Some(days) = r.cycle_days
         && !(1..=3650).contains(&days)
     {
@@ -565,6 +587,7 @@ fn project(r: RawProject) -> Result<Project, FieldError> {
             .map(|p| cents("standard_price", p))
             .transpose()?,
         cycle_days: r.cycle_days,
+        followup_days,
         description: long_text("description", r.description)?,
         status: status("status", r.status, "active")?,
     })

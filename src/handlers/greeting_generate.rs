@@ -1,4 +1,5 @@
-//! `greeting.generate`: a personal birthday message from the customer's history, by the LLM
+//! `greeting.generate`: a personal message for the revisit's occasion (birthday, check-in,
+//! maintenance reminder, win-back) from the customer's history, by the LLM
 //! (or the template when no API key is configured), then its sending is enqueued.
 //!
 //! Every message ends with the opt-out text (`consent.opt_out_text`) and passes the compliance check (`domain::compliance`) before it is saved: an LLM
@@ -18,6 +19,7 @@ use crate::{
         compliance::{self, Limits, Violation},
         consent,
         delivery::hold_until,
+        followup::Occasion,
     },
     llm::{LlmError, prompt, template, tidy_message},
     store::SavedGreeting,
@@ -35,7 +37,7 @@ impl Handler for GreetingGenerate {
         if r.message.is_some() || r.status == "skipped" {
             return Ok(());
         }
-        let Some(context) = app
+        let Some(mut context) = app
             .store
             .greeting_context(r.customer_id, r.occasion_date)
             .await?
@@ -45,8 +47,29 @@ impl Handler for GreetingGenerate {
                 r.customer_id
             )));
         };
-        // The opt-out text ends every marketing message, so the greeting itself gets the rest.
-        let opt_out = &app.settings.consent.opt_out_text;
+        let occasion = Occasion::parse(&r.occasion).ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!(
+                "revisit {id}: unknown occasion {:?}",
+                r.occasion
+            ))
+        })?;
+        context.occasion = occasion;
+        context.day_offset = r.day_offset;
+        context.subject = context
+            .history
+            .iter()
+            .find(|h| {
+                Some(&h.order_number) == r.order_number.as_ref()
+                    && Some(&h.item_code) == r.item_code.as_ref()
+            })
+            .cloned();
+        // The opt-out text ends every marketing message (a check-in after a treatment is care),
+        // so the message itself gets the rest.
+        let opt_out = if occasion.is_marketing() {
+            app.settings.consent.opt_out_text.as_str()
+        } else {
+            ""
+        };
         let max = app.settings.reminders.max_message_chars - consent::opt_out_chars(opt_out);
         let limits = Limits {
             max_chars: max,
@@ -56,7 +79,7 @@ impl Handler for GreetingGenerate {
                 .allow_prices
                 .contains(&context.institution_code),
         };
-        let template = || template::birthday_greeting(&context, max);
+        let template = || template::message(&context, max);
         let (message, generated_by, model, compliance) = if app.settings.llm_enabled() {
             let system = prompt::system_prompt(&context, max);
             let user = prompt::user_prompt(&context);

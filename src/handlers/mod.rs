@@ -4,6 +4,9 @@
 //! opted-out customer: never retried), or worth retrying (a store or the LLM is down). The loop
 //! around it, with its backoff and bookkeeping, is in [`crate::queue::worker`].
 
+mod checkin_scan;
+mod cycle_scan;
+mod followup_scope;
 mod greeting_generate;
 mod import_file;
 mod import_scan;
@@ -16,6 +19,7 @@ mod projection_sync;
 mod reminder_scan;
 pub mod report_daily;
 mod system_health;
+mod winback_scan;
 
 pub use system_health::{CheckResult, describe_lag, run_checks};
 

@@ -34,20 +34,17 @@ impl Handler for ReminderScan {
             .filter_map(|c| {
                 window
                     .kept_on(c.birthday, c.lunar_birthday)
-                    .map(|occasion_date| NewRevisit {
-                        customer_id: c.customer_id,
-                        person_id: c.person_id,
-                        occasion_date,
-                    })
+                    .map(|date| NewRevisit::birthday(c.customer_id, c.person_id, date))
             })
             .collect();
         let attempts = settings
             .policy(&KindInfo::of::<GreetingGenerate>())
             .max_attempts as i32;
-        let created = store
-            .create_birthday_revisits(&found, self.test_mode, attempts)
+        let done = store
+            .create_revisits(&found, self.test_mode, attempts, settings.consent.cap())
             .await?;
-        info!(%today, days_ahead = days, test_mode = self.test_mode, candidates = candidates.len(), created, "birthday scan done");
+        let (created, capped) = (done.created, done.capped);
+        info!(%today, days_ahead = days, test_mode = self.test_mode, candidates = candidates.len(), created, capped, "birthday scan done");
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{lunar::LunarBirthday, privacy::without_digits};
+use crate::domain::{followup::Occasion, lunar::LunarBirthday, privacy::without_digits};
 
 /// How much of a tag and of the notes goes into a prompt.
 const MAX_TAG_CHARS: usize = 12;
@@ -15,6 +15,8 @@ const MAX_NOTE_CHARS: usize = 60;
 /// One line of a customer's consumption history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryItem {
+    pub order_number: String,
+    pub item_code: String,
     pub date: NaiveDate,
     pub item_type: String,
     pub item_name: String,
@@ -32,6 +34,12 @@ pub struct GreetingContext {
     pub occasion_date: NaiveDate,
     /// Set when the customer keeps a lunar birthday; `occasion_date` is the day it falls on.
     pub lunar_birthday: Option<LunarBirthday>,
+    /// What the message is for (the store reads a birthday; the handler sets the revisit's).
+    pub occasion: Occasion,
+    /// The treatment a check-in or maintenance reminder follows, and for a check-in the days
+    /// since it.
+    pub subject: Option<HistoryItem>,
+    pub day_offset: Option<i32>,
     pub vip_level: Option<String>,
     pub tags: Vec<String>,
     pub notes: Option<String>,
@@ -80,14 +88,32 @@ impl GreetingContext {
     }
 }
 
-/// The system prompt: the rules of a good revisit message.
+/// The system prompt: the rules of a good revisit message of the context's occasion.
 pub fn system_prompt(ctx: &GreetingContext, max_chars: usize) -> String {
+    let (what, aim) = match ctx.occasion {
+        Occasion::Birthday => (
+            "生日回访短信",
+            "可以自然地提到顾客做过的项目或为其服务的医生，让顾客感到被记得",
+        ),
+        Occasion::Checkin => (
+            "术后关怀短信",
+            "问候治疗后的恢复情况，提醒如有不适及时联系机构；这是关怀，不是营销",
+        ),
+        Occasion::Cycle => (
+            "疗程维养提醒短信",
+            "提醒上次的项目已到建议的维养时间，如有需要可预约，语气克制、不催促",
+        ),
+        Occasion::Winback => (
+            "久未到店顾客的问候短信",
+            "表达惦念、欢迎再来，不催促、不施压",
+        ),
+    };
     format!(
-        "你是{inst}的客户关怀顾问，负责给顾客写生日回访短信。要求：\n\
+        "你是{inst}的客户关怀顾问，负责给顾客写{what}。要求：\n\
          1. 只用简体中文，只输出短信正文，不要引号、标题或解释；\n\
          2. 全文不超过{max}个字（含标点）；\n\
          3. 语气温暖真诚、专业克制，用“您”称呼；\n\
-         4. 可以自然地提到顾客做过的项目或为其服务的医生，让顾客感到被记得；\n\
+         4. {aim}；\n\
          5. 不得提及任何病症、皮肤问题或其他健康隐私，不承诺疗效，不报价格，不推销；\n\
          6. 不要包含电话号码、链接或表情符号。",
         inst = ctx.institution_name,
@@ -99,12 +125,31 @@ pub fn system_prompt(ctx: &GreetingContext, max_chars: usize) -> String {
 pub fn user_prompt(ctx: &GreetingContext) -> String {
     let mut s = format!("顾客称呼：{}\n", ctx.salutation());
     let (month, day) = (ctx.occasion_date.month(), ctx.occasion_date.day());
-    match ctx.lunar_birthday {
-        Some(l) => s.push_str(&format!(
+    match (ctx.occasion, ctx.lunar_birthday) {
+        (Occasion::Birthday, Some(l)) => s.push_str(&format!(
             "生日：农历{}（今年是{month}月{day}日），顾客过农历生日\n",
             l.label()
         )),
-        None => s.push_str(&format!("生日：{month}月{day}日\n")),
+        (Occasion::Birthday, None) => s.push_str(&format!("生日：{month}月{day}日\n")),
+        (_, _) => {}
+    }
+    if let Some(t) = &ctx.subject {
+        let doctor = t
+            .doctor_name
+            .as_deref()
+            .map(|d| format!("，{d}医生"))
+            .unwrap_or_default();
+        match (ctx.occasion, ctx.day_offset) {
+            (Occasion::Checkin, Some(n)) => s.push_str(&format!(
+                "本次关怀：{}做的{}{doctor}，今天是第{n}天\n",
+                t.date, t.item_name
+            )),
+            (Occasion::Cycle, _) => s.push_str(&format!(
+                "本次提醒：{}做的{}{doctor}，已到建议的维养时间\n",
+                t.date, t.item_name
+            )),
+            _ => {}
+        }
     }
     if let Some(v) = &ctx.vip_level {
         s.push_str(&format!("会员等级：{v}\n"));
@@ -145,7 +190,12 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
             ));
         }
     }
-    s.push_str("请写一条生日回访短信。");
+    s.push_str(match ctx.occasion {
+        Occasion::Birthday => "请写一条生日回访短信。",
+        Occasion::Checkin => "请写一条术后关怀短信。",
+        Occasion::Cycle => "请写一条疗程维养提醒短信。",
+        Occasion::Winback => "顾客已有一段时间没有到店，请写一条问候短信。",
+    });
     s
 }
 
@@ -161,11 +211,16 @@ pub(crate) mod tests {
             gender: Some("女".into()),
             occasion_date: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
             lunar_birthday: None,
+            occasion: Occasion::Birthday,
+            subject: None,
+            day_offset: None,
             vip_level: Some("金卡".into()),
             tags: vec!["敏感肌".into(), "抗衰老".into()],
             notes: Some("皮肤敏感".into()),
             history: vec![
                 HistoryItem {
+                    order_number: "O2".into(),
+                    item_code: "PRJ-001".into(),
                     date: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
                     item_type: "project".into(),
                     item_name: "水光针".into(),
@@ -173,6 +228,8 @@ pub(crate) mod tests {
                     doctor_name: Some("李明".into()),
                 },
                 HistoryItem {
+                    order_number: "O1".into(),
+                    item_code: "PRJ-002".into(),
                     date: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
                     item_type: "project".into(),
                     item_name: "光子嫩肤".into(),
@@ -215,6 +272,22 @@ pub(crate) mod tests {
         c.lunar_birthday = LunarBirthday::new(10, 10, false);
         let p = user_prompt(&c);
         assert!(p.contains("农历十月初十（今年是11月28日）"), "{p}");
+    }
+
+    #[test]
+    fn a_check_in_names_the_treatment_and_the_day() {
+        let mut c = sample();
+        c.occasion = Occasion::Checkin;
+        c.subject = Some(c.history[0].clone());
+        c.day_offset = Some(3);
+        let p = user_prompt(&c);
+        assert!(
+            p.contains("本次关怀：2026-09-01做的水光针，李明医生，今天是第3天"),
+            "{p}"
+        );
+        assert!(p.ends_with("请写一条术后关怀短信。"), "{p}");
+        assert!(!p.contains("生日"), "{p}");
+        assert!(system_prompt(&c, 70).contains("术后关怀短信"));
     }
 
     #[test]

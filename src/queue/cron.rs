@@ -213,6 +213,36 @@ fn tick_job(
             },
             key,
         ),
+        q if q == CheckinScan::QUEUE => NewJob::of(
+            settings,
+            &CheckinScan {
+                scope: ScanScope {
+                    today: Some(local_day),
+                    ..ScanScope::default()
+                },
+            },
+            key,
+        ),
+        q if q == CycleScan::QUEUE => NewJob::of(
+            settings,
+            &CycleScan {
+                scope: ScanScope {
+                    today: Some(local_day),
+                    ..ScanScope::default()
+                },
+            },
+            key,
+        ),
+        q if q == WinbackScan::QUEUE => NewJob::of(
+            settings,
+            &WinbackScan {
+                scope: ScanScope {
+                    today: Some(local_day),
+                    ..ScanScope::default()
+                },
+            },
+            key,
+        ),
         q if q == ImportScan::QUEUE => NewJob::of(settings, &ImportScan::default(), key),
         q if q == SystemHealth::QUEUE => NewJob::of(settings, &SystemHealth::default(), key),
         q if q == ReportDaily::QUEUE => NewJob::of(

@@ -224,6 +224,9 @@ fn register_queue(
         q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, listen, names),
         q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, listen, names),
         q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, listen, names),
+        q if q == CheckinScan::QUEUE => register::<CheckinScan>(monitor, app, listen, names),
+        q if q == CycleScan::QUEUE => register::<CycleScan>(monitor, app, listen, names),
+        q if q == WinbackScan::QUEUE => register::<WinbackScan>(monitor, app, listen, names),
         q if q == GreetingGenerate::QUEUE => {
             register::<GreetingGenerate>(monitor, app, listen, names)
         }

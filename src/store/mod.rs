@@ -10,6 +10,7 @@ pub mod access;
 pub mod consent;
 pub mod directory;
 pub mod directory_rules;
+pub mod followups;
 mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
@@ -109,12 +110,13 @@ impl NewJob {
     }
 }
 
-/// Everything the application asks of its primary store. Staff's look-ups, API tokens, and
-/// consent and approval are traits of their own ([`directory::Directory`], [`access::Access`],
-/// [`consent::Consent`]), in files of their own.
+/// Everything the application asks of its primary store. Staff's look-ups, API tokens,
+/// consent and approval, and the follow-up scans' reads are traits of their own
+/// ([`directory::Directory`], [`access::Access`], [`consent::Consent`],
+/// [`followups::Followups`]), in files of their own.
 #[async_trait]
 pub trait Repository:
-    directory::Directory + access::Access + consent::Consent + Send + Sync
+    directory::Directory + access::Access + consent::Consent + followups::Followups + Send + Sync
 {
     fn backend(&self) -> Backend;
     /// Server or library version, for `revisit check`.
@@ -216,14 +218,16 @@ pub trait Repository:
         institutions: &[String],
         window: &BirthdayWindow,
     ) -> StoreResult<Vec<BirthdayCandidate>>;
-    /// Creates the birthday revisits that do not exist yet (one per person and occasion date,
-    /// whichever of their customers it names) and a greeting job for each, in one transaction. Returns how many were created.
-    async fn create_birthday_revisits(
+    /// Creates the revisits that do not exist yet (one per person, occasion and date, whichever
+    /// of their customers it names) and a greeting job for each, in one transaction; a real
+    /// marketing revisit over the frequency cap is left out.
+    async fn create_revisits(
         &self,
         found: &[NewRevisit],
         test_mode: bool,
         greeting_max_attempts: i32,
-    ) -> StoreResult<u32>;
+        cap: FrequencyCap,
+    ) -> StoreResult<Created>;
     async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>>;
     async fn greeting_context(
         &self,

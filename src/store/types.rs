@@ -279,6 +279,8 @@ pub struct JobRow {
     pub last_error: Option<String>,
 }
 
+use crate::domain::followup::Occasion;
+
 /// A customer whose stored birthday (solar, or lunar when they keep one) may fall in the window.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BirthdayCandidate {
@@ -290,12 +292,57 @@ pub struct BirthdayCandidate {
 }
 
 /// A revisit to create: the customer it is made for (the institution they visited last), the
-/// person it is unique for, and the date of the occasion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// person it is unique for, the occasion and its date, and what a follow-up is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRevisit {
     pub customer_id: i64,
     pub person_id: i64,
+    pub occasion: Occasion,
     pub occasion_date: NaiveDate,
+    /// The order and item (project) a check-in or reminder follows.
+    pub order_number: Option<String>,
+    pub item_code: Option<String>,
+    /// Days after the treatment, for a check-in.
+    pub day_offset: Option<i32>,
+}
+
+impl NewRevisit {
+    pub fn birthday(customer_id: i64, person_id: i64, occasion_date: NaiveDate) -> Self {
+        Self {
+            customer_id,
+            person_id,
+            occasion: Occasion::Birthday,
+            occasion_date,
+            order_number: None,
+            item_code: None,
+            day_offset: None,
+        }
+    }
+}
+
+/// At most `max` real marketing messages to a person within `days` (`max` 0: no cap). A
+/// revisit over it is not created; the next day's scan tries again while it is still due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub days: u32,
+}
+
+impl FrequencyCap {
+    pub const NONE: Self = Self { max: 0, days: 0 };
+
+    /// Whether a new revisit of `occasion` is counted and checked.
+    pub fn applies(self, occasion: Occasion, test_mode: bool) -> bool {
+        self.max > 0 && !test_mode && occasion.is_marketing()
+    }
+}
+
+/// What creating revisits did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Created {
+    pub created: u32,
+    /// Left for a later day by the frequency cap.
+    pub capped: u32,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -320,6 +367,10 @@ pub struct Revisit {
     /// `pending` while a real message waits for staff approval; `approved`, `rejected`; NULL
     /// when none was asked for.
     pub approval: Option<String>,
+    /// What a follow-up is about (see [`NewRevisit`]).
+    pub order_number: Option<String>,
+    pub item_code: Option<String>,
+    pub day_offset: Option<i32>,
 }
 
 /// Whom a message may go to.
@@ -388,6 +439,7 @@ pub struct RevisitView {
     pub customer_code: String,
     pub name: String,
     pub phone: String,
+    pub occasion: String,
     pub occasion_date: NaiveDate,
     pub test_mode: bool,
     pub status: String,

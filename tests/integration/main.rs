@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod consent;
 mod cron;
+mod followups;
 mod greeting;
 mod import;
 mod import_rules;

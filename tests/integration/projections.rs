@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use revisit::{
     app::App,
     projections::Projection,
-    store::{self, Backend, NewRevisit},
+    store::{self, Backend, FrequencyCap, NewRevisit},
 };
 use revisit_jobs::{EntityKind, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
@@ -258,14 +258,15 @@ async fn changes_reach_clickhouse_and_a_late_job_never_overwrites_newer_data(bac
         .rows("SELECT id, person_id FROM customers WHERE code = 'BJ-HA-001-C1'")
         .await[0];
     env.store()
-        .create_birthday_revisits(
-            &[NewRevisit {
+        .create_revisits(
+            &[NewRevisit::birthday(
                 customer_id,
                 person_id,
-                occasion_date: NaiveDate::from_ymd_opt(2026, 5, 15).unwrap(),
-            }],
+                NaiveDate::from_ymd_opt(2026, 5, 15).unwrap(),
+            )],
             true,
             3,
+            FrequencyCap::NONE,
         )
         .await
         .unwrap();
@@ -386,14 +387,16 @@ async fn the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store(ba
         .await;
     let found: Vec<NewRevisit> = ids
         .iter()
-        .map(|(customer_id, person_id)| NewRevisit {
-            customer_id: *customer_id,
-            person_id: *person_id,
-            occasion_date: NaiveDate::from_ymd_opt(2026, 2, 12).unwrap(),
+        .map(|(customer_id, person_id)| {
+            NewRevisit::birthday(
+                *customer_id,
+                *person_id,
+                NaiveDate::from_ymd_opt(2026, 2, 12).unwrap(),
+            )
         })
         .collect();
     env.store()
-        .create_birthday_revisits(&found, false, 3)
+        .create_revisits(&found, false, 3, FrequencyCap::NONE)
         .await
         .unwrap();
     exec(

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use revisit::store::{self, Backend, DbPool, NewJob, NewRevisit};
+use revisit::store::{self, Backend, DbPool, FrequencyCap, NewJob, NewRevisit};
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, SystemHealth};
 
 use crate::harness::*;
@@ -118,17 +118,15 @@ pub async fn one_greeting(env: &TestEnv, test_mode: bool) -> (i64, String) {
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
     assert_eq!(
         env.store()
-            .create_birthday_revisits(
-                &[NewRevisit {
-                    customer_id,
-                    person_id,
-                    occasion_date: date,
-                }],
+            .create_revisits(
+                &[NewRevisit::birthday(customer_id, person_id, date)],
                 test_mode,
-                max
+                max,
+                FrequencyCap::NONE,
             )
             .await
-            .unwrap(),
+            .unwrap()
+            .created,
         1
     );
     let revisit = env.store().revisits_since(since).await.unwrap()[0].id;

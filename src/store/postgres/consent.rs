@@ -64,7 +64,7 @@ impl Consent for PgStore {
     ) -> StoreResult<Vec<RevisitView>> {
         let rows: Vec<RevisitView> = sqlx::query_as(
             "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name, p.phone,
-                    r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
+                    r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
              FROM revisits r JOIN customers c ON c.id = r.customer_id
              JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id
              WHERE r.approval = 'pending' AND r.status = 'generated'

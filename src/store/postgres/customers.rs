@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    domain::{birthday::BirthdayWindow, lunar::LunarBirthday},
+    domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
     llm::prompt::{GreetingContext, HistoryItem},
     store::BirthdayCandidate,
 };
@@ -72,6 +72,8 @@ struct ProfileRow {
 
 #[derive(sqlx::FromRow)]
 struct HistoryRow {
+    order_number: String,
+    item_code: String,
     order_date: NaiveDate,
     item_type: String,
     item_name: String,
@@ -99,7 +101,8 @@ pub async fn greeting_context(
         return Ok(None);
     };
     let history: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT r.order_date, it.item_type, it.item_name, it.actual_price_cents, d.name AS doctor_name
+        "SELECT r.order_number, it.item_code, r.order_date, it.item_type, it.item_name,
+                it.actual_price_cents, d.name AS doctor_name
          FROM consumption_records r
          JOIN consumption_items it
            ON it.institution_id = r.institution_id AND it.order_number = r.order_number
@@ -119,12 +122,17 @@ pub async fn greeting_context(
         gender: p.gender,
         occasion_date,
         lunar_birthday: p.lunar_birthday.and_then(LunarBirthday::from_code),
+        occasion: Occasion::Birthday,
+        subject: None,
+        day_offset: None,
         vip_level: p.vip_level,
         tags: p.tags,
         notes: p.notes,
         history: history
             .into_iter()
             .map(|h| HistoryItem {
+                order_number: h.order_number,
+                item_code: h.item_code,
                 date: h.order_date,
                 item_type: h.item_type,
                 item_name: h.item_name,

@@ -256,10 +256,11 @@ async fn projects(
     let mut c = Counts::default();
     for (_, r) in v {
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq, followup_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, category = EXCLUDED.category,
                  standard_price_cents = EXCLUDED.standard_price_cents, cycle_days = EXCLUDED.cycle_days,
+                 followup_days = EXCLUDED.followup_days,
                  description = EXCLUDED.description, status = EXCLUDED.status,
                  content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE projects.content_hash IS DISTINCT FROM EXCLUDED.content_hash
@@ -275,6 +276,7 @@ async fn projects(
         .bind(&r.status)
         .bind(content_hash(r))
         .bind(ctx.source_seq)
+        .bind(&r.followup_days)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);

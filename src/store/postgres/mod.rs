@@ -6,6 +6,7 @@ mod analytics;
 mod consent;
 mod customers;
 mod directory;
+mod followups;
 mod import;
 pub mod jobs;
 mod projections;
@@ -314,13 +315,14 @@ impl Repository for PgStore {
         customers::birthday_candidates(&self.pool, institutions, window).await
     }
 
-    async fn create_birthday_revisits(
+    async fn create_revisits(
         &self,
         found: &[NewRevisit],
         test_mode: bool,
         greeting_max_attempts: i32,
-    ) -> StoreResult<u32> {
-        revisits::create_birthday(&self.pool, found, test_mode, greeting_max_attempts).await
+        cap: FrequencyCap,
+    ) -> StoreResult<Created> {
+        revisits::create(&self.pool, found, test_mode, greeting_max_attempts, cap).await
     }
 
     async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>> {

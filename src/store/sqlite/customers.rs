@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 
 use super::json;
 use crate::{
-    domain::{birthday::BirthdayWindow, lunar::LunarBirthday},
+    domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
     llm::prompt::{GreetingContext, HistoryItem},
     store::{BirthdayCandidate, StoreResult},
 };
@@ -72,7 +72,15 @@ struct ProfileRow {
     lunar_birthday: Option<i16>,
 }
 
-type HistoryRow = (NaiveDate, String, String, i64, Option<String>);
+type HistoryRow = (
+    String,
+    String,
+    NaiveDate,
+    String,
+    String,
+    i64,
+    Option<String>,
+);
 
 pub async fn greeting_context(
     pool: &SqlitePool,
@@ -93,7 +101,8 @@ pub async fn greeting_context(
         return Ok(None);
     };
     let history: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT r.order_date, it.item_type, it.item_name, it.actual_price_cents, d.name
+        "SELECT r.order_number, it.item_code, r.order_date, it.item_type, it.item_name,
+                it.actual_price_cents, d.name
          FROM consumption_records r
          JOIN consumption_items it
            ON it.institution_id = r.institution_id AND it.order_number = r.order_number
@@ -113,18 +122,33 @@ pub async fn greeting_context(
         gender: p.gender,
         occasion_date,
         lunar_birthday: p.lunar_birthday.and_then(LunarBirthday::from_code),
+        occasion: Occasion::Birthday,
+        subject: None,
+        day_offset: None,
         vip_level: p.vip_level,
         tags: serde_json::from_str(&p.tags).unwrap_or_default(),
         notes: p.notes,
         history: history
             .into_iter()
             .map(
-                |(date, item_type, item_name, amount_cents, doctor_name)| HistoryItem {
+                |(
+                    order_number,
+                    item_code,
                     date,
                     item_type,
                     item_name,
                     amount_cents,
                     doctor_name,
+                )| {
+                    HistoryItem {
+                        order_number,
+                        item_code,
+                        date,
+                        item_type,
+                        item_name,
+                        amount_cents,
+                        doctor_name,
+                    }
                 },
             )
             .collect(),

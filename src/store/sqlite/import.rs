@@ -290,10 +290,11 @@ async fn projects(
     let mut c = Counts::default();
     for (_, r) in v {
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO projects (code, name, category, standard_price_cents, cycle_days, description, status, content_hash, source_seq, followup_days)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
                  standard_price_cents = excluded.standard_price_cents, cycle_days = excluded.cycle_days,
+                 followup_days = excluded.followup_days,
                  description = excluded.description, status = excluded.status,
                  content_hash = excluded.content_hash, source_seq = excluded.source_seq,
                  revision = projects.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -310,6 +311,7 @@ async fn projects(
         .bind(&r.status)
         .bind(content_hash(r))
         .bind(ctx.source_seq)
+        .bind(&r.followup_days)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));

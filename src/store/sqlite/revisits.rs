@@ -7,36 +7,68 @@ use chrono::{DateTime, Utc};
 use revisit_jobs::{GreetingGenerate, MessageSend};
 use sqlx::SqlitePool;
 
-use super::{begin_write, jobs, ts};
+use super::{begin_write, jobs, json, ts};
 use crate::{
-    domain::delivery::{self, ClaimDecision, SendOutcome, SendState},
+    domain::{
+        delivery::{self, ClaimDecision, SendOutcome, SendState},
+        followup::Occasion,
+    },
     store::{
-        NewJob, NewRevisit, Recipient, RecipientRow, Revisit, RevisitView, SavedGreeting,
-        StoreResult,
+        Created, FrequencyCap, NewJob, NewRevisit, Recipient, RecipientRow, Revisit, RevisitView,
+        SavedGreeting, StoreResult,
     },
 };
 
-pub async fn create_birthday_revisits(
+pub async fn create(
     pool: &SqlitePool,
     found: &[NewRevisit],
     test_mode: bool,
     greeting_max_attempts: i32,
-) -> StoreResult<u32> {
+    cap: FrequencyCap,
+) -> StoreResult<Created> {
+    // BEGIN IMMEDIATE: one writer at a time, so the cap's count and the insert see the same rows.
     let mut tx = begin_write(pool).await?;
-    let mut created = 0;
+    let mut out = Created::default();
+    let marketing = json(&Occasion::marketing());
     for new in found {
+        if cap.applies(new.occasion, test_mode) {
+            let since = ts(Utc::now() - chrono::Duration::days(i64::from(cap.days)));
+            let recent: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM revisits
+                 WHERE person_id = ?1 AND NOT test_mode
+                   AND occasion IN (SELECT value FROM json_each(?2))
+                   AND status NOT IN ('failed', 'skipped') AND created_at >= ?3
+                   AND NOT (occasion = ?4 AND occasion_date = ?5)",
+            )
+            .bind(new.person_id)
+            .bind(&marketing)
+            .bind(since)
+            .bind(new.occasion.as_str())
+            .bind(new.occasion_date)
+            .fetch_one(&mut *tx)
+            .await?;
+            if recent >= i64::from(cap.max) {
+                out.capped += 1;
+                continue;
+            }
+        }
         // OR IGNORE: either unique key (per person, or the older per customer) means this
         // occasion is taken care of already.
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT OR IGNORE INTO revisits (customer_id, person_id, occasion, occasion_date, test_mode, send_key)
-             VALUES (?1, ?2, 'birthday', ?3, ?4, ?5)
+            "INSERT OR IGNORE INTO revisits (customer_id, person_id, occasion, occasion_date, test_mode,
+                 send_key, order_number, item_code, day_offset)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              RETURNING id",
         )
         .bind(new.customer_id)
         .bind(new.person_id)
+        .bind(new.occasion.as_str())
         .bind(new.occasion_date)
         .bind(test_mode)
         .bind(format!("revisit-{}", ulid::Ulid::generate()))
+        .bind(&new.order_number)
+        .bind(&new.item_code)
+        .bind(new.day_offset)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(id) = id {
@@ -49,11 +81,11 @@ pub async fn create_birthday_revisits(
                 ),
             )
             .await?;
-            created += 1;
+            out.created += 1;
         }
     }
     tx.commit().await?;
-    Ok(created)
+    Ok(out)
 }
 
 pub async fn revisit(pool: &SqlitePool, id: i64) -> StoreResult<Option<Revisit>> {
@@ -231,7 +263,7 @@ pub async fn revisits_since(
 ) -> StoreResult<Vec<RevisitView>> {
     let rows: Vec<RevisitView> = sqlx::query_as(
         "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name, p.phone,
-                r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
+                r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
          FROM revisits r JOIN customers c ON c.id = r.customer_id
          JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id
          WHERE r.created_at >= ?1 ORDER BY r.occasion_date, r.id",

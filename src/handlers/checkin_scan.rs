@@ -1,0 +1,52 @@
+//! `checkin.scan` (术后回访): a check-in for each treatment whose check-in day has come (the
+//! project's `followup_days`, or its category's defaults), within the catch-up days.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use revisit_jobs::CheckinScan;
+
+use super::{Handler, JobCtx, JobError, followup_scope};
+use crate::{
+    domain::followup::{CATCH_UP_DAYS, Occasion, checkin_days, checkin_due, parse_days},
+    store::NewRevisit,
+};
+
+impl Handler for CheckinScan {
+    async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
+        let (today, institutions) = followup_scope::resolve(ctx, &self.scope).await?;
+        let store = &ctx.app.store;
+        // Every check-in day any project may use, and so every treatment date to read.
+        let mut days: BTreeSet<i64> = BTreeSet::new();
+        for category in ["手术", "注射", "光电", "护理", ""] {
+            days.extend(crate::domain::followup::default_followup_days(Some(
+                category,
+            )));
+        }
+        for text in store.project_followup_days().await? {
+            days.extend(parse_days(&text).unwrap_or_default());
+        }
+        let dates: Vec<_> = days
+            .iter()
+            .flat_map(|d| (0..=CATCH_UP_DAYS).map(move |k| today - Duration::days(d + k)))
+            .collect();
+        let treatments = store.treatments_on(&institutions, &dates).await?;
+        let found: Vec<NewRevisit> = treatments
+            .into_iter()
+            .filter_map(|t| {
+                let days = checkin_days(t.followup_days.as_deref(), t.category.as_deref());
+                let (due, offset) = checkin_due(t.order_date, &days, today)?;
+                Some(NewRevisit {
+                    customer_id: t.customer_id,
+                    person_id: t.person_id,
+                    occasion: Occasion::Checkin,
+                    occasion_date: due,
+                    order_number: Some(t.order_number),
+                    item_code: Some(t.item_code),
+                    day_offset: Some(offset as i32),
+                })
+            })
+            .collect();
+        followup_scope::create(ctx, "checkin", today, &self.scope, &found).await
+    }
+}

@@ -1,0 +1,51 @@
+//! What the follow-up scans (`checkin.scan`, `cycle.scan`, `winback.scan`) share: the day and
+//! institutions they cover, and creating what they found under the frequency cap.
+
+use chrono::{NaiveDate, Utc};
+use revisit_jobs::{GreetingGenerate, KindInfo, ScanScope};
+use tracing::{info, warn};
+
+use super::{JobCtx, JobError};
+use crate::{domain::birthday::local_today, store::NewRevisit};
+
+/// The scan's day and the institutions it covers (those imported; the others are logged).
+pub(super) async fn resolve(
+    ctx: &JobCtx<'_>,
+    scope: &ScanScope,
+) -> Result<(NaiveDate, Vec<String>), JobError> {
+    let settings = &ctx.app.settings;
+    let today = scope
+        .today
+        .unwrap_or_else(|| local_today(Utc::now(), settings.tz()));
+    let wanted = match &scope.institution {
+        Some(code) => vec![code.clone()],
+        None => settings.app.institutions.clone(),
+    };
+    let institutions = ctx.app.store.existing_institutions(&wanted).await?;
+    for missing in wanted.iter().filter(|w| !institutions.contains(w)) {
+        warn!(institution = %missing, "institution not imported; skipped");
+    }
+    Ok((today, institutions))
+}
+
+/// Creates the revisits found (each with its greeting job) in one transaction, under the
+/// frequency cap.
+pub(super) async fn create(
+    ctx: &JobCtx<'_>,
+    scan: &'static str,
+    today: NaiveDate,
+    scope: &ScanScope,
+    found: &[NewRevisit],
+) -> Result<(), JobError> {
+    let settings = &ctx.app.settings;
+    let attempts = settings
+        .policy(&KindInfo::of::<GreetingGenerate>())
+        .max_attempts as i32;
+    let done = ctx
+        .app
+        .store
+        .create_revisits(found, scope.test_mode, attempts, settings.consent.cap())
+        .await?;
+    info!(%today, scan, test_mode = scope.test_mode, found = found.len(), created = done.created, capped = done.capped, "follow-up scan done");
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! Follow-ups beside the birthday greeting, through the real queue on both engines: check-ins
+//! on each project's days (or its category's), catching up a missed day and never twice;
+//! maintenance reminders when a cycle comes round, not when the treatment was had again;
+//! win-back after the quiet days; their messages; and the frequency cap.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use revisit::store::{Backend, FrequencyCap, NewRevisit};
+use revisit_jobs::{
+    CheckinScan, CycleScan, GreetingGenerate, Job, MessageSend, ScanScope, WinbackScan,
+};
+
+use crate::harness::*;
+
+crate::on_both_backends!(
+    check_ins_reminders_and_win_back_are_found_once_on_their_days,
+    the_frequency_cap_holds_marketing_back_but_not_care,
+);
+
+const PROJECTS: &str = r#"[
+  {"project_code":"PRJ-001","name":"水光针","category":"注射","standard_price":2800.0,"cycle_days":180},
+  {"project_code":"PRJ-002","name":"双眼皮","category":"整形手术","standard_price":9800.0,"followup_days":[2,5]}
+]"#;
+const PRODUCTS: &str =
+    r#"[{"product_code":"PRD-001","name":"面膜","category":"护肤","price":100.0}]"#;
+const DOCTORS: &str =
+    r#"[{"doctor_code":"DOC-1","institution_code":"BJ-HA-001","name":"李明","title":"主任医师"}]"#;
+
+fn d(m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, m, day).unwrap()
+}
+
+fn customer(code: &str, phone: &str, opted_out: bool) -> serde_json::Value {
+    serde_json::json!({"customer_code": code, "opted_out": opted_out,
+        "person": {"name": "周婷", "gender": "女", "birthday": "1990-11-10", "phone": phone}})
+}
+
+fn order(n: usize, customer: &str, date: &str, item: (&str, &str, &str)) -> serde_json::Value {
+    serde_json::json!({"order_number": format!("BJ-HA-001-ORD-{n}"), "customer_code": customer,
+        "order_date": date, "doctor_code": "DOC-1",
+        "items": [{"item_type": item.0, "item_code": item.1, "item_name": item.2, "quantity": 1,
+                   "unit_price": 100.0, "discount": 1.0, "actual_price": 100.0}],
+        "total_amount": 100.0, "payment_method": "现金", "status": "completed"})
+}
+
+async fn import(env: &TestEnv) {
+    let customers = serde_json::json!([
+        customer("BJ-HA-001-C1", "13800000001", false),
+        customer("BJ-HA-001-C2", "13800000002", false),
+        customer("BJ-HA-001-C3", "13800000003", false),
+        customer("BJ-HA-001-C4", "13800000004", false),
+        customer("BJ-HA-001-C5", "13800000005", true),
+        customer("BJ-HA-001-C6", "13800000006", false),
+    ])
+    .to_string();
+    let water = ("project", "PRJ-001", "水光针");
+    let orders = serde_json::json!([
+        order(1, "BJ-HA-001-C1", "2026-03-01", water),
+        order(
+            2,
+            "BJ-HA-001-C2",
+            "2026-03-01",
+            ("project", "PRJ-002", "双眼皮")
+        ),
+        order(
+            3,
+            "BJ-HA-001-C3",
+            "2026-03-01",
+            ("product", "PRD-001", "面膜")
+        ),
+        order(
+            4,
+            "BJ-HA-001-C4",
+            "2025-09-03",
+            ("product", "PRD-001", "面膜")
+        ),
+        order(5, "BJ-HA-001-C5", "2026-03-01", water),
+        order(6, "BJ-HA-001-C6", "2026-03-01", water),
+        order(7, "BJ-HA-001-C6", "2026-06-01", water),
+    ])
+    .to_string();
+    let dir = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("common/projects.json", PROJECTS),
+        ("common/products.json", PRODUCTS),
+        ("common/doctors.json", DOCTORS),
+        ("BJ-HA-001/customers.json", &customers),
+        ("BJ-HA-001/consumption_records.json", &orders),
+    ]);
+    import_tree(env, dir.path()).await;
+}
+
+fn scope(today: NaiveDate) -> ScanScope {
+    ScanScope {
+        institution: None,
+        test_mode: true,
+        today: Some(today),
+    }
+}
+
+async fn run<J: Job>(env: &TestEnv, job: J) {
+    let id = revisit::store::enqueue(env.store(), &env.app.settings, &job, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let since = std::time::Instant::now();
+    eventually(Duration::from_secs(20), "the scan", || async {
+        let state = job_state_or_vanished(env, &id, since, Duration::from_secs(5)).await;
+        (state.as_deref() == Some("done")).then_some(())
+    })
+    .await;
+}
+
+/// (customer, occasion, date, day offset) of every revisit.
+async fn revisits(env: &TestEnv) -> Vec<(String, String, NaiveDate, Option<i32>)> {
+    env.rows(
+        "SELECT c.code, r.occasion, r.occasion_date, r.day_offset FROM revisits r
+         JOIN customers c ON c.id = r.customer_id ORDER BY r.occasion, c.code, r.occasion_date",
+    )
+    .await
+}
+
+async fn check_ins_reminders_and_win_back_are_found_once_on_their_days(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    import(&env).await;
+    let workers = env.start_workers(vec![
+        CheckinScan::QUEUE,
+        CycleScan::QUEUE,
+        WinbackScan::QUEUE,
+    ]);
+    let row = |c: &str, o: &str, date: NaiveDate, off: Option<i32>| {
+        (format!("BJ-HA-001-{c}"), o.to_owned(), date, off)
+    };
+    // 2 March: C1's 水光针 (an injection: days 1, 3, 7) has its day-1 check-in; C2's 双眼皮 says
+    // days 2 and 5; a product (C3) has none; C5 opted out; C6 had it too.
+    run(
+        &env,
+        CheckinScan {
+            scope: scope(d(3, 2)),
+        },
+    )
+    .await;
+    assert_eq!(
+        revisits(&env).await,
+        vec![
+            row("C1", "checkin", d(3, 2), Some(1)),
+            row("C6", "checkin", d(3, 2), Some(1)),
+        ]
+    );
+    // The scan of 3 March did not run; on 4 March C2's day 2 (3 March) is caught up, with C1's
+    // and C6's day 3. Run twice: nothing twice.
+    run(
+        &env,
+        CheckinScan {
+            scope: scope(d(3, 4)),
+        },
+    )
+    .await;
+    run(
+        &env,
+        CheckinScan {
+            scope: scope(d(3, 4)),
+        },
+    )
+    .await;
+    let checkins = revisits(&env).await;
+    assert_eq!(
+        checkins,
+        vec![
+            row("C1", "checkin", d(3, 2), Some(1)),
+            row("C1", "checkin", d(3, 4), Some(3)),
+            row("C2", "checkin", d(3, 3), Some(2)),
+            row("C6", "checkin", d(3, 2), Some(1)),
+            row("C6", "checkin", d(3, 4), Some(3)),
+        ]
+    );
+    // 水光针 has a 180-day cycle, reminded 7 days ahead: 21 August for C1. C6 had it again on
+    // 1 June, so their March treatment is not coming round.
+    run(
+        &env,
+        CycleScan {
+            scope: scope(d(8, 21)),
+        },
+    )
+    .await;
+    run(
+        &env,
+        CycleScan {
+            scope: scope(d(8, 22)),
+        },
+    )
+    .await;
+    // Win-back after 180 quiet days: C4 was last seen on 3 September 2025.
+    run(
+        &env,
+        WinbackScan {
+            scope: scope(d(3, 2)),
+        },
+    )
+    .await;
+    let all = revisits(&env).await;
+    let rest: Vec<_> = all.iter().filter(|r| r.1 != "checkin").cloned().collect();
+    assert_eq!(
+        rest,
+        vec![
+            row("C1", "cycle", d(8, 21), None),
+            row("C4", "winback", d(3, 2), None),
+        ]
+    );
+    workers.stop().await;
+
+    // Their messages: the template (no LLM here) names the treatment and the day; a check-in is
+    // care and carries no opt-out text, the others do.
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let messages: Vec<(String, i32, String)> = eventually(
+        Duration::from_secs(30),
+        "every message generated",
+        || async {
+            let rows: Vec<(String, Option<i32>, Option<String>)> = env
+                .rows("SELECT occasion, day_offset, message FROM revisits ORDER BY id")
+                .await;
+            rows.iter().all(|r| r.2.is_some()).then(|| {
+                rows.into_iter()
+                    .map(|(o, off, m)| (o, off.unwrap_or(0), m.unwrap()))
+                    .collect()
+            })
+        },
+    )
+    .await;
+    workers.stop().await;
+    for (occasion, offset, text) in messages {
+        assert!(text.chars().count() <= 70, "{text}");
+        match occasion.as_str() {
+            "checkin" => {
+                assert!(
+                    text.contains("恢复") && !text.ends_with("拒收请回复R"),
+                    "{text}"
+                );
+                assert!(text.contains(&format!("{offset}天")), "{text}");
+            }
+            "cycle" => assert!(
+                text.contains("水光针") && text.contains("维养") && text.ends_with("拒收请回复R"),
+                "{text}"
+            ),
+            "winback" => assert!(
+                text.contains("好久不见") && text.ends_with("拒收请回复R"),
+                "{text}"
+            ),
+            other => panic!("unexpected occasion {other}"),
+        }
+    }
+}
+
+async fn the_frequency_cap_holds_marketing_back_but_not_care(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    import(&env).await;
+    let (customer_id, person_id): (i64, i64) = env
+        .rows("SELECT id, person_id FROM customers WHERE code = 'BJ-HA-001-C1'")
+        .await[0];
+    let cap = FrequencyCap { max: 1, days: 7 };
+    let of = |occasion, date| NewRevisit {
+        occasion,
+        order_number: None,
+        item_code: None,
+        day_offset: None,
+        ..NewRevisit::birthday(customer_id, person_id, date)
+    };
+    use revisit::domain::followup::Occasion;
+    let store = env.store();
+    let first = store
+        .create_revisits(&[of(Occasion::Winback, d(3, 2))], false, 3, cap)
+        .await
+        .unwrap();
+    assert_eq!((first.created, first.capped), (1, 0));
+    // A second marketing message within 7 days is held back, in real mode; a check-in is
+    // care, and test mode is never capped.
+    let second = store
+        .create_revisits(
+            &[of(Occasion::Cycle, d(3, 3)), of(Occasion::Checkin, d(3, 3))],
+            false,
+            3,
+            cap,
+        )
+        .await
+        .unwrap();
+    assert_eq!((second.created, second.capped), (1, 1));
+    let test = store
+        .create_revisits(&[of(Occasion::Cycle, d(3, 3))], true, 3, cap)
+        .await
+        .unwrap();
+    assert_eq!((test.created, test.capped), (1, 0));
+    // The same revisit asked for again is not counted against itself.
+    let again = store
+        .create_revisits(&[of(Occasion::Winback, d(3, 2))], false, 3, cap)
+        .await
+        .unwrap();
+    assert_eq!((again.created, again.capped), (0, 0));
+    // With no cap, both go.
+    let free = store
+        .create_revisits(
+            &[of(Occasion::Cycle, d(3, 3))],
+            false,
+            3,
+            FrequencyCap::NONE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(free.created, 1);
+}
