@@ -59,6 +59,39 @@ impl Violation {
     }
 }
 
+/// The substrings of `text` that could be a person's full name (two to four Chinese
+/// characters in a row), each once: what is looked up among the customers, so that a message
+/// never carries another customer's name.
+pub fn name_candidates(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for start in 0..chars.len() {
+        for len in 2..=4 {
+            let Some(slice) = chars.get(start..start + len) else {
+                break;
+            };
+            if !slice.iter().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(c)) {
+                break;
+            }
+            let s: String = slice.iter().collect();
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The violation for another customer's name found in a message.
+pub fn other_customer_name(name: &str) -> Violation {
+    Violation {
+        rule: "other_customer_name".into(),
+        found: crate::domain::privacy::mask_name(name),
+        law: "《个人信息保护法》第十条".into(),
+        reason: "含有其他客户的姓名，不得向他人披露个人信息".into(),
+    }
+}
+
 /// Everything wrong with `text`; empty when it may be sent.
 pub fn check(text: &str, limits: Limits) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -166,6 +199,17 @@ mod tests {
 
     fn rules(text: &str) -> Vec<String> {
         check(text, L).into_iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn name_candidates_are_runs_of_two_to_four_chinese_characters() {
+        let c = name_candidates("张女士，王芳推荐的A项目");
+        assert!(c.contains(&"王芳".to_owned()) && c.contains(&"张女士".to_owned()));
+        assert!(c.contains(&"推荐的".to_owned()));
+        assert!(!c.iter().any(|s| s.contains('A') || s.contains('，')));
+        assert!(c.iter().all(|s| (2..=4).contains(&s.chars().count())));
+        assert!(name_candidates("ok").is_empty());
+        assert_eq!(other_customer_name("王芳").found, "王*");
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Handler for GreetingGenerate {
                     );
                     (template(), "template", None, None)
                 }
-                Some(text) => match compliance::check(&text, limits) {
+                Some(text) => match violations(app, &text, limits, &context, r.person_id).await? {
                     v if v.is_empty() => (text, "llm", model, None),
                     first => {
                         // One rewrite, told why; then the template.
@@ -101,8 +101,12 @@ impl Handler for GreetingGenerate {
                             "{user}\n\n上一版未通过合规检查：{reasons}。请重写，不要出现这些内容。"
                         );
                         let second = ask(app, &system, &again, max).await?;
-                        let second_violations =
-                            second.as_deref().map(|t| compliance::check(t, limits));
+                        let second_violations = match second.as_deref() {
+                            Some(t) => {
+                                Some(violations(app, t, limits, &context, r.person_id).await?)
+                            }
+                            None => None,
+                        };
                         warn!(
                             revisit = id,
                             rules = ?first.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(),
@@ -136,13 +140,17 @@ impl Handler for GreetingGenerate {
         // The template is checked too (names of projects and doctors come from the data), and
         // so is the whole message as sent: one that fails is never saved for sending.
         let message = consent::with_opt_out(&message, opt_out);
-        let left = compliance::check(
+        let left = violations(
+            app,
             &message,
             Limits {
                 max_chars: app.settings.reminders.max_message_chars,
                 ..limits
             },
-        );
+            &context,
+            r.person_id,
+        )
+        .await?;
         if !left.is_empty() {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "话术未通过合规检查，未发送：{}",
@@ -210,6 +218,27 @@ async fn ask(app: &App, system: &str, user: &str, max: usize) -> Result<Option<S
         }),
         Err(refused @ LlmError::Refused(_)) => Err(JobError::permanent(refused)),
     }
+}
+
+/// Everything wrong with a message: the compliance rules, and the full name of any other
+/// customer of the chain (the doctors who treated this customer may be named).
+async fn violations(
+    app: &App,
+    text: &str,
+    limits: Limits,
+    context: &prompt::GreetingContext,
+    person_id: i64,
+) -> Result<Vec<Violation>, JobError> {
+    let mut found = compliance::check(text, limits);
+    let doctors = context.doctors();
+    let candidates: Vec<String> = compliance::name_candidates(text)
+        .into_iter()
+        .filter(|c| !doctors.contains(&c.as_str()))
+        .collect();
+    for name in app.store.names_of_others(person_id, &candidates).await? {
+        found.push(compliance::other_customer_name(&name));
+    }
+    Ok(found)
 }
 
 /// The violations, one after another, for staff and for the LLM's second try.

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     an_llm_answer_longer_than_one_sms_is_cut_to_the_limit,
     an_llm_that_answers_with_banned_content_never_reaches_the_customer,
     a_banned_first_answer_is_rewritten_once_with_the_reasons,
+    another_customers_name_is_never_sent_and_never_repeated_to_the_llm,
 );
 
 /// The compliance note recorded on a revisit.
@@ -211,4 +212,55 @@ async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit(backend: Backend)
         .expect("the opt-out text ends it");
     assert!(text.chars().count() <= 70 && body.ends_with('！'), "{text}");
     workers.stop().await;
+}
+
+async fn another_customers_name_is_never_sent_and_never_repeated_to_the_llm(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|n, _| {
+        let text = if n == 0 {
+            "张女士，生日快乐！王芳托我们向您问好，期待再见。"
+        } else {
+            "张女士，生日快乐！李明医生和我们都记得您，期待再见。"
+        };
+        (200, vec![], chat_answer(text))
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
+    // Another customer of the chain is called 王芳.
+    let other = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        (
+            "SH-ML-002/customers.json",
+            &customers_json(&[("SH-ML-002-C9", "王芳", "1988-01-01", "13900000009")]),
+        ),
+    ]);
+    import_tree(&env, other.path()).await;
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    workers.stop().await;
+    assert_eq!(
+        r.message.as_deref(),
+        Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。拒收请回复R"),
+        "the answer naming another customer was rewritten"
+    );
+    let asked = llm.received();
+    assert_eq!(asked.len(), 2);
+    let second = asked[1].body.to_string();
+    assert!(
+        second.contains("其他客户的姓名") && second.contains("王*"),
+        "{second}"
+    );
+    assert!(
+        !second.contains("王芳"),
+        "the name is not repeated to the LLM: {second}"
+    );
+    let note = compliance_note(&env, revisit).await.unwrap();
+    assert!(
+        note.contains("个人信息保护法") && !note.contains("王芳"),
+        "{note}"
+    );
 }

@@ -329,6 +329,23 @@ impl Repository for PgStore {
         revisits::get(&self.pool, id).await
     }
 
+    async fn names_of_others(
+        &self,
+        person_id: i64,
+        candidates: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT DISTINCT name FROM persons WHERE name = ANY($1) AND id <> $2 ORDER BY name",
+        )
+        .bind(candidates)
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     async fn greeting_context(
         &self,
         customer_id: i64,
