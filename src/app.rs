@@ -8,7 +8,7 @@ use std::{
 use crate::{
     config::Settings,
     llm::LlmClient,
-    notify::{AliyunSms, Channel, WebhookChannel},
+    notify::{AliyunSms, Channel, WebhookChannel, wecom_robot::WecomRobot},
     projections::Projections,
     store::{Database, DbPool, Repository},
 };
@@ -22,6 +22,8 @@ pub struct App {
     pub llm: LlmClient,
     /// The configured channel for real sends; test-mode revisits always use the console.
     pub channel: Channel,
+    /// Staff alerts' WeCom group robot, when configured.
+    pub robot: Option<WecomRobot>,
     /// The configured projections (ClickHouse; none on the embedded default).
     pub projections: Projections,
     /// Ids of the jobs whose handlers run in this process now: at shutdown only the others
@@ -43,6 +45,10 @@ impl App {
         Ok(Arc::new(Self {
             llm: LlmClient::new(&settings.llm)?,
             channel,
+            robot: match settings.alerts.wecom_robot_url.expose() {
+                "" => None,
+                url => Some(WecomRobot::new(url)?),
+            },
             projections: Projections::from_settings(&settings),
             store: db.repo,
             pool: db.pool,

@@ -88,6 +88,7 @@ pub struct Settings {
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
     pub followups: FollowupSettings,
+    pub alerts: AlertSettings,
     pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
@@ -136,6 +137,15 @@ pub struct ConsentSettings {
     /// `marketing_window_days` (0: no cap).
     pub max_marketing_messages: u32,
     pub marketing_window_days: u32,
+}
+
+/// Staff alerts (failed revisits, the daily report) to a WeCom group robot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// The robot's webhook URL (`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`), a
+    /// secret. Empty: no alerts.
+    pub wecom_robot_url: Secret,
 }
 
 /// The follow-ups beside the birthday greeting (see [`crate::domain::followup`]).
@@ -419,6 +429,14 @@ impl Settings {
                     "takes {opt_out} of the message's {} characters (reminders.max_message_chars); shorten it",
                     self.reminders.max_message_chars
                 ),
+            ));
+        }
+        if !self.alerts.wecom_robot_url.is_empty()
+            && !is_http_url(self.alerts.wecom_robot_url.expose())
+        {
+            return Err(invalid(
+                "alerts.wecom_robot_url",
+                "must be an http(s) URL or empty",
             ));
         }
         match self.reminders.channel.as_str() {

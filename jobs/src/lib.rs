@@ -37,6 +37,7 @@ pub const ALL_KINDS: &[KindInfo] = &[
     KindInfo::of::<GreetingGenerate>(),
     KindInfo::of::<MessageSend>(),
     KindInfo::of::<ReportDaily>(),
+    KindInfo::of::<AlertSend>(),
     KindInfo::of::<SystemHealth>(),
     KindInfo::of::<JobsPrune>(),
     KindInfo::of::<ProjectionDispatch>(),
@@ -255,6 +256,19 @@ impl Job for ReportDaily {
     const QUEUE: &'static str = "report.daily.v1";
     const NAME: &'static str = "report.daily";
     const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 60, 1800, 1);
+}
+
+/// `alert.send`: post a staff alert to the WeCom group robot (a failed revisit, the daily
+/// report). Never to a customer; carries no full name or phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertSend {
+    pub text: String,
+}
+
+impl Job for AlertSend {
+    const QUEUE: &'static str = "alert.send.v1";
+    const NAME: &'static str = "alert.send";
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(10, 30, 1800, 1);
 }
 
 /// `system.health`: check every configured store and record the result.

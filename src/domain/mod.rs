@@ -12,5 +12,6 @@ pub mod json_stream;
 pub mod lunar;
 pub mod ownership;
 pub mod privacy;
+pub mod rate;
 pub mod records;
 pub mod snapshot;

@@ -250,8 +250,24 @@ fn describe(v: &[Violation]) -> String {
 }
 
 /// Records on the revisit that its job is dead, where staff and the report see it.
+/// Staff are alerted to a real one (a test-mode failure reaches nobody).
 pub(super) async fn mark_failed(ctx: &JobCtx<'_>, id: i64, error: &str) {
-    if let Err(e) = ctx.app.store.mark_revisit_failed(id, error).await {
+    let store = &ctx.app.store;
+    if let Err(e) = store.mark_revisit_failed(id, error).await {
         warn!(revisit = id, error = %e, "could not mark the revisit failed");
+    }
+    if let Ok(Some(r)) = store.revisit(id).await
+        && !r.test_mode
+    {
+        let occasion = Occasion::parse(&r.occasion).map_or("回访", Occasion::label);
+        let reason: String = error.chars().take(300).collect();
+        super::alert_send::enqueue(
+            ctx.app,
+            format!(
+                "【回访失败】回访 #{id}（{occasion}，{}）未能送达：{reason}\n请在控制台「生日回访」页查看并处理，或运行 revisit jobs list --status failed",
+                r.occasion_date
+            ),
+        )
+        .await;
     }
 }

@@ -4,6 +4,7 @@
 //! opted-out customer: never retried), or worth retrying (a store or the LLM is down). The loop
 //! around it, with its backoff and bookkeeping, is in [`crate::queue::worker`].
 
+pub mod alert_send;
 mod checkin_scan;
 mod cycle_scan;
 mod followup_scope;

@@ -38,6 +38,7 @@ impl Handler for ReportDaily {
             .unwrap_or_else(|| Utc::now().with_timezone(&tz).date_naive() - Duration::days(1));
         let (text, path) = build(ctx.app, date).await.map_err(JobError::retry)?;
         info!(%date, page = %path.display(), report = %text, "daily report built");
+        super::alert_send::enqueue(ctx.app, text).await;
         Ok(())
     }
 }

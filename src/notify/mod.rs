@@ -11,6 +11,7 @@
 
 pub mod aliyun_sms;
 pub mod webhook;
+pub mod wecom_robot;
 
 use std::time::Duration;
 

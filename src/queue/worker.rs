@@ -232,6 +232,7 @@ fn register_queue(
         }
         q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, listen, names),
         q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, listen, names),
+        q if q == AlertSend::QUEUE => register::<AlertSend>(monitor, app, listen, names),
         q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, listen, names),
         q if q == JobsPrune::QUEUE => register::<JobsPrune>(monitor, app, listen, names),
         q if q == ProjectionDispatch::QUEUE => {

@@ -18,7 +18,7 @@ use axum::{
 };
 use hmac::{Hmac, KeyInit, Mac};
 use revisit::store::Backend;
-use revisit_jobs::{GreetingGenerate, Job, MessageSend};
+use revisit_jobs::{AlertSend, GreetingGenerate, Job, MessageSend};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +27,8 @@ use crate::{harness::*, runtime::one_greeting};
 crate::on_both_backends!(
     alibaba_cloud_sms_gets_a_signed_request_and_flow_control_is_retried_once,
     alibaba_cloud_sms_refusals_are_not_retried,
+    a_failed_revisit_alerts_staff_through_the_wecom_robot_without_personal_data,
+    the_wecom_robot_gets_at_most_20_alerts_a_minute_and_the_rest_later,
 );
 
 const KEY_ID: &str = "LTAI-test-key";
@@ -348,4 +350,109 @@ async fn alibaba_cloud_sms_refusals_are_not_retried(backend: Backend) {
             .unwrap_or_default()
             .contains("SignatureDoesNotMatch")
     );
+}
+
+fn robot_ok() -> Script {
+    Arc::new(|_, _| (200, vec![], json!({"errcode": 0, "errmsg": "ok"})))
+}
+
+async fn a_failed_revisit_alerts_staff_through_the_wecom_robot_without_personal_data(
+    backend: Backend,
+) {
+    let robot = MockServer::start(robot_ok()).await;
+    // A receiver that refuses the message: the revisit fails for good.
+    let hook = MockServer::start(Arc::new(|_, _| {
+        (400, vec![], json!({"error": "bad number"}))
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+            ("REVISIT__ALERTS__WECOM_ROBOT_URL", &robot.url),
+        ],
+    )
+    .await;
+    let (revisit, _) = one_greeting(&env, false).await;
+    let workers = env.start_workers(vec![
+        GreetingGenerate::QUEUE,
+        MessageSend::QUEUE,
+        AlertSend::QUEUE,
+    ]);
+    wait_status(&env, revisit, "failed").await;
+    let alert = eventually(Duration::from_secs(20), "the alert", || async {
+        robot.received().first().cloned()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    workers.stop().await;
+    assert_eq!(robot.count(), 1);
+    assert_eq!(alert.body["msgtype"], "text");
+    let text = alert.body["text"]["content"].as_str().unwrap();
+    assert!(
+        text.contains("回访失败")
+            && text.contains(&format!("#{revisit}"))
+            && text.contains("生日问候"),
+        "{text}"
+    );
+    for private in ["13800138000", "张丽"] {
+        assert!(
+            !text.contains(private),
+            "no personal data in a staff alert: {text}"
+        );
+    }
+}
+
+async fn the_wecom_robot_gets_at_most_20_alerts_a_minute_and_the_rest_later(backend: Backend) {
+    let robot = MockServer::start(robot_ok()).await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__ALERTS__WECOM_ROBOT_URL", &robot.url),
+            ("REVISIT__JOBS__ALERT_SEND__BASE_DELAY_SECS", "1"),
+        ],
+    )
+    .await;
+    for i in 0..23 {
+        revisit::store::enqueue(
+            env.store(),
+            &env.app.settings,
+            &AlertSend {
+                text: format!("测试提醒 {i}"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let workers = env.start_workers(vec![AlertSend::QUEUE]);
+    eventually(Duration::from_secs(20), "the first 20 alerts", || async {
+        (robot.count() >= 20).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        robot.count(),
+        20,
+        "a robot takes 20 a minute: the rest wait"
+    );
+    // One token comes back every 3 s: the other three follow, spaced out, none lost.
+    eventually(Duration::from_secs(30), "the last alerts", || async {
+        (robot.count() == 23).then_some(())
+    })
+    .await;
+    workers.stop().await;
+    let got = robot.received();
+    assert!(
+        got[22].at - got[0].at >= Duration::from_secs(6),
+        "the last three came after tokens came back"
+    );
+    let mut texts: Vec<String> = got
+        .iter()
+        .map(|r| r.body["text"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 23, "each alert once");
 }
