@@ -111,6 +111,9 @@ pub enum Command {
     /// consent.approval_institutions): list, approve, reject.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Tasks for staff: a low score given to a check-in's satisfaction question.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// Bring a projection (clickhouse) up to date with the primary store: catch up on pending
     /// changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
     Sync {
@@ -245,6 +248,27 @@ pub enum ApprovalsCommand {
         institution: Option<String>,
         #[arg(long)]
         reason: Option<String>,
+        #[arg(long, default_value = "命令行")]
+        by: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Open tasks, newest first (all with --all).
+    List {
+        #[arg(long)]
+        institution: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Close a task, saying what was done.
+    Done {
+        id: i64,
+        #[arg(long)]
+        note: Option<String>,
         #[arg(long, default_value = "命令行")]
         by: String,
     },

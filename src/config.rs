@@ -156,6 +156,12 @@ pub struct FollowupSettings {
     pub cycle_lead_days: u32,
     /// A customer with no visit for this many days gets a win-back message (0: none).
     pub winback_days: u32,
+    /// The first check-in on or after this day after a treatment asks for a score of 1–5.
+    pub satisfaction_day: u32,
+    /// A score at or below this opens a task for staff.
+    pub low_score: u8,
+    /// A reply counts as the score of a question sent within this many days.
+    pub score_reply_days: u32,
 }
 
 impl ConsentSettings {

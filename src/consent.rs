@@ -1,5 +1,6 @@
-//! Consent at work, for the CLI and the API alike: unsubscribe replies turned into suppressions,
-//! and staff approving or rejecting the messages that wait for them.
+//! Consent at work, for the CLI and the API alike: replies turned into suppressions (an
+//! unsubscribe) or scores (the satisfaction question), and staff approving or rejecting the
+//! messages that wait for them.
 
 use chrono::Utc;
 use revisit_jobs::{KindInfo, MessageSend};
@@ -20,7 +21,14 @@ use crate::{
 pub enum ReplyOutcome {
     /// The number receives nothing more through `channel`; `new` is false when it already did not.
     Unsubscribed { channel: String, new: bool },
-    /// Not an unsubscribe request: nothing changed.
+    /// A score (1–5) answering the satisfaction question of a check-in sent to this number;
+    /// `task` when it was low and opened a task for staff.
+    Scored {
+        revisit_id: i64,
+        score: u8,
+        task: Option<i64>,
+    },
+    /// Neither an unsubscribe request nor a score awaited: nothing changed.
     Ignored,
 }
 
@@ -54,7 +62,10 @@ pub async fn record_reply(
         None => default_reply_channel(app),
     };
     if !consent::is_unsubscribe(text) {
-        return Ok(ReplyOutcome::Ignored);
+        return match crate::domain::followup::parse_score(text) {
+            Some(score) => score_reply(app, &number, score).await,
+            None => Ok(ReplyOutcome::Ignored),
+        };
     }
     let reply: String = text.trim().chars().take(100).collect();
     let new = app
@@ -66,6 +77,41 @@ pub async fn record_reply(
         channel: channel.to_owned(),
         new,
     })
+}
+
+/// A score from `number`: recorded on the question sent to it, if one waits.
+async fn score_reply(app: &App, number: &str, score: u8) -> Result<ReplyOutcome, ReplyError> {
+    let f = &app.settings.followups;
+    match app
+        .store
+        .score_by_phone(number, score, f.score_reply_days, f.low_score)
+        .await?
+    {
+        Some(scored) => {
+            scored_alert(app, &scored, score).await;
+            info!(revisit = scored.revisit_id, score, task = ?scored.task_id, "score recorded from a reply");
+            Ok(ReplyOutcome::Scored {
+                revisit_id: scored.revisit_id,
+                score,
+                task: scored.task_id,
+            })
+        }
+        None => Ok(ReplyOutcome::Ignored),
+    }
+}
+
+/// Staff hear of a task a low score opened.
+pub async fn scored_alert(app: &App, scored: &crate::store::tasks::Scored, score: u8) {
+    if let Some(task) = scored.task_id {
+        crate::handlers::alert_send::enqueue(
+            app,
+            format!(
+                "【低分回访】回访 #{}（{} 的术后回访）得到 {score} 分，已生成待办 #{task}，请尽快联系客户（revisit tasks list）",
+                scored.revisit_id, scored.occasion_date
+            ),
+        )
+        .await;
+    }
 }
 
 /// Approves waiting messages (`ids`, or all of `institution` when `ids` is empty) and enqueues

@@ -14,7 +14,9 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system};
+use super::routes::{
+    analytics, consent, customers, imports, jobs, reminders, revisits, system, tasks,
+};
 use crate::app::App;
 
 #[derive(OpenApi)]
@@ -31,6 +33,7 @@ use crate::app::App;
         analytics::dashboard,
         revisits::list, revisits::retry,
         consent::replies, consent::waiting, consent::approve, consent::reject,
+        tasks::score, tasks::list, tasks::done,
         jobs::list, jobs::retry, jobs::cancel,
         imports::upload, imports::state,
     ),
@@ -41,6 +44,7 @@ use crate::app::App;
         (name = "reminders", description = "生日回访"),
         (name = "revisits", description = "回访记录与失败重试"),
         (name = "consent", description = "退订回复与发送前审批"),
+        (name = "tasks", description = "满意度评分与员工待办"),
         (name = "analytics", description = "数据看板"),
         (name = "jobs", description = "任务队列（管理员）"),
         (name = "imports", description = "数据导入"),

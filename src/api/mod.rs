@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::app::App;
 use error::ApiError;
-use routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system};
+use routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system, tasks};
 
 /// Every endpoint, the docs and the console.
 pub fn router(app: Arc<App>) -> Router {
@@ -48,6 +48,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/analytics/dashboard", get(analytics::dashboard))
         .route("/revisits", get(revisits::list))
         .route("/revisits/{id}/retry", post(revisits::retry))
+        .route("/revisits/{id}/score", post(tasks::score))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}/done", post(tasks::done))
         .route("/approvals", get(consent::waiting))
         .route("/approvals/approve", post(consent::approve))
         .route("/approvals/reject", post(consent::reject))

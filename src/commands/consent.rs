@@ -1,8 +1,9 @@
-//! `revisit consent optout|restore|list|reply` and `revisit approvals list|approve|reject`.
+//! `revisit consent optout|restore|list|reply`, `revisit approvals list|approve|reject` and
+//! `revisit tasks list|done`.
 
 use crate::{
     app::App,
-    cli::{ApprovalsCommand, ConsentCommand},
+    cli::{ApprovalsCommand, ConsentCommand, TasksCommand},
     consent::{self, ReplyOutcome},
     domain::{
         consent::{ALL_CHANNELS, Source, parse_channel},
@@ -89,7 +90,16 @@ pub async fn consent(app: &App, cmd: ConsentCommand) -> anyhow::Result<()> {
                 channel_label(&channel),
                 if new { "" } else { "（早已退订）" }
             ),
-            ReplyOutcome::Ignored => println!("➖ 这条回复不是退订，未做改动"),
+            ReplyOutcome::Scored {
+                revisit_id,
+                score,
+                task,
+            } => println!(
+                "✅ 评分：回访 #{revisit_id} 得到 {score} 分{}",
+                task.map(|t| format!("，已生成待办 #{t}"))
+                    .unwrap_or_default()
+            ),
+            ReplyOutcome::Ignored => println!("➖ 这条回复既不是退订，也不是待答的评分，未做改动"),
         },
     }
     Ok(())
@@ -163,4 +173,55 @@ fn not_waiting(asked: &[i64], decided: &[i64]) {
             left.join(" ")
         );
     }
+}
+
+pub async fn tasks(app: &App, cmd: TasksCommand) -> anyhow::Result<()> {
+    match cmd {
+        TasksCommand::List {
+            institution,
+            all,
+            limit,
+        } => {
+            let institution_id = match institution {
+                Some(code) => Some(
+                    app.store
+                        .institution(&code)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no institution {code:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let rows = app.store.tasks(institution_id, !all, limit).await?;
+            if rows.is_empty() {
+                println!("没有待办");
+            }
+            for t in rows {
+                println!(
+                    "#{:<5} {} {} {} [{}] {}{}",
+                    t.id,
+                    t.institution,
+                    t.customer_code,
+                    t.name,
+                    if t.status == "open" {
+                        "待处理"
+                    } else {
+                        "已处理"
+                    },
+                    t.note,
+                    t.done_note
+                        .map(|n| format!("（处理：{n}）"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        TasksCommand::Done { id, note, by } => {
+            if app.store.finish_task(id, &by, note.as_deref()).await? {
+                println!("✅ 待办 #{id} 已处理");
+            } else {
+                anyhow::bail!("task #{id} is not open (done already, or no such task)");
+            }
+        }
+    }
+    Ok(())
 }

@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
         Command::Consent(cmd) => consent::consent(&*connect(settings).await?, cmd).await,
         Command::Approvals(cmd) => consent::approvals(&*connect(settings).await?, cmd).await,
+        Command::Tasks(cmd) => consent::tasks(&*connect(settings).await?, cmd).await,
         Command::Worker {
             queues,
             no_cron,

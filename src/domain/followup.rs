@@ -152,6 +152,37 @@ pub fn winback_due(last: NaiveDate, days: i64, today: NaiveDate) -> Option<Naive
     (due <= today && due >= today - Duration::days(CATCH_UP_DAYS)).then_some(due)
 }
 
+/// What the check-in that asks for a score ends with, within the message's length.
+pub const SCORE_QUESTION: &str = "请回复1-5为本次服务打分。";
+
+/// Whether the check-in on day `offset` of a project with check-in `days` is the one that asks
+/// for a score: the first on or after `satisfaction_day`, or the last when all are earlier.
+pub fn asks_score(days: &[i64], offset: i64, satisfaction_day: i64) -> bool {
+    let chosen = days
+        .iter()
+        .copied()
+        .find(|d| *d >= satisfaction_day)
+        .or_else(|| days.iter().copied().max());
+    chosen == Some(offset)
+}
+
+/// A reply that gives a score: `1` … `5` (full-width too), optionally with `分`.
+pub fn parse_score(reply: &str) -> Option<u8> {
+    let t: String = reply
+        .trim()
+        .trim_end_matches(['分', '。', '！', '!', '.'])
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .collect();
+    match t.as_str() {
+        "1" | "2" | "3" | "4" | "5" => t.parse().ok(),
+        _ => None,
+    }
+}
+
 /// The earliest treatment date a scan has to read for check-ins due up to today.
 pub fn checkin_horizon(today: NaiveDate) -> NaiveDate {
     today - Duration::days(365 + CATCH_UP_DAYS)
@@ -235,6 +266,24 @@ mod tests {
             None,
             "long lapsed: not all at once"
         );
+    }
+
+    #[test]
+    fn one_check_in_asks_for_a_score() {
+        assert!(asks_score(&[1, 3, 7, 30], 7, 7));
+        assert!(!asks_score(&[1, 3, 7, 30], 30, 7));
+        assert!(
+            asks_score(&[1, 3, 14], 14, 7),
+            "the first on or after day 7"
+        );
+        assert!(asks_score(&[1, 3], 3, 7), "the last when all are earlier");
+        assert!(!asks_score(&[1, 3], 1, 7));
+        assert_eq!(parse_score("5"), Some(5));
+        assert_eq!(parse_score(" ２分 "), Some(2));
+        assert_eq!(parse_score("1。"), Some(1));
+        for no in ["6", "0", "TD", "12", "", "五"] {
+            assert_eq!(parse_score(no), None, "{no}");
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@ use revisit_jobs::CheckinScan;
 
 use super::{Handler, JobCtx, JobError, followup_scope};
 use crate::{
-    domain::followup::{CATCH_UP_DAYS, Occasion, checkin_days, checkin_due, parse_days},
+    domain::followup::{
+        CATCH_UP_DAYS, Occasion, asks_score, checkin_days, checkin_due, parse_days,
+    },
     store::NewRevisit,
 };
 
@@ -16,6 +18,7 @@ impl Handler for CheckinScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let (today, institutions) = followup_scope::resolve(ctx, &self.scope).await?;
         let store = &ctx.app.store;
+        let satisfaction_day = i64::from(ctx.app.settings.followups.satisfaction_day);
         // Every check-in day any project may use, and so every treatment date to read.
         let mut days: BTreeSet<i64> = BTreeSet::new();
         for category in ["手术", "注射", "光电", "护理", ""] {
@@ -36,6 +39,7 @@ impl Handler for CheckinScan {
             .filter_map(|t| {
                 let days = checkin_days(t.followup_days.as_deref(), t.category.as_deref());
                 let (due, offset) = checkin_due(t.order_date, &days, today)?;
+                let asks = asks_score(&days, offset, satisfaction_day);
                 Some(NewRevisit {
                     customer_id: t.customer_id,
                     person_id: t.person_id,
@@ -44,6 +48,7 @@ impl Handler for CheckinScan {
                     order_number: Some(t.order_number),
                     item_code: Some(t.item_code),
                     day_offset: Some(offset as i32),
+                    asks_score: asks,
                 })
             })
             .collect();

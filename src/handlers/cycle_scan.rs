@@ -31,6 +31,7 @@ impl Handler for CycleScan {
                     order_number: Some(t.order_number),
                     item_code: Some(t.item_code),
                     day_offset: None,
+                    asks_score: false,
                 })
             })
             .collect();

@@ -65,8 +65,11 @@ impl Handler for GreetingGenerate {
             .cloned();
         // The opt-out text ends every marketing message (a check-in after a treatment is care),
         // so the message itself gets the rest.
+        // The check-in that asks for a score ends with the question instead.
         let opt_out = if occasion.is_marketing() {
             app.settings.consent.opt_out_text.as_str()
+        } else if r.asks_score {
+            crate::domain::followup::SCORE_QUESTION
         } else {
             ""
         };

@@ -35,6 +35,7 @@ impl Handler for WinbackScan {
                     order_number: None,
                     item_code: None,
                     day_offset: None,
+                    asks_score: false,
                 })
             })
             .collect();

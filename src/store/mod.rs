@@ -15,6 +15,7 @@ mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
 pub mod sqlite;
+pub mod tasks;
 mod types;
 
 use std::{sync::Arc, time::Duration};
@@ -113,10 +114,16 @@ impl NewJob {
 /// Everything the application asks of its primary store. Staff's look-ups, API tokens,
 /// consent and approval, and the follow-up scans' reads are traits of their own
 /// ([`directory::Directory`], [`access::Access`], [`consent::Consent`],
-/// [`followups::Followups`]), in files of their own.
+/// [`followups::Followups`], [`tasks::Tasks`] for scores and staff tasks), in files of their own.
 #[async_trait]
 pub trait Repository:
-    directory::Directory + access::Access + consent::Consent + followups::Followups + Send + Sync
+    directory::Directory
+    + access::Access
+    + consent::Consent
+    + followups::Followups
+    + tasks::Tasks
+    + Send
+    + Sync
 {
     fn backend(&self) -> Backend;
     /// Server or library version, for `revisit check`.

@@ -304,6 +304,8 @@ pub struct NewRevisit {
     pub item_code: Option<String>,
     /// Days after the treatment, for a check-in.
     pub day_offset: Option<i32>,
+    /// The message asks for a score of 1–5 (one check-in of a treatment).
+    pub asks_score: bool,
 }
 
 impl NewRevisit {
@@ -316,6 +318,7 @@ impl NewRevisit {
             order_number: None,
             item_code: None,
             day_offset: None,
+            asks_score: false,
         }
     }
 }
@@ -371,6 +374,8 @@ pub struct Revisit {
     pub order_number: Option<String>,
     pub item_code: Option<String>,
     pub day_offset: Option<i32>,
+    pub asks_score: bool,
+    pub score: Option<i16>,
 }
 
 /// Whom a message may go to.

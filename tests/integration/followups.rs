@@ -11,11 +11,12 @@ use revisit_jobs::{
     CheckinScan, CycleScan, GreetingGenerate, Job, MessageSend, ScanScope, WinbackScan,
 };
 
-use crate::harness::*;
+use crate::{api::Server, harness::*};
 
 crate::on_both_backends!(
     check_ins_reminders_and_win_back_are_found_once_on_their_days,
     the_frequency_cap_holds_marketing_back_but_not_care,
+    a_low_score_to_the_satisfaction_question_opens_a_task_for_staff,
 );
 
 const PROJECTS: &str = r#"[
@@ -264,6 +265,7 @@ async fn the_frequency_cap_holds_marketing_back_but_not_care(backend: Backend) {
         order_number: None,
         item_code: None,
         day_offset: None,
+        asks_score: false,
         ..NewRevisit::birthday(customer_id, person_id, date)
     };
     use revisit::domain::followup::Occasion;
@@ -307,4 +309,141 @@ async fn the_frequency_cap_holds_marketing_back_but_not_care(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(free.created, 1);
+}
+
+async fn a_low_score_to_the_satisfaction_question_opens_a_task_for_staff(backend: Backend) {
+    use revisit::{consent::ReplyOutcome, store::access::Role};
+    use std::sync::Arc;
+    let hook = MockServer::start(Arc::new(|_, _| {
+        (200, vec![], serde_json::json!({"ok": true}))
+    }))
+    .await;
+    let robot = MockServer::start(Arc::new(|_, _| {
+        (
+            200,
+            vec![],
+            serde_json::json!({"errcode": 0, "errmsg": "ok"}),
+        )
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+            ("REVISIT__WEBHOOK__URL", &hook.url),
+            ("REVISIT__ALERTS__WECOM_ROBOT_URL", &robot.url),
+        ],
+    )
+    .await;
+    import(&env).await;
+    // 8 March is day 7 after C1's and C6's 水光针 (days 1, 3, 7): that check-in asks for a score.
+    let workers = env.start_workers(vec![
+        CheckinScan::QUEUE,
+        GreetingGenerate::QUEUE,
+        MessageSend::QUEUE,
+        revisit_jobs::AlertSend::QUEUE,
+    ]);
+    run(
+        &env,
+        CheckinScan {
+            scope: ScanScope {
+                test_mode: false,
+                ..scope(d(3, 8))
+            },
+        },
+    )
+    .await;
+    // C2's 双眼皮 (days 2 and 5) has its day 5, caught up from 6 March: its last day, so it
+    // asks too.
+    eventually(Duration::from_secs(30), "the three check-ins sent", || async {
+        (hook.count() == 3).then_some(())
+    })
+    .await;
+    for r in hook.received() {
+        let text = r.body["message"].as_str().unwrap();
+        assert!(text.ends_with("请回复1-5为本次服务打分。"), "{text}");
+        assert!(!text.contains("拒收请回复R"), "care, not marketing: {text}");
+    }
+    // C1 answers 2: the score is kept, a task opens, staff are alerted.
+    let got = revisit::consent::record_reply(&env.app, "13800000001", "2分", None)
+        .await
+        .unwrap();
+    let ReplyOutcome::Scored {
+        revisit_id,
+        score: 2,
+        task: Some(task),
+    } = got
+    else {
+        panic!("{got:?}");
+    };
+    // A second answer finds no question waiting.
+    assert_eq!(
+        revisit::consent::record_reply(&env.app, "13800000001", "1", None)
+            .await
+            .unwrap(),
+        ReplyOutcome::Ignored
+    );
+    let tasks = env.store().tasks(None, true, 10).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0].id, tasks[0].revisit_id), (task, Some(revisit_id)));
+    assert_eq!(tasks[0].customer_code, "BJ-HA-001-C1");
+    assert!(tasks[0].name.contains('*'), "masked: {}", tasks[0].name);
+    let alert = eventually(Duration::from_secs(20), "the staff alert", || async {
+        robot.received().first().cloned()
+    })
+    .await;
+    let text = alert.body["text"]["content"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("低分回访") && text.contains(&format!("#{task}")),
+        "{text}"
+    );
+    assert!(!text.contains("13800000001"), "{text}");
+    workers.stop().await;
+
+    // Staff score C6's check-in through the API; another institution's staff cannot.
+    let c6: (i64,) = env
+        .rows(
+            "SELECT r.id FROM revisits r JOIN customers c ON c.id = r.customer_id
+             WHERE c.code = 'BJ-HA-001-C6'",
+        )
+        .await[0];
+    let api = Server::start(env.app.clone()).await;
+    let staff = api_token(env.store(), Role::Staff, Some("BJ-HA-001")).await;
+    let other = api_token(env.store(), Role::Staff, Some("SH-ML-002")).await;
+    let path = format!("/api/v1/revisits/{}/score", c6.0);
+    let (status, _) = api
+        .post(&path, &other, serde_json::json!({"score": 1}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let (status, body) = api
+        .post(&path, &staff, serde_json::json!({"score": 9}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api
+        .post(&path, &staff, serde_json::json!({"score": 4}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(
+        body["task_id"],
+        serde_json::Value::Null,
+        "a good score opens no task"
+    );
+    // The task is closed through the API and leaves the open list.
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/tasks/{task}/done"),
+            &staff,
+            serde_json::json!({"note": "已电话回访，客户满意"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "done");
+    let (_, open) = api.get("/api/v1/tasks", Some(&staff)).await;
+    assert_eq!(open["items"], serde_json::json!([]));
+    let (_, others) = api.get("/api/v1/tasks?status=all", Some(&other)).await;
+    assert_eq!(
+        others["items"],
+        serde_json::json!([]),
+        "another institution sees none"
+    );
 }

@@ -56,12 +56,15 @@ pub struct RepliesAnswer {
     pub msg: String,
     /// Replies that unsubscribed a number (or found it unsubscribed already).
     pub unsubscribed: usize,
-    /// Replies that were not unsubscribe requests.
+    /// Replies that answered a satisfaction question with a score.
+    pub scored: usize,
+    /// Replies that were neither.
     pub ignored: usize,
 }
 
 /// Records replies from customers: an unsubscribe (T, TD, R, N, 退订, 拒收…) suppresses the
-/// number for the channel it came over. Needs an admin token, or `?secret=` equal to
+/// number for the channel it came over; a score (1–5) answers the satisfaction question last
+/// sent to it, and a low one opens a task for staff. Needs an admin token, or `?secret=` equal to
 /// `consent.inbound_secret` for a gateway that cannot send one.
 #[utoipa::path(
     post, path = "/api/v1/inbound/replies", tag = "consent",
@@ -109,11 +112,12 @@ pub async fn replies(
         Replies::Many(v) => v,
         Replies::One(r) => vec![r],
     };
-    let (mut unsubscribed, mut ignored) = (0, 0);
+    let (mut unsubscribed, mut scored, mut ignored) = (0, 0, 0);
     for (i, r) in list.iter().enumerate() {
         let channel = r.channel.as_deref().or(r.sign_name.as_ref().map(|_| "sms"));
         match consent::record_reply(&app, &r.phone, &r.text, channel).await {
             Ok(ReplyOutcome::Unsubscribed { .. }) => unsubscribed += 1,
+            Ok(ReplyOutcome::Scored { .. }) => scored += 1,
             Ok(ReplyOutcome::Ignored) => ignored += 1,
             Err(ReplyError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(ApiError::bad_param(&format!("[{i}]"), e.to_string())),
@@ -123,6 +127,7 @@ pub async fn replies(
         code: 0,
         msg: "成功".into(),
         unsubscribed,
+        scored,
         ignored,
     }))
 }

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod reminders;
 pub mod revisits;
 pub mod system;
+pub mod tasks;
 
 use axum::{
     body::Bytes,

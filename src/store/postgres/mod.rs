@@ -13,6 +13,7 @@ mod projections;
 mod reports;
 mod revisits;
 mod setup;
+mod tasks;
 
 use std::time::Duration;
 

@@ -24,6 +24,7 @@ pub mod jobs;
 mod projections;
 mod reports;
 mod revisits;
+mod tasks;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 

@@ -56,8 +56,8 @@ pub async fn create(
         // occasion is taken care of already.
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT OR IGNORE INTO revisits (customer_id, person_id, occasion, occasion_date, test_mode,
-                 send_key, order_number, item_code, day_offset)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 send_key, order_number, item_code, day_offset, asks_score)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              RETURNING id",
         )
         .bind(new.customer_id)
@@ -69,6 +69,7 @@ pub async fn create(
         .bind(&new.order_number)
         .bind(&new.item_code)
         .bind(new.day_offset)
+        .bind(new.asks_score)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(id) = id {
