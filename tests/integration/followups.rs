@@ -355,9 +355,11 @@ async fn a_low_score_to_the_satisfaction_question_opens_a_task_for_staff(backend
     .await;
     // C2's 双眼皮 (days 2 and 5) has its day 5, caught up from 6 March: its last day, so it
     // asks too.
-    eventually(Duration::from_secs(30), "the three check-ins sent", || async {
-        (hook.count() == 3).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the three check-ins sent",
+        || async { (hook.count() == 3).then_some(()) },
+    )
     .await;
     for r in hook.received() {
         let text = r.body["message"].as_str().unwrap();
