@@ -154,6 +154,24 @@ test("admin tabs: initialise, customers, jobs and the dashboard with charts", as
   await page.close();
 });
 
+test("staff see the task a low score opened and close it", async () => {
+  const page = await loggedIn(process.env.STAFF_TOKEN);
+  await tab(page, "tasks");
+  await page.waitForSelector("#tasks-table tbody tr");
+  const rows = page.locator("#tasks-table tbody tr");
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().locator("td.note").textContent(), /打了 1 分/);
+  assert.match(await rows.first().textContent(), /BJ-HA-001-C1 张\*/);
+  await page.screenshot({ path: `${shots}/8-tasks.png`, fullPage: true });
+  await rows.first().locator("button.task-done").click(); // the prompt is accepted empty
+  await page.waitForFunction(() => document.querySelectorAll("#tasks-table tbody tr").length === 0);
+  await page.check("#tasks-all");
+  await page.waitForSelector("#tasks-table tbody tr.task-done");
+  assert.match(await page.locator("#tasks-table tbody tr td.status").first().textContent(), /已处理/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test("a staff user cannot see another institution", async () => {
   const page = await loggedIn(process.env.OTHER_TOKEN);
   const options = await page.locator("#institution option").allTextContents();
@@ -173,5 +191,8 @@ test("a staff user cannot see another institution", async () => {
   await page.waitForTimeout(500);
   const rows = await page.locator("#revisit-table tbody tr").allTextContents();
   assert.ok(rows.every((r) => !r.includes("BJ-HA-001")), rows.join(" | "));
+  await tab(page, "tasks");
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator("#tasks-table tbody tr").count(), 0, "BJ's task is not SH's");
   await page.close();
 });

@@ -8,7 +8,10 @@
 use std::{path::Path, process::Command, sync::Arc, time::Duration};
 
 use chrono::{Datelike, Utc};
-use revisit::store::{Backend, access::Role};
+use revisit::{
+    domain::followup::Occasion,
+    store::{Backend, FrequencyCap, NewRevisit, access::Role},
+};
 use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
 use serde_json::json;
 
@@ -80,6 +83,27 @@ async fn the_console_works_in_a_real_browser() {
         ("SH-ML-002/customers.json", &sh.to_string()),
     ]);
     import_tree(&env, tree.path()).await;
+    // A low score on a check-in of 张丽's: a task for BJ-HA-001's staff.
+    let (customer_id, person_id): (i64, i64) = env
+        .rows("SELECT id, person_id FROM customers WHERE code = 'BJ-HA-001-C1'")
+        .await[0];
+    let checkin = NewRevisit {
+        occasion: Occasion::Checkin,
+        order_number: Some("BJ-O1".into()),
+        item_code: Some("PRJ-001".into()),
+        day_offset: Some(7),
+        asks_score: true,
+        ..NewRevisit::birthday(customer_id, person_id, today)
+    };
+    env.store()
+        .create_revisits(&[checkin], true, 3, FrequencyCap::NONE)
+        .await
+        .unwrap();
+    let (checkin_id,): (i64,) = env
+        .rows("SELECT id FROM revisits WHERE occasion = 'checkin'")
+        .await[0];
+    let scored = env.store().score_revisit(checkin_id, 1, 2).await.unwrap();
+    assert!(scored.and_then(|s| s.task_id).is_some());
     let admin = api_token(env.store(), Role::Admin, None).await;
     let staff = api_token(env.store(), Role::Staff, Some("BJ-HA-001")).await;
     let other = api_token(env.store(), Role::Staff, Some("SH-ML-002")).await;
@@ -135,6 +159,7 @@ async fn the_console_works_in_a_real_browser() {
         "5-customers.png",
         "6-jobs.png",
         "7-dashboard.png",
+        "8-tasks.png",
     ] {
         assert!(shots.join(name).exists(), "screenshot {name}");
     }

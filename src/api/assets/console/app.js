@@ -114,6 +114,7 @@ const loaders = {
   import: async () => {},
   birthday: loadRevisits,
   customers: () => loadCustomers(false),
+  tasks: loadTasks,
   jobs: loadJobs,
   dashboard: loadDashboard,
 };
@@ -403,6 +404,45 @@ async function showCustomer(inst, code) {
 
 // ---- jobs --------------------------------------------------------------------------------
 
+// ---- tasks --------------------------------------------------------------------------------
+
+async function loadTasks() {
+  const params = new URLSearchParams({ limit: "200", status: $("#tasks-all").checked ? "all" : "open" });
+  const inst = institution();
+  if (inst) params.set("institution", inst);
+  const list = await api(`/api/v1/tasks?${params}`);
+  const tbody = $("#tasks-table tbody");
+  tbody.replaceChildren(
+    ...list.items.map((t) => {
+      const actions = el("td");
+      if (t.status === "open") {
+        actions.append(el("button", { type: "button", class: "task-done", onclick: () => finishTask(t.id) }, "已处理"));
+      }
+      return el(
+        "tr",
+        { class: `task-${t.status}`, "data-task": String(t.id) },
+        el("td", {}, String(t.id)),
+        el("td", {}, t.institution),
+        el("td", {}, `${t.customer_code} ${t.name}`),
+        el("td", { class: "note" }, t.note),
+        el("td", { class: "status" }, t.status === "open" ? "待处理" : "已处理"),
+        el("td", {}, when(t.created_at)),
+        el("td", {}, t.done_note || (t.done_by ? `（${t.done_by}）` : "")),
+        actions,
+      );
+    }),
+  );
+}
+
+async function finishTask(id) {
+  clearError();
+  const note = prompt("处理结果（可留空）：");
+  if (note === null) return;
+  const body = note.trim() ? { note: note.trim() } : {};
+  await api(`/api/v1/tasks/${id}/done`, { method: "POST", body }).catch(showError);
+  await loadTasks();
+}
+
 async function loadJobs() {
   if (state.me.role !== "admin") return;
   const params = new URLSearchParams({ limit: "200" });
@@ -504,6 +544,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   on("#customer-more", "click", () => loadCustomers(true));
   on("#jobs-state", "change", loadJobs);
+  on("#tasks-refresh", "click", loadTasks);
+  on("#tasks-all", "change", loadTasks);
   on("#jobs-refresh", "click", loadJobs);
   on("#dashboard-refresh", "click", loadDashboard);
   if (state.token) login(state.token);
