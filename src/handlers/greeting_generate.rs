@@ -2,9 +2,11 @@
 //! maintenance reminder, win-back) from the customer's history, by the LLM
 //! (or the template when no API key is configured), then its sending is enqueued.
 //!
-//! Every message ends with the opt-out text (`consent.opt_out_text`) and passes the compliance check (`domain::compliance`) before it is saved: an LLM
-//! text that fails is rewritten once with the reasons, then replaced by the template, and the
-//! revisit records what happened; a text that still fails is never saved for sending.
+//! A marketing message ends with the opt-out text (`consent.opt_out_text`), the check-in that
+//! asks for a score with its question. Every message passes the compliance check
+//! (`domain::compliance`, and no other customer's name) before it is saved: an LLM text that
+//! fails is rewritten once with the reasons, then replaced by the template, and the revisit
+//! records what happened; a text that still fails is never saved for sending.
 //!
 //! The LLM call happens outside any transaction; the message and the send job are committed
 //! together afterwards, so a crash in between costs one more LLM call, never a lost or double send.
@@ -63,17 +65,16 @@ impl Handler for GreetingGenerate {
                     && Some(&h.item_code) == r.item_code.as_ref()
             })
             .cloned();
-        // The opt-out text ends every marketing message (a check-in after a treatment is care),
-        // so the message itself gets the rest.
-        // The check-in that asks for a score ends with the question instead.
-        let opt_out = if occasion.is_marketing() {
+        // What ends the message: the opt-out text for marketing, the score question for the
+        // check-in that asks one (a check-in is care); the message itself gets the rest.
+        let tail = if occasion.is_marketing() {
             app.settings.consent.opt_out_text.as_str()
         } else if r.asks_score {
             crate::domain::followup::SCORE_QUESTION
         } else {
             ""
         };
-        let max = app.settings.reminders.max_message_chars - consent::opt_out_chars(opt_out);
+        let max = app.settings.reminders.max_message_chars - consent::opt_out_chars(tail);
         let limits = Limits {
             max_chars: max,
             allow_prices: app
@@ -142,7 +143,7 @@ impl Handler for GreetingGenerate {
         };
         // The template is checked too (names of projects and doctors come from the data), and
         // so is the whole message as sent: one that fails is never saved for sending.
-        let message = consent::with_opt_out(&message, opt_out);
+        let message = consent::with_opt_out(&message, tail);
         let left = violations(
             app,
             &message,
