@@ -3,13 +3,13 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{NaiveDate, Utc};
-use revisit_jobs::{CheckinScan, CycleScan, Job, ReminderScan, ScanScope, WinbackScan};
+use revisit_jobs::{ReminderScan, ScanScope};
 
 use super::wait;
 use crate::{
     app::App,
     domain::followup::Occasion,
-    store::{NewJob, RevisitView, enqueue},
+    store::{RevisitView, enqueue},
 };
 
 /// Enqueues a birthday scan; returns its job id.
@@ -28,32 +28,7 @@ pub async fn run_reminders(
     let since = Utc::now();
     let test_mode = scope.test_mode;
     let settings = &app.settings;
-    let (job, queue) = match occasion {
-        Occasion::Birthday => (
-            NewJob::of(
-                settings,
-                &ReminderScan {
-                    institution: scope.institution,
-                    test_mode: scope.test_mode,
-                    today: scope.today,
-                },
-                None,
-            ),
-            ReminderScan::QUEUE,
-        ),
-        Occasion::Checkin => (
-            NewJob::of(settings, &CheckinScan { scope }, None),
-            CheckinScan::QUEUE,
-        ),
-        Occasion::Cycle => (
-            NewJob::of(settings, &CycleScan { scope }, None),
-            CycleScan::QUEUE,
-        ),
-        Occasion::Winback => (
-            NewJob::of(settings, &WinbackScan { scope }, None),
-            WinbackScan::QUEUE,
-        ),
-    };
+    let (job, queue) = crate::queue::scans::scan_job(settings, occasion, scope);
     let id = app
         .store
         .enqueue(job)

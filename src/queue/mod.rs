@@ -3,4 +3,5 @@
 //! jobs is the store's (`Repository::enqueue`, and inside each store's own transactions).
 
 pub mod cron;
+pub mod scans;
 pub mod worker;

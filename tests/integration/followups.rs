@@ -17,6 +17,7 @@ crate::on_both_backends!(
     check_ins_reminders_and_win_back_are_found_once_on_their_days,
     the_frequency_cap_holds_marketing_back_but_not_care,
     a_low_score_to_the_satisfaction_question_opens_a_task_for_staff,
+    staff_start_a_follow_up_scan_through_the_api,
 );
 
 const PROJECTS: &str = r#"[
@@ -355,10 +356,16 @@ async fn a_low_score_to_the_satisfaction_question_opens_a_task_for_staff(backend
     .await;
     // C2's 双眼皮 (days 2 and 5) has its day 5, caught up from 6 March: its last day, so it
     // asks too.
+    // Recorded as sent, not only received: a reply answers a message known to be delivered.
     eventually(
         Duration::from_secs(30),
         "the three check-ins sent",
-        || async { (hook.count() == 3).then_some(()) },
+        || async {
+            let sent = env
+                .count("SELECT count(*) FROM revisits WHERE status = 'sent'")
+                .await;
+            (hook.count() == 3 && sent == 3).then_some(())
+        },
     )
     .await;
     for r in hook.received() {
@@ -448,4 +455,58 @@ async fn a_low_score_to_the_satisfaction_question_opens_a_task_for_staff(backend
         serde_json::json!([]),
         "another institution sees none"
     );
+}
+
+async fn staff_start_a_follow_up_scan_through_the_api(backend: Backend) {
+    use revisit::store::access::Role;
+    let env = TestEnv::new(backend, &[]).await;
+    import(&env).await;
+    let workers = env.start_workers(vec![CheckinScan::QUEUE]);
+    let api = Server::start(env.app.clone()).await;
+    let staff = api_token(env.store(), Role::Staff, Some("BJ-HA-001")).await;
+    let other = api_token(env.store(), Role::Staff, Some("SH-ML-002")).await;
+    let (status, body) = api
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &staff,
+            serde_json::json!({"kind": "checkin", "today": "2026-03-02"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["test_mode"], true, "test mode unless said otherwise");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/reminders/runs/{job}");
+    eventually(Duration::from_secs(20), "the scan", || async {
+        let (_, s) = api.get(&path, Some(&staff)).await;
+        (s["state"] == "done").then_some(())
+    })
+    .await;
+    let (status, _) = api.get(&path, Some(&other)).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "another institution's run"
+    );
+    let (_, list) = api.get("/api/v1/revisits", Some(&staff)).await;
+    let labels: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["occasion_label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        vec!["术后回访", "术后回访"],
+        "C1's and C6's day-1 check-ins"
+    );
+    let (status, body) = api
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &staff,
+            serde_json::json!({"kind": "spam"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["param"], "kind");
+    workers.stop().await;
 }

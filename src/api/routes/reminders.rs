@@ -9,7 +9,7 @@ use axum::{
     http::{StatusCode, Uri},
 };
 use chrono::{NaiveDate, Utc};
-use revisit_jobs::{Job, ReminderScan};
+use revisit_jobs::ScanScope;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -21,8 +21,8 @@ use crate::{
         params::Params,
     },
     app::App,
-    domain::birthday::BirthdayWindow,
-    store::enqueue,
+    domain::{birthday::BirthdayWindow, followup::Occasion},
+    queue::scans::{SCAN_QUEUES, scan_job},
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,6 +99,9 @@ pub struct RunRequest {
     /// Start the window on this day instead of today.
     #[serde(default)]
     pub today: Option<NaiveDate>,
+    /// birthday (default), checkin, cycle or winback.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 fn yes() -> bool {
@@ -110,6 +113,7 @@ impl Default for RunRequest {
         Self {
             test_mode: true,
             today: None,
+            kind: None,
         }
     }
 }
@@ -124,7 +128,8 @@ pub struct RunAnswer {
     pub test_mode: bool,
 }
 
-/// Runs the birthday revisit now for institution `code` (an admin may say `all`).
+/// Runs a revisit scan now (the birthday greeting by default, or `kind`: check-ins,
+/// maintenance reminders, win-back) for institution `code` (an admin may say `all`).
 #[utoipa::path(
     post, path = "/api/v1/reminders/{code}/run", tag = "reminders",
     params(("code" = String, Path, description = "机构代码；管理员可用 all 表示全部机构")),
@@ -149,12 +154,24 @@ pub async fn run(
     } else {
         Some(caller.institution(&app, &code).await?.code)
     };
-    let scan = ReminderScan {
+    let occasion = match req.kind.as_deref() {
+        None => Occasion::Birthday,
+        Some(k) => Occasion::parse(k).ok_or_else(|| {
+            ApiError::bad_param(
+                "kind",
+                format!("kind 应为 birthday、checkin、cycle 或 winback，收到 {k:?}"),
+            )
+        })?,
+    };
+    let scope = ScanScope {
         institution: institution.clone(),
         test_mode: req.test_mode,
         today: req.today,
     };
-    let job_id = enqueue(&*app.store, &app.settings, &scan, None)
+    let (job, _) = scan_job(&app.settings, occasion, scope);
+    let job_id = app
+        .store
+        .enqueue(job)
         .await?
         .ok_or_else(|| ApiError::internal("the scan was not enqueued"))?;
     Ok((
@@ -175,7 +192,7 @@ pub struct RunState {
     pub error: Option<String>,
 }
 
-/// The state of a birthday run started through the API.
+/// The state of a scan started through the API.
 #[utoipa::path(
     get, path = "/api/v1/reminders/runs/{job_id}", tag = "reminders",
     params(("job_id" = String, Path, description = "run 返回的 job_id")),
@@ -192,10 +209,10 @@ pub async fn run_state(
 ) -> ApiResult<Json<RunState>> {
     let not_found = || ApiError::not_found("回访任务");
     let (queue, args) = app.store.job_args(&job_id).await?.ok_or_else(not_found)?;
-    if queue != ReminderScan::QUEUE {
+    if !SCAN_QUEUES.contains(&queue.as_str()) {
         return Err(not_found());
     }
-    let scan: ReminderScan = serde_json::from_slice(&args).map_err(|_| not_found())?;
+    let scan: ScanScope = serde_json::from_slice(&args).map_err(|_| not_found())?;
     // A staff token follows its own institution's runs; others look like no run at all.
     if !caller.is_admin() && scan.institution != caller.0.institution_code {
         return Err(not_found());

@@ -21,7 +21,7 @@ use crate::{
         params::Params,
     },
     app::App,
-    domain::{delivery::status_label, privacy::mask_phone},
+    domain::{delivery::status_label, followup::Occasion, privacy::mask_phone},
     store::{
         NewJob,
         directory::{RevisitQuery, RevisitRetry, RevisitRow},
@@ -45,7 +45,10 @@ pub struct RevisitItem {
     pub customer_code: String,
     pub name: String,
     pub phone: String,
+    /// birthday | checkin | cycle | winback
     pub occasion: String,
+    /// The occasion in Chinese (生日问候, 术后回访, 疗程提醒, 沉睡唤醒).
+    pub occasion_label: String,
     pub occasion_date: NaiveDate,
     /// Generated and shown, never sent.
     pub test_mode: bool,
@@ -80,6 +83,9 @@ impl From<RevisitRow> for RevisitItem {
             customer_code: r.customer_code,
             name: r.name,
             phone: mask_phone(&r.phone),
+            occasion_label: Occasion::parse(&r.occasion)
+                .map_or("回访", Occasion::label)
+                .to_owned(),
             occasion: r.occasion,
             occasion_date: r.occasion_date,
             test_mode: r.test_mode,

@@ -269,9 +269,10 @@ async function runBirthday(ev) {
   const test_mode = $("#birthday-test").checked;
   if (!test_mode && !confirm("正式模式会真的给客户发送消息，确定吗？")) return;
   const started = Date.now();
+  const kind = $("#revisit-kind").value;
   const run = await api(`/api/v1/reminders/${encodeURIComponent(birthdayInstitution())}/run`, {
     method: "POST",
-    body: { test_mode },
+    body: { test_mode, kind },
   });
   $("#birthday-status").textContent = `已开始（任务 ${run.job_id}${test_mode ? "，测试模式" : ""}）……`;
   for (let i = 0; i < 600; i++) {
@@ -279,9 +280,10 @@ async function runBirthday(ev) {
     const s = await api(`/api/v1/reminders/runs/${run.job_id}`).catch((e) => (i < 10 ? { state: "pending" } : Promise.reject(e)));
     const shown = await loadRevisits();
     const fresh = shown.filter((r) => Date.parse(r.created_at) >= started - 5000);
-    const waiting = fresh.filter((r) => ["pending", "generated", "sending"].includes(r.status)).length;
+    // A message waiting for staff approval is not waiting for the pipeline.
+    const waiting = fresh.filter((r) => ["pending", "generated", "sending"].includes(r.status) && r.approval !== "pending").length;
     $("#birthday-status").textContent = `扫描${{ pending: "等待中", running: "进行中", done: "完成", failed: "失败" }[s.state] || s.state}；本次新回访 ${fresh.length} 条，其中 ${waiting} 条仍在生成或发送`;
-    if (s.state === "failed") return showError(`生日扫描失败：${s.error || ""}`);
+    if (s.state === "failed") return showError(`回访扫描失败：${s.error || ""}`);
     if (s.state === "done" && waiting === 0) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -314,7 +316,7 @@ async function loadRevisits() {
         el("td", {}, r.institution),
         el("td", {}, `${r.customer_code} ${r.name}`),
         el("td", {}, r.phone),
-        el("td", {}, r.occasion_date),
+        el("td", {}, `${r.occasion_label} ${r.occasion_date}`),
         el("td", { class: "status" }, r.test_mode && r.status === "sent" ? "测试·未发送" : r.status_label),
         el("td", { class: "message" }, r.message || ""),
         el("td", { class: "error-text" }, (r.delivery_uncertain ? "可能已送达；" : "") + (r.last_error || "")),
@@ -388,7 +390,7 @@ async function showCustomer(inst, code) {
     body.append(el("tr", {}, ...[o.order_date, o.order_number, yuan(o.total_amount_cents), o.status, items].map((v) => el("td", {}, v))));
   }
   orders.append(body);
-  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
+  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
     el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
