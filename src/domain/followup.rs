@@ -75,19 +75,33 @@ impl Occasion {
 
 /// Check-in days by project category when the project names none, by what clinics do:
 /// surgery is followed longest, injections and energy devices through the first week, skin
-/// care once.
+/// care once. The first row whose keywords the category contains wins.
+const CATEGORY_DAYS: &[(&[&str], &[i64])] = &[
+    (&["手术", "整形"], &[1, 3, 7, 14, 30, 90]),
+    (
+        &["注射", "填充", "光电", "激光", "射频", "光子"],
+        &[1, 3, 7],
+    ),
+    (&["护理", "皮肤", "清洁"], &[3]),
+];
+/// For any other category, or none.
+const OTHER_DAYS: &[i64] = &[1, 7];
+
 pub fn default_followup_days(category: Option<&str>) -> &'static [i64] {
     let c = category.unwrap_or_default();
-    let any = |keys: &[&str]| keys.iter().any(|k| c.contains(k));
-    if any(&["手术", "整形"]) {
-        &[1, 3, 7, 14, 30, 90]
-    } else if any(&["注射", "填充", "光电", "激光", "射频", "光子"]) {
-        &[1, 3, 7]
-    } else if any(&["护理", "皮肤", "清洁"]) {
-        &[3]
-    } else {
-        &[1, 7]
-    }
+    CATEGORY_DAYS
+        .iter()
+        .find(|(keys, _)| keys.iter().any(|k| c.contains(k)))
+        .map_or(OTHER_DAYS, |(_, days)| days)
+}
+
+/// Every check-in day a category's defaults use.
+pub fn all_default_followup_days() -> impl Iterator<Item = i64> {
+    CATEGORY_DAYS
+        .iter()
+        .flat_map(|(_, days)| days.iter())
+        .chain(OTHER_DAYS)
+        .copied()
 }
 
 /// `"1,3,7,30"` as days (each 1..=365, at most 10, without repeats, in order).

@@ -6,26 +6,22 @@ use std::collections::BTreeSet;
 use chrono::Duration;
 use revisit_jobs::CheckinScan;
 
-use super::{Handler, JobCtx, JobError, followup_scope};
+use super::{Handler, JobCtx, JobError, scan_scope};
 use crate::{
     domain::followup::{
-        CATCH_UP_DAYS, Occasion, asks_score, checkin_days, checkin_due, parse_days,
+        CATCH_UP_DAYS, Occasion, all_default_followup_days, asks_score, checkin_days, checkin_due,
+        parse_days,
     },
     store::NewRevisit,
 };
 
 impl Handler for CheckinScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
-        let (today, institutions) = followup_scope::resolve(ctx, &self.scope).await?;
+        let (today, institutions) = scan_scope::resolve(ctx, &self.scope).await?;
         let store = &ctx.app.store;
         let satisfaction_day = i64::from(ctx.app.settings.followups.satisfaction_day);
         // Every check-in day any project may use, and so every treatment date to read.
-        let mut days: BTreeSet<i64> = BTreeSet::new();
-        for category in ["手术", "注射", "光电", "护理", ""] {
-            days.extend(crate::domain::followup::default_followup_days(Some(
-                category,
-            )));
-        }
+        let mut days: BTreeSet<i64> = all_default_followup_days().collect();
         for text in store.project_followup_days().await? {
             days.extend(parse_days(&text).unwrap_or_default());
         }
@@ -52,6 +48,6 @@ impl Handler for CheckinScan {
                 })
             })
             .collect();
-        followup_scope::create(ctx, "checkin", today, &self.scope, &found).await
+        scan_scope::create(ctx, "checkin", today, &self.scope, &found).await
     }
 }

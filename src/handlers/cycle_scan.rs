@@ -4,7 +4,7 @@
 
 use revisit_jobs::CycleScan;
 
-use super::{Handler, JobCtx, JobError, followup_scope};
+use super::{Handler, JobCtx, JobError, scan_scope};
 use crate::{
     domain::followup::{Occasion, cycle_reminder},
     store::NewRevisit,
@@ -12,7 +12,7 @@ use crate::{
 
 impl Handler for CycleScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
-        let (today, institutions) = followup_scope::resolve(ctx, &self.scope).await?;
+        let (today, institutions) = scan_scope::resolve(ctx, &self.scope).await?;
         let lead = i64::from(ctx.app.settings.followups.cycle_lead_days);
         let treatments = ctx
             .app
@@ -35,6 +35,6 @@ impl Handler for CycleScan {
                 })
             })
             .collect();
-        followup_scope::create(ctx, "cycle", today, &self.scope, &found).await
+        scan_scope::create(ctx, "cycle", today, &self.scope, &found).await
     }
 }

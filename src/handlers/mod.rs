@@ -7,7 +7,6 @@
 pub mod alert_send;
 mod checkin_scan;
 mod cycle_scan;
-mod followup_scope;
 mod greeting_generate;
 mod import_file;
 mod import_scan;
@@ -19,6 +18,7 @@ pub mod projection_rebuild;
 mod projection_sync;
 mod reminder_scan;
 pub mod report_daily;
+mod scan_scope;
 mod system_health;
 mod winback_scan;
 

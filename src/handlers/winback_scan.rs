@@ -5,7 +5,7 @@
 use chrono::Duration;
 use revisit_jobs::WinbackScan;
 
-use super::{Handler, JobCtx, JobError, followup_scope};
+use super::{Handler, JobCtx, JobError, scan_scope};
 use crate::{
     domain::followup::{CATCH_UP_DAYS, Occasion, winback_due},
     store::NewRevisit,
@@ -13,7 +13,7 @@ use crate::{
 
 impl Handler for WinbackScan {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
-        let (today, institutions) = followup_scope::resolve(ctx, &self.scope).await?;
+        let (today, institutions) = scan_scope::resolve(ctx, &self.scope).await?;
         let days = i64::from(ctx.app.settings.followups.winback_days);
         if days == 0 {
             return Ok(());
@@ -39,6 +39,6 @@ impl Handler for WinbackScan {
                 })
             })
             .collect();
-        followup_scope::create(ctx, "winback", today, &self.scope, &found).await
+        scan_scope::create(ctx, "winback", today, &self.scope, &found).await
     }
 }

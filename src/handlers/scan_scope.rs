@@ -1,5 +1,6 @@
-//! What the follow-up scans (`checkin.scan`, `cycle.scan`, `winback.scan`) share: the day and
-//! institutions they cover, and creating what they found under the frequency cap.
+//! What the four revisit scans (`reminder.scan`, `checkin.scan`, `cycle.scan`, `winback.scan`)
+//! share: the day and institutions they cover, and creating what they found under the frequency
+//! cap.
 
 use chrono::{NaiveDate, Utc};
 use revisit_jobs::{GreetingGenerate, KindInfo, ScanScope};
@@ -46,6 +47,6 @@ pub(super) async fn create(
         .store
         .create_revisits(found, scope.test_mode, attempts, settings.consent.cap())
         .await?;
-    info!(%today, scan, test_mode = scope.test_mode, found = found.len(), created = done.created, capped = done.capped, "follow-up scan done");
+    info!(%today, scan, test_mode = scope.test_mode, found = found.len(), created = done.created, capped = done.capped, "revisit scan done");
     Ok(())
 }
