@@ -205,44 +205,15 @@ fn tick_job(
 ) -> Option<NewJob> {
     use revisit_jobs::*;
     Some(match queue {
-        q if q == ReminderScan::QUEUE => NewJob::of(
-            settings,
-            &ReminderScan {
+        q if let Some(occasion) = super::scans::occasion_of(q) => {
+            let scope = ScanScope {
                 today: Some(local_day),
-                ..ReminderScan::default()
-            },
-            key,
-        ),
-        q if q == CheckinScan::QUEUE => NewJob::of(
-            settings,
-            &CheckinScan {
-                scope: ScanScope {
-                    today: Some(local_day),
-                    ..ScanScope::default()
-                },
-            },
-            key,
-        ),
-        q if q == CycleScan::QUEUE => NewJob::of(
-            settings,
-            &CycleScan {
-                scope: ScanScope {
-                    today: Some(local_day),
-                    ..ScanScope::default()
-                },
-            },
-            key,
-        ),
-        q if q == WinbackScan::QUEUE => NewJob::of(
-            settings,
-            &WinbackScan {
-                scope: ScanScope {
-                    today: Some(local_day),
-                    ..ScanScope::default()
-                },
-            },
-            key,
-        ),
+                ..ScanScope::default()
+            };
+            let (mut job, _) = super::scans::scan_job(settings, occasion, scope);
+            job.key = key;
+            job
+        }
         q if q == ImportScan::QUEUE => NewJob::of(settings, &ImportScan::default(), key),
         q if q == SystemHealth::QUEUE => NewJob::of(settings, &SystemHealth::default(), key),
         q if q == ReportDaily::QUEUE => NewJob::of(

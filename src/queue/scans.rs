@@ -5,13 +5,21 @@ use revisit_jobs::{CheckinScan, CycleScan, Job, ReminderScan, ScanScope, Winback
 
 use crate::{config::Settings, domain::followup::Occasion, store::NewJob};
 
-/// The queues of the four scans; their args all read as a [`ScanScope`].
-pub const SCAN_QUEUES: [&str; 4] = [
-    ReminderScan::QUEUE,
-    CheckinScan::QUEUE,
-    CycleScan::QUEUE,
-    WinbackScan::QUEUE,
+/// The four scans: each occasion's queue. Their args all read as a [`ScanScope`].
+const SCANS: [(Occasion, &str); 4] = [
+    (Occasion::Birthday, ReminderScan::QUEUE),
+    (Occasion::Checkin, CheckinScan::QUEUE),
+    (Occasion::Cycle, CycleScan::QUEUE),
+    (Occasion::Winback, WinbackScan::QUEUE),
 ];
+
+/// The queues of the four scans.
+pub const SCAN_QUEUES: [&str; 4] = [SCANS[0].1, SCANS[1].1, SCANS[2].1, SCANS[3].1];
+
+/// The occasion a scan queue scans for.
+pub fn occasion_of(queue: &str) -> Option<Occasion> {
+    SCANS.iter().find(|(_, q)| *q == queue).map(|(o, _)| *o)
+}
 
 /// The job that scans for `occasion` within `scope`, and its queue.
 pub fn scan_job(
@@ -63,6 +71,7 @@ mod tests {
             let (job, queue) = scan_job(&settings, occasion, scope.clone());
             assert_eq!(job.queue, queue);
             assert!(SCAN_QUEUES.contains(&queue));
+            assert_eq!(occasion_of(queue), Some(occasion));
             let back: ScanScope = serde_json::from_slice(&job.payload).unwrap();
             assert_eq!(back, scope, "{occasion:?}");
         }
