@@ -21,6 +21,7 @@ pub struct Scored {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: i64,
+    pub institution_id: i64,
     pub institution: String,
     pub customer_code: String,
     pub name: String,
@@ -40,6 +41,13 @@ impl TaskRow {
         self
     }
 }
+
+/// The columns of a task as lists show it, and its joins; both engines add their `WHERE`.
+pub(crate) const TASK_SELECT: &str = "SELECT t.id, t.institution_id, i.code AS institution,
+        c.code AS customer_code, p.name, t.revisit_id, t.kind, t.note, t.status, t.created_at,
+        t.done_at, t.done_by, t.done_note
+    FROM staff_tasks t JOIN customers c ON c.id = t.customer_id
+    JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = t.institution_id";
 
 /// The note of the task a low score opens.
 pub fn low_score_note(score: u8, occasion_date: NaiveDate) -> String {
@@ -69,8 +77,8 @@ pub trait Tasks: Send + Sync {
         open_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<TaskRow>>;
-    /// The institution a task belongs to.
-    async fn task_institution(&self, id: i64) -> StoreResult<Option<i64>>;
+    /// One task, name masked.
+    async fn task(&self, id: i64) -> StoreResult<Option<TaskRow>>;
     /// Closes an open task. Returns whether it was open.
     async fn finish_task(&self, id: i64, by: &str, note: Option<&str>) -> StoreResult<bool>;
 }

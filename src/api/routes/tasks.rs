@@ -185,19 +185,18 @@ pub async fn done(
 ) -> ApiResult<Json<TaskItem>> {
     let id = parse_id(&id, "id")?;
     let req = body.or_default();
-    let institution = match app.store.task_institution(id).await? {
-        Some(inst) if caller.sees(inst) => inst,
+    match app.store.task(id).await? {
+        Some(t) if caller.sees(t.institution_id) => {}
         _ => return Err(ApiError::not_found("待办")),
-    };
+    }
     let by = format!("令牌#{}", caller.0.token_id);
     if !app.store.finish_task(id, &by, req.note.as_deref()).await? {
         return Err(ApiError::conflict("task_done", "该待办已处理"));
     }
-    app.store
-        .tasks(Some(institution), false, 200)
+    let done = app
+        .store
+        .task(id)
         .await?
-        .into_iter()
-        .find(|t| t.id == id)
-        .map(|t| Json(TaskItem::from(t)))
-        .ok_or_else(|| ApiError::not_found("待办"))
+        .ok_or_else(|| ApiError::not_found("待办"))?;
+    Ok(Json(TaskItem::from(done)))
 }

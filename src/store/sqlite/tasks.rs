@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::{SqliteStore, begin_write, ts};
 use crate::store::{
     StoreResult,
-    tasks::{Scored, TaskRow, Tasks, low_score_note},
+    tasks::{Scored, TASK_SELECT, TaskRow, Tasks, low_score_note},
 };
 
 async fn record(
@@ -56,14 +56,11 @@ async fn list(
     open_only: bool,
     limit: i64,
 ) -> StoreResult<Vec<TaskRow>> {
-    let rows: Vec<TaskRow> = sqlx::query_as(
-        "SELECT t.id, i.code AS institution, c.code AS customer_code, p.name, t.revisit_id, t.kind,
-                t.note, t.status, t.created_at, t.done_at, t.done_by, t.done_note
-         FROM staff_tasks t JOIN customers c ON c.id = t.customer_id
-         JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = t.institution_id
+    let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{TASK_SELECT}
          WHERE (?1 IS NULL OR t.institution_id = ?1) AND (NOT ?2 OR t.status = 'open')
-         ORDER BY t.id DESC LIMIT ?3",
-    )
+         ORDER BY t.id DESC LIMIT ?3"
+    )))
     .bind(institution_id)
     .bind(open_only)
     .bind(limit)
@@ -124,11 +121,13 @@ impl Tasks for SqliteStore {
         list(&self.pool, institution_id, open_only, limit).await
     }
 
-    async fn task_institution(&self, id: i64) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar("SELECT institution_id FROM staff_tasks WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+    async fn task(&self, id: i64) -> StoreResult<Option<TaskRow>> {
+        let row: Option<TaskRow> =
+            sqlx::query_as(AssertSqlSafe(format!("{TASK_SELECT} WHERE t.id = ?1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(TaskRow::masked))
     }
 
     async fn finish_task(&self, id: i64, by: &str, note: Option<&str>) -> StoreResult<bool> {
