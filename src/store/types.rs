@@ -436,6 +436,14 @@ pub struct SavedGreeting<'a> {
     pub needs_approval: bool,
 }
 
+/// The columns of a [`RevisitView`] and their joins; each query adds its `WHERE` (the same SQL on
+/// both engines).
+pub(crate) const REVISIT_VIEW_SELECT: &str = "SELECT r.id, i.code AS institution,
+        c.code AS customer_code, p.name, p.phone, r.occasion, r.occasion_date, r.test_mode,
+        r.status, r.generated_by, r.message, r.last_error
+    FROM revisits r JOIN customers c ON c.id = r.customer_id
+    JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id";
+
 /// A revisit with the customer's masked identity, for the CLI and the demo.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct RevisitView {

@@ -8,7 +8,7 @@ use super::{PgStore, jobs};
 use crate::{
     domain::consent::Source,
     store::{
-        NewJob, RevisitView, StoreResult,
+        NewJob, REVISIT_VIEW_SELECT, RevisitView, StoreResult,
         consent::{Consent, Decided, Suppression},
     },
 };
@@ -62,15 +62,12 @@ impl Consent for PgStore {
         institution: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<RevisitView>> {
-        let rows: Vec<RevisitView> = sqlx::query_as(
-            "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name, p.phone,
-                    r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
-             FROM revisits r JOIN customers c ON c.id = r.customer_id
-             JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id
+        let rows: Vec<RevisitView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{REVISIT_VIEW_SELECT}
              WHERE r.approval = 'pending' AND r.status = 'generated'
                AND ($1::text IS NULL OR i.code = $1)
-             ORDER BY r.id LIMIT $2",
-        )
+             ORDER BY r.id LIMIT $2"
+        )))
         .bind(institution)
         .bind(limit)
         .fetch_all(&self.pool)

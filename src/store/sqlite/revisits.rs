@@ -14,8 +14,8 @@ use crate::{
         followup::Occasion,
     },
     store::{
-        Created, FrequencyCap, NewJob, NewRevisit, Recipient, RecipientRow, Revisit, RevisitView,
-        SavedGreeting, StoreResult,
+        Created, FrequencyCap, NewJob, NewRevisit, REVISIT_VIEW_SELECT, Recipient, RecipientRow,
+        Revisit, RevisitView, SavedGreeting, StoreResult,
     },
 };
 
@@ -262,13 +262,10 @@ pub async fn revisits_since(
     pool: &SqlitePool,
     since: DateTime<Utc>,
 ) -> StoreResult<Vec<RevisitView>> {
-    let rows: Vec<RevisitView> = sqlx::query_as(
-        "SELECT r.id, i.code AS institution, c.code AS customer_code, p.name, p.phone,
-                r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message, r.last_error
-         FROM revisits r JOIN customers c ON c.id = r.customer_id
-         JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id
-         WHERE r.created_at >= ?1 ORDER BY r.occasion_date, r.id",
-    )
+    let rows: Vec<RevisitView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{REVISIT_VIEW_SELECT}
+         WHERE r.created_at >= ?1 ORDER BY r.occasion_date, r.id"
+    )))
     .bind(ts(since))
     .fetch_all(pool)
     .await?;
