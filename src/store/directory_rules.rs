@@ -113,6 +113,14 @@ pub fn retry_step(
     Ok(Step::Send)
 }
 
+/// The key of a retry's job when the revisit's job is still running: its attempt is ending in
+/// the failure being retried (the revisit is failed already), so it cannot be revived, and a
+/// retry that followed it would run nothing. A job of its own runs after it; the send claim
+/// keeps the two from delivering twice.
+pub fn retry_key(key: &str) -> String {
+    format!("{key}-retry-{}", ulid::Ulid::generate())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,15 +204,26 @@ impl Directory for SqliteStore {
             Some(id) => id,
             None => match jobs::insert(&mut tx, &job).await? {
                 Some(id) => id,
-                // Already waiting or running: follow that one.
                 None => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
-                    )
-                    .bind(job.queue)
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await?
+                    let (existing, running): (String, bool) =
+                        sqlx::query_as(AssertSqlSafe(format!(
+                            "SELECT id, {} FROM Jobs WHERE job_type = ?1 AND idempotency_key = ?2",
+                            JobState::Running.condition()
+                        )))
+                        .bind(job.queue)
+                        .bind(&key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if running {
+                        let fresh = NewJob {
+                            key: Some(directory_rules::retry_key(&key)),
+                            ..job
+                        };
+                        jobs::insert(&mut tx, &fresh).await?.unwrap_or(existing)
+                    } else {
+                        // Already waiting: follow that one.
+                        existing
+                    }
                 }
             },
         };
