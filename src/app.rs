@@ -40,6 +40,7 @@ impl App {
         let channel = match settings.reminders.channel.as_str() {
             "webhook" => Channel::Webhook(WebhookChannel::new(&settings.webhook)?),
             "sms" => Channel::Sms(AliyunSms::new(&settings.sms)?),
+            "wecom" => Channel::Wecom(crate::notify::WecomBroadcast::new(&settings.wecom)?),
             _ => Channel::Console,
         };
         Ok(Arc::new(Self {

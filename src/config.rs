@@ -84,6 +84,7 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub webhook: WebhookSettings,
     pub sms: SmsSettings,
+    pub wecom: WecomSettings,
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
@@ -110,6 +111,28 @@ pub struct SmsSettings {
     pub template_code: String,
     /// The template's variables; each value may hold `{message}`, the greeting.
     pub template_param: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+}
+
+/// WeCom customer broadcast (`reminders.channel = "wecom"`): each message goes as a broadcast
+/// task that the customer's staff contact confirms in WeCom (which doubles as approval).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WecomSettings {
+    /// `https://qyapi.weixin.qq.com/cgi-bin`
+    pub api_base: String,
+    /// The chain's WeCom corp id (企业ID).
+    pub corp_id: String,
+    /// The secret of the customer-contact app (客户联系 Secret).
+    pub corp_secret: Secret,
+    /// Institution code → the userid of the staff member who sends for customers whose
+    /// `wecom_userid` is not known.
+    pub senders: BTreeMap<String, String>,
+    /// How long staff have to confirm a task before it is withdrawn and the revisit skipped
+    /// (hours, may be fractional).
+    pub confirm_hours: f64,
+    /// How often a task's result is looked up while it waits.
+    pub poll_secs: u64,
     pub timeout_secs: u64,
 }
 
@@ -162,6 +185,13 @@ pub struct FollowupSettings {
     pub low_score: u8,
     /// A reply counts as the score of a question sent within this many days.
     pub score_reply_days: u32,
+}
+
+impl WecomSettings {
+    /// How long staff have to confirm a task.
+    pub fn confirm_within(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds((self.confirm_hours * 3_600_000.0) as i64)
+    }
 }
 
 impl ConsentSettings {
@@ -480,10 +510,38 @@ impl Settings {
                     ));
                 }
             }
+            "wecom" => {
+                let w = &self.wecom;
+                for (key, value) in [
+                    ("wecom.corp_id", w.corp_id.as_str()),
+                    ("wecom.corp_secret", w.corp_secret.expose()),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(invalid(
+                            key,
+                            "reminders.channel is \"wecom\", so this is required",
+                        ));
+                    }
+                }
+                if !is_http_url(&w.api_base) {
+                    return Err(invalid("wecom.api_base", "must be an http(s) URL"));
+                }
+                if !(w.confirm_hours > 0.0 && w.confirm_hours <= 24.0 * 30.0) {
+                    return Err(invalid(
+                        "wecom.confirm_hours",
+                        "must be more than 0 and at most 720 (30 days)",
+                    ));
+                }
+                if w.poll_secs == 0 {
+                    return Err(invalid("wecom.poll_secs", "must be at least 1"));
+                }
+            }
             other => {
                 return Err(invalid(
                     "reminders.channel",
-                    format!("unknown channel {other:?}; use \"console\", \"webhook\" or \"sms\""),
+                    format!(
+                        "unknown channel {other:?}; use \"console\", \"webhook\", \"sms\" or \"wecom\""
+                    ),
                 ));
             }
         }
@@ -582,6 +640,13 @@ impl Settings {
     /// The time zone, already validated at load.
     pub fn tz(&self) -> Tz {
         self.timezone().expect("validated at load")
+    }
+
+    /// An institution's time zone: its own (validated at import), else the chain's.
+    pub fn tz_of(&self, institution_timezone: Option<&str>) -> Tz {
+        institution_timezone
+            .and_then(|name| name.parse::<Tz>().ok())
+            .unwrap_or_else(|| self.tz())
     }
 
     /// The retry policy of a job kind: its default with config overrides applied.

@@ -2,6 +2,8 @@
 //! unsubscribe) or scores (the satisfaction question), and staff approving or rejecting the
 //! messages that wait for them.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use revisit_jobs::{KindInfo, MessageSend};
 use tracing::info;
@@ -123,14 +125,21 @@ pub async fn approve(
     by: &str,
 ) -> StoreResult<Decided> {
     let settings = &app.settings;
-    let send_at = settings
-        .reminders
-        .send_window()
-        .and_then(|w| hold_until(Utc::now(), settings.tz(), w));
+    // Each institution's quiet hours, in its own time zone.
+    let mut send_at = HashMap::new();
+    if let Some(window) = settings.reminders.send_window() {
+        let now = Utc::now();
+        for inst in app.store.institutions().await? {
+            let tz = settings.tz_of(inst.timezone.as_deref());
+            if let Some(at) = hold_until(now, tz, window) {
+                send_at.insert(inst.code, at);
+            }
+        }
+    }
     let attempts = settings.policy(&KindInfo::of::<MessageSend>()).max_attempts as i32;
     let done = app
         .store
-        .approve(ids, institution, by, send_at, attempts)
+        .approve(ids, institution, by, &send_at, attempts)
         .await?;
     info!(
         approved = done.ids.len(),

@@ -36,6 +36,7 @@ pub const ALL_KINDS: &[KindInfo] = &[
     KindInfo::of::<WinbackScan>(),
     KindInfo::of::<GreetingGenerate>(),
     KindInfo::of::<MessageSend>(),
+    KindInfo::of::<WecomConfirm>(),
     KindInfo::of::<ReportDaily>(),
     KindInfo::of::<AlertSend>(),
     KindInfo::of::<SystemHealth>(),
@@ -80,6 +81,8 @@ pub enum ImportKind {
     Products,
     Customers,
     ConsumptionRecords,
+    /// Consultation records (咨询记录): what a customer asked about, and when.
+    Consultations,
 }
 
 impl ImportKind {
@@ -90,7 +93,7 @@ impl ImportKind {
             Self::Institutions => 0,
             Self::Doctors | Self::Projects | Self::Products => 1,
             Self::Customers => 2,
-            Self::ConsumptionRecords => 3,
+            Self::ConsumptionRecords | Self::Consultations => 3,
         }
     }
 
@@ -102,12 +105,16 @@ impl ImportKind {
             Self::Products => "products",
             Self::Customers => "customers",
             Self::ConsumptionRecords => "consumption_records",
+            Self::Consultations => "consultations",
         }
     }
 
     /// Whether records of this kind belong to one institution, named by the folder they sit in.
     pub fn per_institution(self) -> bool {
-        matches!(self, Self::Customers | Self::ConsumptionRecords)
+        matches!(
+            self,
+            Self::Customers | Self::ConsumptionRecords | Self::Consultations
+        )
     }
 }
 
@@ -256,6 +263,23 @@ impl Job for ReportDaily {
     const QUEUE: &'static str = "report.daily.v1";
     const NAME: &'static str = "report.daily";
     const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(3, 60, 1800, 1);
+}
+
+/// `wecom.confirm`: watch a message that went as a WeCom customer broadcast task until its staff
+/// member confirms it (sent), WeCom cannot deliver it (failed), or its deadline passes (the task
+/// is withdrawn, skipped). Each look that finds it still waiting is a retry after the poll
+/// interval, so its attempts cover the deadline many times over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WecomConfirm {
+    pub revisit_id: i64,
+}
+
+impl Job for WecomConfirm {
+    const QUEUE: &'static str = "wecom.confirm.v1";
+    const NAME: &'static str = "wecom.confirm";
+    // A look that finds the task waiting retries after `wecom.poll_secs` (or this backoff, if
+    // longer); WeCom being down backs off from 5 s to a minute.
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(1000, 5, 60, 4);
 }
 
 /// `alert.send`: post a staff alert to the WeCom group robot (a failed revisit, the daily

@@ -32,7 +32,8 @@ pub enum ClaimDecision {
     /// Take the claim (`sending`, new token and lease, one more send attempt) and deliver.
     /// `repeat`: an earlier try may have been delivered; the channel will drop a repeat.
     Claim { repeat: bool },
-    /// Sent or skipped already: nothing to do.
+    /// Sent, skipped, or submitted as a task a person confirms (a WeCom broadcast, watched by
+    /// its own job): nothing to do.
     Settled,
     /// Another run holds a live claim until this time: do not send; look again after it.
     Busy(DateTime<Utc>),
@@ -48,7 +49,7 @@ pub enum ClaimDecision {
 pub fn decide(state: &SendState, now: DateTime<Utc>, dedups: bool) -> ClaimDecision {
     let live = state.lease_until.filter(|until| *until > now);
     match state.status.as_str() {
-        "sent" | "skipped" => ClaimDecision::Settled,
+        "sent" | "skipped" | "submitted" => ClaimDecision::Settled,
         _ if !state.has_message => ClaimDecision::NoMessage,
         _ if live.is_some() => ClaimDecision::Busy(live.expect("checked")),
         "sending" if dedups => ClaimDecision::Claim { repeat: true },
@@ -95,6 +96,7 @@ pub fn status_label(status: &str) -> &'static str {
         "pending" => "待生成",
         "generated" => "待发送",
         "sending" => "发送中",
+        "submitted" => "待员工确认",
         "sent" => "已发送",
         "failed" => "失败",
         "skipped" => "已跳过",

@@ -67,6 +67,11 @@ pub struct Institution {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub status: String,
+    /// An IANA time zone (`Asia/Shanghai`) for an institution away from the chain's; its quiet
+    /// hours follow it. Left out of the fingerprint when absent, so that older rows stay
+    /// unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,6 +129,13 @@ pub struct Customer {
     pub tags: Vec<String>,
     pub notes: Option<String>,
     pub opted_out: bool,
+    /// The customer's id among the chain's WeCom external contacts, and the staff member (their
+    /// WeCom userid) who has them as a contact: what a WeCom broadcast goes through. Left out of
+    /// the fingerprint when absent, so that older rows stay unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wecom_external_userid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wecom_userid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,6 +161,26 @@ pub struct ConsumptionRecord {
     pub status: String,
 }
 
+/// A consultation record (咨询记录): a customer's visit, call or chat about treatments, which
+/// may or may not have led to an order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Consultation {
+    pub code: String,
+    pub customer_code: String,
+    pub consult_date: NaiveDate,
+    /// 到店, 电话, 线上... as the chain writes it.
+    pub channel: Option<String>,
+    /// The staff member who consulted (a name as the chain writes it).
+    pub consultant: Option<String>,
+    pub doctor_code: Option<String>,
+    /// The projects the customer asked about.
+    pub project_codes: Vec<String>,
+    /// What was said; may hold health details, so it is handled like customer notes.
+    pub content: Option<String>,
+    /// 已成交, 未成交, 跟进中... as the chain writes it.
+    pub outcome: Option<String>,
+}
+
 /// The valid records of one file, of whichever kind it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Records {
@@ -158,6 +190,7 @@ pub enum Records {
     Products(Vec<(usize, Product)>),
     Customers(Vec<(usize, Customer)>),
     ConsumptionRecords(Vec<(usize, ConsumptionRecord)>),
+    Consultations(Vec<(usize, Consultation)>),
 }
 
 impl Records {
@@ -170,6 +203,7 @@ impl Records {
             ImportKind::Products => Self::Products(Vec::new()),
             ImportKind::Customers => Self::Customers(Vec::new()),
             ImportKind::ConsumptionRecords => Self::ConsumptionRecords(Vec::new()),
+            ImportKind::Consultations => Self::Consultations(Vec::new()),
         }
     }
 
@@ -182,6 +216,7 @@ impl Records {
             (Self::Products(v), Record::Product(r)) => v.push((index, r)),
             (Self::Customers(v), Record::Customer(r)) => v.push((index, r)),
             (Self::ConsumptionRecords(v), Record::ConsumptionRecord(r)) => v.push((index, r)),
+            (Self::Consultations(v), Record::Consultation(r)) => v.push((index, r)),
             _ => panic!("a record of another kind than the file's"),
         }
     }
@@ -207,6 +242,7 @@ impl Records {
             Self::Products(v) => split(v, n, Self::Products),
             Self::Customers(v) => split(v, n, Self::Customers),
             Self::ConsumptionRecords(v) => split(v, n, Self::ConsumptionRecords),
+            Self::Consultations(v) => split(v, n, Self::Consultations),
         }
     }
 
@@ -223,6 +259,7 @@ impl Records {
             Self::Products(v) => v.len(),
             Self::Customers(v) => v.len(),
             Self::ConsumptionRecords(v) => v.len(),
+            Self::Consultations(v) => v.len(),
         }
     }
 
@@ -240,6 +277,7 @@ pub enum Record {
     Product(Product),
     Customer(Customer),
     ConsumptionRecord(ConsumptionRecord),
+    Consultation(Consultation),
 }
 
 impl Record {
@@ -252,6 +290,7 @@ impl Record {
             Self::Product(r) => &r.code,
             Self::Customer(r) => &r.code,
             Self::ConsumptionRecord(r) => &r.order_number,
+            Self::Consultation(r) => &r.code,
         }
     }
 }
@@ -266,7 +305,7 @@ pub fn validate(kind: ImportKind, index: usize, raw: &RawValue) -> Result<Record
         key: serde_json::from_str(value)
             .ok()
             .as_ref()
-            .and_then(record_key_of),
+            .and_then(|v| record_key_of(kind, v)),
         field,
         message,
     };
@@ -280,6 +319,9 @@ pub fn validate(kind: ImportKind, index: usize, raw: &RawValue) -> Result<Record
         ImportKind::Customers => typed(value, customer).map(Record::Customer).map_err(fail),
         ImportKind::ConsumptionRecords => typed(value, consumption)
             .map(Record::ConsumptionRecord)
+            .map_err(fail),
+        ImportKind::Consultations => typed(value, consultation)
+            .map(Record::Consultation)
             .map_err(fail),
     }
 }
@@ -302,6 +344,7 @@ fn key_field(kind: ImportKind) -> &'static str {
         ImportKind::Products => "product_code",
         ImportKind::Customers => "customer_code",
         ImportKind::ConsumptionRecords => "order_number",
+        ImportKind::Consultations => "consultation_code",
     }
 }
 
@@ -316,6 +359,7 @@ fn record_keys(records: &Records) -> Vec<(usize, String)> {
             .iter()
             .map(|(i, r)| (*i, r.order_number.clone()))
             .collect(),
+        Records::Consultations(v) => v.iter().map(|(i, r)| (*i, r.code.clone())).collect(),
     }
 }
 
@@ -357,8 +401,11 @@ fn typed<R: DeserializeOwned, T>(
     check(raw)
 }
 
-fn record_key_of(value: &serde_json::Value) -> Option<String> {
+/// The code of a record that failed validation: its own key field's, else the first code it
+/// carries.
+fn record_key_of(kind: ImportKind, value: &serde_json::Value) -> Option<String> {
     [
+        key_field(kind),
         "customer_code",
         "order_number",
         "institution_code",
@@ -424,6 +471,14 @@ fn code(field: &str, value: Option<String>) -> Result<String, FieldError> {
         return err(field, format!("{v:?} has spaces inside; a code has none"));
     }
     clean(field, v, MAX_CODE_CHARS, false)
+}
+
+/// A code that may be left out (or empty).
+fn optional_code(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => code(field, Some(v)).map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn optional(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
@@ -506,9 +561,19 @@ struct RawInstitution {
     phone: Option<String>,
     email: Option<String>,
     status: Option<String>,
+    timezone: Option<String>,
 }
 
 fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
+    let timezone = optional("timezone", r.timezone)?;
+    if let Some(tz) = &timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return err(
+            "timezone",
+            format!("{tz:?} is not an IANA time zone such as Asia/Shanghai"),
+        );
+    }
     Ok(Institution {
         code: code("institution_code", r.institution_code)?,
         name: required("name", r.name)?,
@@ -517,6 +582,7 @@ fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
         phone: optional("phone", r.phone)?,
         email: optional("email", r.email)?,
         status: status("status", r.status, "active")?,
+        timezone,
     })
 }
 
@@ -636,6 +702,8 @@ struct RawCustomer {
     notes: Option<String>,
     #[serde(default)]
     opted_out: bool,
+    wecom_external_userid: Option<String>,
+    wecom_userid: Option<String>,
 }
 
 fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
@@ -692,6 +760,8 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
         tags: list("tags", r.tags)?,
         notes: long_text("notes", r.notes)?,
         opted_out: r.opted_out,
+        wecom_external_userid: optional_code("wecom_external_userid", r.wecom_external_userid)?,
+        wecom_userid: optional_code("wecom_userid", r.wecom_userid)?,
     })
 }
 
@@ -725,17 +795,7 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
     let order_number = code("order_number", r.order_number)?;
     let customer_code = code("customer_code", r.customer_code)?;
     let order_date = date("order_date", &required("order_date", r.order_date)?)?;
-    // A day of slack for exports made in another time zone.
-    let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
-    if order_date > latest {
-        return err("order_date", format!("{order_date} is in the future"));
-    }
-    if order_date.year() < 2000 {
-        return err(
-            "order_date",
-            format!("{order_date} is implausibly early (before 2000)"),
-        );
-    }
+    plausible_business_date("order_date", order_date)?;
     if r.items.is_empty() {
         return err("items", "a consumption record needs at least one item");
     }
@@ -815,6 +875,60 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
         payment_method: optional("payment_method", r.payment_method)?,
         status: status("status", r.status, "completed")?,
     })
+}
+
+#[derive(Deserialize)]
+struct RawConsultation {
+    consultation_code: Option<String>,
+    customer_code: Option<String>,
+    consult_date: Option<String>,
+    channel: Option<String>,
+    consultant: Option<String>,
+    doctor_code: Option<String>,
+    #[serde(default)]
+    project_codes: Vec<String>,
+    content: Option<String>,
+    outcome: Option<String>,
+}
+
+fn consultation(r: RawConsultation) -> Result<Consultation, FieldError> {
+    let own_code = code("consultation_code", r.consultation_code)?;
+    let customer_code = code("customer_code", r.customer_code)?;
+    let consult_date = date("consult_date", &required("consult_date", r.consult_date)?)?;
+    plausible_business_date("consult_date", consult_date)?;
+    let project_codes = list("project_codes", r.project_codes)?;
+    for (i, p) in project_codes.iter().enumerate() {
+        if p.chars().any(char::is_whitespace) {
+            return err(
+                &format!("project_codes[{i}]"),
+                format!("{p:?} has spaces inside; a code has none"),
+            );
+        }
+    }
+    Ok(Consultation {
+        code: own_code,
+        customer_code,
+        consult_date,
+        channel: optional("channel", r.channel)?,
+        consultant: optional("consultant", r.consultant)?,
+        doctor_code: optional("doctor_code", r.doctor_code)?,
+        project_codes,
+        content: long_text("content", r.content)?,
+        outcome: optional("outcome", r.outcome)?,
+    })
+}
+
+/// A day something happened at a clinic: not in the future (a day of slack for exports made in
+/// another time zone), not before 2000.
+fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError> {
+    let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    if day > latest {
+        return err(field, format!("{day} is in the future"));
+    }
+    if day.year() < 2000 {
+        return err(field, format!("{day} is implausibly early (before 2000)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -926,6 +1040,45 @@ mod tests {
             p.errors[0]
                 .to_string()
                 .contains("record #0 (C1), field `person.birthday`")
+        );
+    }
+
+    #[test]
+    fn consultations_parse_and_bad_ones_are_named_by_their_code() {
+        let p = parse(
+            ImportKind::Consultations,
+            r#"[
+              {"consultation_code":"ZX1","customer_code":"C1","consult_date":"2026-03-02",
+               "channel":"到店","consultant":"王顾问","doctor_code":"DOC-1",
+               "project_codes":["PRJ-001"," PRJ-003 ",""],"content":"想改善法令纹","outcome":"未成交"},
+              {"consultation_code":"ZX2","customer_code":"C1","consult_date":"2026/03/02"},
+              {"consultation_code":"ZX3","consult_date":"2026-03-02"},
+              {"consultation_code":"ZX4","customer_code":"C1","consult_date":"2099-01-01"},
+              {"consultation_code":"ZX5","customer_code":"C1","consult_date":"2026-03-02","project_codes":["PRJ 1"]},
+              {"consultation_code":"ZX1","customer_code":"C2","consult_date":"2026-03-02"}
+            ]"#,
+        );
+        assert_eq!(p.total, 6);
+        let Records::Consultations(v) = &p.records else {
+            panic!("{:?}", p.records)
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].1.project_codes, vec!["PRJ-001", "PRJ-003"]);
+        assert_eq!(v[0].1.content.as_deref(), Some("想改善法令纹"));
+        let fields: Vec<_> = p
+            .errors
+            .iter()
+            .map(|e| (e.record, e.key.as_deref().unwrap(), e.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                (1, "ZX2", "consult_date"),
+                (2, "ZX3", "customer_code"),
+                (3, "ZX4", "consult_date"),
+                (4, "ZX5", "project_codes[0]"),
+                (5, "ZX1", "consultation_code"),
+            ]
         );
     }
 

@@ -175,13 +175,17 @@ impl Handler for GreetingGenerate {
             compliance: compliance.as_deref(),
             // Quiet hours hold a real message until the window opens; test mode sends nothing.
             send_at: match app.settings.reminders.send_window() {
-                Some(window) if !r.test_mode => {
-                    hold_until(chrono::Utc::now(), app.settings.tz(), window)
-                }
+                Some(window) if !r.test_mode => hold_until(
+                    chrono::Utc::now(),
+                    app.settings.tz_of(context.institution_timezone.as_deref()),
+                    window,
+                ),
                 _ => None,
             },
-            // Test mode sends nothing, so it never waits for a person.
+            // Test mode sends nothing, so it never waits for a person; a WeCom broadcast waits
+            // for its staff member's confirmation, which is the approval.
             needs_approval: !r.test_mode
+                && channel != "wecom"
                 && app
                     .settings
                     .consent

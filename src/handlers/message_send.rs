@@ -4,7 +4,7 @@
 //! does nothing but look again after the lease.
 
 use chrono::Utc;
-use revisit_jobs::MessageSend;
+use revisit_jobs::{KindInfo, MessageSend, WecomConfirm};
 use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
@@ -14,8 +14,8 @@ use crate::{
         delivery::{ClaimDecision, SendOutcome, UNCERTAIN_MESSAGE},
         privacy::mask_phone,
     },
-    notify::{Channel, SendError},
-    store::Recipient,
+    notify::{Channel, Delivered, SendError},
+    store::{NewJob, Recipient},
 };
 
 impl Handler for MessageSend {
@@ -106,9 +106,27 @@ impl Handler for MessageSend {
             }
         };
         match channel.send(&out).await {
-            Ok(()) => {
+            Ok(Delivered::Sent) => {
                 finish(ctx, id, &token, SendOutcome::Sent).await?;
                 info!(revisit = id, channel = channel.name(), to = %mask_phone(&out.phone), test_mode = r.test_mode, "message delivered");
+                Ok(())
+            }
+            Ok(Delivered::Submitted(reference)) => {
+                // A task the staff member confirms; its own job watches it.
+                let watch = NewJob::for_revisit(
+                    &WecomConfirm { revisit_id: id },
+                    app.settings
+                        .policy(&KindInfo::of::<WecomConfirm>())
+                        .max_attempts as i32,
+                    id,
+                );
+                if !store.submit_send(id, &token, &reference, watch).await? {
+                    warn!(
+                        revisit = id,
+                        "this run's claim on the send ran out before it finished; its outcome was not recorded"
+                    );
+                }
+                info!(revisit = id, channel = channel.name(), task = %reference, "message submitted; waiting for the staff member to confirm it");
                 Ok(())
             }
             Err(SendError::NotDelivered(e)) => {

@@ -20,6 +20,7 @@ mod reminder_scan;
 pub mod report_daily;
 mod scan_scope;
 mod system_health;
+mod wecom_confirm;
 mod winback_scan;
 
 pub use system_health::{CheckResult, describe_lag, run_checks};

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <import_dir>/initial/common/{institutions,doctors,projects,products}.json
-//! <import_dir>/initial/institutions/<CODE>/{customers,consumption_records}.json
+//! <import_dir>/initial/institutions/<CODE>/{customers,consumption_records,consultations}.json
 //! <import_dir>/incremental/pending/<YYYY-MM-DD>/
 //!     institutions.json, doctors.json, ...           (common files, optional)
 //!     customers_add.json, customers_update.json      (the seed's layout: each record's
@@ -10,7 +10,8 @@
 //!     <CODE>/customers_add.json, ...                 (or in a folder named after the institution)
 //! ```
 //! A plan lists files stage by stage (institutions, then doctors/projects/products, then
-//! customers, then consumption records), so every file finds the rows it refers to. A file's
+//! customers, then consumption records and consultations), so every file finds the rows it
+//! refers to. A file's
 //! dated folder is its place in time ([`source_seq`]): an older file never undoes what a newer
 //! one wrote, whatever order they are imported in.
 
@@ -50,6 +51,7 @@ pub fn kind_of(file_name: &str) -> Option<ImportKind> {
         "products" => ImportKind::Products,
         "customers" => ImportKind::Customers,
         "consumption_records" => ImportKind::ConsumptionRecords,
+        "consultations" => ImportKind::Consultations,
         _ => return None,
     })
 }

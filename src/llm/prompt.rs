@@ -11,6 +11,8 @@ use crate::domain::{followup::Occasion, lunar::LunarBirthday, privacy::without_d
 /// How much of a tag and of the notes goes into a prompt.
 const MAX_TAG_CHARS: usize = 12;
 const MAX_NOTE_CHARS: usize = 60;
+/// How many consultation records a prompt lists.
+const MAX_CONSULTATIONS: usize = 3;
 
 /// One line of a customer's consumption history.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +31,8 @@ pub struct HistoryItem {
 pub struct GreetingContext {
     pub institution_code: String,
     pub institution_name: String,
+    /// The institution's own IANA time zone, when it is not the chain's.
+    pub institution_timezone: Option<String>,
     pub full_name: String,
     pub gender: Option<String>,
     pub occasion_date: NaiveDate,
@@ -45,6 +49,18 @@ pub struct GreetingContext {
     pub notes: Option<String>,
     /// Most recent first.
     pub history: Vec<HistoryItem>,
+    /// The latest consultation records (咨询记录), most recent first.
+    pub consultations: Vec<ConsultationNote>,
+}
+
+/// What a greeting may draw on from a consultation record: the day, the projects asked about,
+/// and (for the LLM's reference only) what was said and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsultationNote {
+    pub date: NaiveDate,
+    pub projects: Vec<String>,
+    pub content: Option<String>,
+    pub outcome: Option<String>,
 }
 
 const COMPOUND_SURNAMES: &[&str] = &[
@@ -167,6 +183,28 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
         let n = without_digits(n, MAX_NOTE_CHARS);
         s.push_str(&format!("服务备注（仅供参考，勿在短信中提及）：{n}\n"));
     }
+    if !ctx.consultations.is_empty() {
+        s.push_str("近期咨询（了解顾客关注点，勿推销、勿在短信中提及咨询内容）：\n");
+        for c in ctx.consultations.iter().take(MAX_CONSULTATIONS) {
+            let projects = if c.projects.is_empty() {
+                "未指明项目".to_owned()
+            } else {
+                c.projects.join("、")
+            };
+            let outcome = c
+                .outcome
+                .as_deref()
+                .map(|o| format!("（{}）", without_digits(o, MAX_TAG_CHARS)))
+                .unwrap_or_default();
+            s.push_str(&format!("- {} 咨询：{projects}{outcome}\n", c.date));
+        }
+        if let Some(content) = ctx.consultations[0].content.as_deref() {
+            s.push_str(&format!(
+                "最近一次咨询备注（仅供参考，勿在短信中提及）：{}\n",
+                without_digits(content, MAX_NOTE_CHARS)
+            ));
+        }
+    }
     if ctx.history.is_empty() {
         s.push_str("消费记录：暂无\n");
     } else {
@@ -207,6 +245,7 @@ pub(crate) mod tests {
         GreetingContext {
             institution_code: "BJ-HM-001".into(),
             institution_name: "北京华美医美诊所".into(),
+            institution_timezone: None,
             full_name: "张三丰".into(),
             gender: Some("女".into()),
             occasion_date: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
@@ -237,6 +276,7 @@ pub(crate) mod tests {
                     doctor_name: Some("李明".into()),
                 },
             ],
+            consultations: Vec::new(),
         }
     }
 
@@ -288,6 +328,37 @@ pub(crate) mod tests {
         assert!(p.ends_with("请写一条术后关怀短信。"), "{p}");
         assert!(!p.contains("生日"), "{p}");
         assert!(system_prompt(&c, 70).contains("术后关怀短信"));
+    }
+
+    #[test]
+    fn consultations_name_projects_and_keep_their_notes_for_reference() {
+        let mut c = sample();
+        assert!(!user_prompt(&c).contains("咨询"));
+        c.consultations = vec![
+            ConsultationNote {
+                date: NaiveDate::from_ymd_opt(2026, 10, 8).unwrap(),
+                projects: vec!["热玛吉".into(), "水光针".into()],
+                content: Some("担心恢复期，电话13912345678".into()),
+                outcome: Some("跟进中".into()),
+            },
+            ConsultationNote {
+                date: NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+                projects: vec![],
+                content: None,
+                outcome: None,
+            },
+        ];
+        let p = user_prompt(&c);
+        assert!(
+            p.contains("- 2026-10-08 咨询：热玛吉、水光针（跟进中）"),
+            "{p}"
+        );
+        assert!(p.contains("- 2026-05-01 咨询：未指明项目"), "{p}");
+        assert!(
+            p.contains("最近一次咨询备注（仅供参考，勿在短信中提及）：担心恢复期，电话＊"),
+            "{p}"
+        );
+        assert!(!p.contains("1391"), "{p}");
     }
 
     #[test]

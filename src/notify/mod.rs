@@ -11,6 +11,7 @@
 
 pub mod aliyun_sms;
 pub mod webhook;
+pub mod wecom_broadcast;
 pub mod wecom_robot;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use aliyun_sms::AliyunSms;
 pub use webhook::WebhookChannel;
+pub use wecom_broadcast::WecomBroadcast;
 
 /// A message ready to go.
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +35,12 @@ pub struct Outgoing {
     pub occasion: String,
     pub occasion_date: chrono::NaiveDate,
     pub message: String,
+    /// The customer's WeCom external contact and the staff member who has them (a WeCom
+    /// broadcast's recipient and sender); not posted to a webhook.
+    #[serde(skip)]
+    pub wecom_external_userid: Option<String>,
+    #[serde(skip)]
+    pub wecom_userid: Option<String>,
 }
 
 impl Outgoing {
@@ -45,6 +53,8 @@ impl Outgoing {
         phone: String,
     ) -> Self {
         Self {
+            wecom_external_userid: None,
+            wecom_userid: None,
             revisit_id: r.id,
             send_key: r.send_key.clone(),
             institution_code,
@@ -71,6 +81,16 @@ pub enum SendError {
     Rejected(String),
 }
 
+/// How a delivery try that succeeded ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// The channel took the message for the customer.
+    Sent,
+    /// The channel made a task a staff member must confirm first (a WeCom broadcast, by its
+    /// msgid): the revisit is `submitted` until the confirmation is seen.
+    Submitted(String),
+}
+
 /// Where messages go.
 #[derive(Clone)]
 pub enum Channel {
@@ -79,6 +99,8 @@ pub enum Channel {
     Webhook(WebhookChannel),
     /// Alibaba Cloud SMS.
     Sms(AliyunSms),
+    /// WeCom customer broadcast, confirmed by the staff member.
+    Wecom(WecomBroadcast),
 }
 
 impl Channel {
@@ -87,6 +109,7 @@ impl Channel {
             Self::Console => "console",
             Self::Webhook(_) => "webhook",
             Self::Sms(_) => "sms",
+            Self::Wecom(_) => "wecom",
         }
     }
 
@@ -97,8 +120,8 @@ impl Channel {
         match self {
             Self::Console => true,
             Self::Webhook(w) => w.deduplicates(),
-            // The platform sends every request it accepts.
-            Self::Sms(_) => false,
+            // The platform sends every request it accepts; WeCom makes a task of each.
+            Self::Sms(_) | Self::Wecom(_) => false,
         }
     }
 
@@ -109,11 +132,12 @@ impl Channel {
             Self::Console => Duration::from_secs(1),
             Self::Webhook(w) => w.timeout(),
             Self::Sms(s) => s.timeout(),
+            Self::Wecom(w) => w.timeout(),
         };
         longest_try * 2 + Duration::from_secs(5)
     }
 
-    pub async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {
+    pub async fn send(&self, msg: &Outgoing) -> Result<Delivered, SendError> {
         match self {
             Self::Console => {
                 // A log line, not stdout: the commands that wait for revisits print them once.
@@ -124,10 +148,22 @@ impl Channel {
                     message = %msg.message,
                     "[测试模式·未发送] test mode: shown, not sent"
                 );
-                Ok(())
+                Ok(Delivered::Sent)
             }
-            Self::Webhook(w) => w.send(msg).await,
-            Self::Sms(s) => s.send(msg).await,
+            Self::Webhook(w) => w.send(msg).await.map(|()| Delivered::Sent),
+            Self::Sms(s) => s.send(msg).await.map(|()| Delivered::Sent),
+            Self::Wecom(w) => {
+                let (Some(contact), Some(sender)) =
+                    (msg.wecom_external_userid.as_deref(), w.sender_of(msg))
+                else {
+                    return Err(SendError::Rejected(
+                        "客户没有企业微信联系人或对应员工（customers.json 的 wecom_external_userid、wecom_userid，或 wecom.senders），无法群发".into(),
+                    ));
+                };
+                w.submit(msg, &sender, contact)
+                    .await
+                    .map(Delivered::Submitted)
+            }
         }
     }
 }

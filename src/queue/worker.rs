@@ -231,6 +231,7 @@ fn register_queue(
             register::<GreetingGenerate>(monitor, app, listen, names)
         }
         q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, listen, names),
+        q if q == WecomConfirm::QUEUE => register::<WecomConfirm>(monitor, app, listen, names),
         q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, listen, names),
         q if q == AlertSend::QUEUE => register::<AlertSend>(monitor, app, listen, names),
         q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, listen, names),

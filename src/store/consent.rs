@@ -1,6 +1,8 @@
 //! Who agreed to what being sent: suppressions (a number that receives nothing more through a
 //! channel, see [`crate::domain::consent`]) and staff approval of messages before they go out.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -49,14 +51,15 @@ pub trait Consent: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<RevisitView>>;
     /// Approves waiting messages (`ids`, or every waiting one of `institution` when `ids` is
-    /// empty) and enqueues their sending at `send_at` (now when `None`), in one transaction.
+    /// empty) and enqueues their sending, in one transaction: a message of an institution that
+    /// `send_at` names (by code) waits until then (its quiet hours), the others go at once.
     /// Messages not waiting, or of another institution than `institution`, are left alone.
     async fn approve(
         &self,
         ids: &[i64],
         institution: Option<&str>,
         by: &str,
-        send_at: Option<DateTime<Utc>>,
+        send_at: &HashMap<String, DateTime<Utc>>,
         send_max_attempts: i32,
     ) -> StoreResult<Decided>;
     /// Rejects waiting messages: they are skipped with `reason` and never sent.

@@ -15,6 +15,8 @@ pub struct InstitutionRef {
     pub code: String,
     pub name: String,
     pub status: String,
+    /// Its own IANA time zone, when it is not the chain's.
+    pub timezone: Option<String>,
 }
 
 /// A page of an institution's customers, in code order.
@@ -52,7 +54,33 @@ pub struct CustomerDetail {
     pub tags: Vec<String>,
     pub notes: Option<String>,
     pub orders: Vec<OrderView>,
+    pub consultations: Vec<ConsultationView>,
     pub revisits: Vec<RevisitRow>,
+}
+
+/// A consultation record (咨询记录) as staff see it, with the names of its projects and doctor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ConsultationView {
+    pub code: String,
+    pub consult_date: NaiveDate,
+    pub channel: Option<String>,
+    pub consultant: Option<String>,
+    pub doctor_name: Option<String>,
+    /// The names of the projects asked about, in the record's order.
+    pub projects: Vec<String>,
+    pub content: Option<String>,
+    pub outcome: Option<String>,
+}
+
+impl From<ConsultationView> for crate::llm::prompt::ConsultationNote {
+    fn from(v: ConsultationView) -> Self {
+        Self {
+            date: v.consult_date,
+            projects: v.projects,
+            content: v.content,
+            outcome: v.outcome,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

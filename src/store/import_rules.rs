@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use crate::{
     domain::{
         ownership::belongs_elsewhere,
-        records::{ConsumptionRecord, RecordError, Records},
+        records::{Consultation, ConsumptionRecord, RecordError, Records},
     },
     store::{Counts, Imported, WriteContext, WriteError, is_data_error, refused},
 };
@@ -75,6 +75,34 @@ pub fn assign_owners<'a, T>(
     field: &str,
     rejected: &mut Vec<RecordError>,
 ) -> Vec<Owned<'a, T>> {
+    owners(ctx, records, &code_of, &code_of, field, rejected)
+}
+
+/// [`assign_owners`] for records of a customer (orders, consultations): each belongs to its
+/// customer's institution, and a rejected one is named by its own code.
+pub fn assign_customer_owners<'a, T: OfCustomer>(
+    ctx: &WriteContext,
+    records: &'a [(usize, T)],
+    rejected: &mut Vec<RecordError>,
+) -> Vec<Owned<'a, T>> {
+    owners(
+        ctx,
+        records,
+        &|r: &T| r.customer_code(),
+        &|r: &T| r.key(),
+        "customer_code",
+        rejected,
+    )
+}
+
+fn owners<'a, T>(
+    ctx: &WriteContext,
+    records: &'a [(usize, T)],
+    code_of: &dyn Fn(&T) -> &str,
+    key_of: &dyn Fn(&T) -> &str,
+    field: &str,
+    rejected: &mut Vec<RecordError>,
+) -> Vec<Owned<'a, T>> {
     let mut out = Vec::with_capacity(records.len());
     for (index, record) in records {
         match ctx.owner(code_of(record)) {
@@ -86,7 +114,7 @@ pub fn assign_owners<'a, T>(
             }),
             Err(message) => rejected.push(RecordError::unknown_reference(
                 *index,
-                code_of(record),
+                key_of(record),
                 field,
                 message,
             )),
@@ -167,29 +195,117 @@ impl KnownCodes {
         }
         Ok(())
     }
+
+    /// `Err` names the first project or the doctor of a consultation that is unknown.
+    pub fn check_consultation(&self, index: usize, r: &Consultation) -> Result<(), RecordError> {
+        for (i, code) in r.project_codes.iter().enumerate() {
+            if !self.projects.contains(code) {
+                return Err(RecordError::unknown_reference(
+                    index,
+                    &r.code,
+                    &format!("project_codes[{i}]"),
+                    format!("unknown project {code}; import projects.json first"),
+                ));
+            }
+        }
+        match &r.doctor_code {
+            Some(doctor) if !self.doctors.contains(doctor) => Err(RecordError::unknown_reference(
+                index,
+                &r.code,
+                "doctor_code",
+                format!("unknown doctor {doctor}; import doctors.json first"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
-/// The error for an order whose customer is not known at its institution.
-pub fn unknown_customer(
+/// A record of a customer's (an order, a consultation): its own code and its customer's.
+pub trait OfCustomer {
+    fn key(&self) -> &str;
+    fn customer_code(&self) -> &str;
+}
+
+impl OfCustomer for ConsumptionRecord {
+    fn key(&self) -> &str {
+        &self.order_number
+    }
+    fn customer_code(&self) -> &str {
+        &self.customer_code
+    }
+}
+
+impl OfCustomer for Consultation {
+    fn key(&self) -> &str {
+        &self.code
+    }
+    fn customer_code(&self) -> &str {
+        &self.customer_code
+    }
+}
+
+/// The records of a chunk that may be written, each with its institution id and its
+/// customer's id: its code fits its institution (`field` names the code), its customer is known
+/// there (`customers`: code → (id, institution id)), and `check` passes; the others are
+/// rejected.
+pub fn admit<'a, T: OfCustomer>(
+    ctx: &WriteContext,
+    owned: Vec<Owned<'a, T>>,
+    customers: &HashMap<String, (i64, i64)>,
+    field: &str,
+    check: impl Fn(usize, &T) -> Result<(), RecordError>,
+    rejected: &mut Vec<RecordError>,
+) -> Vec<(i64, i64, &'a T)> {
+    let mut rows = Vec::with_capacity(owned.len());
+    for o in owned {
+        let r = o.record;
+        if let Err(e) = own_code_fits(ctx, o.index, r, field, &o.institution_code) {
+            rejected.push(e);
+            continue;
+        }
+        let customer_id = match customers.get(r.customer_code()) {
+            Some((id, inst)) if *inst == o.institution_id => *id,
+            other => {
+                rejected.push(unknown_customer(
+                    ctx,
+                    o.index,
+                    r,
+                    &o.institution_code,
+                    other.map(|(_, inst)| *inst),
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = check(o.index, r) {
+            rejected.push(e);
+            continue;
+        }
+        rows.push((o.institution_id, customer_id, r));
+    }
+    rows
+}
+
+/// The error for a record whose customer is not known at its institution.
+fn unknown_customer(
     ctx: &WriteContext,
     index: usize,
-    r: &ConsumptionRecord,
+    r: &impl OfCustomer,
     institution_code: &str,
     customer_institution: Option<i64>,
 ) -> RecordError {
     let message = match customer_institution {
         Some(other) => belongs_elsewhere(
             "customer",
-            &r.customer_code,
+            r.customer_code(),
             ctx.code_of(other),
             institution_code,
         ),
         None => format!(
             "unknown customer {} of institution {institution_code}; import the customer first",
-            r.customer_code
+            r.customer_code()
         ),
     };
-    RecordError::unknown_reference(index, &r.order_number, "customer_code", message)
+    RecordError::unknown_reference(index, r.key(), "customer_code", message)
 }
 
 /// The institution a doctor row names: the folder's when the file sits in one (a doctor who
@@ -231,20 +347,20 @@ pub fn doctor_institution(
     }
 }
 
-/// An order number that carries an institution's prefix must carry its customer's.
-pub fn order_number_fits(
+/// A record code (an order number, a consultation code) that carries an institution's prefix
+/// must carry its customer's; `field` names the code's field.
+fn own_code_fits(
     ctx: &WriteContext,
     index: usize,
-    r: &ConsumptionRecord,
+    r: &impl OfCustomer,
+    field: &str,
     institution_code: &str,
 ) -> Result<(), RecordError> {
     crate::domain::ownership::owner(
-        &r.order_number,
+        r.key(),
         Some(institution_code),
         ctx.institutions.keys().map(String::as_str),
     )
     .map(|_| ())
-    .map_err(|message| {
-        RecordError::unknown_reference(index, &r.order_number, "order_number", message)
-    })
+    .map_err(|message| RecordError::unknown_reference(index, r.key(), field, message))
 }

@@ -7,6 +7,7 @@
 //! jobs they cause in one transaction of its own database.
 
 pub mod access;
+pub mod broadcasts;
 pub mod consent;
 pub mod directory;
 pub mod directory_rules;
@@ -119,6 +120,7 @@ impl NewJob {
 pub trait Repository:
     directory::Directory
     + access::Access
+    + broadcasts::Broadcasts
     + consent::Consent
     + followups::Followups
     + tasks::Tasks

@@ -376,6 +376,9 @@ pub struct Revisit {
     pub day_offset: Option<i32>,
     pub asks_score: bool,
     pub score: Option<i16>,
+    /// The channel's reference of a submitted message (a WeCom broadcast task's msgid).
+    pub channel_ref: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 /// Whom a message may go to.
@@ -394,27 +397,55 @@ pub enum Recipient {
 
 /// (institution code, customer code, name, phone, opted out anywhere, the suppression's channel
 /// and source if any) of a revisit's customer, as both engines read it.
-pub(crate) type RecipientRow = (
-    String,
-    String,
-    String,
-    String,
-    bool,
-    Option<String>,
-    Option<String>,
-);
+/// What the recipient query reads: the customer, whether they opted out anywhere, the
+/// suppression of their number for the channel (its channel and source), their WeCom contact.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct RecipientRow {
+    pub institution: String,
+    pub customer: String,
+    pub name: String,
+    pub phone: String,
+    pub opted_out: bool,
+    pub suppressed: Option<String>,
+    pub source: Option<String>,
+    pub wecom_external_userid: Option<String>,
+    pub wecom_userid: Option<String>,
+}
+
+/// The recipient query's columns and joins, with `$1`/`?1` the customer and `$2`/`?2` the
+/// channel written by each engine.
+pub(crate) const RECIPIENT_SELECT: &str = "SELECT i.code AS institution, c.code AS customer,
+        p.name, p.phone,
+        EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out) AS opted_out,
+        s.channel AS suppressed, s.source, c.wecom_external_userid, c.wecom_userid
+    FROM customers c JOIN persons p ON p.id = c.person_id
+    JOIN institutions i ON i.id = c.institution_id";
 
 impl Recipient {
     pub(crate) fn of(r: &Revisit, row: Option<RecipientRow>) -> Self {
         match row {
-            None | Some((_, _, _, _, true, _, _)) => Self::OptedOut,
-            Some((_, _, _, _, false, Some(channel), source)) => Self::Unsubscribed {
+            None => Self::OptedOut,
+            Some(row) if row.opted_out => Self::OptedOut,
+            Some(RecipientRow {
+                suppressed: Some(channel),
+                source,
+                ..
+            }) => Self::Unsubscribed {
                 channel,
                 source: source.unwrap_or_default(),
             },
-            Some((inst, code, name, phone, false, None, _)) => Self::Reachable(
-                crate::notify::Outgoing::for_revisit(r, inst, code, name, phone),
-            ),
+            Some(row) => {
+                let mut out = crate::notify::Outgoing::for_revisit(
+                    r,
+                    row.institution,
+                    row.customer,
+                    row.name,
+                    row.phone,
+                );
+                out.wecom_external_userid = row.wecom_external_userid;
+                out.wecom_userid = row.wecom_userid;
+                Self::Reachable(out)
+            }
         }
     }
 }

@@ -16,7 +16,130 @@ use crate::{api::Server, harness::*};
 crate::on_both_backends!(
     an_unsubscribe_reply_stops_the_channel_and_every_message_carries_the_opt_out_text,
     an_institution_that_asks_for_approval_sends_only_what_staff_approve,
+    an_institution_s_own_time_zone_holds_its_messages_for_its_quiet_hours,
 );
+
+/// The fixed-offset zone where it is now `hour` o'clock (`Etc/GMT-8` is UTC+8).
+fn zone_at_hour(hour: i64) -> String {
+    use chrono::Timelike;
+    let utc = chrono::Utc::now().hour() as i64;
+    let offset = (hour - utc).rem_euclid(24);
+    let offset = if offset > 11 { offset - 24 } else { offset };
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        n if n > 0 => format!("Etc/GMT-{n}"),
+        n => format!("Etc/GMT+{}", -n),
+    }
+}
+
+/// With quiet hours 08:00–21:00: the chain's zone is at noon, two institutions keep a zone where
+/// it is 2 a.m. A message of such an institution waits for its morning, whether it is sent at
+/// once (GZ) or approved by staff (BJ); the chain-zone institution's approved message goes now.
+async fn an_institution_s_own_time_zone_holds_its_messages_for_its_quiet_hours(backend: Backend) {
+    let (chain, night) = (zone_at_hour(12), zone_at_hour(2));
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__APP__TIMEZONE", &chain),
+            ("REVISIT__REMINDERS__SEND_WINDOW", "08:00-21:00"),
+            (
+                "REVISIT__CONSENT__APPROVAL_INSTITUTIONS",
+                "[\"BJ-HA-001\", \"SH-ML-002\"]",
+            ),
+        ],
+    )
+    .await;
+    let institutions = json!([
+        {"institution_code": "BJ-HA-001", "name": "北京华安医疗美容诊所", "timezone": night},
+        {"institution_code": "SH-ML-002", "name": "上海美丽人生医疗美容门诊部"},
+        {"institution_code": "GZ-YM-003", "name": "广州颜美医疗美容门诊部", "timezone": night},
+        {"institution_code": "XX-BAD-004", "name": "时区写错的机构", "timezone": "Asia/Beijing"}
+    ])
+    .to_string();
+    let customer = |code: &str, phone: &str| {
+        json!([{"customer_code": code,
+                "person": {"name": "周婷", "gender": "女", "birthday": "1990-05-15", "phone": phone}}])
+        .to_string()
+    };
+    let dir = write_tree(&[
+        ("common/institutions.json", &institutions),
+        (
+            "BJ-HA-001/customers.json",
+            &customer("BJ-HA-001-C1", "13800000001"),
+        ),
+        (
+            "SH-ML-002/customers.json",
+            &customer("SH-ML-002-C1", "13800000002"),
+        ),
+        (
+            "GZ-YM-003/customers.json",
+            &customer("GZ-YM-003-C1", "13800000003"),
+        ),
+    ]);
+    let batch = import_tree(&env, dir.path()).await;
+    let logs = env.store().import_log(&batch).await.unwrap();
+    let bad = &logs
+        .iter()
+        .find(|l| l.path.ends_with("institutions.json"))
+        .unwrap()
+        .errors;
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(
+        (bad[0].key.as_deref(), bad[0].field.as_str()),
+        (Some("XX-BAD-004"), "timezone")
+    );
+    let people: Vec<(i64, i64)> = env
+        .rows("SELECT id, person_id FROM customers ORDER BY code")
+        .await;
+    let day = NaiveDate::from_ymd_opt(2026, 5, 15).unwrap();
+    let new: Vec<_> = people
+        .iter()
+        .map(|(c, p)| revisit::store::NewRevisit::birthday(*c, *p, day))
+        .collect();
+    env.store()
+        .create_revisits(&new, false, 5, revisit::store::FrequencyCap::NONE)
+        .await
+        .unwrap();
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE]);
+    eventually(Duration::from_secs(30), "three greetings", || async {
+        let n = env
+            .count("SELECT count(*) FROM revisits WHERE status = 'generated'")
+            .await;
+        (n == 3).then_some(())
+    })
+    .await;
+    workers.stop().await;
+    // (held until the institution's morning, sent at once)
+    let timing = |jobs: Vec<revisit::store::JobRow>| {
+        let now = chrono::Utc::now();
+        let held = jobs
+            .iter()
+            .filter(|j| {
+                let wait = j.run_at - now;
+                wait > chrono::Duration::hours(4) && wait <= chrono::Duration::minutes(361)
+            })
+            .count();
+        let at_once = jobs
+            .iter()
+            .filter(|j| j.run_at <= now + chrono::Duration::minutes(1))
+            .count();
+        (held, at_once, jobs.len())
+    };
+    assert_eq!(
+        timing(env.jobs_of(MessageSend::QUEUE).await),
+        (1, 0, 1),
+        "GZ's greeting, made at 2 a.m. its time, waits for 08:00 there"
+    );
+    let approved = revisit::consent::approve(&env.app, &[], None, "店长")
+        .await
+        .unwrap();
+    assert_eq!(approved.ids.len(), 2);
+    assert_eq!(
+        timing(env.jobs_of(MessageSend::QUEUE).await),
+        (2, 1, 3),
+        "BJ's approved message waits for its morning; SH's (the chain's noon) goes now"
+    );
+}
 
 fn ok_hook() -> Script {
     Arc::new(|_, _| (200, vec![], json!({"ok": true})))

@@ -22,7 +22,7 @@ use crate::{
     },
     app::App,
     domain::{lunar::LunarBirthday, privacy::mask_phone},
-    store::directory::{CustomerListRow, CustomerQuery, OrderView},
+    store::directory::{ConsultationView, CustomerListRow, CustomerQuery, OrderView},
 };
 
 /// A customer in a list.
@@ -80,6 +80,8 @@ pub struct CustomerView {
     pub notes: Option<String>,
     /// Newest first (the latest 100).
     pub orders: Vec<OrderView>,
+    /// Consultation records (咨询记录), newest first (the latest 50).
+    pub consultations: Vec<ConsultationView>,
     /// Newest first (the latest 50).
     pub revisits: Vec<RevisitItem>,
 }
@@ -164,6 +166,7 @@ pub async fn one(
         tags: d.tags,
         notes: d.notes,
         orders: d.orders,
+        consultations: d.consultations,
         revisits: d.revisits.into_iter().map(RevisitItem::from).collect(),
     }))
 }

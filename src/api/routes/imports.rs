@@ -39,6 +39,7 @@ const KINDS: &[&str] = &[
     "products",
     "customers",
     "consumption_records",
+    "consultations",
 ];
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,8 +56,8 @@ pub struct UploadAnswer {
 #[utoipa::path(
     post, path = "/api/v1/imports", tag = "imports",
     params(
-        ("kind" = String, Query, description = "institutions、doctors、projects、products、customers、consumption_records"),
-        ("institution" = Option<String>, Query, description = "机构代码：客户与消费记录必填（员工令牌默认自己的机构）"),
+        ("kind" = String, Query, description = "institutions、doctors、projects、products、customers、consumption_records、consultations"),
+        ("institution" = Option<String>, Query, description = "机构代码：客户、消费记录与咨询记录必填（员工令牌默认自己的机构）"),
     ),
     request_body(content = String, content_type = "application/json", description = "导入文件的原始内容（JSON 数组）"),
     responses(

@@ -1,5 +1,7 @@
 //! Suppressions and staff approval on PostgreSQL (see [`crate::store::consent`]).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revisit_jobs::MessageSend;
@@ -80,18 +82,18 @@ impl Consent for PgStore {
         ids: &[i64],
         institution: Option<&str>,
         by: &str,
-        send_at: Option<DateTime<Utc>>,
+        send_at: &HashMap<String, DateTime<Utc>>,
         send_max_attempts: i32,
     ) -> StoreResult<Decided> {
         let mut tx = self.pool.begin().await?;
-        let mut approved: Vec<i64> = sqlx::query_scalar(
+        let mut approved: Vec<(i64, String)> = sqlx::query_as(
             "UPDATE revisits r SET approval = 'approved', approved_by = $3, approved_at = now(),
                  updated_at = now()
              FROM customers c JOIN institutions i ON i.id = c.institution_id
              WHERE c.id = r.customer_id AND r.approval = 'pending' AND r.status = 'generated'
                AND (cardinality($1::bigint[]) = 0 OR r.id = ANY($1))
                AND ($2::text IS NULL OR i.code = $2)
-             RETURNING r.id",
+             RETURNING r.id, i.code",
         )
         .bind(ids)
         .bind(institution)
@@ -99,14 +101,16 @@ impl Consent for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         approved.sort_unstable();
-        for id in &approved {
+        for (id, institution) in &approved {
             let mut send =
                 NewJob::for_revisit(&MessageSend { revisit_id: *id }, send_max_attempts, *id);
-            send.run_at = send_at;
+            send.run_at = send_at.get(institution).copied();
             jobs::insert(&mut tx, &send).await?;
         }
         tx.commit().await?;
-        Ok(Decided { ids: approved })
+        Ok(Decided {
+            ids: approved.into_iter().map(|(id, _)| id).collect(),
+        })
     }
 
     async fn reject(

@@ -5,9 +5,62 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::{
     domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
-    llm::prompt::{GreetingContext, HistoryItem},
-    store::BirthdayCandidate,
+    llm::prompt::{ConsultationNote, GreetingContext, HistoryItem},
+    store::{BirthdayCandidate, directory::ConsultationView},
 };
+
+/// A customer's latest `limit` consultation records, newest first, with the names of their
+/// projects (in the record's order) and doctor.
+pub async fn consultations_of(
+    db: impl sqlx::PgExecutor<'_>,
+    institution_id: i64,
+    customer_id: i64,
+    limit: i64,
+) -> Result<Vec<ConsultationView>, sqlx::Error> {
+    let rows: Vec<ConsultationRow> = sqlx::query_as(
+        "SELECT k.code, k.consult_date, k.channel, k.consultant, d.name AS doctor_name,
+                ARRAY(SELECT p.name FROM unnest(k.project_codes) WITH ORDINALITY AS u(code, n)
+                      JOIN projects p ON p.code = u.code ORDER BY u.n) AS projects,
+                k.content, k.outcome
+         FROM consultations k LEFT JOIN doctors d ON d.code = k.doctor_code
+         WHERE k.institution_id = $1 AND k.customer_id = $2
+         ORDER BY k.consult_date DESC, k.code DESC
+         LIMIT $3",
+    )
+    .bind(institution_id)
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(ConsultationRow::into_view).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ConsultationRow {
+    code: String,
+    consult_date: NaiveDate,
+    channel: Option<String>,
+    consultant: Option<String>,
+    doctor_name: Option<String>,
+    projects: Vec<String>,
+    content: Option<String>,
+    outcome: Option<String>,
+}
+
+impl ConsultationRow {
+    fn into_view(self) -> ConsultationView {
+        ConsultationView {
+            code: self.code,
+            consult_date: self.consult_date,
+            channel: self.channel,
+            consultant: self.consultant,
+            doctor_name: self.doctor_name,
+            projects: self.projects,
+            content: self.content,
+            outcome: self.outcome,
+        }
+    }
+}
 
 /// Active, not opted-out customers of `institutions` whose birthday may be kept in `window`
 /// (see [`BirthdayWindow`]). A person who is a customer
@@ -68,6 +121,7 @@ struct ProfileRow {
     notes: Option<String>,
     institution_id: i64,
     lunar_birthday: Option<i16>,
+    timezone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -89,7 +143,7 @@ pub async fn greeting_context(
 ) -> Result<Option<GreetingContext>, sqlx::Error> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
         "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id, p.lunar_birthday
+                c.institution_id, p.lunar_birthday, i.timezone
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = $1",
@@ -115,9 +169,11 @@ pub async fn greeting_context(
     .bind(customer_id)
     .fetch_all(&mut *conn)
     .await?;
+    let consultations = consultations_of(&mut *conn, p.institution_id, customer_id, 3).await?;
     Ok(Some(GreetingContext {
         institution_code: p.institution_code,
         institution_name: p.institution_name,
+        institution_timezone: p.timezone,
         full_name: p.name,
         gender: p.gender,
         occasion_date,
@@ -139,6 +195,10 @@ pub async fn greeting_context(
                 amount_cents: h.actual_price_cents,
                 doctor_name: h.doctor_name,
             })
+            .collect(),
+        consultations: consultations
+            .into_iter()
+            .map(ConsultationNote::from)
             .collect(),
     }))
 }

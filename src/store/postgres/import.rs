@@ -21,14 +21,14 @@ use tokio::sync::mpsc;
 
 use crate::{
     domain::records::{
-        ConsumptionRecord, Customer, Doctor, Institution, Product, Project, RecordError, Records,
-        content_hash,
+        Consultation, ConsumptionRecord, Customer, Doctor, Institution, Product, Project,
+        RecordError, Records, content_hash,
     },
     store::{
         Chunk, Counts, FileImport, Imported, NewJob, WriteContext, WriteError,
         import_rules::{
-            ChunkResult, ChunkWriter, KnownCodes, assign_owners, doctor_institution, keep_own_rows,
-            order_number_fits, unknown_customer, write_isolating_refusals,
+            ChunkResult, ChunkWriter, KnownCodes, OfCustomer, Owned, admit, assign_customer_owners,
+            assign_owners, doctor_institution, keep_own_rows, write_isolating_refusals,
         },
         reported_errors,
     },
@@ -53,7 +53,10 @@ pub async fn import_file(
         file.source.institution.as_deref(),
         file.source_seq,
     );
-    let known = if file.source.kind == revisit_jobs::ImportKind::ConsumptionRecords {
+    let known = if matches!(
+        file.source.kind,
+        revisit_jobs::ImportKind::ConsumptionRecords | revisit_jobs::ImportKind::Consultations
+    ) {
         known_codes(&mut tx).await?
     } else {
         KnownCodes::default()
@@ -160,6 +163,7 @@ async fn write(
         Records::Products(v) => products(conn, ctx, v).await?,
         Records::Customers(v) => customers(conn, ctx, v, &mut rejected).await?,
         Records::ConsumptionRecords(v) => consumption(conn, ctx, known, v, &mut rejected).await?,
+        Records::Consultations(v) => consultations(conn, ctx, known, v, &mut rejected).await?,
     };
     Ok((counts, rejected))
 }
@@ -172,12 +176,13 @@ async fn institutions(
     let mut c = Counts::default();
     for (_, r) in v {
         let outcome: Option<bool> = sqlx::query_scalar(
-            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq,
+                 timezone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,
                  address = EXCLUDED.address, phone = EXCLUDED.phone, email = EXCLUDED.email,
                  status = EXCLUDED.status, content_hash = EXCLUDED.content_hash,
-                 source_seq = EXCLUDED.source_seq, updated_at = now()
+                 timezone = EXCLUDED.timezone, source_seq = EXCLUDED.source_seq, updated_at = now()
              WHERE institutions.content_hash IS DISTINCT FROM EXCLUDED.content_hash
                AND institutions.source_seq <= EXCLUDED.source_seq
              RETURNING (xmax = 0)",
@@ -191,6 +196,7 @@ async fn institutions(
         .bind(&r.status)
         .bind(content_hash(r))
         .bind(ctx.source_seq)
+        .bind(&r.timezone)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome);
@@ -398,6 +404,7 @@ async fn customers(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let (mut wecom_contact, mut wecom_staff) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for o in &owned {
         let r = o.record;
         code.push(r.code.as_str());
@@ -408,22 +415,28 @@ async fn customers(
         tags.push(array_literal(&r.tags));
         notes.push(r.notes.as_deref());
         opted_out.push(r.opted_out);
+        wecom_contact.push(r.wecom_external_userid.as_deref());
+        wecom_staff.push(r.wecom_userid.as_deref());
         // With its institution: the same record under another institution is another row.
         hash.push(content_hash(&(&o.institution_code, r)));
     }
     let outcomes: Vec<bool> = sqlx::query_scalar(
         "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
-             opted_out, content_hash, source_seq)
+             opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid)
          SELECT t.code, t.inst, p.id, t.vip, t.source,
                 t.tags::text[], t.notes, t.opted_out,
-                t.hash, $10
+                t.hash, $10, t.wecom_contact, t.wecom_staff
          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::bool[], $9::text[])
-              AS t(code, inst, phone, vip, source, tags, notes, opted_out, hash)
+                     $7::text[], $8::bool[], $9::text[], $11::text[], $12::text[])
+              AS t(code, inst, phone, vip, source, tags, notes, opted_out, hash, wecom_contact,
+                   wecom_staff)
          JOIN persons p ON p.phone = t.phone
          ON CONFLICT (code) DO UPDATE SET person_id = EXCLUDED.person_id,
              vip_level = EXCLUDED.vip_level, source = EXCLUDED.source, tags = EXCLUDED.tags,
              notes = EXCLUDED.notes, opted_out = EXCLUDED.opted_out,
+             wecom_external_userid = COALESCE(EXCLUDED.wecom_external_userid,
+                                              customers.wecom_external_userid),
+             wecom_userid = COALESCE(EXCLUDED.wecom_userid, customers.wecom_userid),
              content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq,
              updated_at = now()
          WHERE customers.institution_id = EXCLUDED.institution_id
@@ -441,6 +454,8 @@ async fn customers(
     .bind(&opted_out)
     .bind(&hash)
     .bind(ctx.source_seq)
+    .bind(&wecom_contact)
+    .bind(&wecom_staff)
     .fetch_all(&mut *conn)
     .await?;
     Ok(counts_of(n, &outcomes))
@@ -487,46 +502,16 @@ async fn consumption(
 ) -> Result<Counts, WriteError> {
     // An order belongs to its customer's institution; an order number that carries another
     // institution's prefix is refused too.
-    let owned = assign_owners(ctx, v, |r| &r.customer_code, "customer_code", rejected);
-    let codes: Vec<&str> = owned
-        .iter()
-        .map(|o| o.record.customer_code.as_str())
-        .collect();
-    let customers: HashMap<String, (i64, i64)> = sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT code, id, institution_id FROM customers WHERE code = ANY($1)",
-    )
-    .bind(&codes)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(code, id, inst)| (code, (id, inst)))
-    .collect();
-    let mut rows = Vec::with_capacity(owned.len());
-    for o in owned {
-        let r = o.record;
-        if let Err(e) = order_number_fits(ctx, o.index, r, &o.institution_code) {
-            rejected.push(e);
-            continue;
-        }
-        let customer_id = match customers.get(&r.customer_code) {
-            Some((id, inst)) if *inst == o.institution_id => *id,
-            other => {
-                rejected.push(unknown_customer(
-                    ctx,
-                    o.index,
-                    r,
-                    &o.institution_code,
-                    other.map(|(_, inst)| *inst),
-                ));
-                continue;
-            }
-        };
-        if let Err(e) = known.check(o.index, r) {
-            rejected.push(e);
-            continue;
-        }
-        rows.push((o.institution_id, customer_id, r));
-    }
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    let rows = admit(
+        ctx,
+        owned,
+        &customers,
+        "order_number",
+        |i, r| known.check(i, r),
+        rejected,
+    );
     if rows.is_empty() {
         return Ok(Counts::default());
     }
@@ -596,6 +581,113 @@ async fn consumption(
     insert_items(conn, &updated_rows).await?;
     let outcomes: Vec<bool> = written.into_iter().map(|(_, _, new)| new).collect();
     Ok(counts_of(n, &outcomes))
+}
+
+/// The customers `owned` records name: code → (id, institution id).
+async fn customers_of<T: OfCustomer>(
+    conn: &mut PgConnection,
+    owned: &[Owned<'_, T>],
+) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+    let codes: Vec<&str> = owned.iter().map(|o| o.record.customer_code()).collect();
+    Ok(sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT code, id, institution_id FROM customers WHERE code = ANY($1)",
+    )
+    .bind(&codes)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(code, id, inst)| (code, (id, inst)))
+    .collect())
+}
+
+/// Consultations, a chunk per statement; like orders, each belongs to its customer's
+/// institution.
+async fn consultations(
+    conn: &mut PgConnection,
+    ctx: &WriteContext,
+    known: &KnownCodes,
+    v: &[(usize, Consultation)],
+    rejected: &mut Vec<RecordError>,
+) -> Result<Counts, WriteError> {
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    let rows = admit(
+        ctx,
+        owned,
+        &customers,
+        "consultation_code",
+        |i, r| known.check_consultation(i, r),
+        rejected,
+    );
+    if rows.is_empty() {
+        return Ok(Counts::default());
+    }
+    let mut cols = ConsultationColumns::default();
+    for (inst, customer, r) in &rows {
+        cols.inst.push(*inst);
+        cols.code.push(r.code.as_str());
+        cols.customer.push(*customer);
+        cols.date.push(r.consult_date);
+        cols.channel.push(r.channel.as_deref());
+        cols.consultant.push(r.consultant.as_deref());
+        cols.doctor.push(r.doctor_code.as_deref());
+        // unnest cannot take an array of arrays of different lengths: the codes go as JSON.
+        cols.projects
+            .push(serde_json::to_string(&r.project_codes).expect("codes serialise"));
+        cols.content.push(r.content.as_deref());
+        cols.outcome.push(r.outcome.as_deref());
+        cols.hash.push(content_hash(r));
+    }
+    let outcomes: Vec<bool> = sqlx::query_scalar(
+        "INSERT INTO consultations (institution_id, code, customer_id, consult_date, channel,
+             consultant, doctor_code, project_codes, content, outcome, content_hash, source_seq)
+         SELECT t.inst, t.code, t.customer, t.day, t.channel, t.consultant, t.doctor,
+                ARRAY(SELECT jsonb_array_elements_text(t.projects::jsonb)), t.content,
+                t.outcome, t.hash, $12
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::date[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+              AS t(inst, code, customer, day, channel, consultant, doctor, projects, content,
+                   outcome, hash)
+         ON CONFLICT (institution_id, code) DO UPDATE SET customer_id = EXCLUDED.customer_id,
+             consult_date = EXCLUDED.consult_date, channel = EXCLUDED.channel,
+             consultant = EXCLUDED.consultant, doctor_code = EXCLUDED.doctor_code,
+             project_codes = EXCLUDED.project_codes, content = EXCLUDED.content,
+             outcome = EXCLUDED.outcome, content_hash = EXCLUDED.content_hash,
+             source_seq = EXCLUDED.source_seq, updated_at = now()
+         WHERE consultations.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+           AND consultations.source_seq <= EXCLUDED.source_seq
+         RETURNING (xmax = 0)",
+    )
+    .bind(&cols.inst)
+    .bind(&cols.code)
+    .bind(&cols.customer)
+    .bind(&cols.date)
+    .bind(&cols.channel)
+    .bind(&cols.consultant)
+    .bind(&cols.doctor)
+    .bind(&cols.projects)
+    .bind(&cols.content)
+    .bind(&cols.outcome)
+    .bind(&cols.hash)
+    .bind(ctx.source_seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(counts_of(rows.len(), &outcomes))
+}
+
+#[derive(Default)]
+struct ConsultationColumns<'a> {
+    inst: Vec<i64>,
+    code: Vec<&'a str>,
+    customer: Vec<i64>,
+    date: Vec<chrono::NaiveDate>,
+    channel: Vec<Option<&'a str>>,
+    consultant: Vec<Option<&'a str>>,
+    doctor: Vec<Option<&'a str>>,
+    projects: Vec<String>,
+    content: Vec<Option<&'a str>>,
+    outcome: Vec<Option<&'a str>>,
+    hash: Vec<String>,
 }
 
 /// Removes the items of orders about to get their new items.

@@ -15,8 +15,8 @@ use crate::{
         followup::Occasion,
     },
     store::{
-        Created, FrequencyCap, NewJob, NewRevisit, REVISIT_VIEW_SELECT, Recipient, RecipientRow,
-        Revisit, RevisitView, SavedGreeting, StoreResult,
+        Created, FrequencyCap, NewJob, NewRevisit, RECIPIENT_SELECT, REVISIT_VIEW_SELECT,
+        Recipient, RecipientRow, Revisit, RevisitView, SavedGreeting, StoreResult,
     },
 };
 
@@ -153,7 +153,7 @@ pub async fn save_greeting(
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> StoreResult<()> {
     sqlx::query(
         "UPDATE revisits SET status = 'failed', last_error = $2, updated_at = now(),
-             delivery_uncertain = delivery_uncertain OR status = 'sending'
+             delivery_uncertain = delivery_uncertain OR status IN ('sending', 'submitted')
          WHERE id = $1 AND status NOT IN ('sent', 'skipped')",
     )
     .bind(id)
@@ -245,16 +245,12 @@ pub async fn finish_send(
 }
 
 pub async fn outgoing(pool: &PgPool, r: &Revisit, channel: &str) -> StoreResult<Recipient> {
-    let row: Option<RecipientRow> = sqlx::query_as(
-        "SELECT i.code, c.code, p.name, p.phone,
-                EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out),
-                s.channel, s.source
-         FROM customers c JOIN persons p ON p.id = c.person_id
-         JOIN institutions i ON i.id = c.institution_id
+    let row: Option<RecipientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RECIPIENT_SELECT}
          LEFT JOIN suppressions s ON s.phone = p.phone AND s.channel IN ('*', $2)
          WHERE c.id = $1
-         ORDER BY s.channel = '*' DESC LIMIT 1",
-    )
+         ORDER BY s.channel = '*' DESC LIMIT 1"
+    )))
     .bind(r.customer_id)
     .bind(channel)
     .fetch_optional(pool)

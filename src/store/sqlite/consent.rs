@@ -1,6 +1,8 @@
 //! Suppressions and staff approval on SQLite: the same operations as
 //! `store::postgres::consent`, with `json_each` for `= ANY` and subqueries for `UPDATE … FROM`.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use revisit_jobs::MessageSend;
@@ -89,15 +91,17 @@ impl Consent for SqliteStore {
         ids: &[i64],
         institution: Option<&str>,
         by: &str,
-        send_at: Option<DateTime<Utc>>,
+        send_at: &HashMap<String, DateTime<Utc>>,
         send_max_attempts: i32,
     ) -> StoreResult<Decided> {
         let mut tx = begin_write(&self.pool).await?;
-        let mut approved: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        let mut approved: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE revisits SET approval = 'approved', approved_by = ?3, approved_at = ?4,
                  updated_at = ?4
              WHERE id IN ({WAITING})
-             RETURNING id"
+             RETURNING id, (SELECT i.code FROM customers c
+                            JOIN institutions i ON i.id = c.institution_id
+                            WHERE c.id = revisits.customer_id)"
         )))
         .bind(json(&ids))
         .bind(institution)
@@ -106,14 +110,16 @@ impl Consent for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         approved.sort_unstable();
-        for id in &approved {
+        for (id, institution) in &approved {
             let mut send =
                 NewJob::for_revisit(&MessageSend { revisit_id: *id }, send_max_attempts, *id);
-            send.run_at = send_at;
+            send.run_at = send_at.get(institution).copied();
             jobs::insert(&mut tx, &send).await?;
         }
         tx.commit().await?;
-        Ok(Decided { ids: approved })
+        Ok(Decided {
+            ids: approved.into_iter().map(|(id, _)| id).collect(),
+        })
     }
 
     async fn reject(

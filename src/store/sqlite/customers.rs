@@ -8,9 +8,60 @@ use sqlx::SqlitePool;
 use super::json;
 use crate::{
     domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
-    llm::prompt::{GreetingContext, HistoryItem},
-    store::{BirthdayCandidate, StoreResult},
+    llm::prompt::{ConsultationNote, GreetingContext, HistoryItem},
+    store::{BirthdayCandidate, StoreResult, directory::ConsultationView},
 };
+
+/// A customer's latest `limit` consultation records, newest first, with the names of their
+/// projects (in the record's order) and doctor.
+pub async fn consultations_of(
+    pool: &SqlitePool,
+    institution_id: i64,
+    customer_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<ConsultationView>> {
+    let rows: Vec<ConsultationRow> = sqlx::query_as(
+        "SELECT k.code, k.consult_date, k.channel, k.consultant, d.name AS doctor_name,
+                (SELECT json_group_array(name) FROM (
+                     SELECT p.name FROM json_each(k.project_codes) AS u
+                     JOIN projects p ON p.code = u.value ORDER BY u.key)) AS projects,
+                k.content, k.outcome
+         FROM consultations k LEFT JOIN doctors d ON d.code = k.doctor_code
+         WHERE k.institution_id = ?1 AND k.customer_id = ?2
+         ORDER BY k.consult_date DESC, k.code DESC
+         LIMIT ?3",
+    )
+    .bind(institution_id)
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ConsultationView {
+            code: r.code,
+            consult_date: r.consult_date,
+            channel: r.channel,
+            consultant: r.consultant,
+            doctor_name: r.doctor_name,
+            projects: r.projects.0,
+            content: r.content,
+            outcome: r.outcome,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ConsultationRow {
+    code: String,
+    consult_date: NaiveDate,
+    channel: Option<String>,
+    consultant: Option<String>,
+    doctor_name: Option<String>,
+    projects: sqlx::types::Json<Vec<String>>,
+    content: Option<String>,
+    outcome: Option<String>,
+}
 
 pub async fn existing_institutions(
     pool: &SqlitePool,
@@ -70,6 +121,7 @@ struct ProfileRow {
     notes: Option<String>,
     institution_id: i64,
     lunar_birthday: Option<i16>,
+    timezone: Option<String>,
 }
 
 type HistoryRow = (
@@ -89,7 +141,7 @@ pub async fn greeting_context(
 ) -> StoreResult<Option<GreetingContext>> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
         "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id, p.lunar_birthday
+                c.institution_id, p.lunar_birthday, i.timezone
          FROM customers c JOIN persons p ON p.id = c.person_id
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = ?1",
@@ -115,9 +167,11 @@ pub async fn greeting_context(
     .bind(customer_id)
     .fetch_all(pool)
     .await?;
+    let consultations = consultations_of(pool, p.institution_id, customer_id, 3).await?;
     Ok(Some(GreetingContext {
         institution_code: p.institution_code,
         institution_name: p.institution_name,
+        institution_timezone: p.timezone,
         full_name: p.name,
         gender: p.gender,
         occasion_date,
@@ -151,6 +205,10 @@ pub async fn greeting_context(
                     }
                 },
             )
+            .collect(),
+        consultations: consultations
+            .into_iter()
+            .map(ConsultationNote::from)
             .collect(),
     }))
 }

@@ -14,16 +14,19 @@ use crate::store::{
     directory_rules::{self, CUSTOMER_COLUMNS, ItemTuple, OrderTuple, REVISIT_SELECT},
 };
 
+/// How many consultation records a customer's page shows.
+const MAX_CONSULTATIONS_SHOWN: i64 = 50;
+
 #[async_trait]
 impl Directory for SqliteStore {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status FROM institutions ORDER BY code")
+        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions ORDER BY code")
             .fetch_all(&self.pool)
             .await
     }
 
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status FROM institutions WHERE code = ?1")
+        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions WHERE code = ?1")
             .bind(code)
             .fetch_optional(&self.pool)
             .await
@@ -127,12 +130,20 @@ impl Directory for SqliteStore {
         .bind(customer.id)
         .fetch_all(&self.pool)
         .await?;
+        let consultations = super::customers::consultations_of(
+            &self.pool,
+            institution_id,
+            customer.id,
+            MAX_CONSULTATIONS_SHOWN,
+        )
+        .await?;
         Ok(Some(CustomerDetail {
             customer,
             source,
             tags: serde_json::from_str(&tags).unwrap_or_default(),
             notes,
             orders: directory_rules::assemble(orders, items),
+            consultations,
             revisits,
         }))
     }

@@ -15,14 +15,14 @@ use tokio::sync::mpsc;
 use super::{begin_write, jobs, json};
 use crate::{
     domain::records::{
-        ConsumptionRecord, Customer, Doctor, Institution, Product, Project, RecordError, Records,
-        content_hash,
+        Consultation, ConsumptionRecord, Customer, Doctor, Institution, Product, Project,
+        RecordError, Records, content_hash,
     },
     store::{
         Chunk, Counts, FileImport, Imported, NewJob, WriteContext, WriteError,
         import_rules::{
-            ChunkResult, ChunkWriter, KnownCodes, assign_owners, doctor_institution, keep_own_rows,
-            order_number_fits, unknown_customer, write_isolating_refusals,
+            ChunkResult, ChunkWriter, KnownCodes, OfCustomer, Owned, admit, assign_customer_owners,
+            assign_owners, doctor_institution, keep_own_rows, write_isolating_refusals,
         },
         reported_errors,
     },
@@ -52,7 +52,10 @@ pub async fn import_file(
             .await?
             .into_iter()
             .collect();
-    let known = if file.source.kind == revisit_jobs::ImportKind::ConsumptionRecords {
+    let known = if matches!(
+        file.source.kind,
+        revisit_jobs::ImportKind::ConsumptionRecords | revisit_jobs::ImportKind::Consultations
+    ) {
         KnownCodes {
             projects: codes(&mut conn, "SELECT code FROM projects").await?,
             products: codes(&mut conn, "SELECT code FROM products").await?,
@@ -192,6 +195,7 @@ async fn write(
         Records::Products(v) => products(conn, ctx, v).await?,
         Records::Customers(v) => customers(conn, ctx, v, &mut rejected).await?,
         Records::ConsumptionRecords(v) => consumption(conn, ctx, known, v, &mut rejected).await?,
+        Records::Consultations(v) => consultations(conn, ctx, known, v, &mut rejected).await?,
     };
     Ok((counts, rejected))
 }
@@ -204,12 +208,13 @@ async fn institutions(
     let mut c = Counts::default();
     for (_, r) in v {
         let revision: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO institutions (code, name, type, address, phone, email, status, content_hash, source_seq,
+                 timezone)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, type = excluded.type,
                  address = excluded.address, phone = excluded.phone, email = excluded.email,
                  status = excluded.status, content_hash = excluded.content_hash,
-                 source_seq = excluded.source_seq,
+                 timezone = excluded.timezone, source_seq = excluded.source_seq,
                  revision = institutions.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE institutions.content_hash IS NOT excluded.content_hash
                AND institutions.source_seq <= excluded.source_seq
@@ -224,6 +229,7 @@ async fn institutions(
         .bind(&r.status)
         .bind(content_hash(r))
         .bind(ctx.source_seq)
+        .bind(&r.timezone)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -422,12 +428,15 @@ async fn customers(
         // The institution is never changed by an upsert: a file cannot move a customer.
         let revision: Option<i64> = sqlx::query_scalar(
             "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
-                 opted_out, content_hash, source_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (code) DO UPDATE SET
                  person_id = excluded.person_id, vip_level = excluded.vip_level,
                  source = excluded.source, tags = excluded.tags, notes = excluded.notes,
                  opted_out = excluded.opted_out, content_hash = excluded.content_hash,
+                 wecom_external_userid = COALESCE(excluded.wecom_external_userid,
+                                                  customers.wecom_external_userid),
+                 wecom_userid = COALESCE(excluded.wecom_userid, customers.wecom_userid),
                  source_seq = excluded.source_seq,
                  revision = customers.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE customers.institution_id = excluded.institution_id
@@ -446,6 +455,8 @@ async fn customers(
         // With its institution: the same record under another institution is another row.
         .bind(content_hash(&(&o.institution_code, r)))
         .bind(ctx.source_seq)
+        .bind(&r.wecom_external_userid)
+        .bind(&r.wecom_userid)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));
@@ -460,44 +471,18 @@ async fn consumption(
     v: &[(usize, ConsumptionRecord)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let owned = assign_owners(ctx, v, |r| &r.customer_code, "customer_code", rejected);
-    let codes: Vec<&str> = owned
-        .iter()
-        .map(|o| o.record.customer_code.as_str())
-        .collect();
-    let customers: HashMap<String, (i64, i64)> = sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT code, id, institution_id FROM customers WHERE code IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(json(&codes))
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(code, id, inst)| (code, (id, inst)))
-    .collect();
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    let rows = admit(
+        ctx,
+        owned,
+        &customers,
+        "order_number",
+        |i, r| known.check(i, r),
+        rejected,
+    );
     let mut c = Counts::default();
-    for o in owned {
-        let r = o.record;
-        if let Err(e) = order_number_fits(ctx, o.index, r, &o.institution_code) {
-            rejected.push(e);
-            continue;
-        }
-        let customer_id = match customers.get(&r.customer_code) {
-            Some((id, inst)) if *inst == o.institution_id => *id,
-            other => {
-                rejected.push(unknown_customer(
-                    ctx,
-                    o.index,
-                    r,
-                    &o.institution_code,
-                    other.map(|(_, inst)| *inst),
-                ));
-                continue;
-            }
-        };
-        if let Err(e) = known.check(o.index, r) {
-            rejected.push(e);
-            continue;
-        }
+    for (institution_id, customer_id, r) in rows {
         let revision: Option<i64> = sqlx::query_scalar(
             "INSERT INTO consumption_records (institution_id, order_number, customer_id, order_date,
                  total_amount_cents, payment_method, status, content_hash, source_seq)
@@ -512,7 +497,7 @@ async fn consumption(
                AND consumption_records.source_seq <= excluded.source_seq
              RETURNING revision",
         )
-        .bind(o.institution_id)
+        .bind(institution_id)
         .bind(&r.order_number)
         .bind(customer_id)
         .bind(r.order_date)
@@ -524,8 +509,78 @@ async fn consumption(
         .fetch_optional(&mut *conn)
         .await?;
         if revision.is_some() {
-            replace_items(conn, o.institution_id, r).await?;
+            replace_items(conn, institution_id, r).await?;
         }
+        c.add(outcome(revision));
+    }
+    Ok(c)
+}
+
+/// The customers `owned` records name: code → (id, institution id).
+async fn customers_of<T: OfCustomer>(
+    conn: &mut SqliteConnection,
+    owned: &[Owned<'_, T>],
+) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+    let codes: Vec<&str> = owned.iter().map(|o| o.record.customer_code()).collect();
+    Ok(sqlx::query_as::<_, (String, i64, i64)>(
+        "SELECT code, id, institution_id FROM customers WHERE code IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json(&codes))
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(code, id, inst)| (code, (id, inst)))
+    .collect())
+}
+
+async fn consultations(
+    conn: &mut SqliteConnection,
+    ctx: &WriteContext,
+    known: &KnownCodes,
+    v: &[(usize, Consultation)],
+    rejected: &mut Vec<RecordError>,
+) -> Result<Counts, WriteError> {
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    let rows = admit(
+        ctx,
+        owned,
+        &customers,
+        "consultation_code",
+        |i, r| known.check_consultation(i, r),
+        rejected,
+    );
+    let mut c = Counts::default();
+    for (institution_id, customer_id, r) in rows {
+        let revision: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO consultations (institution_id, code, customer_id, consult_date, channel,
+                 consultant, doctor_code, project_codes, content, outcome, content_hash, source_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (institution_id, code) DO UPDATE SET customer_id = excluded.customer_id,
+                 consult_date = excluded.consult_date, channel = excluded.channel,
+                 consultant = excluded.consultant, doctor_code = excluded.doctor_code,
+                 project_codes = excluded.project_codes, content = excluded.content,
+                 outcome = excluded.outcome, content_hash = excluded.content_hash,
+                 source_seq = excluded.source_seq, revision = consultations.revision + 1,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE consultations.content_hash IS NOT excluded.content_hash
+               AND consultations.source_seq <= excluded.source_seq
+             RETURNING revision",
+        )
+        .bind(institution_id)
+        .bind(&r.code)
+        .bind(customer_id)
+        .bind(r.consult_date)
+        .bind(&r.channel)
+        .bind(&r.consultant)
+        .bind(&r.doctor_code)
+        .bind(json(&r.project_codes))
+        .bind(&r.content)
+        .bind(&r.outcome)
+        .bind(content_hash(r))
+        .bind(ctx.source_seq)
+        .fetch_optional(&mut *conn)
+        .await?;
         c.add(outcome(revision));
     }
     Ok(c)

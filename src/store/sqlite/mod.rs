@@ -15,6 +15,7 @@
 
 mod access;
 mod analytics;
+mod broadcasts;
 mod consent;
 mod customers;
 mod directory;

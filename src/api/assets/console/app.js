@@ -159,7 +159,7 @@ async function runInit(ev) {
 
 // ---- import ------------------------------------------------------------------------------
 
-const KIND_STAGE = { institutions: 0, doctors: 1, projects: 1, products: 1, customers: 2, consumption_records: 3 };
+const KIND_STAGE = { institutions: 0, doctors: 1, projects: 1, products: 1, customers: 2, consumption_records: 3, consultations: 3 };
 
 function kindOf(fileName) {
   const stem = fileName.replace(/\.json$/, "").replace(/_(add|update|new|changed)$/, "");
@@ -178,9 +178,9 @@ async function importOne(ev) {
   const file = $("#import-file").files[0];
   if (!file) return showError("请选择一个 JSON 文件");
   const kind = $("#import-kind").value;
-  const perInstitution = ["customers", "consumption_records", "doctors"].includes(kind);
+  const perInstitution = ["customers", "consumption_records", "consultations", "doctors"].includes(kind);
   const inst = perInstitution ? institution() || (state.me.institution ?? "") : "";
-  if (["customers", "consumption_records"].includes(kind) && !inst) return showError("客户和消费记录需要先在右上角选择机构");
+  if (["customers", "consumption_records", "consultations"].includes(kind) && !inst) return showError("客户、消费记录和咨询记录需要先在右上角选择机构");
   $("#import-results tbody").replaceChildren();
   $("#import-errors").replaceChildren();
   const answer = await upload(file, kind, inst);
@@ -202,7 +202,7 @@ async function importFolder(ev) {
   $("#import-results tbody").replaceChildren();
   $("#import-errors").replaceChildren();
   for (const { f, kind, parent } of files) {
-    const perInstitution = ["customers", "consumption_records"].includes(kind) || (kind === "doctors" && /^[A-Z0-9-]+$/.test(parent) && parent !== "common");
+    const perInstitution = ["customers", "consumption_records", "consultations"].includes(kind) || (kind === "doctors" && /^[A-Z0-9-]+$/.test(parent) && parent !== "common");
     const inst = perInstitution ? parent : "";
     const answer = await upload(f, kind, inst);
     const ok = await followImport(answer.batch, `${parent}/${f.name}`);
@@ -390,6 +390,20 @@ async function showCustomer(inst, code) {
     body.append(el("tr", {}, ...[o.order_date, o.order_number, yuan(o.total_amount_cents), o.status, items].map((v) => el("td", {}, v))));
   }
   orders.append(body);
+  const consultations = c.consultations.length
+    ? el(
+        "table",
+        { id: "customer-consultations" },
+        el("thead", {}, el("tr", {}, ...["日期", "方式", "咨询师", "医生", "咨询项目", "内容", "结果"].map((h) => el("th", {}, h)))),
+        el(
+          "tbody",
+          {},
+          ...c.consultations.map((k) =>
+            el("tr", {}, ...[k.consult_date, k.channel || "", k.consultant || "", k.doctor_name || "", k.projects.join("、"), k.content || "", k.outcome || ""].map((v) => el("td", {}, v))),
+          ),
+        ),
+      )
+    : el("p", {}, "暂无咨询记录");
   const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
@@ -397,6 +411,8 @@ async function showCustomer(inst, code) {
     el("p", {}, `标签：${c.tags.join("、") || "无"}　备注：${c.notes || "无"}`),
     el("h4", {}, "消费记录"),
     orders,
+    el("h4", {}, "咨询记录"),
+    consultations,
     el("h4", {}, "回访"),
     revisits,
     el("button", { type: "button", onclick: () => (box.hidden = true) }, "关闭"),
