@@ -342,9 +342,13 @@ pub struct BenchGreetingsArgs {
     /// How long the LLM takes to answer each request.
     #[arg(long, default_value_t = 200)]
     pub llm_delay_ms: u64,
-    /// Greetings (and LLM calls) at a time, and sends at a time.
+    /// LLM calls at a time (`llm.max_concurrent_calls`): the bound is this over the delay.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Greeting and send jobs at a time; more than `--concurrency`, so that a job's database
+    /// work overlaps the other jobs' LLM calls. Default: twice `--concurrency`.
+    #[arg(long)]
+    pub job_concurrency: Option<usize>,
     /// Give up after this long.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,

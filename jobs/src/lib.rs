@@ -237,7 +237,9 @@ pub struct GreetingGenerate {
 impl Job for GreetingGenerate {
     const QUEUE: &'static str = "greeting.generate.v1";
     const NAME: &'static str = "greeting.generate";
-    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(6, 5, 600, 4);
+    // Twice the LLM's default 4 calls at a time: while some greetings read and write the
+    // store, the others keep every LLM slot busy.
+    const DEFAULT_POLICY: RetryPolicy = RetryPolicy::new(6, 5, 600, 8);
 }
 
 /// `message.send`: deliver one generated message through its channel, at most once.

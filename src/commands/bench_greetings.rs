@@ -40,9 +40,15 @@ struct Peer {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     answered: AtomicUsize,
+    /// When the first request came.
+    first: std::sync::Mutex<Option<Instant>>,
 }
 
 async fn chat(State(peer): State<Arc<Peer>>) -> Json<Value> {
+    peer.first
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(Instant::now);
     let now = peer.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     peer.peak.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(peer.delay).await;
@@ -95,13 +101,14 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
     // Every handler holds a connection for its statements: a pool smaller than the work in
     // flight makes handlers wait for one (16 by default measured 59 % of the bound on
     // PostgreSQL, a pool sized to the concurrency 70 %).
-    let pool = (2 * args.concurrency + 8) as u32;
+    let jobs = args.job_concurrency.unwrap_or(2 * args.concurrency);
+    let pool = (2 * jobs + 8) as u32;
     settings.database.max_connections = settings.database.max_connections.max(pool);
     for kind in ["greeting.generate", "message.send"] {
         settings.jobs.insert(
             kind.to_owned(),
             PolicyOverride {
-                concurrency: Some(args.concurrency),
+                concurrency: Some(jobs),
                 ..Default::default()
             },
         );
@@ -115,7 +122,7 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
         );
     }
     println!(
-        "话术流水线基准 greeting pipeline on {backend}: {} revisits, LLM answers after {} ms, {} at a time, {} database connections",
+        "话术流水线基准 greeting pipeline on {backend}: {} revisits, LLM answers after {} ms, {} calls at a time, {jobs} greeting and {jobs} send jobs at a time, {} database connections",
         args.revisits, args.llm_delay_ms, args.concurrency, app.settings.database.max_connections
     );
 
@@ -197,6 +204,16 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
         args.concurrency, args.llm_delay_ms
     );
     println!("| share of the bound | {:.0} % |", rate / bound * 100.0);
+    if let Some(first) = *peer
+        .first
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        println!(
+            "| scan enqueued to the first LLM call | {:.2} s |",
+            first.duration_since(started).as_secs_f64()
+        );
+    }
     println!(
         "| LLM calls: answered, most at once | {}, {} |",
         peer.answered.load(Ordering::SeqCst),

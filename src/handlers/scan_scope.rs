@@ -29,7 +29,11 @@ pub(super) async fn resolve(
     Ok((today, institutions))
 }
 
-/// Creates the revisits found (each with its greeting job) in one transaction, under the
+/// Revisits created per transaction: the first greetings start while a large scan is still
+/// creating the rest. A scan retried halfway finds the revisits it created and skips them.
+const REVISITS_PER_TRANSACTION: usize = 100;
+
+/// Creates the revisits found (each with its greeting job, a transaction per part), under the
 /// frequency cap.
 pub(super) async fn create(
     ctx: &JobCtx<'_>,
@@ -42,11 +46,16 @@ pub(super) async fn create(
     let attempts = settings
         .policy(&KindInfo::of::<GreetingGenerate>())
         .max_attempts as i32;
-    let done = ctx
-        .app
-        .store
-        .create_revisits(found, scope.test_mode, attempts, settings.consent.cap())
-        .await?;
+    let mut done = crate::store::Created::default();
+    for part in found.chunks(REVISITS_PER_TRANSACTION) {
+        let part = ctx
+            .app
+            .store
+            .create_revisits(part, scope.test_mode, attempts, settings.consent.cap())
+            .await?;
+        done.created += part.created;
+        done.capped += part.capped;
+    }
     info!(%today, scan, test_mode = scope.test_mode, found = found.len(), created = done.created, capped = done.capped, "revisit scan done");
     Ok(())
 }

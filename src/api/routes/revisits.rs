@@ -32,6 +32,7 @@ const STATUSES: &[&str] = &[
     "pending",
     "generated",
     "sending",
+    "submitted",
     "sent",
     "failed",
     "skipped",
@@ -52,7 +53,7 @@ pub struct RevisitItem {
     pub occasion_date: NaiveDate,
     /// Generated and shown, never sent.
     pub test_mode: bool,
-    /// pending | generated | sending | sent | failed | skipped
+    /// pending | generated | sending | submitted (a WeCom task waiting for staff) | sent | failed | skipped
     pub status: String,
     /// The status in Chinese.
     pub status_label: String,
@@ -115,7 +116,7 @@ pub struct RevisitPage {
     get, path = "/api/v1/revisits", tag = "revisits",
     params(
         ("institution" = Option<String>, Query, description = "机构代码（员工令牌只能是自己的机构）"),
-        ("status" = Option<String>, Query, description = "pending、generated、sending、sent、failed、skipped"),
+        ("status" = Option<String>, Query, description = "pending、generated、sending、submitted、sent、failed、skipped"),
         ("test_mode" = Option<bool>, Query, description = "只看测试模式（true）或正式（false）"),
         ("before" = Option<i64>, Query, description = "上一页的 next_before"),
         ("limit" = Option<i64>, Query, description = "1–200，默认 50"),
