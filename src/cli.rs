@@ -349,6 +349,11 @@ pub struct BenchGreetingsArgs {
     /// work overlaps the other jobs' LLM calls. Default: twice `--concurrency`.
     #[arg(long)]
     pub job_concurrency: Option<usize>,
+    /// Database connections. Default: twice the jobs plus 8 on PostgreSQL, so that no handler
+    /// waits for one; 8 on SQLite, whose single writer makes more connections only contend for
+    /// its lock.
+    #[arg(long)]
+    pub pool: Option<u32>,
     /// Give up after this long.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,

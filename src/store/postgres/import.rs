@@ -502,16 +502,15 @@ async fn consumption(
 ) -> Result<Counts, WriteError> {
     // An order belongs to its customer's institution; an order number that carries another
     // institution's prefix is refused too.
-    let owned = assign_customer_owners(ctx, v, rejected);
-    let customers = customers_of(conn, &owned).await?;
-    let rows = admit(
+    let rows = admitted(
+        conn,
         ctx,
-        owned,
-        &customers,
+        v,
         "order_number",
         |i, r| known.check(i, r),
         rejected,
-    );
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(Counts::default());
     }
@@ -583,6 +582,21 @@ async fn consumption(
     Ok(counts_of(n, &outcomes))
 }
 
+/// The records of a chunk of a customer's records (orders, consultations) that may be written,
+/// with their institution's and their customer's ids (see [`admit`]); the others are rejected.
+async fn admitted<'a, T: OfCustomer>(
+    conn: &mut PgConnection,
+    ctx: &WriteContext,
+    v: &'a [(usize, T)],
+    field: &str,
+    check: impl Fn(usize, &T) -> Result<(), RecordError>,
+    rejected: &mut Vec<RecordError>,
+) -> Result<Vec<(i64, i64, &'a T)>, sqlx::Error> {
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    Ok(admit(ctx, owned, &customers, field, check, rejected))
+}
+
 /// The customers `owned` records name: code → (id, institution id).
 async fn customers_of<T: OfCustomer>(
     conn: &mut PgConnection,
@@ -609,16 +623,15 @@ async fn consultations(
     v: &[(usize, Consultation)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let owned = assign_customer_owners(ctx, v, rejected);
-    let customers = customers_of(conn, &owned).await?;
-    let rows = admit(
+    let rows = admitted(
+        conn,
         ctx,
-        owned,
-        &customers,
+        v,
         "consultation_code",
         |i, r| known.check_consultation(i, r),
         rejected,
-    );
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(Counts::default());
     }

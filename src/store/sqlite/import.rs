@@ -471,16 +471,15 @@ async fn consumption(
     v: &[(usize, ConsumptionRecord)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let owned = assign_customer_owners(ctx, v, rejected);
-    let customers = customers_of(conn, &owned).await?;
-    let rows = admit(
+    let rows = admitted(
+        conn,
         ctx,
-        owned,
-        &customers,
+        v,
         "order_number",
         |i, r| known.check(i, r),
         rejected,
-    );
+    )
+    .await?;
     let mut c = Counts::default();
     for (institution_id, customer_id, r) in rows {
         let revision: Option<i64> = sqlx::query_scalar(
@@ -516,6 +515,21 @@ async fn consumption(
     Ok(c)
 }
 
+/// The records of a chunk of a customer's records (orders, consultations) that may be written,
+/// with their institution's and their customer's ids (see [`admit`]); the others are rejected.
+async fn admitted<'a, T: OfCustomer>(
+    conn: &mut SqliteConnection,
+    ctx: &WriteContext,
+    v: &'a [(usize, T)],
+    field: &str,
+    check: impl Fn(usize, &T) -> Result<(), RecordError>,
+    rejected: &mut Vec<RecordError>,
+) -> Result<Vec<(i64, i64, &'a T)>, sqlx::Error> {
+    let owned = assign_customer_owners(ctx, v, rejected);
+    let customers = customers_of(conn, &owned).await?;
+    Ok(admit(ctx, owned, &customers, field, check, rejected))
+}
+
 /// The customers `owned` records name: code → (id, institution id).
 async fn customers_of<T: OfCustomer>(
     conn: &mut SqliteConnection,
@@ -540,16 +554,15 @@ async fn consultations(
     v: &[(usize, Consultation)],
     rejected: &mut Vec<RecordError>,
 ) -> Result<Counts, WriteError> {
-    let owned = assign_customer_owners(ctx, v, rejected);
-    let customers = customers_of(conn, &owned).await?;
-    let rows = admit(
+    let rows = admitted(
+        conn,
         ctx,
-        owned,
-        &customers,
+        v,
         "consultation_code",
         |i, r| known.check_consultation(i, r),
         rejected,
-    );
+    )
+    .await?;
     let mut c = Counts::default();
     for (institution_id, customer_id, r) in rows {
         let revision: Option<i64> = sqlx::query_scalar(
