@@ -46,19 +46,20 @@ pub fn render(report: &DailyReport, dashboard: &Dashboard, source: Source) -> St
 
     h.push_str(
         "<h2>当日回访</h2><table><tr><th>机构</th><th>新建回访</th><th>已发送</th>\
-                <th>测试展示</th><th>失败</th><th>拒收跳过</th></tr>",
+                <th>测试展示</th><th>失败</th><th>拒收跳过</th><th>待员工审批或确认</th></tr>",
     );
     for i in &report.institutions {
         h.push_str(&format!(
             "<tr><td>{}（{}）</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>\
-             <td class=n>{}</td><td class=n>{}</td></tr>",
+             <td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             escape(&i.name),
             escape(&i.code),
             i.created,
             i.sent,
             i.test_shown,
             i.failed,
-            i.skipped
+            i.skipped,
+            i.awaiting_staff
         ));
     }
     h.push_str("</table>");

@@ -521,6 +521,8 @@ pub struct InstitutionDay {
     pub test_shown: i64,
     pub failed: i64,
     pub skipped: i64,
+    /// Waiting for a person: staff approval, or a WeCom broadcast task not confirmed yet.
+    pub awaiting_staff: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -540,8 +542,13 @@ impl DailyReport {
     pub fn render(&self) -> String {
         let mut s = format!("【回访日报】{}\n", self.date.format("%Y年%m月%d日"));
         for i in &self.institutions {
+            let awaiting = if i.awaiting_staff > 0 {
+                format!("，待员工审批或确认 {} 条", i.awaiting_staff)
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
-                "· {}（{}）：新建回访 {} 条，已发送 {} 条，测试展示 {} 条，失败 {} 条，跳过 {} 条\n",
+                "· {}（{}）：新建回访 {} 条，已发送 {} 条，测试展示 {} 条，失败 {} 条，跳过 {} 条{awaiting}\n",
                 i.name, i.code, i.created, i.sent, i.test_shown, i.failed, i.skipped
             ));
         }

@@ -387,6 +387,21 @@ async fn a_wecom_broadcast_is_sent_only_once_its_staff_member_confirms_it(backen
     let s = states(&env).await;
     assert_eq!(s["BJ-HA-001-C1"].0, "submitted");
     assert_eq!(s["BJ-HA-001-C1"].1, None, "no Revisit approval asked");
+    // The daily report counts them as waiting for staff.
+    let tz = env.app.settings.tz();
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let report = env.store().daily_report(today, tz).await.unwrap();
+    let bj = report
+        .institutions
+        .iter()
+        .find(|i| i.code == "BJ-HA-001")
+        .unwrap();
+    assert_eq!((bj.created, bj.awaiting_staff, bj.failed), (4, 2, 2));
+    assert!(
+        report.render().contains("待员工审批或确认 2 条"),
+        "{}",
+        report.render()
+    );
     // The staff member confirms C1's task; C2 turns out not to be lisi's contact any more.
     peer.set_status("wm-c1", 1);
     peer.set_status("wm-c2", 2);

@@ -20,7 +20,10 @@ pub async fn build(pool: &PgPool, date: NaiveDate, tz: Tz) -> Result<DailyReport
                 count(r.id) FILTER (WHERE r.status = 'sent' AND NOT r.test_mode) AS sent,
                 count(r.id) FILTER (WHERE r.status = 'sent' AND r.test_mode) AS test_shown,
                 count(r.id) FILTER (WHERE r.status = 'failed') AS failed,
-                count(r.id) FILTER (WHERE r.status = 'skipped') AS skipped
+                count(r.id) FILTER (WHERE r.status = 'skipped') AS skipped,
+                count(r.id) FILTER (WHERE r.status = 'submitted'
+                                    OR (r.status = 'generated' AND r.approval = 'pending'))
+                    AS awaiting_staff
          FROM institutions i
          LEFT JOIN customers c ON c.institution_id = i.id
          LEFT JOIN revisits r ON r.customer_id = c.id AND r.created_at >= $1 AND r.created_at < $2
