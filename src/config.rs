@@ -85,6 +85,7 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub sms: SmsSettings,
     pub wecom: WecomSettings,
+    pub vectors: VectorSettings,
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
@@ -133,6 +134,21 @@ pub struct WecomSettings {
     pub confirm_hours: f64,
     /// How often a task's result is looked up while it waits.
     pub poll_secs: u64,
+    pub timeout_secs: u64,
+}
+
+/// Vector search: the embedded engine's folder and how texts become vectors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorSettings {
+    /// The embedded engine's collections, a folder each.
+    pub dir: String,
+    /// Dimensions of every vector (the embedding model's, when one is configured).
+    pub dimension: usize,
+    /// An OpenAI-compatible `/v1/embeddings` URL; empty: the offline lexical embedder.
+    pub embeddings_url: String,
+    pub embeddings_key: Secret,
+    pub embeddings_model: String,
     pub timeout_secs: u64,
 }
 
@@ -542,6 +558,23 @@ impl Settings {
                     format!(
                         "unknown channel {other:?}; use \"console\", \"webhook\", \"sms\" or \"wecom\""
                     ),
+                ));
+            }
+        }
+        if !(8..=4096).contains(&self.vectors.dimension) {
+            return Err(invalid("vectors.dimension", "must be 8..=4096"));
+        }
+        if !self.vectors.embeddings_url.is_empty() {
+            if !is_http_url(&self.vectors.embeddings_url) {
+                return Err(invalid(
+                    "vectors.embeddings_url",
+                    "must be an http(s) URL, or empty for the offline embedder",
+                ));
+            }
+            if self.vectors.embeddings_model.trim().is_empty() {
+                return Err(invalid(
+                    "vectors.embeddings_model",
+                    "vectors.embeddings_url is set, so the model is required",
                 ));
             }
         }

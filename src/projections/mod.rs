@@ -8,6 +8,7 @@
 //! its sync jobs retry.
 
 pub mod clickhouse;
+pub mod vectors;
 
 use std::sync::Arc;
 

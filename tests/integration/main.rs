@@ -19,4 +19,5 @@ mod reminders;
 mod report;
 mod runtime;
 mod send;
+mod vectors;
 mod wecom;

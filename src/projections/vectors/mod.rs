@@ -1,0 +1,100 @@
+//! Vector search: the customers, projects and products of the primary store as vectors, for
+//! "customers like this one" and a text search of the catalogue.
+//!
+//! One trait, [`VectorIndex`], with the embedded engine ([`edge::EdgeIndex`], `qdrant-edge`:
+//! no server, a folder per collection) as the default. Every point's id is derived from its
+//! entity's code ([`point_id`]), so writing an entity again replaces its point and never adds a
+//! second one; every point carries its institution (none for the chain's catalogue), and a
+//! customer search is always filtered by it.
+
+pub mod edge;
+pub mod embed;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// The three collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    Customers,
+    Projects,
+    Products,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 3] = [Self::Customers, Self::Projects, Self::Products];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customers => "customers",
+            Self::Projects => "projects",
+            Self::Products => "products",
+        }
+    }
+}
+
+/// The point id of the entity of `collection` with this code: the first 8 bytes of
+/// SHA-256(`<collection>:<code>`), the same on every run and every machine.
+pub fn point_id(collection: Collection, code: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}:{code}", collection.as_str()).as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// One entity as a vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub id: u64,
+    pub vector: Vec<f32>,
+    /// Its institution; none for the chain's catalogue (projects, products).
+    pub institution_id: Option<i64>,
+    /// What a search shows of it (codes, names of projects; never a person's name or phone).
+    pub payload: Map<String, Value>,
+}
+
+/// A point found by a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: u64,
+    /// Cosine similarity, 1 the same direction.
+    pub score: f32,
+    pub payload: Map<String, Value>,
+}
+
+/// The payload key of a point's institution.
+pub const INSTITUTION_KEY: &str = "institution_id";
+
+#[async_trait]
+pub trait VectorIndex: Send + Sync {
+    /// Creates what is missing; idempotent.
+    async fn init(&self) -> anyhow::Result<()>;
+    /// Writes points, each replacing the point of the same id.
+    async fn upsert(&self, collection: Collection, points: Vec<Point>) -> anyhow::Result<()>;
+    async fn delete(&self, collection: Collection, ids: Vec<u64>) -> anyhow::Result<()>;
+    /// The `limit` points nearest `vector`, only of `institution` when given, nearest first.
+    async fn search(
+        &self,
+        collection: Collection,
+        vector: Vec<f32>,
+        institution: Option<i64>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Hit>>;
+    /// The point of this id, with its vector.
+    async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>>;
+    async fn count(&self, collection: Collection) -> anyhow::Result<usize>;
+    /// Empties a collection.
+    async fn reset(&self, collection: Collection) -> anyhow::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn point_ids_follow_the_entity_not_the_run() {
+        let a = point_id(Collection::Customers, "BJ-HA-001-C0001");
+        assert_eq!(a, point_id(Collection::Customers, "BJ-HA-001-C0001"));
+        assert_ne!(a, point_id(Collection::Customers, "BJ-HA-001-C0002"));
+        assert_ne!(a, point_id(Collection::Projects, "BJ-HA-001-C0001"));
+    }
+}
