@@ -1,6 +1,7 @@
 //! The embedded vector engine: `qdrant-edge` (0.7), in this process, an Edge Shard per
 //! collection in `<dir>/<collection>/`. Its calls block (disk, locks, search), so each runs on
-//! tokio's blocking pool, never on the async runtime. One process at a time may open a folder.
+//! tokio's blocking pool, never on the async runtime. The engine locks a shard's folder (an
+//! exclusive `flock` on its WAL directory): one opener at a time, a second one is refused.
 
 use std::{
     collections::HashMap,
@@ -328,6 +329,11 @@ mod tests {
         // Written again (a retried sync job): replaced, not added.
         index.upsert(Collection::Customers, points).await.unwrap();
         assert_eq!(index.count(Collection::Customers).await.unwrap(), 3);
+        // The engine locks its folder: a second opener (another worker process) is refused
+        // instead of writing beside the first.
+        let second = EdgeIndex::new(dir.path(), 64);
+        assert!(second.count(Collection::Customers).await.is_err());
+        drop(second);
         let query = e.embed("水光针 补水");
         let all = index
             .search(Collection::Customers, query.clone(), None, 10)
