@@ -265,17 +265,7 @@ impl WecomBroadcast {
                         CallError::Uncertain(e.to_string())
                     }
                 })?;
-            let status = response.status();
-            if status.is_server_error() || status.as_u16() == 429 {
-                return Err(CallError::Later(format!("HTTP {status}")));
-            }
-            let text = response
-                .text()
-                .await
-                .map_err(|e| CallError::Uncertain(e.without_url().to_string()))?;
-            let envelope: Envelope = serde_json::from_str(&text).map_err(|e| {
-                CallError::Refused(format!("HTTP {status}: not WeCom's answer: {e}"))
-            })?;
+            let (envelope, text) = read(response, path, CallError::Uncertain).await?;
             match envelope.errcode {
                 0 => {
                     return serde_json::from_str(&text)
@@ -321,16 +311,8 @@ impl WecomBroadcast {
             .await
             // Without the URL: it carries the secret.
             .map_err(|e| CallError::Later(e.without_url().to_string()))?;
-        let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(CallError::Later(format!("gettoken: HTTP {status}")));
-        }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CallError::Later(e.without_url().to_string()))?;
-        let envelope: Envelope = serde_json::from_str(&text)
-            .map_err(|e| CallError::Refused(format!("gettoken: HTTP {status}: {e}")))?;
+        // Asking for a token again is harmless: an answer cut off is only "later".
+        let (envelope, text) = read(response, "gettoken", CallError::Later).await?;
         if busy(envelope.errcode) {
             return Err(CallError::Later(format!(
                 "gettoken: errcode {}: {}",
@@ -358,6 +340,28 @@ impl WecomBroadcast {
             *kept = None;
         }
     }
+}
+
+/// WeCom's answer to the call `what`: its envelope and its whole text. HTTP 5xx or 429 is
+/// "later"; an answer cut off is `cut_off`'s (uncertain for a call that changes something); an
+/// answer that is not WeCom's is refused.
+async fn read(
+    response: reqwest::Response,
+    what: &str,
+    cut_off: fn(String) -> CallError,
+) -> Result<(Envelope, String), CallError> {
+    let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(CallError::Later(format!("{what}: HTTP {status}")));
+    }
+    let text = response
+        .text()
+        .await
+        .map_err(|e| cut_off(e.without_url().to_string()))?;
+    let envelope = serde_json::from_str(&text).map_err(|e| {
+        CallError::Refused(format!("{what}: HTTP {status}: not WeCom's answer: {e}"))
+    })?;
+    Ok((envelope, text))
 }
 
 /// The text within WeCom's limit, cut at a character boundary.
