@@ -644,9 +644,8 @@ async fn consultations(
         cols.channel.push(r.channel.as_deref());
         cols.consultant.push(r.consultant.as_deref());
         cols.doctor.push(r.doctor_code.as_deref());
-        // unnest cannot take an array of arrays of different lengths: the codes go as JSON.
-        cols.projects
-            .push(serde_json::to_string(&r.project_codes).expect("codes serialise"));
+        // unnest cannot take an array of arrays: each row's codes go as one array literal.
+        cols.projects.push(array_literal(&r.project_codes));
         cols.content.push(r.content.as_deref());
         cols.outcome.push(r.outcome.as_deref());
         cols.hash.push(content_hash(r));
@@ -655,7 +654,7 @@ async fn consultations(
         "INSERT INTO consultations (institution_id, code, customer_id, consult_date, channel,
              consultant, doctor_code, project_codes, content, outcome, content_hash, source_seq)
          SELECT t.inst, t.code, t.customer, t.day, t.channel, t.consultant, t.doctor,
-                ARRAY(SELECT jsonb_array_elements_text(t.projects::jsonb)), t.content,
+                t.projects::text[], t.content,
                 t.outcome, t.hash, $12
          FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::date[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
