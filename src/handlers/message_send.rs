@@ -121,10 +121,7 @@ impl Handler for MessageSend {
                     id,
                 );
                 if !store.submit_send(id, &token, &reference, watch).await? {
-                    warn!(
-                        revisit = id,
-                        "this run's claim on the send ran out before it finished; its outcome was not recorded"
-                    );
+                    claim_lost(id);
                 }
                 info!(revisit = id, channel = channel.name(), task = %reference, "message submitted; waiting for the staff member to confirm it");
                 Ok(())
@@ -161,10 +158,15 @@ async fn finish(
     outcome: SendOutcome,
 ) -> Result<(), JobError> {
     if !ctx.app.store.finish_send(id, token, &outcome).await? {
-        warn!(
-            revisit = id,
-            "this run's claim on the send ran out before it finished; its outcome was not recorded"
-        );
+        claim_lost(id);
     }
     Ok(())
+}
+
+/// Logs that this run's outcome was not recorded: another run took the revisit over.
+fn claim_lost(id: i64) {
+    warn!(
+        revisit = id,
+        "this run's claim on the send ran out before it finished; its outcome was not recorded"
+    );
 }
