@@ -24,7 +24,7 @@ pub struct App {
     pub channel: Channel,
     /// Staff alerts' WeCom group robot, when configured.
     pub robot: Option<WecomRobot>,
-    /// The configured projections (ClickHouse; none on the embedded default).
+    /// The configured projections (ClickHouse when configured; vector search by default).
     pub projections: Projections,
     /// Ids of the jobs whose handlers run in this process now: at shutdown only the others
     /// (fetched, never started) are put back in the queue at once.
@@ -50,7 +50,7 @@ impl App {
                 "" => None,
                 url => Some(WecomRobot::new(url)?),
             },
-            projections: Projections::from_settings(&settings),
+            projections: Projections::from_settings(&settings)?,
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),

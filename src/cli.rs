@@ -114,10 +114,36 @@ pub enum Command {
     /// Tasks for staff: a low score given to a check-in's satisfaction question.
     #[command(subcommand)]
     Tasks(TasksCommand),
-    /// Bring a projection (clickhouse) up to date with the primary store: catch up on pending
-    /// changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
+    /// Customers like this one (same institution), by vector search over what they bought, their
+    /// tags and VIP level, with what they share. Needs the vectors synced (`revisit sync
+    /// vectors --full` once, then the workers keep them up to date).
+    Similar {
+        /// The customer's code.
+        customer_code: String,
+        /// How many to show.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search projects or products by text (lexical similarity with the offline embedder).
+    Search {
+        /// projects or products.
+        #[arg(value_parser = ["projects", "products"])]
+        collection: String,
+        /// What to look for, e.g. "补水".
+        text: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a projection (clickhouse, vectors) up to date with the primary store: catch up on
+    /// pending changes and revive sync jobs that gave up, or with --full rebuild it from scratch.
     Sync {
-        /// The projection: clickhouse.
+        /// The projection: clickhouse or vectors.
         store: String,
         /// Drop the projection's tables and rebuild them from the primary store.
         #[arg(long)]

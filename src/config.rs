@@ -22,6 +22,7 @@ const SEED_ENV_NAMES: &[(&str, &str)] = &[
     ("LLM_MODEL", "llm.model"),
     ("BIRTHDAY_REMINDER_DAYS_AHEAD", "reminders.days_ahead"),
     ("CLICKHOUSE_URL", "clickhouse.url"),
+    ("QDRANT_URL", "vectors.url"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +142,17 @@ pub struct WecomSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VectorSettings {
+    /// Off: no vector search, and no sync jobs for it.
+    pub enabled: bool,
+    /// A Qdrant server's gRPC URL (`http://host:6334`); empty: the embedded engine in `dir`.
+    pub url: String,
+    pub api_key: Secret,
     /// The embedded engine's collections, a folder each.
     pub dir: String,
+    /// How long the embedded engine waits for a folder another process holds.
+    pub lock_wait_secs: u64,
+    /// An embedded collection idle this long is closed, so that another process can open it.
+    pub hold_secs: u64,
     /// Dimensions of every vector (the embedding model's, when one is configured).
     pub dimension: usize,
     /// An OpenAI-compatible `/v1/embeddings` URL; empty: the offline lexical embedder.
@@ -577,6 +587,12 @@ impl Settings {
                     "vectors.embeddings_url is set, so the model is required",
                 ));
             }
+        }
+        if !self.vectors.url.is_empty() && !is_http_url(&self.vectors.url) {
+            return Err(invalid(
+                "vectors.url",
+                "must be the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334 (set QDRANT_URL), or empty",
+            ));
         }
         if crate::store::Backend::of_url(&self.database.url).is_none() {
             return Err(invalid(

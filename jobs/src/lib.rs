@@ -327,14 +327,35 @@ impl Job for JobsPrune {
 pub enum ProjectionName {
     /// Analytics: the dashboard and the daily report.
     Clickhouse,
+    /// Vector search: customers like this one, a text search of the catalogue.
+    Vectors,
 }
 
 impl ProjectionName {
-    pub const ALL: &'static [ProjectionName] = &[ProjectionName::Clickhouse];
+    pub const ALL: &'static [ProjectionName] =
+        &[ProjectionName::Clickhouse, ProjectionName::Vectors];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Clickhouse => "clickhouse",
+            Self::Vectors => "vectors",
+        }
+    }
+
+    /// Whether changes of `kind` reach this projection (no sync job is made for the others).
+    /// Vector search keeps customers (a person's change reaches it through them; an order's
+    /// re-embeds its customer), projects and products.
+    pub fn takes(self, kind: EntityKind) -> bool {
+        match self {
+            Self::Clickhouse => true,
+            Self::Vectors => matches!(
+                kind,
+                EntityKind::Project
+                    | EntityKind::Product
+                    | EntityKind::Person
+                    | EntityKind::Customer
+                    | EntityKind::Order
+            ),
         }
     }
 

@@ -17,6 +17,7 @@ mod reminders;
 mod serve;
 mod sync;
 mod tokens;
+mod vectors;
 mod wait;
 
 use std::sync::Arc;
@@ -109,6 +110,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             stop,
         } => sync::sync(&connect(settings).await?, &store, full, wait, stop).await,
         Command::Jobs(cmd) => jobs::jobs(&connect(settings).await?, cmd).await,
+        Command::Similar {
+            customer_code,
+            limit,
+            json,
+        } => vectors::similar(&connect(settings).await?, &customer_code, limit.into(), json).await,
+        Command::Search {
+            collection,
+            text,
+            limit,
+            json,
+        } => {
+            vectors::search(&connect(settings).await?, &collection, &text, limit.into(), json).await
+        }
         Command::Dashboard {
             institution,
             date,

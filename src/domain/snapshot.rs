@@ -1,6 +1,7 @@
 //! What the projections receive: the current state of the entities a sync job names, read from
-//! the primary store when the job runs. Only what analytics and search need: no phone numbers,
-//! names of people, notes or tags (those stay in the primary store).
+//! the primary store when the job runs. Only what analytics and search need: never a phone
+//! number or a person's name. Vector search alone also reads a customer's tags and notes
+//! ([`SearchProfile`]), which it embeds with the digits removed and never shows.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -32,6 +33,8 @@ pub struct ProjectSnap {
     pub standard_price_cents: Option<i64>,
     pub cycle_days: Option<i32>,
     pub status: String,
+    /// For vector search only.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +46,8 @@ pub struct ProductSnap {
     pub brand: Option<String>,
     pub price_cents: Option<i64>,
     pub status: String,
+    /// For vector search only.
+    pub specification: Option<String>,
 }
 
 /// A customer of one institution, without the person's name, phone or notes.
@@ -100,6 +105,23 @@ pub struct RevisitSnap {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A customer as vector search sees them: what they bought and how staff describe them. The
+/// notes are embedded (digits removed) and never stored in a point's payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchProfile {
+    pub id: i64,
+    pub code: String,
+    pub institution_id: i64,
+    pub vip_level: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub opted_out: bool,
+    /// Names of the projects of completed orders, most recent first, each once.
+    pub projects: Vec<String>,
+    /// Names of the products of completed orders, most recent first, each once.
+    pub products: Vec<String>,
+}
+
 /// The current state of some entities of one kind. Entities that no longer exist are absent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Snapshots {
@@ -110,6 +132,8 @@ pub enum Snapshots {
     Customers(Vec<CustomerSnap>),
     Orders(Vec<OrderSnap>),
     Revisits(Vec<RevisitSnap>),
+    /// Customers for vector search (see [`SearchProfile`]).
+    SearchProfiles(Vec<SearchProfile>),
 }
 
 impl Snapshots {
@@ -122,6 +146,7 @@ impl Snapshots {
             Self::Customers(v) => v.len(),
             Self::Orders(v) => v.len(),
             Self::Revisits(v) => v.len(),
+            Self::SearchProfiles(v) => v.len(),
         }
     }
 

@@ -25,7 +25,10 @@ pub async fn rebuild(
         .max_attempts as i32;
     let mut total = 0u64;
     // A person's state reaches the projections through its customers.
-    for kind in EntityKind::ALL.iter().filter(|k| **k != EntityKind::Person) {
+    for kind in EntityKind::ALL
+        .iter()
+        .filter(|k| **k != EntityKind::Person && name.takes(**k))
+    {
         let mut after = None;
         let mut n = 0u64;
         while let Some((last, queued)) = app

@@ -3,10 +3,14 @@
 //! worker) makes the job retry; it never blocks the primary store.
 
 use anyhow::anyhow;
-use revisit_jobs::ProjectionSync;
+use revisit_jobs::{EntityKind, ProjectionSync};
 use tracing::debug;
 
 use super::{Handler, JobCtx, JobError};
+use crate::{
+    domain::snapshot::{Snapshots, id_keys},
+    store::{Repository, StoreResult},
+};
 
 impl Handler for ProjectionSync {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
@@ -20,7 +24,11 @@ impl Handler for ProjectionSync {
             )));
         };
         let started = std::time::Instant::now();
-        let snapshots = app.store.snapshots(self.kind, &self.keys).await?;
+        let snapshots = if projection.wants_search_profiles() {
+            search_profiles(app.store.as_ref(), self.kind, &self.keys).await?
+        } else {
+            app.store.snapshots(self.kind, &self.keys).await?
+        };
         let read_ms = started.elapsed().as_millis() as u64;
         projection
             .apply(&snapshots, self.version)
@@ -42,4 +50,30 @@ impl Handler for ProjectionSync {
         );
         Ok(())
     }
+}
+
+/// The snapshots with customers as search profiles: a customer's own, a person's customers',
+/// an order's customer's (its items changed what they bought).
+async fn search_profiles(
+    store: &dyn Repository,
+    kind: EntityKind,
+    keys: &[String],
+) -> StoreResult<Snapshots> {
+    let customers: Vec<i64> = match kind {
+        EntityKind::Customer => id_keys(keys),
+        EntityKind::Person | EntityKind::Order => match store.snapshots(kind, keys).await? {
+            Snapshots::Customers(c) => c.iter().map(|c| c.id).collect(),
+            Snapshots::Orders(o) => {
+                let mut ids: Vec<i64> = o.iter().map(|o| o.customer_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+            other => return Ok(other),
+        },
+        _ => return store.snapshots(kind, keys).await,
+    };
+    Ok(Snapshots::SearchProfiles(
+        store.search_profiles(&customers).await?,
+    ))
 }

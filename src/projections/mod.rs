@@ -1,5 +1,6 @@
 //! The projections: stores the primary store is copied into, each for what it does best
-//! (ClickHouse for analytics; vector search and the relation graph to come).
+//! (ClickHouse for analytics, Qdrant or its embedded engine for vector search; the relation
+//! graph to come).
 //!
 //! The primary store records every change in the transaction that makes it (see the
 //! `change_capture` migration); `projection.dispatch` turns changes into `projection.sync` jobs;
@@ -21,6 +22,11 @@ use crate::{config::Settings, domain::snapshot::Snapshots};
 #[async_trait]
 pub trait Projection: Send + Sync {
     fn name(&self) -> ProjectionName;
+    /// Customers (and the customers of changed persons and orders) come as
+    /// [`Snapshots::SearchProfiles`] instead of [`Snapshots::Customers`].
+    fn wants_search_profiles(&self) -> bool {
+        false
+    }
     /// Server version, for `revisit check`.
     async fn version(&self) -> anyhow::Result<String>;
     /// Creates what is missing (database, tables); idempotent.
@@ -32,23 +38,29 @@ pub trait Projection: Send + Sync {
     async fn apply(&self, snapshots: &Snapshots, version: i64) -> anyhow::Result<()>;
 }
 
-/// The projections the settings configure, and the ClickHouse one by its own type (the
-/// dashboard queries it).
+/// The projections the settings configure, and each by its own type (the dashboard queries
+/// ClickHouse; `revisit similar` and `search` the vectors).
 #[derive(Clone, Default)]
 pub struct Projections {
     pub all: Vec<Arc<dyn Projection>>,
     pub clickhouse: Option<Arc<clickhouse::ClickhouseStore>>,
+    pub vectors: Option<Arc<vectors::Vectors>>,
 }
 
 impl Projections {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let mut out = Self::default();
         if settings.clickhouse.enabled() {
             let ch = Arc::new(clickhouse::ClickhouseStore::new(&settings.clickhouse));
             out.all.push(ch.clone());
             out.clickhouse = Some(ch);
         }
-        out
+        if settings.vectors.enabled {
+            let v = Arc::new(vectors::Vectors::from_settings(&settings.vectors)?);
+            out.all.push(v.clone());
+            out.vectors = Some(v);
+        }
+        Ok(out)
     }
 
     pub fn names(&self) -> Vec<ProjectionName> {

@@ -15,6 +15,7 @@ pub mod followups;
 mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
+pub mod search_profiles;
 pub mod sqlite;
 pub mod tasks;
 mod types;
@@ -115,7 +116,8 @@ impl NewJob {
 /// Everything the application asks of its primary store. Staff's look-ups, API tokens,
 /// consent and approval, and the follow-up scans' reads are traits of their own
 /// ([`directory::Directory`], [`access::Access`], [`consent::Consent`],
-/// [`followups::Followups`], [`tasks::Tasks`] for scores and staff tasks), in files of their own.
+/// [`followups::Followups`], [`tasks::Tasks`] for scores and staff tasks, vector search's
+/// [`search_profiles::SearchProfiles`]), in files of their own.
 #[async_trait]
 pub trait Repository:
     directory::Directory
@@ -123,6 +125,7 @@ pub trait Repository:
     + broadcasts::Broadcasts
     + consent::Consent
     + followups::Followups
+    + search_profiles::SearchProfiles
     + tasks::Tasks
     + Send
     + Sync

@@ -121,7 +121,7 @@ pub fn plan(
                 .map(|(_, (_, at))| *at)
                 .min()
                 .unwrap_or_else(Utc::now);
-            for projection in projections {
+            for projection in projections.iter().filter(|p| p.takes(kind)) {
                 out.push(PlannedSync {
                     job: ProjectionSync {
                         projection: *projection,
@@ -163,7 +163,7 @@ pub fn full_batches(
 pub type InstitutionTuple = (i64, String, String, String);
 /// A doctor row: id, code, institution, name, title, status.
 pub type DoctorTuple = (i64, String, Option<i64>, String, Option<String>, String);
-/// A project row: id, code, name, category, standard price, cycle days, status.
+/// A project row: id, code, name, category, standard price, cycle days, status, description.
 pub type ProjectTuple = (
     i64,
     String,
@@ -172,8 +172,9 @@ pub type ProjectTuple = (
     Option<i64>,
     Option<i32>,
     String,
+    Option<String>,
 );
-/// A product row: id, code, name, category, brand, price, status.
+/// A product row: id, code, name, category, brand, price, status, specification.
 pub type ProductTuple = (
     i64,
     String,
@@ -182,6 +183,7 @@ pub type ProductTuple = (
     Option<String>,
     Option<i64>,
     String,
+    Option<String>,
 );
 
 pub fn institution((id, code, name, status): InstitutionTuple) -> InstitutionSnap {
@@ -205,7 +207,7 @@ pub fn doctor((id, code, institution_id, name, title, status): DoctorTuple) -> D
 }
 
 pub fn project(
-    (id, code, name, category, standard_price_cents, cycle_days, status): ProjectTuple,
+    (id, code, name, category, standard_price_cents, cycle_days, status, description): ProjectTuple,
 ) -> ProjectSnap {
     ProjectSnap {
         id,
@@ -215,11 +217,12 @@ pub fn project(
         standard_price_cents,
         cycle_days,
         status,
+        description,
     }
 }
 
 pub fn product(
-    (id, code, name, category, brand, price_cents, status): ProductTuple,
+    (id, code, name, category, brand, price_cents, status, specification): ProductTuple,
 ) -> ProductSnap {
     ProductSnap {
         id,
@@ -229,6 +232,7 @@ pub fn product(
         brand,
         price_cents,
         status,
+        specification,
     }
 }
 

@@ -17,7 +17,7 @@ fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
-        .envs(env.iter().cloned())
+        .envs(with_vectors_dir(env.to_vec()))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdin(Stdio::null())
         .output()

@@ -19,7 +19,7 @@ fn run_cli(env: &[(String, String)], cwd: &std::path::Path, args: &[&str]) -> st
         .args(args)
         .current_dir(cwd)
         .env_clear()
-        .envs(env.iter().cloned())
+        .envs(with_vectors_dir(env.to_vec()))
         .stdin(Stdio::null())
         .output()
         .expect("run revisit")

@@ -91,6 +91,7 @@ impl Drop for TestDb {
         if self.backend != Backend::Postgres {
             return; // the temporary folder goes with `_dir`
         }
+        let _ = std::fs::remove_dir_all(vectors_dir_of(&self.url));
         let url = self.url.clone();
         // Drop needs async work; do it on a thread of its own so it also runs during a panic.
         let _ = std::thread::spawn(move || {
@@ -106,11 +107,44 @@ impl Drop for TestDb {
     }
 }
 
+/// Where a test database's embedded vector engine keeps its folders: beside a SQLite file, or
+/// in a temporary folder named after a PostgreSQL database (removed with it). Never the
+/// project's own `data/vectors`.
+pub fn vectors_dir_of(url: &str) -> String {
+    if let Some(file) = url.strip_prefix("sqlite://") {
+        let dir = std::path::Path::new(file)
+            .parent()
+            .expect("a SQLite test database is in a folder");
+        return dir.join("vectors").display().to_string();
+    }
+    let name = url.rsplit('/').next().unwrap_or("revisit");
+    std::env::temp_dir()
+        .join("revisit-test-vectors")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A child process's variables with the test database's vector folder added (unless given).
+pub fn with_vectors_dir(mut vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    let url = vars
+        .iter()
+        .find(|(k, _)| k == "DATABASE_URL")
+        .map(|(_, v)| v.clone());
+    if let Some(url) = url
+        && !vars.iter().any(|(k, _)| k == "REVISIT__VECTORS__DIR")
+    {
+        vars.insert(0, ("REVISIT__VECTORS__DIR".into(), vectors_dir_of(&url)));
+    }
+    vars
+}
+
 /// Settings for a test: the defaults, fast heartbeats and polling, plus `overrides`
 /// (environment-variable style, as a user would set them).
 pub fn settings(url: &str, overrides: &[(&str, &str)]) -> Settings {
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), url.into()),
+        ("REVISIT__VECTORS__DIR".into(), vectors_dir_of(url)),
         ("REVISIT__WORKER__HEARTBEAT_SECS".into(), "1".into()),
         ("REVISIT__WORKER__MISSED_HEARTBEATS".into(), "2".into()),
         ("REVISIT__WORKER__POLL_INTERVAL_MS".into(), "100".into()),
@@ -207,6 +241,7 @@ impl TestEnv {
     pub fn child_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), self.db.url.clone()),
+            ("REVISIT__VECTORS__DIR".into(), vectors_dir_of(&self.db.url)),
             ("REVISIT__WORKER__HEARTBEAT_SECS".into(), "1".into()),
             ("REVISIT__WORKER__MISSED_HEARTBEATS".into(), "2".into()),
             ("REVISIT__WORKER__POLL_INTERVAL_MS".into(), "100".into()),

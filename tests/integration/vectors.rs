@@ -14,6 +14,11 @@ use crate::harness::*;
 
 fn settings(url: &str) -> revisit::config::VectorSettings {
     revisit::config::VectorSettings {
+        enabled: true,
+        url: String::new(),
+        api_key: Secret::new(""),
+        lock_wait_secs: 1,
+        hold_secs: 1,
         dir: String::new(),
         dimension: 8,
         embeddings_url: url.to_owned(),

@@ -208,6 +208,8 @@ impl Projection for ClickhouseStore {
                 self.insert("revisits", s.iter().map(|x| rows::revisit(x, v)))
                     .await
             }
+            // Vector search's input; this projection reads customers as snapshots.
+            Snapshots::SearchProfiles(_) => Ok(()),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -22,37 +23,205 @@ use qdrant_edge::{
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::{Collection, Hit, INSTITUTION_KEY, Point, VectorIndex};
+use super::{Collection, Hit, INSTITUTION_KEY, Point, VERSION_KEY, VectorIndex};
 
-pub struct EdgeIndex {
+/// How the embedded engine shares its folder with other processes.
+#[derive(Debug, Clone, Copy)]
+pub struct Sharing {
+    /// How long to wait for a folder another process holds before giving up.
+    pub lock_wait: Duration,
+    /// A collection not used for this long is optimised (its search index built) and closed,
+    /// so that another process (the CLI, the API, another worker) can open it.
+    pub hold: Duration,
+}
+
+impl Default for Sharing {
+    fn default() -> Self {
+        Self {
+            lock_wait: Duration::from_secs(30),
+            hold: Duration::from_secs(3),
+        }
+    }
+}
+
+/// One collection's shard while open, and whether it was written since its last optimisation.
+#[derive(Default)]
+struct Slot {
+    shard: Option<Arc<EdgeShard>>,
+    dirty: bool,
+    last_used: Option<Instant>,
+}
+
+struct Inner {
     dir: PathBuf,
     dimension: usize,
-    shards: Mutex<HashMap<Collection, Arc<EdgeShard>>>,
+    sharing: Sharing,
+    slots: HashMap<Collection, Mutex<Slot>>,
+    reaper: std::sync::Once,
+}
+
+impl Drop for Inner {
+    /// The engine flushes a shard when it is dropped, and panics when it cannot (its folder was
+    /// removed under it): that must not abort a process that is shutting down.
+    fn drop(&mut self) {
+        for slot in self.slots.values_mut() {
+            if let Some(shard) = slot.get_mut().shard.take() {
+                let dropped =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(shard)));
+                if dropped.is_err() {
+                    tracing::error!(dir = %self.dir.display(), "the vector engine could not flush a collection at close");
+                }
+            }
+        }
+    }
+}
+
+/// The embedded engine. Cheap to create: a collection's folder is opened on first use, and
+/// closed again once idle for [`Sharing::hold`].
+#[derive(Clone)]
+pub struct EdgeIndex {
+    inner: Arc<Inner>,
 }
 
 impl EdgeIndex {
     /// The collections under `dir`, of vectors of `dimension`.
     pub fn new(dir: impl Into<PathBuf>, dimension: usize) -> Self {
+        Self::with_sharing(dir, dimension, Sharing::default())
+    }
+
+    pub fn with_sharing(dir: impl Into<PathBuf>, dimension: usize, sharing: Sharing) -> Self {
         Self {
-            dir: dir.into(),
-            dimension,
-            shards: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                dir: dir.into(),
+                dimension,
+                sharing,
+                slots: Collection::ALL
+                    .into_iter()
+                    .map(|c| (c, Mutex::new(Slot::default())))
+                    .collect(),
+                reaper: std::sync::Once::new(),
+            }),
         }
     }
 
-    /// The open shard of `collection`, opened (or created) on first use.
-    async fn shard(&self, collection: Collection) -> anyhow::Result<Arc<EdgeShard>> {
-        let mut shards = self.shards.lock().await;
-        if let Some(shard) = shards.get(&collection) {
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The open shard of `collection`, opened (or created) on first use; `write` marks it for
+    /// optimisation before it is closed. Waits up to [`Sharing::lock_wait`] while another
+    /// process holds the folder.
+    async fn shard(&self, collection: Collection, write: bool) -> anyhow::Result<Arc<EdgeShard>> {
+        let inner = &self.inner;
+        let mut slot = inner.slots[&collection].lock().await;
+        slot.last_used = Some(Instant::now());
+        slot.dirty |= write;
+        if let Some(shard) = &slot.shard {
             return Ok(shard.clone());
         }
-        let path = self.dir.join(collection.as_str());
-        let dimension = self.dimension;
-        let shard = blocking(move || open(&path, dimension)).await?;
+        let path = inner.dir.join(collection.as_str());
+        let dimension = inner.dimension;
+        let deadline = Instant::now() + inner.sharing.lock_wait;
+        let shard = loop {
+            let p = path.clone();
+            match blocking(move || open(&p, dimension)).await {
+                Ok(shard) => break shard,
+                Err(e) if held_elsewhere(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) if held_elsewhere(&e) => {
+                    return Err(e.context(format!(
+                        "the vector collection in {} is held by another process (a worker, \
+                         `revisit serve`) and was not released within {} s",
+                        path.display(),
+                        inner.sharing.lock_wait.as_secs()
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let shard = Arc::new(shard);
-        shards.insert(collection, shard.clone());
+        slot.shard = Some(shard.clone());
+        slot.last_used = Some(Instant::now());
+        drop(slot);
+        self.start_reaper();
         Ok(shard)
     }
+
+    /// Closes idle collections from now on, while this index lives.
+    fn start_reaper(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.reaper.call_once(|| {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    let Some(inner) = weak.upgrade() else {
+                        return;
+                    };
+                    for c in Collection::ALL {
+                        close_if_idle(&inner, c).await;
+                    }
+                }
+            });
+        });
+    }
+
+    /// Builds the search index of every open collection written since its last optimisation.
+    pub async fn optimize(&self) -> anyhow::Result<()> {
+        for c in Collection::ALL {
+            let mut slot = self.inner.slots[&c].lock().await;
+            if let (Some(shard), true) = (slot.shard.clone(), slot.dirty) {
+                blocking(move || {
+                    shard
+                        .optimize()
+                        .map_err(|e| anyhow::anyhow!("optimising: {e}"))
+                })
+                .await?;
+                slot.dirty = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Optimises (when written) and closes `collection` if nothing used it for the hold time and
+/// no call has it now.
+async fn close_if_idle(inner: &Inner, collection: Collection) {
+    let Ok(mut slot) = inner.slots[&collection].try_lock() else {
+        return;
+    };
+    let idle = slot
+        .last_used
+        .is_some_and(|t| t.elapsed() >= inner.sharing.hold);
+    let Some(shard) = slot.shard.take_if(|s| idle && Arc::strong_count(s) == 1) else {
+        return;
+    };
+    let dirty = std::mem::take(&mut slot.dirty);
+    // Dropping the shard flushes it and releases the folder's lock.
+    let closed = blocking(move || {
+        if dirty {
+            shard
+                .optimize()
+                .map_err(|e| anyhow::anyhow!("optimising: {e}"))?;
+        }
+        drop(shard);
+        Ok(())
+    })
+    .await;
+    if let Err(e) = closed {
+        tracing::warn!(collection = collection.as_str(), error = %format!("{e:#}"), "closing the vector collection");
+    }
+    tracing::debug!(collection = collection.as_str(), "vector collection closed while idle");
+}
+
+/// Whether opening failed because another process holds the folder's lock.
+fn held_elsewhere(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}").to_lowercase();
+    text.contains("lock") || text.contains("would block") || text.contains("temporarily unavailable")
 }
 
 /// Opens the shard in `path`, or creates it there with its institution index.
@@ -110,6 +279,10 @@ fn institution_key() -> JsonPath {
         .expect("a plain key is a valid path")
 }
 
+fn version_key() -> JsonPath {
+    VERSION_KEY.parse().expect("a plain key is a valid path")
+}
+
 fn institution_filter(institution: i64) -> Filter {
     Filter::new_must(Condition::Field(FieldCondition::new_match(
         institution_key(),
@@ -135,7 +308,7 @@ fn split_payload(payload: Option<Payload>) -> (Map<String, Value>, Option<i64>) 
 impl VectorIndex for EdgeIndex {
     async fn init(&self) -> anyhow::Result<()> {
         for c in Collection::ALL {
-            self.shard(c).await?;
+            self.shard(c, false).await?;
         }
         Ok(())
     }
@@ -144,7 +317,7 @@ impl VectorIndex for EdgeIndex {
         if points.is_empty() {
             return Ok(());
         }
-        let dimension = self.dimension;
+        let dimension = self.inner.dimension;
         for p in &points {
             anyhow::ensure!(
                 p.vector.len() == dimension,
@@ -153,7 +326,7 @@ impl VectorIndex for EdgeIndex {
                 p.vector.len()
             );
         }
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, true).await?;
         blocking(move || {
             let list = points
                 .into_iter()
@@ -182,7 +355,7 @@ impl VectorIndex for EdgeIndex {
         if ids.is_empty() {
             return Ok(());
         }
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, true).await?;
         blocking(move || {
             shard
                 .update(UpdateOperation::PointOperation(
@@ -202,7 +375,7 @@ impl VectorIndex for EdgeIndex {
         institution: Option<i64>,
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>> {
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, false).await?;
         blocking(move || {
             let request = QueryRequest {
                 prefetches: Vec::new(),
@@ -237,7 +410,7 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>> {
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, false).await?;
         blocking(move || {
             let found = shard
                 .retrieve(
@@ -269,8 +442,42 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn versions(
+        &self,
+        collection: Collection,
+        ids: &[u64],
+    ) -> anyhow::Result<HashMap<u64, i64>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let shard = self.shard(collection, false).await?;
+        let ids: Vec<PointId> = ids.iter().copied().map(PointId::NumId).collect();
+        blocking(move || {
+            let found = shard
+                .retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Fields(vec![version_key()])),
+                    Some(WithVector::Bool(false)),
+                )
+                .map_err(|e| anyhow::anyhow!("retrieving versions: {e}"))?;
+            Ok(found
+                .into_iter()
+                .filter_map(|r| {
+                    let id = num_id(&r.id)?;
+                    let v = r.payload?.0.get(VERSION_KEY)?.as_i64()?;
+                    Some((id, v))
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn optimize(&self) -> anyhow::Result<()> {
+        EdgeIndex::optimize(self).await
+    }
+
     async fn count(&self, collection: Collection) -> anyhow::Result<usize> {
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, false).await?;
         blocking(move || {
             shard
                 .count(CountRequest {
@@ -283,7 +490,7 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn reset(&self, collection: Collection) -> anyhow::Result<()> {
-        let shard = self.shard(collection).await?;
+        let shard = self.shard(collection, true).await?;
         blocking(move || {
             shard
                 .update(UpdateOperation::PointOperation(
@@ -311,11 +518,18 @@ mod tests {
         }
     }
 
+    fn sharing(lock_wait_ms: u64, hold_ms: u64) -> Sharing {
+        Sharing {
+            lock_wait: Duration::from_millis(lock_wait_ms),
+            hold: Duration::from_millis(hold_ms),
+        }
+    }
+
     #[tokio::test]
     async fn points_are_replaced_by_id_filtered_by_institution_and_kept_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let e = LexicalEmbedder::new(64);
-        let index = EdgeIndex::new(dir.path(), 64);
+        let index = EdgeIndex::with_sharing(dir.path(), 64, sharing(200, 60_000));
         index.init().await.unwrap();
         let points = vec![
             customer("A1", 1, "水光针 补水 敏感肌", &e),
@@ -329,10 +543,14 @@ mod tests {
         // Written again (a retried sync job): replaced, not added.
         index.upsert(Collection::Customers, points).await.unwrap();
         assert_eq!(index.count(Collection::Customers).await.unwrap(), 3);
-        // The engine locks its folder: a second opener (another worker process) is refused
-        // instead of writing beside the first.
-        let second = EdgeIndex::new(dir.path(), 64);
-        assert!(second.count(Collection::Customers).await.is_err());
+        // The engine locks its folder: a second opener (another worker process) waits, then is
+        // refused, instead of writing beside the first.
+        let second = EdgeIndex::with_sharing(dir.path(), 64, sharing(300, 60_000));
+        let refused = second.count(Collection::Customers).await.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("held by another process"),
+            "{refused:#}"
+        );
         drop(second);
         let query = e.embed("水光针 补水");
         let all = index
@@ -372,10 +590,17 @@ mod tests {
         drop(index);
 
         // Opened again by a new process: the points are there.
-        let again = EdgeIndex::new(dir.path(), 64);
+        let again = EdgeIndex::with_sharing(dir.path(), 64, sharing(200, 300));
         assert_eq!(again.count(Collection::Customers).await.unwrap(), 2);
         assert_eq!(again.count(Collection::Projects).await.unwrap(), 0);
         again.reset(Collection::Customers).await.unwrap();
+        assert_eq!(again.count(Collection::Customers).await.unwrap(), 0);
+        // Idle for its hold time, it lets the folder go: another opener waiting for it gets it
+        // while `again` still lives, and `again` waits its turn after that.
+        let waiting = EdgeIndex::with_sharing(dir.path(), 64, sharing(5_000, 60_000));
+        assert_eq!(waiting.count(Collection::Customers).await.unwrap(), 0);
+        assert!(again.count(Collection::Customers).await.is_err());
+        drop(waiting);
         assert_eq!(again.count(Collection::Customers).await.unwrap(), 0);
         drop(again);
         let other_size = EdgeIndex::new(dir.path(), 32);

@@ -7,11 +7,56 @@
 //! second one; every point carries its institution (none for the chain's catalogue), and a
 //! customer search is always filtered by it.
 
+pub mod documents;
 pub mod edge;
 pub mod embed;
+pub mod search;
+pub mod server;
+mod sync;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+
+use crate::config::VectorSettings;
+
+/// Vector search as the application uses it: an index and the embedder that fills it.
+#[derive(Clone)]
+pub struct Vectors {
+    pub index: Arc<dyn VectorIndex>,
+    pub embedder: embed::Embedder,
+    /// Where the vectors live, for `revisit check` and messages.
+    pub location: String,
+}
+
+impl Vectors {
+    /// The configured index: a Qdrant server when `vectors.url` is set, else the embedded
+    /// engine in `vectors.dir`. Opens nothing yet.
+    pub fn from_settings(s: &VectorSettings) -> anyhow::Result<Self> {
+        let embedder = embed::Embedder::from_settings(s)?;
+        let (index, location): (Arc<dyn VectorIndex>, String) = if s.url.is_empty() {
+            let sharing = edge::Sharing {
+                lock_wait: Duration::from_secs(s.lock_wait_secs),
+                hold: Duration::from_secs(s.hold_secs),
+            };
+            (
+                Arc::new(edge::EdgeIndex::with_sharing(&s.dir, s.dimension, sharing)),
+                format!("embedded engine in {}", s.dir),
+            )
+        } else {
+            (
+                Arc::new(server::QdrantIndex::new(s)?),
+                format!("Qdrant server at {}", s.url),
+            )
+        };
+        Ok(Self {
+            index,
+            embedder,
+            location,
+        })
+    }
+}
 
 /// The three collections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +108,9 @@ pub struct Hit {
 
 /// The payload key of a point's institution.
 pub const INSTITUTION_KEY: &str = "institution_id";
+/// The payload key of the change sequence a point was written with: a sync job older than
+/// the point leaves it alone.
+pub const VERSION_KEY: &str = "version";
 
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
@@ -81,6 +129,13 @@ pub trait VectorIndex: Send + Sync {
     ) -> anyhow::Result<Vec<Hit>>;
     /// The point of this id, with its vector.
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>>;
+    /// The [`VERSION_KEY`] of each of these points that exists.
+    async fn versions(&self, collection: Collection, ids: &[u64])
+    -> anyhow::Result<HashMap<u64, i64>>;
+    /// Builds search indexes for what was written; a server does this by itself.
+    async fn optimize(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
     async fn count(&self, collection: Collection) -> anyhow::Result<usize>;
     /// Empties a collection.
     async fn reset(&self, collection: Collection) -> anyhow::Result<()>;

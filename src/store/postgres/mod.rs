@@ -13,6 +13,7 @@ pub mod jobs;
 mod projections;
 mod reports;
 mod revisits;
+mod search_profiles;
 mod setup;
 mod tasks;
 

@@ -238,7 +238,7 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
         ),
         EntityKind::Project => Snapshots::Projects(
             sqlx::query_as::<_, ProjectTuple>(
-                "SELECT id, code, name, category, standard_price_cents, cycle_days, status
+                "SELECT id, code, name, category, standard_price_cents, cycle_days, status, description
                  FROM projects WHERE id = ANY($1) ORDER BY id",
             )
             .bind(&ids)
@@ -250,7 +250,7 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
         ),
         EntityKind::Product => Snapshots::Products(
             sqlx::query_as::<_, ProductTuple>(
-                "SELECT id, code, name, category, brand, price_cents, status
+                "SELECT id, code, name, category, brand, price_cents, status, specification
                  FROM products WHERE id = ANY($1) ORDER BY id",
             )
             .bind(&ids)

@@ -25,6 +25,7 @@ pub mod jobs;
 mod projections;
 mod reports;
 mod revisits;
+mod search_profiles;
 mod tasks;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};

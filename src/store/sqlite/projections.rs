@@ -250,7 +250,7 @@ pub async fn snapshots(
         ),
         EntityKind::Project => Snapshots::Projects(
             sqlx::query_as::<_, ProjectTuple>(
-                "SELECT id, code, name, category, standard_price_cents, cycle_days, status
+                "SELECT id, code, name, category, standard_price_cents, cycle_days, status, description
                  FROM projects WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
             .bind(&ids)
@@ -262,7 +262,7 @@ pub async fn snapshots(
         ),
         EntityKind::Product => Snapshots::Products(
             sqlx::query_as::<_, ProductTuple>(
-                "SELECT id, code, name, category, brand, price_cents, status
+                "SELECT id, code, name, category, brand, price_cents, status, specification
                  FROM products WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
             )
             .bind(&ids)

@@ -1,0 +1,130 @@
+//! `revisit similar <customer_code>` and `revisit search projects|products "<text>"`: vector
+//! search from the command line, for staff (Chinese) or scripts (`--json`).
+
+use std::sync::Arc;
+
+use crate::{
+    app::App,
+    projections::vectors::{Collection, Vectors, search::SearchError},
+};
+
+fn vectors(app: &App) -> anyhow::Result<&Arc<Vectors>> {
+    app.projections.vectors.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("vector search is off (vectors.enabled = false in the config)")
+    })
+}
+
+/// Prints "empty index" advice when nothing was synced yet.
+async fn warn_if_empty(v: &Vectors, c: Collection) -> anyhow::Result<()> {
+    if v.index.count(c).await? == 0 {
+        eprintln!(
+            "⚠️  向量库中还没有{}：请先运行 `revisit sync vectors --full --wait`（需要运行中的 worker）",
+            match c {
+                Collection::Customers => "客户",
+                Collection::Projects => "项目",
+                Collection::Products => "产品",
+            }
+        );
+    }
+    Ok(())
+}
+
+pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> anyhow::Result<()> {
+    let v = vectors(app)?;
+    let (me, found) = match v.similar(app.store.as_ref(), code, limit).await {
+        Ok(r) => r,
+        Err(SearchError::UnknownCustomer(c)) => anyhow::bail!("没有编号为 {c} 的客户"),
+        Err(SearchError::Failed(e)) => return Err(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(());
+    }
+    warn_if_empty(v, Collection::Customers).await?;
+    println!(
+        "与 {} 相似的客户（同一机构，按相似度排序；会员等级：{}；项目：{}）",
+        me.code,
+        me.vip_level.as_deref().unwrap_or("无"),
+        if me.projects.is_empty() {
+            "无".to_owned()
+        } else {
+            me.projects.join("、")
+        }
+    );
+    if found.is_empty() {
+        println!("（没有找到）");
+    }
+    for (i, s) in found.iter().enumerate() {
+        let mut why = Vec::new();
+        if !s.shared_projects.is_empty() {
+            why.push(format!("都做过 {}", s.shared_projects.join("、")));
+        }
+        if !s.shared_products.is_empty() {
+            why.push(format!("都买过 {}", s.shared_products.join("、")));
+        }
+        if !s.shared_tags.is_empty() {
+            why.push(format!("共同标签 {}", s.shared_tags.join("、")));
+        }
+        if s.same_vip_level {
+            why.push(format!(
+                "同为{}",
+                s.vip_level.as_deref().unwrap_or_default()
+            ));
+        }
+        if why.is_empty() {
+            why.push("文本相近".into());
+        }
+        println!(
+            "{:>3}. {}  相似度 {:.2}  {}",
+            i + 1,
+            s.code,
+            s.score,
+            why.join("；")
+        );
+    }
+    Ok(())
+}
+
+pub async fn search(
+    app: &Arc<App>,
+    collection: &str,
+    text: &str,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let v = vectors(app)?;
+    let c = match collection {
+        "projects" => Collection::Projects,
+        "products" => Collection::Products,
+        other => anyhow::bail!("unknown collection {other:?}: projects or products"),
+    };
+    let found = v.search_catalogue(c, text, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(());
+    }
+    warn_if_empty(v, c).await?;
+    println!(
+        "与「{text}」相近的{}（按文字相似度排序）",
+        if c == Collection::Projects {
+            "项目"
+        } else {
+            "产品"
+        }
+    );
+    if found.is_empty() {
+        println!("（没有找到）");
+    }
+    for (i, h) in found.iter().enumerate() {
+        println!(
+            "{:>3}. {} {}（{}）相似度 {:.2}{}",
+            i + 1,
+            h.code,
+            h.name,
+            h.category.as_deref().unwrap_or("未分类"),
+            h.score,
+            if h.status == "active" { "" } else { "  已停用" }
+        );
+    }
+    Ok(())
+}

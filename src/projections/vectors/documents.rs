@@ -1,0 +1,136 @@
+//! How an entity becomes a point: the text that is embedded and the payload a search shows.
+//!
+//! A customer's text is what they bought and how staff describe them (VIP level, tags, the
+//! projects and products of completed orders, a digit-free summary of the notes). Their payload
+//! holds the same minus the notes: never a name, a phone number or a note.
+
+use serde_json::{Map, Value};
+
+use super::{Collection, VERSION_KEY, point_id};
+use crate::domain::{
+    privacy::without_digits,
+    snapshot::{ProductSnap, ProjectSnap, SearchProfile},
+};
+
+/// Characters of the notes that go into a customer's text.
+const NOTE_CHARS: usize = 200;
+
+/// A point before its vector: id, text to embed, institution, payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: u64,
+    pub text: String,
+    pub institution_id: Option<i64>,
+    pub payload: Map<String, Value>,
+}
+
+fn joined<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn customer(p: &SearchProfile, version: i64) -> Document {
+    let notes = p
+        .notes
+        .as_deref()
+        .map(|n| without_digits(n, NOTE_CHARS).replace('＊', ""))
+        .unwrap_or_default();
+    let text = joined(
+        p.vip_level
+            .iter()
+            .map(String::as_str)
+            .chain(p.tags.iter().map(String::as_str))
+            .chain(p.projects.iter().map(String::as_str))
+            .chain(p.products.iter().map(String::as_str))
+            .chain(std::iter::once(notes.as_str())),
+    );
+    let mut payload = Map::new();
+    payload.insert("code".into(), p.code.clone().into());
+    payload.insert("vip_level".into(), p.vip_level.clone().into());
+    payload.insert("tags".into(), p.tags.clone().into());
+    payload.insert("projects".into(), p.projects.clone().into());
+    payload.insert("products".into(), p.products.clone().into());
+    payload.insert(VERSION_KEY.into(), version.into());
+    Document {
+        id: point_id(Collection::Customers, &p.code),
+        text,
+        institution_id: Some(p.institution_id),
+        payload,
+    }
+}
+
+pub fn project(p: &ProjectSnap, version: i64) -> Document {
+    let text = joined([
+        p.name.as_str(),
+        p.category.as_deref().unwrap_or(""),
+        p.description.as_deref().unwrap_or(""),
+    ]);
+    let mut payload = Map::new();
+    payload.insert("code".into(), p.code.clone().into());
+    payload.insert("name".into(), p.name.clone().into());
+    payload.insert("category".into(), p.category.clone().into());
+    payload.insert("description".into(), p.description.clone().into());
+    payload.insert("price_cents".into(), p.standard_price_cents.into());
+    payload.insert("status".into(), p.status.clone().into());
+    payload.insert(VERSION_KEY.into(), version.into());
+    Document {
+        id: point_id(Collection::Projects, &p.code),
+        text,
+        institution_id: None,
+        payload,
+    }
+}
+
+pub fn product(p: &ProductSnap, version: i64) -> Document {
+    let text = joined([
+        p.name.as_str(),
+        p.category.as_deref().unwrap_or(""),
+        p.brand.as_deref().unwrap_or(""),
+        p.specification.as_deref().unwrap_or(""),
+    ]);
+    let mut payload = Map::new();
+    payload.insert("code".into(), p.code.clone().into());
+    payload.insert("name".into(), p.name.clone().into());
+    payload.insert("category".into(), p.category.clone().into());
+    payload.insert("brand".into(), p.brand.clone().into());
+    payload.insert("specification".into(), p.specification.clone().into());
+    payload.insert("price_cents".into(), p.price_cents.into());
+    payload.insert("status".into(), p.status.clone().into());
+    payload.insert(VERSION_KEY.into(), version.into());
+    Document {
+        id: point_id(Collection::Products, &p.code),
+        text,
+        institution_id: None,
+        payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_text_has_no_digits_and_the_payload_no_notes() {
+        let p = SearchProfile {
+            id: 1,
+            code: "C1".into(),
+            institution_id: 7,
+            vip_level: Some("金卡".into()),
+            tags: vec!["敏感肌".into()],
+            notes: Some("电话13800138000，怕痛".into()),
+            opted_out: false,
+            projects: vec!["水光针".into()],
+            products: vec!["医用修护面膜".into()],
+        };
+        let d = customer(&p, 9);
+        assert_eq!(d.text, "金卡 敏感肌 水光针 医用修护面膜 电话，怕痛");
+        assert!(!d.payload.contains_key("notes"));
+        assert!(!serde_json::to_string(&d.payload).unwrap().contains("怕痛"));
+        assert_eq!(d.institution_id, Some(7));
+        assert_eq!(d.payload[VERSION_KEY], 9);
+    }
+}

@@ -1,0 +1,74 @@
+//! Vector search's reads of customers on PostgreSQL (see [`crate::store::search_profiles`]).
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use crate::{
+    domain::snapshot::SearchProfile,
+    store::{
+        StoreResult,
+        search_profiles::{BoughtRow, SearchProfiles, attach_bought},
+    },
+};
+
+type ProfileRow = (
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    bool,
+);
+
+#[async_trait]
+impl SearchProfiles for PgStore {
+    async fn search_profiles(&self, customer_ids: &[i64]) -> StoreResult<Vec<SearchProfile>> {
+        if customer_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ProfileRow> = sqlx::query_as(
+            "SELECT id, code, institution_id, vip_level, tags, notes, opted_out
+             FROM customers WHERE id = ANY($1) ORDER BY id",
+        )
+        .bind(customer_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut profiles: Vec<SearchProfile> = rows
+            .into_iter()
+            .map(
+                |(id, code, institution_id, vip_level, tags, notes, opted_out)| SearchProfile {
+                    id,
+                    code,
+                    institution_id,
+                    vip_level,
+                    tags,
+                    notes,
+                    opted_out,
+                    projects: Vec::new(),
+                    products: Vec::new(),
+                },
+            )
+            .collect();
+        let bought: Vec<BoughtRow> = sqlx::query_as(
+            "SELECT r.customer_id, it.item_type, it.item_name
+             FROM consumption_records r
+             JOIN consumption_items it
+               ON it.institution_id = r.institution_id AND it.order_number = r.order_number
+             WHERE r.customer_id = ANY($1) AND r.status = 'completed'
+             ORDER BY r.customer_id, r.order_date DESC, r.order_number, it.line_no",
+        )
+        .bind(customer_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        attach_bought(&mut profiles, bought);
+        Ok(profiles)
+    }
+
+    async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT id FROM customers WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await
+    }
+}
