@@ -114,14 +114,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             customer_code,
             limit,
             json,
-        } => vectors::similar(&connect(settings).await?, &customer_code, limit.into(), json).await,
+        } => {
+            vectors::similar(
+                &connect(settings).await?,
+                &customer_code,
+                limit.into(),
+                json,
+            )
+            .await
+        }
         Command::Search {
             collection,
             text,
             limit,
             json,
         } => {
-            vectors::search(&connect(settings).await?, &collection, &text, limit.into(), json).await
+            vectors::search(
+                &connect(settings).await?,
+                &collection,
+                &text,
+                limit.into(),
+                json,
+            )
+            .await
         }
         Command::Dashboard {
             institution,

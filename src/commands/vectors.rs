@@ -123,7 +123,11 @@ pub async fn search(
             h.name,
             h.category.as_deref().unwrap_or("未分类"),
             h.score,
-            if h.status == "active" { "" } else { "  已停用" }
+            if h.status == "active" {
+                ""
+            } else {
+                "  已停用"
+            }
         );
     }
     Ok(())

@@ -15,6 +15,7 @@ mod greeting;
 mod import;
 mod import_rules;
 mod projections;
+mod qdrant_server;
 mod reminders;
 mod report;
 mod runtime;

@@ -292,6 +292,8 @@ async fn a_clickhouse_that_is_down_only_delays_the_sync(backend: Backend) {
         ("REVISIT__JOBS__PROJECTION_SYNC__BASE_DELAY_SECS", "1"),
         ("REVISIT__JOBS__PROJECTION_SYNC__MAX_DELAY_SECS", "1"),
         ("REVISIT__CLICKHOUSE__DATABASE", db.name.as_str()),
+        // Only ClickHouse's jobs here: every sync job is to be waiting for it.
+        ("REVISIT__VECTORS__ENABLED", "false"),
     ];
     // Nothing listens on port 1: ClickHouse is down.
     let mut down = retry_fast.to_vec();
@@ -512,9 +514,12 @@ async fn sync_full_builds_a_projection_configured_after_the_data_arrived(backend
 async fn a_worker_without_clickhouse_settings_never_drops_its_changes(backend: Backend) {
     let db = ChDb::new();
     let overrides = ch_overrides(&db);
-    let o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Only ClickHouse is projected here: the last check counts every sync job.
+    let no_vectors = ("REVISIT__VECTORS__ENABLED", "false");
+    o.push(no_vectors);
     // This process has no ClickHouse settings; another one of the deployment has.
-    let env = TestEnv::new(backend, &[]).await;
+    let env = TestEnv::new(backend, &[no_vectors]).await;
     let with_ch = env.app_with(&o).await;
     init_clickhouse(&with_ch).await;
     let syncers = start_workers_on(with_ch.clone(), vec![ProjectionSync::QUEUE]);
@@ -529,7 +534,7 @@ async fn a_worker_without_clickhouse_settings_never_drops_its_changes(backend: B
 
     // `sync --stop` forgets it: later changes are no longer sent to it.
     let vars = {
-        let mut v = env.child_env(&[("RUST_LOG", "warn")]);
+        let mut v = env.child_env(&[("RUST_LOG", "warn"), no_vectors]);
         v.push(("REVISIT__CRON__ENABLED".into(), "false".into()));
         v
     };

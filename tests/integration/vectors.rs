@@ -1,12 +1,14 @@
-//! Vector search's embeddings provider against an OpenAI-compatible `/v1/embeddings` peer on
-//! 127.0.0.1: a batch per call with the model and the key, vectors in the order of the texts
-//! (whatever order the answer lists them in), and its failures told apart.
+//! Vector search: the embeddings provider against an OpenAI-compatible `/v1/embeddings` peer on
+//! 127.0.0.1 (a batch per call with the model and the key, vectors in the order of the texts
+//! whatever order the answer lists them in, its failures told apart); the projection on the
+//! embedded engine, fed by change capture on both primary stores.
 
 use std::sync::Arc;
 
 use revisit::{
     config::Secret,
     projections::vectors::embed::{EmbedError, Embedder},
+    store::Backend,
 };
 use serde_json::{Value, json};
 
@@ -81,4 +83,408 @@ async fn an_embeddings_api_gets_one_batch_and_its_answers_are_checked() {
     let offline = Embedder::from_settings(&settings("")).unwrap();
     assert_eq!(offline.embed(&texts).await.unwrap()[0].len(), 8);
     assert_eq!(peer.count(), 3);
+}
+
+crate::on_both_backends!(
+    customers_projects_and_products_are_searchable_and_follow_every_change,
+    a_late_sync_job_never_overwrites_a_newer_point,
+);
+
+fn vector_tree(c1_vip: &str, c3_opted_out: bool) -> Vec<(&'static str, String)> {
+    let projects = json!([
+        {"project_code": "PRJ-001", "name": "水光针", "category": "注射", "standard_price": 2800.0,
+         "description": "补水保湿"},
+        {"project_code": "PRJ-002", "name": "光子嫩肤", "category": "光电", "standard_price": 1800.0},
+        {"project_code": "PRJ-003", "name": "热玛吉", "category": "抗衰", "standard_price": 16800.0}
+    ]);
+    let products = json!([
+        {"product_code": "PRD-001", "name": "医用修护面膜", "category": "护肤", "price": 100.0},
+        {"product_code": "PRD-002", "name": "胶原蛋白口服液", "category": "口服", "price": 500.0}
+    ]);
+    let person = |n: u32| {
+        json!({"name": format!("客户{n}"), "gender": "女", "birthday": "1990-05-15",
+               "phone": format!("1380013800{n}")})
+    };
+    let bj = json!([
+        {"customer_code": "BJ-C1", "vip_level": c1_vip, "tags": ["敏感肌", "补水"],
+         "notes": "电话13800138000，怕痛", "person": person(1)},
+        {"customer_code": "BJ-C2", "vip_level": "金卡", "tags": ["敏感肌"], "person": person(2)},
+        {"customer_code": "BJ-C3", "vip_level": "普通会员", "tags": ["抗衰"],
+         "opted_out": c3_opted_out, "person": person(3)}
+    ]);
+    let sh = json!([
+        {"customer_code": "SH-C1", "vip_level": "金卡", "tags": ["敏感肌", "补水"], "person": person(4)}
+    ]);
+    let item = |code: &str, kind: &str, name: &str| {
+        json!({"item_type": kind, "item_code": code, "item_name": name, "quantity": 1,
+               "unit_price": 100.0, "actual_price": 100.0})
+    };
+    let order = |number: &str, customer: &str, items: Vec<Value>| {
+        json!({"order_number": number, "customer_code": customer, "order_date": "2026-01-15",
+               "total_amount": 100.0 * items.len() as f64, "items": items})
+    };
+    let bj_orders = json!([
+        order(
+            "BJ-O1",
+            "BJ-C1",
+            vec![
+                item("PRJ-001", "project", "水光针"),
+                item("PRD-001", "product", "医用修护面膜")
+            ]
+        ),
+        order("BJ-O2", "BJ-C2", vec![item("PRJ-001", "project", "水光针")]),
+        order("BJ-O3", "BJ-C3", vec![item("PRJ-003", "project", "热玛吉")])
+    ]);
+    let sh_orders = json!([order(
+        "SH-O1",
+        "SH-C1",
+        vec![item("PRJ-001", "project", "水光针")]
+    )]);
+    vec![
+        ("common/institutions.json", INSTITUTIONS.to_owned()),
+        ("common/doctors.json", DOCTORS.to_owned()),
+        ("common/projects.json", projects.to_string()),
+        ("common/products.json", products.to_string()),
+        ("BJ-HA-001/customers.json", bj.to_string()),
+        ("BJ-HA-001/consumption_records.json", bj_orders.to_string()),
+        ("SH-ML-002/customers.json", sh.to_string()),
+        ("SH-ML-002/consumption_records.json", sh_orders.to_string()),
+    ]
+}
+
+fn write_files(files: &[(&'static str, String)]) -> tempfile::TempDir {
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    write_tree(&refs)
+}
+
+/// Dispatches the pending changes and waits until vector search has caught up.
+async fn vectors_caught_up(app: &Arc<revisit::app::App>) {
+    revisit::store::enqueue(
+        app.store.as_ref(),
+        &app.settings,
+        &revisit_jobs::ProjectionDispatch {},
+        None,
+    )
+    .await
+    .unwrap();
+    eventually(
+        std::time::Duration::from_secs(60),
+        "vector search to catch up",
+        || async {
+            let lag = app
+                .store
+                .projection_lag(revisit_jobs::ProjectionName::Vectors)
+                .await
+                .unwrap();
+            (lag.total() == 0).then_some(())
+        },
+    )
+    .await;
+}
+
+fn codes(found: &[revisit::projections::vectors::search::SimilarCustomer]) -> Vec<&str> {
+    found.iter().map(|s| s.code.as_str()).collect()
+}
+
+async fn customers_projects_and_products_are_searchable_and_follow_every_change(backend: Backend) {
+    use revisit::projections::vectors::{Collection, point_id};
+    use revisit_jobs::Job;
+    let env = TestEnv::new(backend, &[]).await;
+    let workers = env.start_workers(vec![
+        revisit_jobs::ProjectionDispatch::QUEUE,
+        revisit_jobs::ProjectionSync::QUEUE,
+    ]);
+    env.store()
+        .register_projection(revisit_jobs::ProjectionName::Vectors)
+        .await
+        .unwrap();
+    let first = write_files(&vector_tree("金卡", false));
+    import_tree(&env, first.path()).await;
+    vectors_caught_up(&env.app).await;
+    let v = env.app.projections.vectors.clone().expect("on by default");
+    assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 4);
+    assert_eq!(v.index.count(Collection::Projects).await.unwrap(), 3);
+    assert_eq!(v.index.count(Collection::Products).await.unwrap(), 2);
+
+    // Customers like BJ-C1: only its own institution's (SH-C1 is its twin, elsewhere), not
+    // itself, nearest first, with what they share.
+    let (me, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    assert_eq!(me.projects, vec!["水光针"]);
+    assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
+    assert_eq!(found[0].shared_projects, vec!["水光针"]);
+    assert_eq!(found[0].shared_tags, vec!["敏感肌"]);
+    assert!(found[0].same_vip_level);
+    assert!(found[0].score > found[1].score);
+    let point = v
+        .index
+        .get(
+            Collection::Customers,
+            point_id(Collection::Customers, "BJ-C1"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let payload = serde_json::to_string(&point.payload).unwrap();
+    assert!(
+        !payload.contains("怕痛") && !payload.contains("1380013800") && !payload.contains("客户1"),
+        "no note, phone or name in a point: {payload}"
+    );
+    assert!(matches!(
+        v.similar(env.store(), "NOPE", 5).await,
+        Err(revisit::projections::vectors::search::SearchError::UnknownCustomer(_))
+    ));
+
+    let hits = v
+        .search_catalogue(Collection::Projects, "补水", 3)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].code, "PRJ-001", "{hits:?}");
+    let hits = v
+        .search_catalogue(Collection::Products, "面膜", 1)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].name, "医用修护面膜");
+
+    // Changes reach it: BJ-C2 buys a product (an order of its own re-embeds it), BJ-C1's VIP
+    // level changes, and BJ-C3 opts out (its point goes).
+    let mut second = vector_tree("钻石卡", true);
+    second.retain(|(p, _)| p.starts_with("BJ-HA-001/"));
+    for (path, text) in &mut second {
+        if *path == "BJ-HA-001/consumption_records.json" {
+            *text = json!([
+                {"order_number": "BJ-O4", "customer_code": "BJ-C2", "order_date": "2026-03-01",
+                 "total_amount": 500.0, "items": [
+                    {"item_type": "product", "item_code": "PRD-002", "item_name": "胶原蛋白口服液",
+                     "quantity": 1, "unit_price": 500.0, "actual_price": 500.0}]}
+            ])
+            .to_string();
+        }
+    }
+    let second_dir = write_files(&second);
+    import_tree(&env, second_dir.path()).await;
+    vectors_caught_up(&env.app).await;
+    assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
+    let c2 = v
+        .index
+        .get(
+            Collection::Customers,
+            point_id(Collection::Customers, "BJ-C2"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c2.payload["products"], json!(["胶原蛋白口服液"]));
+    let c1 = v
+        .index
+        .get(
+            Collection::Customers,
+            point_id(Collection::Customers, "BJ-C1"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c1.payload["vip_level"], json!("钻石卡"));
+    let (_, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    assert_eq!(
+        codes(&found),
+        vec!["BJ-C2"],
+        "an opted-out customer is never suggested"
+    );
+
+    // A full rebuild gives the same points, each once.
+    revisit::handlers::projection_rebuild::rebuild(
+        &env.app,
+        revisit_jobs::ProjectionName::Vectors,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    vectors_caught_up(&env.app).await;
+    assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
+    assert_eq!(v.index.count(Collection::Projects).await.unwrap(), 3);
+    workers.stop().await;
+}
+
+async fn a_late_sync_job_never_overwrites_a_newer_point(backend: Backend) {
+    use revisit::{
+        domain::snapshot::Snapshots,
+        projections::{
+            Projection,
+            vectors::{Collection, point_id},
+        },
+    };
+    let env = TestEnv::new(backend, &[]).await;
+    let dir = write_files(&vector_tree("金卡", false));
+    import_tree(&env, dir.path()).await;
+    let v = env.app.projections.vectors.clone().unwrap();
+    let id: i64 = env
+        .rows::<(i64,)>("SELECT id FROM customers WHERE code = 'BJ-C1'")
+        .await[0]
+        .0;
+    let mut profile = env.store().search_profiles(&[id]).await.unwrap();
+    v.apply(&Snapshots::SearchProfiles(profile.clone()), 20)
+        .await
+        .unwrap();
+    // A job that read the customer before version 20 and runs after it.
+    profile[0].vip_level = Some("旧等级".into());
+    v.apply(&Snapshots::SearchProfiles(profile.clone()), 10)
+        .await
+        .unwrap();
+    let pid = point_id(Collection::Customers, "BJ-C1");
+    let point = v
+        .index
+        .get(Collection::Customers, pid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(point.payload["vip_level"], json!("金卡"));
+    assert_eq!(point.payload["version"], json!(20));
+    // Nor does it delete it: the opt-out it saw is older than the point.
+    profile[0].opted_out = true;
+    v.apply(&Snapshots::SearchProfiles(profile.clone()), 15)
+        .await
+        .unwrap();
+    assert!(
+        v.index
+            .get(Collection::Customers, pid)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The same version again (a retried job) writes it again, once.
+    profile[0].opted_out = false;
+    profile[0].vip_level = Some("钻石卡".into());
+    v.apply(&Snapshots::SearchProfiles(profile.clone()), 20)
+        .await
+        .unwrap();
+    v.apply(&Snapshots::SearchProfiles(profile), 20)
+        .await
+        .unwrap();
+    assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 1);
+    let point = v
+        .index
+        .get(Collection::Customers, pid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(point.payload["vip_level"], json!("钻石卡"));
+}
+
+#[tokio::test]
+async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
+    use revisit::projections::vectors::{
+        Collection, Point, VectorIndex, embed::LexicalEmbedder, point_id, server::QdrantIndex,
+    };
+    use revisit_jobs::Job;
+    let (server, url) = crate::qdrant_server::TestQdrant::start().await;
+    let mut s = settings("");
+    s.embeddings_url = String::new();
+    s.url = url.clone();
+    s.dimension = 64;
+    let index = QdrantIndex::new(&s).unwrap();
+    let e = LexicalEmbedder::new(64);
+    let customer = |code: &str, inst: i64, text: &str| {
+        let mut payload = serde_json::Map::new();
+        payload.insert("code".into(), code.into());
+        payload.insert("version".into(), 7.into());
+        Point {
+            id: point_id(Collection::Customers, code),
+            vector: e.embed(text),
+            institution_id: Some(inst),
+            payload,
+        }
+    };
+    let points = vec![
+        customer("A1", 1, "水光针 补水 敏感肌"),
+        customer("A2", 1, "肉毒素 瘦脸"),
+        customer("B1", 2, "水光针 补水"),
+    ];
+    index
+        .upsert(Collection::Customers, points.clone())
+        .await
+        .unwrap();
+    // A retried write replaces, never adds.
+    index.upsert(Collection::Customers, points).await.unwrap();
+    assert_eq!(index.count(Collection::Customers).await.unwrap(), 3);
+    assert_eq!(index.count(Collection::Projects).await.unwrap(), 0);
+    let query = e.embed("水光针 补水");
+    let all = index
+        .search(Collection::Customers, query.clone(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(all[0].id, point_id(Collection::Customers, "B1"));
+    let mine = index
+        .search(Collection::Customers, query, Some(1), 10)
+        .await
+        .unwrap();
+    let mine_codes: Vec<&str> = mine
+        .iter()
+        .map(|h| h.payload["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(mine_codes, vec!["A1", "A2"]);
+    assert!(!mine[0].payload.contains_key("institution_id"));
+    let a2 = point_id(Collection::Customers, "A2");
+    let got = index.get(Collection::Customers, a2).await.unwrap().unwrap();
+    assert_eq!((got.institution_id, got.vector.len()), (Some(1), 64));
+    let versions = index
+        .versions(Collection::Customers, &[a2, 42])
+        .await
+        .unwrap();
+    assert_eq!(versions, [(a2, 7)].into_iter().collect());
+    index.delete(Collection::Customers, vec![a2]).await.unwrap();
+    assert_eq!(index.count(Collection::Customers).await.unwrap(), 2);
+    index.reset(Collection::Customers).await.unwrap();
+    assert_eq!(index.count(Collection::Customers).await.unwrap(), 0);
+    {
+        let calls = server.calls.lock().unwrap();
+        // Collections are created once, with their institution index; nothing unserved.
+        assert_eq!(
+            calls.iter().filter(|c| *c == "create_collection").count(),
+            3
+        );
+        assert_eq!(
+            calls.iter().filter(|c| *c == "create_field_index").count(),
+            3
+        );
+    }
+
+    // Another process with another dimension finds the collections and refuses to mix.
+    s.dimension = 32;
+    let refused = QdrantIndex::new(&s)
+        .unwrap()
+        .count(Collection::Customers)
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:#}").contains("64"), "{refused:#}");
+
+    // The whole projection through the adapter: import, sync, `similar`.
+    let env = TestEnv::new(
+        Backend::Sqlite,
+        &[
+            ("QDRANT_URL", url.as_str()),
+            ("REVISIT__VECTORS__DIMENSION", "64"),
+        ],
+    )
+    .await;
+    let workers = env.start_workers(vec![
+        revisit_jobs::ProjectionDispatch::QUEUE,
+        revisit_jobs::ProjectionSync::QUEUE,
+    ]);
+    env.store()
+        .register_projection(revisit_jobs::ProjectionName::Vectors)
+        .await
+        .unwrap();
+    let dir = write_files(&vector_tree("金卡", false));
+    import_tree(&env, dir.path()).await;
+    vectors_caught_up(&env.app).await;
+    let v = env.app.projections.vectors.clone().unwrap();
+    assert!(v.location.starts_with("Qdrant server at http://127.0.0.1:"));
+    let (_, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
+    let hits = v
+        .search_catalogue(Collection::Projects, "补水", 1)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].code, "PRJ-001");
+    workers.stop().await;
 }

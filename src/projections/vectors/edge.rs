@@ -215,13 +215,18 @@ async fn close_if_idle(inner: &Inner, collection: Collection) {
     if let Err(e) = closed {
         tracing::warn!(collection = collection.as_str(), error = %format!("{e:#}"), "closing the vector collection");
     }
-    tracing::debug!(collection = collection.as_str(), "vector collection closed while idle");
+    tracing::debug!(
+        collection = collection.as_str(),
+        "vector collection closed while idle"
+    );
 }
 
 /// Whether opening failed because another process holds the folder's lock.
 fn held_elsewhere(e: &anyhow::Error) -> bool {
     let text = format!("{e:#}").to_lowercase();
-    text.contains("lock") || text.contains("would block") || text.contains("temporarily unavailable")
+    text.contains("lock")
+        || text.contains("would block")
+        || text.contains("temporarily unavailable")
 }
 
 /// Opens the shard in `path`, or creates it there with its institution index.

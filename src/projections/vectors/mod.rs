@@ -130,8 +130,11 @@ pub trait VectorIndex: Send + Sync {
     /// The point of this id, with its vector.
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>>;
     /// The [`VERSION_KEY`] of each of these points that exists.
-    async fn versions(&self, collection: Collection, ids: &[u64])
-    -> anyhow::Result<HashMap<u64, i64>>;
+    async fn versions(
+        &self,
+        collection: Collection,
+        ids: &[u64],
+    ) -> anyhow::Result<HashMap<u64, i64>>;
     /// Builds search indexes for what was written; a server does this by itself.
     async fn optimize(&self) -> anyhow::Result<()> {
         Ok(())

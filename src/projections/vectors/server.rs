@@ -14,9 +14,9 @@ use qdrant_client::{
     Payload, Qdrant,
     qdrant::{
         Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, PointId,
-        PointStruct, PointsIdsList, Query, QueryPointsBuilder, UpsertPointsBuilder,
-        VectorParamsBuilder, point_id::PointIdOptions, vector_output, vectors_output,
+        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, PointId, PointStruct,
+        PointsIdsList, Query, QueryPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder,
+        point_id::PointIdOptions, vector_output, vectors_output,
     },
 };
 use serde_json::{Map, Value};

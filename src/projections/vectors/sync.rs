@@ -54,7 +54,9 @@ impl Projection for Vectors {
                 let (out, kept): (Vec<_>, Vec<_>) = s.iter().partition(|p| p.opted_out);
                 (
                     Collection::Customers,
-                    kept.iter().map(|p| documents::customer(p, version)).collect(),
+                    kept.iter()
+                        .map(|p| documents::customer(p, version))
+                        .collect(),
                     out.iter()
                         .map(|p| point_id(Collection::Customers, &p.code))
                         .collect(),
@@ -73,7 +75,11 @@ impl Projection for Vectors {
             // Not searched: nothing to write.
             _ => return Ok(()),
         };
-        let ids: Vec<u64> = docs.iter().map(|d| d.id).chain(gone.iter().copied()).collect();
+        let ids: Vec<u64> = docs
+            .iter()
+            .map(|d| d.id)
+            .chain(gone.iter().copied())
+            .collect();
         let stored = self.index.versions(collection, &ids).await?;
         let newer = |id: &u64| stored.get(id).is_some_and(|v| *v > version);
         let docs: Vec<Document> = docs.into_iter().filter(|d| !newer(&d.id)).collect();
