@@ -351,6 +351,10 @@ pub enum BenchCommand {
     /// catch-up beside clickhouse-client inserting the same rows as TSV, and the dashboard's
     /// answer time from ClickHouse. Needs PostgreSQL (DATABASE_URL) and CLICKHOUSE_URL.
     Clickhouse(BenchClickhouseArgs),
+    /// Import a large institution, then time vector search's full resync (points/s, embedding
+    /// included) beside one bulk upsert of the same prepared points into the embedded engine,
+    /// and its search latency (p50/p99). Uses a fresh vector folder of its own.
+    Vectors(BenchVectorsArgs),
     /// The REST API under load: the customers list of a large institution at a fixed request
     /// rate (latency percentiles), and the dashboard's answer time through HTTP.
     Api(BenchApiArgs),
@@ -415,6 +419,19 @@ pub struct BenchClickhouseArgs {
     /// Dashboard queries to time.
     #[arg(long, default_value_t = 20)]
     pub dashboard_runs: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchVectorsArgs {
+    /// Customers of the generated institution.
+    #[arg(long, default_value_t = 300_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (one to three items each).
+    #[arg(long, default_value_t = 300_000)]
+    pub orders: usize,
+    /// Searches to time.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
 }
 
 #[derive(Debug, Clone, Args)]

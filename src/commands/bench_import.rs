@@ -33,7 +33,7 @@ const PROJECTS: usize = 40;
 const PRODUCTS: usize = 40;
 const DOCTORS: usize = 12;
 
-fn customer_code(i: usize) -> String {
+pub(super) fn customer_code(i: usize) -> String {
     format!("{INSTITUTION}-C{i:07}")
 }
 

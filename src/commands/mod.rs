@@ -6,6 +6,7 @@ mod bench_clickhouse;
 mod bench_faults;
 mod bench_greetings;
 mod bench_import;
+mod bench_vectors;
 mod consent;
 mod dashboard;
 mod demo;
@@ -153,6 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Clickhouse(args)) => {
             bench_clickhouse::run(settings, args).await
         }
+        Command::Bench(BenchCommand::Vectors(args)) => bench_vectors::run(settings, args).await,
     }
 }
 

@@ -75,14 +75,59 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         },
     });
     out.push(clickhouse_check(app).await);
-    for store in ["NebulaGraph", "Qdrant"] {
-        out.push(CheckResult {
-            name: store,
-            ok: None,
-            detail: "未接入（后续版本）".to_owned(),
-        });
-    }
+    out.push(vectors_check(app).await);
+    out.push(CheckResult {
+        name: "NebulaGraph",
+        ok: None,
+        detail: "未接入（后续版本）".to_owned(),
+    });
     out
+}
+
+/// Vector search (Qdrant or its embedded engine): reachable, its points, how far behind.
+async fn vectors_check(app: &App) -> CheckResult {
+    let name = "Qdrant";
+    let Some(v) = &app.projections.vectors else {
+        return CheckResult {
+            name,
+            ok: None,
+            detail: "已关闭（vectors.enabled = false）：没有相似客户与项目搜索".to_owned(),
+        };
+    };
+    let mut counts = Vec::new();
+    for c in crate::projections::vectors::Collection::ALL {
+        match v.index.count(c).await {
+            Ok(n) => counts.push(format!("{} {n}", c.as_str())),
+            Err(e) => {
+                return CheckResult {
+                    name,
+                    ok: Some(false),
+                    detail: format!(
+                        "{}：{e:#}；同步任务会重试，恢复后自动补齐",
+                        v.location
+                    ),
+                };
+            }
+        }
+    }
+    let lag = match app
+        .store
+        .projection_lag(revisit_jobs::ProjectionName::Vectors)
+        .await
+    {
+        Ok(lag) => describe_lag(&lag, chrono::Utc::now()),
+        Err(e) => format!("同步进度未知：{e}"),
+    };
+    CheckResult {
+        name,
+        ok: Some(true),
+        detail: format!(
+            "{}，集合数: 3（{}），向量：{}；{lag}",
+            v.location,
+            counts.join("，"),
+            v.embedder.describe()
+        ),
+    }
 }
 
 /// The ClickHouse projection: reachable, and how far behind the primary store it is.
