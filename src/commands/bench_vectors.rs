@@ -21,8 +21,7 @@ use crate::{
     config::Settings,
     handlers::projection_rebuild,
     projections::vectors::{
-        Collection, Point, VectorIndex,
-        documents,
+        Collection, Point, VectorIndex, documents,
         edge::{EdgeIndex, Sharing},
     },
     queue::worker::InProcessPool,
@@ -63,7 +62,9 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     importers.stop().await?;
     println!("   imported in {:.1} s", t.elapsed().as_secs_f64());
     // The import's own changes are not part of the resync.
-    app.store.unregister_projection(ProjectionName::Vectors).await?;
+    app.store
+        .unregister_projection(ProjectionName::Vectors)
+        .await?;
     while app.store.dispatch_changes(&[], 1).await?.changes > 0 {}
 
     // 2. Full resync through the jobs.
@@ -171,12 +172,21 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         }
     })
     .await?;
-    let words: Vec<String> = ["补水", "抗衰", "祛斑", "面膜", "光子", "玻尿酸", "修复", "美白"]
-        .iter()
-        .cycle()
-        .take(200)
-        .map(|s| s.to_string())
-        .collect();
+    let words: Vec<String> = [
+        "补水",
+        "抗衰",
+        "祛斑",
+        "面膜",
+        "光子",
+        "玻尿酸",
+        "修复",
+        "美白",
+    ]
+    .iter()
+    .cycle()
+    .take(200)
+    .map(|s| s.to_string())
+    .collect();
     let catalogue = time_each(&words, |w| {
         let vectors = vectors.clone();
         async move {
@@ -219,12 +229,21 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         rate(points, resync) / rate(n_bulk, bulk) * 100.0
     );
     println!();
-    println!("| search ({} customers in one institution) | runs | p50 | p99 |", args.customers);
+    println!(
+        "| search ({} customers in one institution) | runs | p50 | p99 |",
+        args.customers
+    );
     println!("|---|---|---|---|");
     for (what, times) in [
-        ("nearest 10 customers of the institution (index only)", &nearest),
+        (
+            "nearest 10 customers of the institution (index only)",
+            &nearest,
+        ),
         ("`similar` (store read + embedding + search)", &similar),
-        ("catalogue search of projects (embedding + search)", &catalogue),
+        (
+            "catalogue search of projects (embedding + search)",
+            &catalogue,
+        ),
     ] {
         println!(
             "| {what} | {} | {:.2} ms | {:.2} ms |",

@@ -102,10 +102,7 @@ async fn vectors_check(app: &App) -> CheckResult {
                 return CheckResult {
                     name,
                     ok: Some(false),
-                    detail: format!(
-                        "{}：{e:#}；同步任务会重试，恢复后自动补齐",
-                        v.location
-                    ),
+                    detail: format!("{}：{e:#}；同步任务会重试，恢复后自动补齐", v.location),
                 };
             }
         }
