@@ -15,7 +15,7 @@ use utoipa::{
 };
 
 use super::routes::{
-    analytics, consent, customers, imports, jobs, reminders, revisits, system, tasks,
+    analytics, consent, customers, imports, jobs, reminders, revisits, search, system, tasks,
 };
 use crate::app::App;
 
@@ -29,6 +29,7 @@ use crate::app::App;
     paths(
         system::health, system::me, system::check, system::init,
         customers::list, customers::one,
+        search::similar, search::catalogue,
         reminders::upcoming, reminders::run, reminders::run_state,
         analytics::dashboard,
         revisits::list, revisits::retry,
@@ -41,6 +42,7 @@ use crate::app::App;
     tags(
         (name = "system", description = "健康检查、系统检查、初始化"),
         (name = "customers", description = "客户（手机号已脱敏）"),
+        (name = "search", description = "向量检索：相似客户，项目与产品搜索"),
         (name = "reminders", description = "生日回访"),
         (name = "revisits", description = "回访记录与失败重试"),
         (name = "consent", description = "退订回复与发送前审批"),

@@ -28,7 +28,9 @@ use tracing::info;
 
 use crate::app::App;
 use error::ApiError;
-use routes::{analytics, consent, customers, imports, jobs, reminders, revisits, system, tasks};
+use routes::{
+    analytics, consent, customers, imports, jobs, reminders, revisits, search, system, tasks,
+};
 
 /// Every endpoint, the docs and the console.
 pub fn router(app: Arc<App>) -> Router {
@@ -39,6 +41,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/system/init", post(system::init))
         .route("/customers/{code}", get(customers::list))
         .route("/customers/{code}/{customer_code}", get(customers::one))
+        .route(
+            "/customers/{code}/{customer_code}/similar",
+            get(search::similar),
+        )
+        .route("/search/{collection}", get(search::catalogue))
         .route(
             "/reminders/{code}/upcoming-birthdays",
             get(reminders::upcoming),

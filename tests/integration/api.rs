@@ -78,7 +78,7 @@ impl Server {
     }
 }
 
-async fn token(env: &TestEnv, role: Role, institution: Option<&str>) -> String {
+pub async fn token(env: &TestEnv, role: Role, institution: Option<&str>) -> String {
     api_token(env.store(), role, institution).await
 }
 

@@ -291,6 +291,46 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
         "an opted-out customer is never suggested"
     );
 
+    // Over the API: a staff token of the institution sees its customers' neighbours; another
+    // institution's token is refused that institution, and finds no such customer in its own.
+    let server = crate::api::Server::start(env.app.clone()).await;
+    let bj = crate::api::token(&env, revisit::store::access::Role::Staff, Some("BJ-HA-001")).await;
+    let sh = crate::api::token(&env, revisit::store::access::Role::Staff, Some("SH-ML-002")).await;
+    let (status, body) = server
+        .get(
+            "/api/v1/customers/BJ-HA-001/BJ-C1/similar?limit=5",
+            Some(&bj),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["code"], "BJ-C2", "{body}");
+    assert_eq!(body["items"][0]["shared_projects"], json!(["水光针"]));
+    let (status, _) = server
+        .get("/api/v1/customers/BJ-HA-001/BJ-C1/similar", Some(&sh))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
+    let (status, _) = server
+        .get("/api/v1/customers/SH-ML-002/BJ-C1/similar", Some(&sh))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .get("/api/v1/customers/BJ-HA-001/BJ-C1/similar", None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    let (status, body) = server
+        .get(
+            "/api/v1/search/projects?q=%E8%A1%A5%E6%B0%B4&limit=2",
+            Some(&sh),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["code"], "PRJ-001", "{body}");
+    let (status, body) = server.get("/api/v1/search/products", Some(&sh)).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "q");
+    let (status, _) = server.get("/api/v1/search/customers?q=x", Some(&sh)).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+
     // A full rebuild gives the same points, each once.
     revisit::handlers::projection_rebuild::rebuild(
         &env.app,

@@ -7,6 +7,7 @@ pub mod imports;
 pub mod jobs;
 pub mod reminders;
 pub mod revisits;
+pub mod search;
 pub mod system;
 pub mod tasks;
 

@@ -8,7 +8,7 @@ use super::{Collection, Hit, Vectors, documents, point_id};
 use crate::{domain::snapshot::SearchProfile, store::Repository};
 
 /// A customer found like another, and what they share.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SimilarCustomer {
     pub code: String,
     /// Cosine similarity of the two customers' texts, 1 the same.
@@ -22,7 +22,7 @@ pub struct SimilarCustomer {
 }
 
 /// A project or product found by text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CatalogueHit {
     pub code: String,
     pub name: String,
