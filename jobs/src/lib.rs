@@ -342,6 +342,13 @@ impl ProjectionName {
         }
     }
 
+    /// Whether a full rebuild queues every entity of `kind`: the kinds it takes, less those
+    /// that reach it only through another (vector search reads a customer's orders with the
+    /// customer, so rebuilding orders too would embed every customer twice).
+    pub fn rebuilds(self, kind: EntityKind) -> bool {
+        self.takes(kind) && !(self == Self::Vectors && kind == EntityKind::Order)
+    }
+
     /// Whether changes of `kind` reach this projection (no sync job is made for the others).
     /// Vector search keeps customers (a person's change reaches it through them; an order's
     /// re-embeds its customer), projects and products.
@@ -471,6 +478,25 @@ mod tests {
                 kind.queue
             );
         }
+    }
+
+    #[test]
+    fn vector_search_takes_only_what_it_embeds() {
+        for kind in EntityKind::ALL {
+            assert!(ProjectionName::Clickhouse.takes(*kind));
+            assert!(ProjectionName::Clickhouse.rebuilds(*kind));
+        }
+        let v = ProjectionName::Vectors;
+        assert!(!v.takes(EntityKind::Revisit) && !v.takes(EntityKind::Doctor));
+        assert!(
+            v.takes(EntityKind::Order),
+            "an order re-embeds its customer"
+        );
+        assert!(
+            !v.rebuilds(EntityKind::Order),
+            "a rebuild reads orders with customers"
+        );
+        assert!(v.rebuilds(EntityKind::Customer) && v.rebuilds(EntityKind::Product));
     }
 
     #[test]

@@ -291,6 +291,11 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     // Set up the data with an in-process import worker.
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), url.clone()),
+        // The workers' embedded vector folder goes with the cluster, not into this folder.
+        (
+            "REVISIT__VECTORS__DIR".into(),
+            cluster.dir.join("vectors").display().to_string(),
+        ),
         ("REVISIT__REMINDERS__CHANNEL".into(), "webhook".into()),
         ("REVISIT__WEBHOOK__URL".into(), hook_url.clone()),
         ("REVISIT__WEBHOOK__TIMEOUT_SECS".into(), "2".into()),

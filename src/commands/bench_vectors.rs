@@ -8,7 +8,8 @@
 //!    folder in one bulk call of the engine: what the engine alone can take.
 //! 4. Search latency on the optimised index: the nearest 10 customers of the institution to a
 //!    customer's vector, `similar` as the CLI runs it (primary store read and embedding
-//!    included), and a catalogue search; p50 and p99 of each.
+//!    included), and a catalogue search; p50 and p99 of each. Then a process's first search,
+//!    which opens the folder.
 
 use std::time::{Duration, Instant};
 
@@ -146,7 +147,19 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     let bulk = t.elapsed();
     drop(bulk_index);
 
-    // 4. Search latency.
+    // 4. Search latency, once the answers are checked: a customer's own vector finds them
+    // first, among a full page.
+    let (v0, inst0) = queries[0].clone();
+    let hits = vectors
+        .index
+        .search(Collection::Customers, v0, Some(inst0), 10)
+        .await?;
+    anyhow::ensure!(
+        hits.len() == 10 && hits[0].score > 0.999,
+        "a search found {} points, the best scoring {:?}",
+        hits.len(),
+        hits.first().map(|h| h.score)
+    );
     let nearest = time_each(&queries, |(v, inst)| {
         let vectors = vectors.clone();
         async move {
@@ -197,6 +210,24 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         }
     })
     .await?;
+
+    // A process's first search: the folder opened (the index closed first, as when idle).
+    let (v0, inst0) = queries[0].clone();
+    let dimension = app.settings.vectors.dimension;
+    drop(vectors);
+    // The app's own index lets the folder go once idle for its hold time.
+    tokio::time::sleep(Duration::from_secs(app.settings.vectors.hold_secs + 2)).await;
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let fresh = EdgeIndex::new(&vectors_dir, dimension);
+        let t = Instant::now();
+        fresh
+            .search(Collection::Customers, v0.clone(), Some(inst0), 10)
+            .await?;
+        cold.push(t.elapsed());
+    }
+    cold.sort();
+    let vectors = app.projections.vectors.clone().context("vectors are on")?;
 
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!();
@@ -252,6 +283,11 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
             ms(percentile(times, 99))
         );
     }
+    println!(
+        "| a process's first search: the folder opened, then the search (3 runs) | 3 | {:.0} ms | {:.0} ms (slowest) |",
+        ms(cold[1]),
+        ms(cold[2])
+    );
     drop(vectors);
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);

@@ -27,7 +27,7 @@ pub async fn rebuild(
     // A person's state reaches the projections through its customers.
     for kind in EntityKind::ALL
         .iter()
-        .filter(|k| **k != EntityKind::Person && name.takes(**k))
+        .filter(|k| **k != EntityKind::Person && name.rebuilds(**k))
     {
         let mut after = None;
         let mut n = 0u64;

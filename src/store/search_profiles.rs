@@ -13,6 +13,26 @@ pub trait SearchProfiles: Send + Sync {
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>>;
 }
 
+/// A customer row: id, code, institution, VIP level, tags, notes, opted out.
+pub(crate) type ProfileRow<Tags> = (i64, String, i64, Option<String>, Tags, Option<String>, bool);
+
+/// A profile from its row, with nothing bought yet (see [`attach_bought`]).
+pub(crate) fn profile(
+    (id, code, institution_id, vip_level, tags, notes, opted_out): ProfileRow<Vec<String>>,
+) -> SearchProfile {
+    SearchProfile {
+        id,
+        code,
+        institution_id,
+        vip_level,
+        tags,
+        notes,
+        opted_out,
+        projects: Vec::new(),
+        products: Vec::new(),
+    }
+}
+
 /// One item name bought by a customer: customer id, `project` or `product`, name.
 pub(crate) type BoughtRow = (i64, String, String);
 

@@ -182,14 +182,10 @@ async fn vectors_caught_up(app: &Arc<revisit::app::App>) {
     .await;
 }
 
-fn codes(found: &[revisit::projections::vectors::search::SimilarCustomer]) -> Vec<&str> {
-    found.iter().map(|s| s.code.as_str()).collect()
-}
-
-async fn customers_projects_and_products_are_searchable_and_follow_every_change(backend: Backend) {
-    use revisit::projections::vectors::{Collection, point_id};
+/// A test environment with sync workers, the sample tree imported and vector search caught up.
+async fn synced(backend: Backend, overrides: &[(&str, &str)]) -> (TestEnv, Workers) {
     use revisit_jobs::Job;
-    let env = TestEnv::new(backend, &[]).await;
+    let env = TestEnv::new(backend, overrides).await;
     let workers = env.start_workers(vec![
         revisit_jobs::ProjectionDispatch::QUEUE,
         revisit_jobs::ProjectionSync::QUEUE,
@@ -198,9 +194,19 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
         .register_projection(revisit_jobs::ProjectionName::Vectors)
         .await
         .unwrap();
-    let first = write_files(&vector_tree("金卡", false));
-    import_tree(&env, first.path()).await;
+    let dir = write_files(&vector_tree("金卡", false));
+    import_tree(&env, dir.path()).await;
     vectors_caught_up(&env.app).await;
+    (env, workers)
+}
+
+fn codes(found: &[revisit::projections::vectors::search::SimilarCustomer]) -> Vec<&str> {
+    found.iter().map(|s| s.code.as_str()).collect()
+}
+
+async fn customers_projects_and_products_are_searchable_and_follow_every_change(backend: Backend) {
+    use revisit::projections::vectors::{Collection, point_id};
+    let (env, workers) = synced(backend, &[]).await;
     let v = env.app.projections.vectors.clone().expect("on by default");
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 4);
     assert_eq!(v.index.count(Collection::Projects).await.unwrap(), 3);
@@ -415,7 +421,6 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     use revisit::projections::vectors::{
         Collection, Point, VectorIndex, embed::LexicalEmbedder, point_id, server::QdrantIndex,
     };
-    use revisit_jobs::Job;
     let (server, url) = crate::qdrant_server::TestQdrant::start().await;
     let mut s = settings("");
     s.embeddings_url = String::new();
@@ -498,7 +503,7 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     assert!(format!("{refused:#}").contains("64"), "{refused:#}");
 
     // The whole projection through the adapter: import, sync, `similar`.
-    let env = TestEnv::new(
+    let (env, workers) = synced(
         Backend::Sqlite,
         &[
             ("QDRANT_URL", url.as_str()),
@@ -506,17 +511,6 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
         ],
     )
     .await;
-    let workers = env.start_workers(vec![
-        revisit_jobs::ProjectionDispatch::QUEUE,
-        revisit_jobs::ProjectionSync::QUEUE,
-    ]);
-    env.store()
-        .register_projection(revisit_jobs::ProjectionName::Vectors)
-        .await
-        .unwrap();
-    let dir = write_files(&vector_tree("金卡", false));
-    import_tree(&env, dir.path()).await;
-    vectors_caught_up(&env.app).await;
     let v = env.app.projections.vectors.clone().unwrap();
     assert!(v.location.starts_with("Qdrant server at http://127.0.0.1:"));
     let (_, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();

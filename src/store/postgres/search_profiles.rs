@@ -7,19 +7,9 @@ use crate::{
     domain::snapshot::SearchProfile,
     store::{
         StoreResult,
-        search_profiles::{BoughtRow, SearchProfiles, attach_bought},
+        search_profiles::{BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
     },
 };
-
-type ProfileRow = (
-    i64,
-    String,
-    i64,
-    Option<String>,
-    Vec<String>,
-    Option<String>,
-    bool,
-);
 
 #[async_trait]
 impl SearchProfiles for PgStore {
@@ -27,29 +17,14 @@ impl SearchProfiles for PgStore {
         if customer_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<ProfileRow> = sqlx::query_as(
+        let rows: Vec<ProfileRow<Vec<String>>> = sqlx::query_as(
             "SELECT id, code, institution_id, vip_level, tags, notes, opted_out
              FROM customers WHERE id = ANY($1) ORDER BY id",
         )
         .bind(customer_ids)
         .fetch_all(&self.pool)
         .await?;
-        let mut profiles: Vec<SearchProfile> = rows
-            .into_iter()
-            .map(
-                |(id, code, institution_id, vip_level, tags, notes, opted_out)| SearchProfile {
-                    id,
-                    code,
-                    institution_id,
-                    vip_level,
-                    tags,
-                    notes,
-                    opted_out,
-                    projects: Vec::new(),
-                    products: Vec::new(),
-                },
-            )
-            .collect();
+        let mut profiles: Vec<SearchProfile> = rows.into_iter().map(profile).collect();
         let bought: Vec<BoughtRow> = sqlx::query_as(
             "SELECT r.customer_id, it.item_type, it.item_name
              FROM consumption_records r

@@ -7,19 +7,9 @@ use crate::{
     domain::snapshot::SearchProfile,
     store::{
         StoreResult,
-        search_profiles::{BoughtRow, SearchProfiles, attach_bought},
+        search_profiles::{BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
     },
 };
-
-type ProfileRow = (
-    i64,
-    String,
-    i64,
-    Option<String>,
-    String,
-    Option<String>,
-    bool,
-);
 
 #[async_trait]
 impl SearchProfiles for SqliteStore {
@@ -28,7 +18,7 @@ impl SearchProfiles for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = json(&customer_ids);
-        let rows: Vec<ProfileRow> = sqlx::query_as(
+        let rows: Vec<ProfileRow<String>> = sqlx::query_as(
             "SELECT id, code, institution_id, vip_level, tags, notes, opted_out
              FROM customers WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
         )
@@ -37,19 +27,10 @@ impl SearchProfiles for SqliteStore {
         .await?;
         let mut profiles: Vec<SearchProfile> = rows
             .into_iter()
-            .map(
-                |(id, code, institution_id, vip_level, tags, notes, opted_out)| SearchProfile {
-                    id,
-                    code,
-                    institution_id,
-                    vip_level,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    notes,
-                    opted_out,
-                    projects: Vec::new(),
-                    products: Vec::new(),
-                },
-            )
+            .map(|(id, code, inst, vip, tags, notes, out)| {
+                let tags = serde_json::from_str(&tags).unwrap_or_default();
+                profile((id, code, inst, vip, tags, notes, out))
+            })
             .collect();
         let bought: Vec<BoughtRow> = sqlx::query_as(
             "SELECT r.customer_id, it.item_type, it.item_name
