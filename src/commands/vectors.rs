@@ -98,6 +98,7 @@ pub async fn search(
         "products" => Collection::Products,
         other => anyhow::bail!("unknown collection {other:?}: projects or products"),
     };
+    anyhow::ensure!(!text.trim().is_empty(), "请输入搜索文字");
     let found = v.search_catalogue(c, text, limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&found)?);

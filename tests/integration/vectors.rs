@@ -88,6 +88,7 @@ async fn an_embeddings_api_gets_one_batch_and_its_answers_are_checked() {
 crate::on_both_backends!(
     customers_projects_and_products_are_searchable_and_follow_every_change,
     a_late_sync_job_never_overwrites_a_newer_point,
+    a_full_rebuild_queues_every_entity_past_its_first_pages,
 );
 
 fn vector_tree(c1_vip: &str, c3_opted_out: bool) -> Vec<(&'static str, String)> {
@@ -521,4 +522,59 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
         .unwrap();
     assert_eq!(hits[0].code, "PRJ-001");
     workers.stop().await;
+}
+
+/// 12,000 customers: ids cross from four digits to five, where ordering ids as text (as
+/// PostgreSQL's `SELECT id::text … ORDER BY id` did) puts `10000` before `2`, so a page's last key
+/// was not its largest and the next page skipped rows.
+async fn a_full_rebuild_queues_every_entity_past_its_first_pages(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let customers: Vec<Value> = (1..=12_000)
+        .map(|i| {
+            json!({"customer_code": format!("BJ-P{i:05}"),
+                   "person": {"name": "客户", "birthday": "1990-05-15",
+                              "phone": format!("139{i:08}")}})
+        })
+        .collect();
+    let files = vec![
+        ("common/institutions.json", INSTITUTIONS.to_owned()),
+        ("common/projects.json", PROJECTS.to_owned()),
+        ("common/products.json", PRODUCTS.to_owned()),
+        (
+            "BJ-HA-001/customers.json",
+            Value::from(customers).to_string(),
+        ),
+    ];
+    let dir = write_files(&files);
+    import_tree(&env, dir.path()).await;
+    let queued = revisit::handlers::projection_rebuild::rebuild(
+        &env.app,
+        revisit_jobs::ProjectionName::Vectors,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        queued, 12_002,
+        "every customer, the project and the product"
+    );
+    let lag = env
+        .store()
+        .projection_lag(revisit_jobs::ProjectionName::Vectors)
+        .await
+        .unwrap();
+    assert_eq!(lag.in_jobs, 12_002);
+    // Each customer once, in some job.
+    use revisit_jobs::Job;
+    let mut keys = std::collections::HashSet::new();
+    for job in env.jobs_of(revisit_jobs::ProjectionSync::QUEUE).await {
+        let (_, args) = env.store().job_args(&job.id).await.unwrap().unwrap();
+        let sync: revisit_jobs::ProjectionSync = serde_json::from_slice(&args).unwrap();
+        if sync.kind == revisit_jobs::EntityKind::Customer {
+            for k in sync.keys {
+                assert!(keys.insert(k), "a customer queued twice");
+            }
+        }
+    }
+    assert_eq!(keys.len(), 12_000);
 }

@@ -104,10 +104,6 @@ impl EdgeIndex {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
     /// The open shard of `collection`, opened (or created) on first use; `write` marks it for
     /// optimisation before it is closed. Waits up to [`Sharing::lock_wait`] while another
     /// process holds the folder.
@@ -212,13 +208,17 @@ async fn close_if_idle(inner: &Inner, collection: Collection) {
         Ok(())
     })
     .await;
-    if let Err(e) = closed {
-        tracing::warn!(collection = collection.as_str(), error = %format!("{e:#}"), "closing the vector collection");
+    match closed {
+        Ok(()) => tracing::debug!(
+            collection = collection.as_str(),
+            "vector collection closed while idle"
+        ),
+        Err(e) => tracing::warn!(
+            collection = collection.as_str(),
+            error = %format!("{e:#}"),
+            "closing the vector collection"
+        ),
     }
-    tracing::debug!(
-        collection = collection.as_str(),
-        "vector collection closed while idle"
-    );
 }
 
 /// Whether opening failed because another process holds the folder's lock.

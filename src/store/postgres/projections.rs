@@ -124,15 +124,13 @@ pub async fn enqueue_full(
     max_attempts: i32,
 ) -> StoreResult<Option<(String, u64)>> {
     let sql = match kind {
-        EntityKind::Institution => {
-            "SELECT id::text FROM institutions WHERE id > $1 ORDER BY id LIMIT $2"
-        }
-        EntityKind::Doctor => "SELECT id::text FROM doctors WHERE id > $1 ORDER BY id LIMIT $2",
-        EntityKind::Project => "SELECT id::text FROM projects WHERE id > $1 ORDER BY id LIMIT $2",
-        EntityKind::Product => "SELECT id::text FROM products WHERE id > $1 ORDER BY id LIMIT $2",
-        EntityKind::Person => "SELECT id::text FROM persons WHERE id > $1 ORDER BY id LIMIT $2",
-        EntityKind::Customer => "SELECT id::text FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
-        EntityKind::Revisit => "SELECT id::text FROM revisits WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Institution => "SELECT id FROM institutions WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Doctor => "SELECT id FROM doctors WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Project => "SELECT id FROM projects WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Product => "SELECT id FROM products WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Person => "SELECT id FROM persons WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Customer => "SELECT id FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+        EntityKind::Revisit => "SELECT id FROM revisits WHERE id > $1 ORDER BY id LIMIT $2",
         EntityKind::Order => "",
     };
     let keys: Vec<String> = if kind == EntityKind::Order {
@@ -154,12 +152,18 @@ pub async fn enqueue_full(
         .map(|(i, n)| order_key(i, &n))
         .collect()
     } else {
+        // Ids as numbers, in numeric order: `SELECT id::text … ORDER BY id` sorted by the text
+        // (the output column is also called `id`), so a page's last key was not its largest
+        // and the next page skipped rows.
         let after: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN);
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar::<_, i64>(sql)
             .bind(after)
             .bind(FULL_PAGE_KEYS)
             .fetch_all(pool)
             .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
     };
     let Some(last) = keys.last().cloned() else {
         return Ok(None);

@@ -121,27 +121,13 @@ pub async fn enqueue_full(
     max_attempts: i32,
 ) -> StoreResult<Option<(String, u64)>> {
     let sql = match kind {
-        EntityKind::Institution => {
-            "SELECT CAST(id AS TEXT) FROM institutions WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Doctor => {
-            "SELECT CAST(id AS TEXT) FROM doctors WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Project => {
-            "SELECT CAST(id AS TEXT) FROM projects WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Product => {
-            "SELECT CAST(id AS TEXT) FROM products WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Person => {
-            "SELECT CAST(id AS TEXT) FROM persons WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Customer => {
-            "SELECT CAST(id AS TEXT) FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
-        EntityKind::Revisit => {
-            "SELECT CAST(id AS TEXT) FROM revisits WHERE id > ?1 ORDER BY id LIMIT ?2"
-        }
+        EntityKind::Institution => "SELECT id FROM institutions WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Doctor => "SELECT id FROM doctors WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Project => "SELECT id FROM projects WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Product => "SELECT id FROM products WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Person => "SELECT id FROM persons WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Customer => "SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2",
+        EntityKind::Revisit => "SELECT id FROM revisits WHERE id > ?1 ORDER BY id LIMIT ?2",
         EntityKind::Order => "",
     };
     let keys: Vec<String> = if kind == EntityKind::Order {
@@ -164,11 +150,14 @@ pub async fn enqueue_full(
         .collect()
     } else {
         let after: i64 = after.and_then(|a| a.parse().ok()).unwrap_or(i64::MIN);
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar::<_, i64>(sql)
             .bind(after)
             .bind(FULL_PAGE_KEYS)
             .fetch_all(pool)
             .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
     };
     let Some(last) = keys.last().cloned() else {
         return Ok(None);
