@@ -136,6 +136,10 @@ test("admin tabs: initialise, customers, jobs and the dashboard with charts", as
   assert.ok(phones.length > 0 && phones.every((p) => p.includes("****")), phones.join(" "));
   await page.locator("#customer-table tbody tr").first().click();
   await page.waitForSelector("#customer-detail:not([hidden])");
+  // Customers like this one, from vector search, each row opening that customer.
+  await page.waitForSelector("#customer-similar tbody tr");
+  const similar = await page.locator("#customer-similar tbody tr td:first-child").allTextContents();
+  assert.ok(similar.length > 0 && similar.every((c) => c.startsWith("BJ-HA-001-")), similar.join(" "));
   await page.screenshot({ path: `${shots}/5-customers.png`, fullPage: true });
 
   await page.selectOption("#institution", "");

@@ -12,7 +12,10 @@ use revisit::{
     domain::followup::Occasion,
     store::{Backend, FrequencyCap, NewRevisit, access::Role},
 };
-use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
+use revisit_jobs::{
+    GreetingGenerate, ImportFile, Job, MessageSend, ProjectionDispatch, ProjectionName,
+    ProjectionSync, ReminderScan,
+};
 use serde_json::json;
 
 use crate::harness::*;
@@ -117,7 +120,28 @@ async fn the_console_works_in_a_real_browser() {
         ReminderScan::QUEUE,
         GreetingGenerate::QUEUE,
         MessageSend::QUEUE,
+        ProjectionDispatch::QUEUE,
+        ProjectionSync::QUEUE,
     ]);
+    // Vector search filled, for the customer page's similar customers.
+    revisit::handlers::projection_rebuild::rebuild(&env.app, ProjectionName::Vectors, |_, _| {})
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(60), "vector search filled", || async {
+        let lag = env
+            .store()
+            .projection_lag(ProjectionName::Vectors)
+            .await
+            .unwrap();
+        if lag.undispatched > 0 {
+            // Changes made since the rebuild's own dispatch (the check-in's score above).
+            revisit::store::enqueue(env.store(), &env.app.settings, &ProjectionDispatch {}, None)
+                .await
+                .unwrap();
+        }
+        (lag.total() == 0).then_some(())
+    })
+    .await;
 
     let shots = match std::env::var("REVISIT_SCREENSHOTS") {
         Ok(dir) => root.join(dir),

@@ -404,7 +404,10 @@ async function showCustomer(inst, code) {
         ),
       )
     : el("p", {}, "暂无咨询记录");
-  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${r.status_label}：${r.message || r.last_error || ""}`)));
+  // A test-mode greeting was only shown, never sent: say so, as the revisits tab does.
+  const statusOf = (r) => (r.test_mode && r.status === "sent" ? "测试·未发送" : r.status_label);
+  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${statusOf(r)}：${r.message || r.last_error || ""}`)));
+  const similar = await similarCustomers(inst, code);
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
     el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
@@ -415,9 +418,48 @@ async function showCustomer(inst, code) {
     consultations,
     el("h4", {}, "回访"),
     revisits,
+    el("h4", {}, "相似客户（同机构，按做过的项目、买过的产品、标签与会员等级）"),
+    similar,
     el("button", { type: "button", onclick: () => (box.hidden = true) }, "关闭"),
   );
   box.hidden = false;
+}
+
+/// The customers most like this one, as a table whose rows open them; a note when vector
+/// search is off, busy or not filled yet.
+async function similarCustomers(inst, code) {
+  let page;
+  try {
+    page = await api(`/api/v1/customers/${encodeURIComponent(inst)}/${encodeURIComponent(code)}/similar?limit=5`);
+  } catch (e) {
+    return el("p", { id: "customer-similar" }, `相似客户暂不可用：${e.message}`);
+  }
+  if (!page.items.length) return el("p", { id: "customer-similar" }, "暂无相似客户（向量库尚未同步时为空）");
+  const why = (s) =>
+    [
+      s.shared_projects.length ? `都做过 ${s.shared_projects.join("、")}` : "",
+      s.shared_products.length ? `都买过 ${s.shared_products.join("、")}` : "",
+      s.shared_tags.length ? `共同标签 ${s.shared_tags.join("、")}` : "",
+      s.same_vip_level ? `同为${s.vip_level}` : "",
+    ]
+      .filter(Boolean)
+      .join("；") || "文字相近";
+  return el(
+    "table",
+    { id: "customer-similar" },
+    el("thead", {}, el("tr", {}, ...["客户编号", "相似度", "相同之处"].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      ...page.items.map((s) =>
+        el(
+          "tr",
+          { class: "clickable", onclick: () => showCustomer(inst, s.code).catch(showError) },
+          ...[s.code, s.score.toFixed(2), why(s)].map((v) => el("td", {}, v)),
+        ),
+      ),
+    ),
+  );
 }
 
 // ---- jobs --------------------------------------------------------------------------------
