@@ -89,6 +89,7 @@ crate::on_both_backends!(
     customers_projects_and_products_are_searchable_and_follow_every_change,
     a_late_sync_job_never_overwrites_a_newer_point,
     a_full_rebuild_queues_every_entity_past_its_first_pages,
+    points_a_killed_worker_synced_are_on_disk,
 );
 
 fn vector_tree(c1_vip: &str, c3_opted_out: bool) -> Vec<(&'static str, String)> {
@@ -577,4 +578,45 @@ async fn a_full_rebuild_queues_every_entity_past_its_first_pages(backend: Backen
         }
     }
     assert_eq!(keys.len(), 12_000);
+}
+
+/// qdrant-edge 0.7 does not replay its log when it opens a folder: a sync job is done only once
+/// its points are flushed. A worker process syncs everything, is SIGKILLed the moment the lag is
+/// zero (long before it would close the folder when idle), and every point is there for the
+/// next process.
+async fn points_a_killed_worker_synced_are_on_disk(backend: Backend) {
+    use revisit::projections::vectors::Collection;
+    let env = TestEnv::new(backend, &[]).await;
+    let dir = write_files(&vector_tree("金卡", false));
+    import_tree(&env, dir.path()).await;
+    revisit::handlers::projection_rebuild::rebuild(
+        &env.app,
+        revisit_jobs::ProjectionName::Vectors,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args([
+            "worker",
+            "--no-cron",
+            "--queue",
+            "projection.dispatch",
+            "--queue",
+            "projection.sync",
+        ])
+        .env_clear()
+        .envs(env.child_env(&[("REVISIT__VECTORS__HOLD_SECS", "600")]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn worker");
+    vectors_caught_up(&env.app).await;
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    let v = env.app.projections.vectors.clone().unwrap();
+    assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 4);
+    assert_eq!(v.index.count(Collection::Projects).await.unwrap(), 3);
+    assert_eq!(v.index.count(Collection::Products).await.unwrap(), 2);
 }

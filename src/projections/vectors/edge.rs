@@ -44,10 +44,63 @@ impl Default for Sharing {
     }
 }
 
+/// An open shard, and the lock its writes take.
+///
+/// qdrant-edge 0.7 does not replay its write-ahead log when it loads a shard: a write is on
+/// disk only once the shard is flushed. So every write flushes before it returns (a sync job
+/// is finished only when its points would survive the process being killed), and writes,
+/// flushes and optimisations take turns (the engine's flush panics when another holds its
+/// locks). Searches run beside them.
+struct Shard {
+    engine: EdgeShard,
+    writes: std::sync::Mutex<()>,
+}
+
+impl std::ops::Deref for Shard {
+    type Target = EdgeShard;
+
+    fn deref(&self) -> &EdgeShard {
+        &self.engine
+    }
+}
+
+impl Shard {
+    fn new(engine: EdgeShard) -> Self {
+        Self {
+            engine,
+            writes: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Applies `operation` and flushes it to disk.
+    fn write(&self, operation: UpdateOperation, what: &str) -> anyhow::Result<()> {
+        let _turn = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        self.engine
+            .update(operation)
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        flush(&self.engine)
+    }
+
+    /// Builds the search index, then flushes.
+    fn optimize(&self) -> anyhow::Result<()> {
+        let _turn = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        self.engine
+            .optimize()
+            .map_err(|e| anyhow::anyhow!("optimising: {e}"))?;
+        flush(&self.engine)
+    }
+}
+
+/// Flushes the engine's log and segments; its panics (a folder removed under it) become errors.
+fn flush(engine: &EdgeShard) -> anyhow::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.flush()))
+        .map_err(|_| anyhow::anyhow!("flushing the vector collection to disk failed"))
+}
+
 /// One collection's shard while open, and whether it was written since its last optimisation.
 #[derive(Default)]
 struct Slot {
-    shard: Option<Arc<EdgeShard>>,
+    shard: Option<Arc<Shard>>,
     dirty: bool,
     last_used: Option<Instant>,
 }
@@ -107,7 +160,7 @@ impl EdgeIndex {
     /// The open shard of `collection`, opened (or created) on first use; `write` marks it for
     /// optimisation before it is closed. Waits up to [`Sharing::lock_wait`] while another
     /// process holds the folder.
-    async fn shard(&self, collection: Collection, write: bool) -> anyhow::Result<Arc<EdgeShard>> {
+    async fn shard(&self, collection: Collection, write: bool) -> anyhow::Result<Arc<Shard>> {
         let inner = &self.inner;
         let mut slot = inner.slots[&collection].lock().await;
         slot.last_used = Some(Instant::now());
@@ -136,7 +189,7 @@ impl EdgeIndex {
                 Err(e) => return Err(e),
             }
         };
-        let shard = Arc::new(shard);
+        let shard = Arc::new(Shard::new(shard));
         slot.shard = Some(shard.clone());
         slot.last_used = Some(Instant::now());
         drop(slot);
@@ -171,12 +224,7 @@ impl EdgeIndex {
         for c in Collection::ALL {
             let mut slot = self.inner.slots[&c].lock().await;
             if let (Some(shard), true) = (slot.shard.clone(), slot.dirty) {
-                blocking(move || {
-                    shard
-                        .optimize()
-                        .map_err(|e| anyhow::anyhow!("optimising: {e}"))
-                })
-                .await?;
+                blocking(move || shard.optimize()).await?;
                 slot.dirty = false;
             }
         }
@@ -200,9 +248,7 @@ async fn close_if_idle(inner: &Inner, collection: Collection) {
     // Dropping the shard flushes it and releases the folder's lock.
     let closed = blocking(move || {
         if dirty {
-            shard
-                .optimize()
-                .map_err(|e| anyhow::anyhow!("optimising: {e}"))?;
+            shard.optimize()?;
         }
         drop(shard);
         Ok(())
@@ -266,6 +312,7 @@ fn open(path: &Path, dimension: usize) -> anyhow::Result<EdgeShard> {
             }),
         ))
         .map_err(|e| anyhow::anyhow!("indexing {INSTITUTION_KEY}: {e}"))?;
+    flush(&shard)?;
     Ok(shard)
 }
 
@@ -347,11 +394,12 @@ impl VectorIndex for EdgeIndex {
                     }
                 })
                 .collect();
-            shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(list)),
-                ))
-                .map_err(|e| anyhow::anyhow!("upserting points: {e}"))
+            shard.write(
+                UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                    PointInsertOperations::PointsList(list),
+                )),
+                "upserting points",
+            )
         })
         .await
     }
@@ -362,13 +410,12 @@ impl VectorIndex for EdgeIndex {
         }
         let shard = self.shard(collection, true).await?;
         blocking(move || {
-            shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::DeletePoints {
-                        ids: ids.into_iter().map(PointId::NumId).collect(),
-                    },
-                ))
-                .map_err(|e| anyhow::anyhow!("deleting points: {e}"))
+            shard.write(
+                UpdateOperation::PointOperation(PointOperations::DeletePoints {
+                    ids: ids.into_iter().map(PointId::NumId).collect(),
+                }),
+                "deleting points",
+            )
         })
         .await
     }
@@ -497,11 +544,12 @@ impl VectorIndex for EdgeIndex {
     async fn reset(&self, collection: Collection) -> anyhow::Result<()> {
         let shard = self.shard(collection, true).await?;
         blocking(move || {
-            shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::DeletePointsByFilter(Filter::default()),
-                ))
-                .map_err(|e| anyhow::anyhow!("emptying the collection: {e}"))
+            shard.write(
+                UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(
+                    Filter::default(),
+                )),
+                "emptying the collection",
+            )
         })
         .await
     }
