@@ -9,7 +9,8 @@
 //! 4. Search latency on the optimised index: the nearest 10 customers of the institution to a
 //!    customer's vector, `similar` as the CLI runs it (primary store read and embedding
 //!    included), and a catalogue search; p50 and p99 of each. Then a process's first search,
-//!    which opens the folder.
+//!    which opens the folder, and how often a customer's own vector found a point as close as
+//!    its own first (the approximate index's recall at 1).
 
 use std::time::{Duration, Instant};
 
@@ -147,19 +148,19 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     let bulk = t.elapsed();
     drop(bulk_index);
 
-    // 4. Search latency, once the answers are checked: a customer's own vector finds them
-    // first, among a full page.
-    let (v0, inst0) = queries[0].clone();
-    let hits = vectors
-        .index
-        .search(Collection::Customers, v0, Some(inst0), 10)
-        .await?;
-    anyhow::ensure!(
-        hits.len() == 10 && hits[0].score > 0.999,
-        "a search found {} points, the best scoring {:?}",
-        hits.len(),
-        hits.first().map(|h| h.score)
-    );
+    // 4. Search latency. And how often a customer's own vector finds a point as close as its
+    // own first (itself, or a customer with the same text): what the index gives up for speed.
+    let mut first_is_exact = 0;
+    for (v, inst) in &queries {
+        let hits = vectors
+            .index
+            .search(Collection::Customers, v.clone(), Some(*inst), 10)
+            .await?;
+        anyhow::ensure!(hits.len() == 10, "a search found {} points", hits.len());
+        if hits[0].score > 0.999 {
+            first_is_exact += 1;
+        }
+    }
     let nearest = time_each(&queries, |(v, inst)| {
         let vectors = vectors.clone();
         async move {
@@ -287,6 +288,11 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         "| a process's first search: the folder opened, then the search (3 runs) | 3 | {:.0} ms | {:.0} ms (slowest) |",
         ms(cold[1]),
         ms(cold[2])
+    );
+    println!(
+        "| searches whose own point, or one with the same text, came first | {} | {:.1} % | |",
+        queries.len(),
+        first_is_exact as f64 * 100.0 / queries.len() as f64
     );
     drop(vectors);
     drop(app);
