@@ -179,7 +179,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         let (vectors, app) = (vectors.clone(), app.clone());
         async move {
             vectors
-                .similar(app.store.as_ref(), &code, 10)
+                .similar(app.store.as_ref(), &code, None, 10)
                 .await
                 .map(|_| ())
                 .map_err(|e| anyhow::anyhow!("{e}"))

@@ -31,7 +31,7 @@ async fn warn_if_empty(v: &Vectors, c: Collection) -> anyhow::Result<()> {
 
 pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> anyhow::Result<()> {
     let v = vectors(app)?;
-    let (me, found) = match v.similar(app.store.as_ref(), code, limit).await {
+    let (me, found) = match v.similar(app.store.as_ref(), code, None, limit).await {
         Ok(r) => r,
         Err(SearchError::UnknownCustomer(c)) => anyhow::bail!("没有编号为 {c} 的客户"),
         Err(SearchError::Failed(e)) => return Err(e),

@@ -107,14 +107,7 @@ async fn vectors_check(app: &App) -> CheckResult {
             }
         }
     }
-    let lag = match app
-        .store
-        .projection_lag(revisit_jobs::ProjectionName::Vectors)
-        .await
-    {
-        Ok(lag) => describe_lag(&lag, chrono::Utc::now()),
-        Err(e) => format!("同步进度未知：{e}"),
-    };
+    let lag = lag_in_words(app, revisit_jobs::ProjectionName::Vectors).await;
     CheckResult {
         name,
         ok: Some(true),
@@ -171,14 +164,7 @@ async fn clickhouse_check(app: &App) -> CheckResult {
             };
         }
     }
-    let lag = match app
-        .store
-        .projection_lag(revisit_jobs::ProjectionName::Clickhouse)
-        .await
-    {
-        Ok(lag) => describe_lag(&lag, chrono::Utc::now()),
-        Err(e) => format!("同步进度未知：{e}"),
-    };
+    let lag = lag_in_words(app, revisit_jobs::ProjectionName::Clickhouse).await;
     CheckResult {
         name,
         ok: Some(true),
@@ -187,6 +173,14 @@ async fn clickhouse_check(app: &App) -> CheckResult {
             url_origin(&app.settings.clickhouse.url),
             ch.database()
         ),
+    }
+}
+
+/// How far behind `projection` is, in words, for a check's line.
+async fn lag_in_words(app: &App, projection: revisit_jobs::ProjectionName) -> String {
+    match app.store.projection_lag(projection).await {
+        Ok(lag) => describe_lag(&lag, chrono::Utc::now()),
+        Err(e) => format!("同步进度未知：{e}"),
     }
 }
 

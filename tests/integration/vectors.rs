@@ -202,12 +202,25 @@ async fn synced(backend: Backend, overrides: &[(&str, &str)]) -> (TestEnv, Worke
     (env, workers)
 }
 
+/// The point of customer `code`, which must exist.
+async fn customer_point(
+    v: &revisit::projections::vectors::Vectors,
+    code: &str,
+) -> revisit::projections::vectors::Point {
+    use revisit::projections::vectors::{Collection, point_id};
+    v.index
+        .get(Collection::Customers, point_id(Collection::Customers, code))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no point for {code}"))
+}
+
 fn codes(found: &[revisit::projections::vectors::search::SimilarCustomer]) -> Vec<&str> {
     found.iter().map(|s| s.code.as_str()).collect()
 }
 
 async fn customers_projects_and_products_are_searchable_and_follow_every_change(backend: Backend) {
-    use revisit::projections::vectors::{Collection, point_id};
+    use revisit::projections::vectors::Collection;
     let (env, workers) = synced(backend, &[]).await;
     let v = env.app.projections.vectors.clone().expect("on by default");
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 4);
@@ -216,29 +229,21 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
 
     // Customers like BJ-C1: only its own institution's (SH-C1 is its twin, elsewhere), not
     // itself, nearest first, with what they share.
-    let (me, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    let (me, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
     assert_eq!(me.projects, vec!["水光针"]);
     assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
     assert_eq!(found[0].shared_projects, vec!["水光针"]);
     assert_eq!(found[0].shared_tags, vec!["敏感肌"]);
     assert!(found[0].same_vip_level);
     assert!(found[0].score > found[1].score);
-    let point = v
-        .index
-        .get(
-            Collection::Customers,
-            point_id(Collection::Customers, "BJ-C1"),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let point = customer_point(&v, "BJ-C1").await;
     let payload = serde_json::to_string(&point.payload).unwrap();
     assert!(
         !payload.contains("怕痛") && !payload.contains("1380013800") && !payload.contains("客户1"),
         "no note, phone or name in a point: {payload}"
     );
     assert!(matches!(
-        v.similar(env.store(), "NOPE", 5).await,
+        v.similar(env.store(), "NOPE", None, 5).await,
         Err(revisit::projections::vectors::search::SearchError::UnknownCustomer(_))
     ));
 
@@ -272,27 +277,11 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     import_tree(&env, second_dir.path()).await;
     vectors_caught_up(&env.app).await;
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
-    let c2 = v
-        .index
-        .get(
-            Collection::Customers,
-            point_id(Collection::Customers, "BJ-C2"),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let c2 = customer_point(&v, "BJ-C2").await;
     assert_eq!(c2.payload["products"], json!(["胶原蛋白口服液"]));
-    let c1 = v
-        .index
-        .get(
-            Collection::Customers,
-            point_id(Collection::Customers, "BJ-C1"),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let c1 = customer_point(&v, "BJ-C1").await;
     assert_eq!(c1.payload["vip_level"], json!("钻石卡"));
-    let (_, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    let (_, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
     assert_eq!(
         codes(&found),
         vec!["BJ-C2"],
@@ -515,7 +504,7 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     .await;
     let v = env.app.projections.vectors.clone().unwrap();
     assert!(v.location.starts_with("Qdrant server at http://127.0.0.1:"));
-    let (_, found) = v.similar(env.store(), "BJ-C1", 10).await.unwrap();
+    let (_, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
     assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
     let hits = v
         .search_catalogue(Collection::Projects, "补水", 1)

@@ -87,17 +87,19 @@ pub async fn similar(
     let inst = caller.institution(&app, &code).await?;
     let v = vectors(&app)?;
     let (me, items) = match v
-        .similar(app.store.as_ref(), &customer_code, limit as usize)
+        .similar(
+            app.store.as_ref(),
+            &customer_code,
+            Some(inst.id),
+            limit as usize,
+        )
         .await
     {
         Ok(found) => found,
+        // Another institution's customer is not found here, whatever the token may see.
         Err(SearchError::UnknownCustomer(_)) => return Err(ApiError::not_found("客户")),
         Err(SearchError::Failed(e)) => return Err(unavailable(e)),
     };
-    // Another institution's customer is not found here, whatever the token may see.
-    if me.institution_id != inst.id {
-        return Err(ApiError::not_found("客户"));
-    }
     Ok(Json(SimilarPage {
         institution: inst.code,
         customer_code: me.code,

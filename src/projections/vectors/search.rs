@@ -56,11 +56,13 @@ fn shared(mine: &[String], theirs: Vec<String>) -> Vec<String> {
 impl Vectors {
     /// Up to `limit` customers of the same institution most like the customer `code`, nearest
     /// first. The customer is read from the primary store (not from the index), so this works
-    /// for one not synced yet.
+    /// for one not synced yet. With `within`, a customer of another institution is unknown
+    /// (and nothing is searched for them).
     pub async fn similar(
         &self,
         store: &dyn Repository,
         code: &str,
+        within: Option<i64>,
         limit: usize,
     ) -> Result<(SearchProfile, Vec<SimilarCustomer>), SearchError> {
         let id = store
@@ -73,6 +75,7 @@ impl Vectors {
             .await
             .map_err(anyhow::Error::from)?
             .pop()
+            .filter(|me| within.is_none_or(|inst| inst == me.institution_id))
             .ok_or_else(|| SearchError::UnknownCustomer(code.to_owned()))?;
         let doc = documents::customer(&me, 0);
         let vector = self.embed_one(doc.text).await?;
