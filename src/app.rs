@@ -50,7 +50,7 @@ impl App {
                 "" => None,
                 url => Some(WecomRobot::new(url)?),
             },
-            projections: Projections::from_settings(&settings)?,
+            projections: Projections::from_settings(&settings, &db.pool)?,
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),

@@ -38,6 +38,9 @@ pub enum Command {
         /// Do not create the ClickHouse database and tables (when CLICKHOUSE_URL is set).
         #[arg(long)]
         skip_clickhouse: bool,
+        /// Do not create the NebulaGraph space, tags and edge types (when NEBULA_ADDR is set).
+        #[arg(long)]
+        skip_graph: bool,
     },
     /// Check every configured store and integration (✅/❌).
     Check,
@@ -127,6 +130,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The relation graph, for staff: a customer's relations, who shares their doctors or
+    /// projects, and "customers who had X also had Y". Needs the graph synced (`revisit sync
+    /// graph --full` once, then the workers keep it up to date).
+    #[command(subcommand)]
+    Graph(GraphCommand),
     /// Search projects or products by text (lexical similarity with the offline embedder).
     Search {
         /// projects or products.
@@ -276,6 +284,41 @@ pub enum ApprovalsCommand {
         reason: Option<String>,
         #[arg(long, default_value = "命令行")]
         by: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// A customer's relations to --depth steps: institution, doctors, projects and products,
+    /// the same person at other institutions of the chain, who referred them and whom they
+    /// referred.
+    Relations {
+        customer_code: String,
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=3))]
+        depth: u32,
+        /// Print JSON instead of a list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Customers of the same institution who share doctors, projects or products with this one.
+    Shared {
+        customer_code: String,
+        #[arg(long, default_value = "all", value_parser = ["doctors", "projects", "products", "all"])]
+        by: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Customers of an institution who had this project or product: what else they had there.
+    AlsoHad {
+        institution_code: String,
+        /// A project or product code.
+        item_code: String,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        limit: u16,
+        #[arg(long)]
+        json: bool,
     },
 }
 

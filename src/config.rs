@@ -23,6 +23,7 @@ const SEED_ENV_NAMES: &[(&str, &str)] = &[
     ("BIRTHDAY_REMINDER_DAYS_AHEAD", "reminders.days_ahead"),
     ("CLICKHOUSE_URL", "clickhouse.url"),
     ("QDRANT_URL", "vectors.url"),
+    ("NEBULA_ADDR", "graph.nebula_addr"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,7 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub wecom: WecomSettings,
     pub vectors: VectorSettings,
+    pub graph: GraphSettings,
     pub clickhouse: ClickhouseSettings,
     pub compliance: ComplianceSettings,
     pub consent: ConsentSettings,
@@ -159,6 +161,20 @@ pub struct VectorSettings {
     pub embeddings_url: String,
     pub embeddings_key: Secret,
     pub embeddings_model: String,
+    pub timeout_secs: u64,
+}
+
+/// The relation graph: in the primary store by default, or in NebulaGraph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// Off: no relation graph, and no sync jobs for it.
+    pub enabled: bool,
+    /// A NebulaGraph graphd `host:port`; empty: the embedded graph in the primary store.
+    pub nebula_addr: String,
+    pub nebula_user: String,
+    pub nebula_password: Secret,
+    pub nebula_space: String,
     pub timeout_secs: u64,
 }
 
@@ -585,6 +601,25 @@ impl Settings {
                 return Err(invalid(
                     "vectors.embeddings_model",
                     "vectors.embeddings_url is set, so the model is required",
+                ));
+            }
+        }
+        if !self.graph.nebula_addr.is_empty() {
+            let port = self.graph.nebula_addr.rsplit_once(':').map(|(_, p)| p);
+            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                return Err(invalid(
+                    "graph.nebula_addr",
+                    "must be host:port, e.g. 127.0.0.1:9669",
+                ));
+            }
+            let space = &self.graph.nebula_space;
+            if space.is_empty()
+                || !space.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || space.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Err(invalid(
+                    "graph.nebula_space",
+                    "must be letters, digits and _, not starting with a digit",
                 ));
             }
         }

@@ -329,16 +329,22 @@ pub enum ProjectionName {
     Clickhouse,
     /// Vector search: customers like this one, a text search of the catalogue.
     Vectors,
+    /// The relation graph: who bought what, served by whom, referred by whom.
+    Graph,
 }
 
 impl ProjectionName {
-    pub const ALL: &'static [ProjectionName] =
-        &[ProjectionName::Clickhouse, ProjectionName::Vectors];
+    pub const ALL: &'static [ProjectionName] = &[
+        ProjectionName::Clickhouse,
+        ProjectionName::Vectors,
+        ProjectionName::Graph,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Clickhouse => "clickhouse",
             Self::Vectors => "vectors",
+            Self::Graph => "graph",
         }
     }
 
@@ -351,7 +357,8 @@ impl ProjectionName {
 
     /// Whether changes of `kind` reach this projection (no sync job is made for the others).
     /// Vector search keeps customers (a person's change reaches it through them; an order's
-    /// re-embeds its customer), projects and products.
+    /// re-embeds its customer), projects and products; the graph, all master data but no
+    /// revisits.
     pub fn takes(self, kind: EntityKind) -> bool {
         match self {
             Self::Clickhouse => true,
@@ -363,6 +370,7 @@ impl ProjectionName {
                     | EntityKind::Customer
                     | EntityKind::Order
             ),
+            Self::Graph => kind != EntityKind::Revisit,
         }
     }
 
@@ -497,6 +505,19 @@ mod tests {
             "a rebuild reads orders with customers"
         );
         assert!(v.rebuilds(EntityKind::Customer) && v.rebuilds(EntityKind::Product));
+    }
+
+    #[test]
+    fn the_graph_takes_master_data_but_no_revisits() {
+        let g = ProjectionName::Graph;
+        assert!(!g.takes(EntityKind::Revisit));
+        for kind in EntityKind::ALL
+            .iter()
+            .filter(|k| **k != EntityKind::Revisit)
+        {
+            assert!(g.takes(*kind) && g.rebuilds(*kind), "{kind:?}");
+        }
+        assert_eq!(ProjectionName::parse("graph"), Some(g));
     }
 
     #[test]

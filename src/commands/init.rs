@@ -5,7 +5,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::{
     config::{Settings, url_origin},
     handlers::run_checks,
-    projections::{Projection, clickhouse::ClickhouseStore},
+    projections::{
+        Projection,
+        clickhouse::ClickhouseStore,
+        graph::{GraphStore, nebula::NebulaGraph},
+    },
     store,
 };
 
@@ -14,6 +18,7 @@ pub async fn init(
     force: bool,
     yes: bool,
     skip_clickhouse: bool,
+    skip_graph: bool,
 ) -> anyhow::Result<()> {
     let url = &settings.database.url;
     let name = store::database_name(url);
@@ -48,6 +53,19 @@ pub async fn init(
         println!(
             "✅ ClickHouse 初始化完成（库 {}）",
             settings.clickhouse.database
+        );
+    }
+    if settings.graph.enabled && !settings.graph.nebula_addr.is_empty() && !skip_graph {
+        let graph = NebulaGraph::new(&settings.graph)?;
+        graph.init().await.map_err(|e| {
+            anyhow::anyhow!(
+                "NebulaGraph at {}: {e:#} (start it, or run `revisit init --skip-graph`)",
+                settings.graph.nebula_addr
+            )
+        })?;
+        println!(
+            "✅ NebulaGraph 初始化完成（图空间 {}）",
+            settings.graph.nebula_space
         );
     }
     Ok(())

@@ -10,6 +10,7 @@ mod bench_vectors;
 mod consent;
 mod dashboard;
 mod demo;
+mod graph;
 mod import;
 mod init;
 mod jobs;
@@ -40,7 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             force,
             yes,
             skip_clickhouse,
-        } => init::init(&settings, force, yes, skip_clickhouse).await,
+            skip_graph,
+        } => init::init(&settings, force, yes, skip_clickhouse, skip_graph).await,
         Command::Check => init::check(&settings).await,
         Command::Import { path, wait } => {
             import::import(&connect(settings).await?, &path, wait).await
@@ -75,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
         Command::Consent(cmd) => consent::consent(&*connect(settings).await?, cmd).await,
         Command::Approvals(cmd) => consent::approvals(&*connect(settings).await?, cmd).await,
+        Command::Graph(cmd) => graph::graph(&connect(settings).await?, cmd).await,
         Command::Tasks(cmd) => consent::tasks(&*connect(settings).await?, cmd).await,
         Command::Worker {
             queues,

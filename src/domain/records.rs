@@ -136,6 +136,10 @@ pub struct Customer {
     pub wecom_external_userid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wecom_userid: Option<String>,
+    /// The code of the customer (at any institution of the chain) who referred this one: the
+    /// relation graph's `referred_by` edge. Left out of the fingerprint when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -704,6 +708,7 @@ struct RawCustomer {
     opted_out: bool,
     wecom_external_userid: Option<String>,
     wecom_userid: Option<String>,
+    referrer_code: Option<String>,
 }
 
 fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
@@ -711,6 +716,10 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
     let Some(p) = r.person else {
         return err("person", "is required");
     };
+    let referrer_code = optional_code("referrer_code", r.referrer_code)?;
+    if referrer_code.as_deref() == Some(code.as_str()) {
+        return err("referrer_code", "is the customer's own code");
+    }
     let name = required("person.name", p.name)?;
     if name.chars().count() > 50 {
         return err("person.name", "is longer than 50 characters; is it a name?");
@@ -762,6 +771,7 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
         opted_out: r.opted_out,
         wecom_external_userid: optional_code("wecom_external_userid", r.wecom_external_userid)?,
         wecom_userid: optional_code("wecom_userid", r.wecom_userid)?,
+        referrer_code,
     })
 }
 

@@ -63,6 +63,8 @@ pub struct CustomerSnap {
     pub source: Option<String>,
     pub opted_out: bool,
     pub created_at: DateTime<Utc>,
+    /// The code of the customer who referred this one (who may not be imported yet).
+    pub referrer_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,6 +82,7 @@ pub struct OrderSnap {
     pub institution_id: i64,
     pub order_number: String,
     pub customer_id: i64,
+    pub customer_code: String,
     pub order_date: NaiveDate,
     pub total_amount_cents: i64,
     pub payment_method: Option<String>,

@@ -76,12 +76,45 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
     });
     out.push(clickhouse_check(app).await);
     out.push(vectors_check(app).await);
-    out.push(CheckResult {
-        name: "NebulaGraph",
-        ok: None,
-        detail: "未接入（后续版本）".to_owned(),
-    });
+    out.push(graph_check(app).await);
     out
+}
+
+/// The relation graph (NebulaGraph or the primary store's tables): reachable, its size, how far
+/// behind.
+async fn graph_check(app: &App) -> CheckResult {
+    let name = "关系图";
+    let Some(g) = &app.projections.graph else {
+        return CheckResult {
+            name,
+            ok: None,
+            detail: "已关闭（graph.enabled = false）：没有客户关系查询".to_owned(),
+        };
+    };
+    let size = match g.store.size().await {
+        Ok(size) => size,
+        Err(e) => {
+            return CheckResult {
+                name,
+                ok: Some(false),
+                detail: format!(
+                    "{}：{e:#}；同步任务会重试，恢复后自动补齐",
+                    g.store.describe()
+                ),
+            };
+        }
+    };
+    let lag = lag_in_words(app, revisit_jobs::ProjectionName::Graph).await;
+    CheckResult {
+        name,
+        ok: Some(true),
+        detail: format!(
+            "{}，顶点 {}，边 {}；{lag}",
+            g.store.describe(),
+            size.vertices,
+            size.edges
+        ),
+    }
 }
 
 /// Vector search (Qdrant or its embedded engine): reachable, its points, how far behind.

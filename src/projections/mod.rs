@@ -1,6 +1,6 @@
 //! The projections: stores the primary store is copied into, each for what it does best
-//! (ClickHouse for analytics, Qdrant or its embedded engine for vector search; the relation
-//! graph to come).
+//! (ClickHouse for analytics, Qdrant or its embedded engine for vector search, NebulaGraph or
+//! the primary store's own tables for the relation graph).
 //!
 //! The primary store records every change in the transaction that makes it (see the
 //! `change_capture` migration); `projection.dispatch` turns changes into `projection.sync` jobs;
@@ -9,6 +9,7 @@
 //! its sync jobs retry.
 
 pub mod clickhouse;
+pub mod graph;
 pub mod vectors;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use revisit_jobs::ProjectionName;
 
-use crate::{config::Settings, domain::snapshot::Snapshots};
+use crate::{config::Settings, domain::snapshot::Snapshots, store::DbPool};
 
 /// A store the primary store is projected into.
 #[async_trait]
@@ -45,10 +46,12 @@ pub struct Projections {
     pub all: Vec<Arc<dyn Projection>>,
     pub clickhouse: Option<Arc<clickhouse::ClickhouseStore>>,
     pub vectors: Option<Arc<vectors::Vectors>>,
+    pub graph: Option<Arc<graph::Graph>>,
 }
 
 impl Projections {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    /// `pool` is the primary store's: the embedded graph lives there.
+    pub fn from_settings(settings: &Settings, pool: &DbPool) -> anyhow::Result<Self> {
         let mut out = Self::default();
         if settings.clickhouse.enabled() {
             let ch = Arc::new(clickhouse::ClickhouseStore::new(&settings.clickhouse));
@@ -59,6 +62,11 @@ impl Projections {
             let v = Arc::new(vectors::Vectors::from_settings(&settings.vectors)?);
             out.all.push(v.clone());
             out.vectors = Some(v);
+        }
+        if settings.graph.enabled {
+            let g = Arc::new(graph::Graph::from_settings(&settings.graph, pool)?);
+            out.all.push(g.clone());
+            out.graph = Some(g);
         }
         Ok(out)
     }

@@ -237,8 +237,17 @@ pub fn product(
 }
 
 /// An order row as both engines' queries return it: institution, number, customer, date,
-/// total, payment method, status.
-pub type OrderRow = (i64, String, i64, NaiveDate, i64, Option<String>, String);
+/// total, payment method, status, the customer's code.
+pub type OrderRow = (
+    i64,
+    String,
+    i64,
+    NaiveDate,
+    i64,
+    Option<String>,
+    String,
+    String,
+);
 /// An order item row: institution, order number, line, type, code, quantity, price, doctor.
 pub type ItemRow = (i64, String, i32, String, String, i32, i64, Option<String>);
 
@@ -265,6 +274,7 @@ pub fn assemble_orders(rows: Vec<OrderRow>, items: Vec<ItemRow>) -> Vec<OrderSna
                 total_amount_cents,
                 payment_method,
                 status,
+                customer_code,
             )| {
                 let items = by_order
                     .remove(&(institution_id, order_number.clone()))
@@ -273,6 +283,7 @@ pub fn assemble_orders(rows: Vec<OrderRow>, items: Vec<ItemRow>) -> Vec<OrderSna
                     institution_id,
                     order_number,
                     customer_id,
+                    customer_code,
                     order_date,
                     total_amount_cents,
                     payment_method,
@@ -297,6 +308,7 @@ pub struct CustomerRow {
     source: Option<String>,
     opted_out: bool,
     created_at: DateTime<Utc>,
+    referrer_code: Option<String>,
 }
 
 impl CustomerRow {
@@ -312,6 +324,7 @@ impl CustomerRow {
             source: self.source,
             opted_out: self.opted_out,
             created_at: self.created_at,
+            referrer_code: self.referrer_code,
         }
     }
 }

@@ -11,6 +11,7 @@ mod consent;
 mod consultations;
 mod cron;
 mod followups;
+mod graph;
 mod greeting;
 mod import;
 mod import_rules;

@@ -405,6 +405,7 @@ async fn customers(
         Vec::with_capacity(n),
     );
     let (mut wecom_contact, mut wecom_staff) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut referrer = Vec::with_capacity(n);
     for o in &owned {
         let r = o.record;
         code.push(r.code.as_str());
@@ -417,19 +418,21 @@ async fn customers(
         opted_out.push(r.opted_out);
         wecom_contact.push(r.wecom_external_userid.as_deref());
         wecom_staff.push(r.wecom_userid.as_deref());
+        referrer.push(r.referrer_code.as_deref());
         // With its institution: the same record under another institution is another row.
         hash.push(content_hash(&(&o.institution_code, r)));
     }
     let outcomes: Vec<bool> = sqlx::query_scalar(
         "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
-             opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid)
+             opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid,
+             referrer_code)
          SELECT t.code, t.inst, p.id, t.vip, t.source,
                 t.tags::text[], t.notes, t.opted_out,
-                t.hash, $10, t.wecom_contact, t.wecom_staff
+                t.hash, $10, t.wecom_contact, t.wecom_staff, t.referrer
          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::bool[], $9::text[], $11::text[], $12::text[])
+                     $7::text[], $8::bool[], $9::text[], $11::text[], $12::text[], $13::text[])
               AS t(code, inst, phone, vip, source, tags, notes, opted_out, hash, wecom_contact,
-                   wecom_staff)
+                   wecom_staff, referrer)
          JOIN persons p ON p.phone = t.phone
          ON CONFLICT (code) DO UPDATE SET person_id = EXCLUDED.person_id,
              vip_level = EXCLUDED.vip_level, source = EXCLUDED.source, tags = EXCLUDED.tags,
@@ -437,6 +440,7 @@ async fn customers(
              wecom_external_userid = COALESCE(EXCLUDED.wecom_external_userid,
                                               customers.wecom_external_userid),
              wecom_userid = COALESCE(EXCLUDED.wecom_userid, customers.wecom_userid),
+             referrer_code = COALESCE(EXCLUDED.referrer_code, customers.referrer_code),
              content_hash = EXCLUDED.content_hash, source_seq = EXCLUDED.source_seq,
              updated_at = now()
          WHERE customers.institution_id = EXCLUDED.institution_id
@@ -456,6 +460,7 @@ async fn customers(
     .bind(ctx.source_seq)
     .bind(&wecom_contact)
     .bind(&wecom_staff)
+    .bind(&referrer)
     .fetch_all(&mut *conn)
     .await?;
     Ok(counts_of(n, &outcomes))

@@ -298,7 +298,7 @@ macro_rules! customers_where {
         concat!(
             "SELECT c.id, c.code, c.institution_id, c.person_id, p.gender,
                     EXTRACT(YEAR FROM p.birthday)::int AS birth_year, c.vip_level, c.source,
-                    c.opted_out, c.created_at
+                    c.opted_out, c.created_at, c.referrer_code
              FROM customers c JOIN persons p ON p.id = c.person_id WHERE ",
             $filter,
             " ORDER BY c.id"
@@ -341,13 +341,13 @@ async fn orders(pool: &PgPool, keys: &[String]) -> StoreResult<Vec<OrderSnap>> {
     for (inst, numbers) in by_institution {
         rows.extend(
             sqlx::query_as::<_, OrderRow>(
-                "SELECT institution_id, order_number, customer_id, order_date, total_amount_cents,
-                        payment_method, status
-                 FROM consumption_records
-                 WHERE institution_id = $1 AND order_number = ANY($2)
-                   AND order_number BETWEEN (SELECT min(n) FROM unnest($2::text[]) n)
-                                        AND (SELECT max(n) FROM unnest($2::text[]) n)
-                 ORDER BY order_number",
+                "SELECT o.institution_id, o.order_number, o.customer_id, o.order_date,
+                        o.total_amount_cents, o.payment_method, o.status, c.code
+                 FROM consumption_records o JOIN customers c ON c.id = o.customer_id
+                 WHERE o.institution_id = $1 AND o.order_number = ANY($2)
+                   AND o.order_number BETWEEN (SELECT min(n) FROM unnest($2::text[]) n)
+                                          AND (SELECT max(n) FROM unnest($2::text[]) n)
+                 ORDER BY o.order_number",
             )
             .bind(inst)
             .bind(&numbers)

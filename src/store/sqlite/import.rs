@@ -428,8 +428,9 @@ async fn customers(
         // The institution is never changed by an upsert: a file cannot move a customer.
         let revision: Option<i64> = sqlx::query_scalar(
             "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
-                 opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid,
+                 referrer_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (code) DO UPDATE SET
                  person_id = excluded.person_id, vip_level = excluded.vip_level,
                  source = excluded.source, tags = excluded.tags, notes = excluded.notes,
@@ -437,6 +438,7 @@ async fn customers(
                  wecom_external_userid = COALESCE(excluded.wecom_external_userid,
                                                   customers.wecom_external_userid),
                  wecom_userid = COALESCE(excluded.wecom_userid, customers.wecom_userid),
+                 referrer_code = COALESCE(excluded.referrer_code, customers.referrer_code),
                  source_seq = excluded.source_seq,
                  revision = customers.revision + 1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE customers.institution_id = excluded.institution_id
@@ -457,6 +459,7 @@ async fn customers(
         .bind(ctx.source_seq)
         .bind(&r.wecom_external_userid)
         .bind(&r.wecom_userid)
+        .bind(&r.referrer_code)
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));

@@ -288,7 +288,7 @@ macro_rules! customers_where {
         concat!(
             "SELECT c.id, c.code, c.institution_id, c.person_id, p.gender,
                     CAST(strftime('%Y', p.birthday) AS INTEGER) AS birth_year, c.vip_level,
-                    c.source, c.opted_out, c.created_at
+                    c.source, c.opted_out, c.created_at, c.referrer_code
              FROM customers c JOIN persons p ON p.id = c.person_id WHERE ",
             $filter,
             " IN (SELECT value FROM json_each(?1)) ORDER BY c.id"
@@ -321,11 +321,12 @@ async fn orders(pool: &SqlitePool, keys: &[String]) -> StoreResult<Vec<OrderSnap
     let pairs = json(&pairs);
     let rows: Vec<OrderRow> = sqlx::query_as(
         "SELECT o.institution_id, o.order_number, o.customer_id, o.order_date,
-                o.total_amount_cents, o.payment_method, o.status
+                o.total_amount_cents, o.payment_method, o.status, c.code
          FROM consumption_records o
          JOIN json_each(?1) k
            ON o.institution_id = json_extract(k.value, '$[0]')
           AND o.order_number = json_extract(k.value, '$[1]')
+         JOIN customers c ON c.id = o.customer_id
          ORDER BY o.institution_id, o.order_number",
     )
     .bind(&pairs)
