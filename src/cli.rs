@@ -398,6 +398,10 @@ pub enum BenchCommand {
     /// included) beside one bulk upsert of the same prepared points into the embedded engine,
     /// and its search latency (p50/p99). Uses a fresh vector folder of its own.
     Vectors(BenchVectorsArgs),
+    /// Import a large institution, then time the embedded relation graph's full resync
+    /// (edges/s) and its queries (p50/p99): relations to depth 2, customers sharing a doctor,
+    /// "who had X also had Y".
+    Graph(BenchGraphArgs),
     /// The REST API under load: the customers list of a large institution at a fixed request
     /// rate (latency percentiles), and the dashboard's answer time through HTTP.
     Api(BenchApiArgs),
@@ -473,6 +477,19 @@ pub struct BenchVectorsArgs {
     #[arg(long, default_value_t = 300_000)]
     pub orders: usize,
     /// Searches to time.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchGraphArgs {
+    /// Customers of the generated institution.
+    #[arg(long, default_value_t = 300_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (one to three items each).
+    #[arg(long, default_value_t = 300_000)]
+    pub orders: usize,
+    /// Depth-2 relation queries to time.
     #[arg(long, default_value_t = 1000)]
     pub queries: usize,
 }

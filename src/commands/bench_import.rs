@@ -28,7 +28,7 @@ use crate::{
     store::{self, DbPool},
 };
 
-const INSTITUTION: &str = "BENCH-001";
+pub(super) const INSTITUTION: &str = "BENCH-001";
 const PROJECTS: usize = 40;
 const PRODUCTS: usize = 40;
 const DOCTORS: usize = 12;

@@ -300,18 +300,18 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// The `p`th percentile of sorted times (nearest rank).
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: usize) -> Duration {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
 }
 
 /// Times `f` on each input, one after another; sorted.
-async fn time_each<T: Clone, F, Fut>(inputs: &[T], f: F) -> anyhow::Result<Vec<Duration>>
+pub(super) async fn time_each<T: Clone, F, Fut>(inputs: &[T], f: F) -> anyhow::Result<Vec<Duration>>
 where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

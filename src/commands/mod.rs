@@ -4,6 +4,7 @@ mod bench;
 mod bench_api;
 mod bench_clickhouse;
 mod bench_faults;
+mod bench_graph;
 mod bench_greetings;
 mod bench_import;
 mod bench_vectors;
@@ -158,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench_clickhouse::run(settings, args).await
         }
         Command::Bench(BenchCommand::Vectors(args)) => bench_vectors::run(settings, args).await,
+        Command::Bench(BenchCommand::Graph(args)) => bench_graph::run(settings, args).await,
     }
 }
 

@@ -1093,6 +1093,28 @@ mod tests {
     }
 
     #[test]
+    fn a_referrer_is_kept_and_a_customer_referring_themselves_is_named() {
+        let p = parse(
+            ImportKind::Customers,
+            r#"[
+              {"customer_code":"C1","referrer_code":" C9 ","person":{"name":"甲","phone":"13800000001"}},
+              {"customer_code":"C2","referrer_code":"C2","person":{"name":"乙","phone":"13800000002"}},
+              {"customer_code":"C3","referrer_code":"","person":{"name":"丙","phone":"13800000003"}}
+            ]"#,
+        );
+        let Records::Customers(c) = &p.records else {
+            panic!()
+        };
+        let kept: Vec<_> = c.iter().map(|(_, c)| c.referrer_code.as_deref()).collect();
+        assert_eq!(kept, vec![Some("C9"), None]);
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(
+            (p.errors[0].record, p.errors[0].field.as_str()),
+            (1, "referrer_code")
+        );
+    }
+
+    #[test]
     fn lunar_birthdays_parse_and_bad_ones_are_named() {
         let p = parse(
             ImportKind::Customers,

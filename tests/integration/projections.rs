@@ -294,6 +294,7 @@ async fn a_clickhouse_that_is_down_only_delays_the_sync(backend: Backend) {
         ("REVISIT__CLICKHOUSE__DATABASE", db.name.as_str()),
         // Only ClickHouse's jobs here: every sync job is to be waiting for it.
         ("REVISIT__VECTORS__ENABLED", "false"),
+        ("REVISIT__GRAPH__ENABLED", "false"),
     ];
     // Nothing listens on port 1: ClickHouse is down.
     let mut down = retry_fast.to_vec();
@@ -516,10 +517,13 @@ async fn a_worker_without_clickhouse_settings_never_drops_its_changes(backend: B
     let overrides = ch_overrides(&db);
     let mut o: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // Only ClickHouse is projected here: the last check counts every sync job.
-    let no_vectors = ("REVISIT__VECTORS__ENABLED", "false");
-    o.push(no_vectors);
+    let only_ch = [
+        ("REVISIT__VECTORS__ENABLED", "false"),
+        ("REVISIT__GRAPH__ENABLED", "false"),
+    ];
+    o.extend(only_ch);
     // This process has no ClickHouse settings; another one of the deployment has.
-    let env = TestEnv::new(backend, &[no_vectors]).await;
+    let env = TestEnv::new(backend, &only_ch).await;
     let with_ch = env.app_with(&o).await;
     init_clickhouse(&with_ch).await;
     let syncers = start_workers_on(with_ch.clone(), vec![ProjectionSync::QUEUE]);
@@ -534,7 +538,7 @@ async fn a_worker_without_clickhouse_settings_never_drops_its_changes(backend: B
 
     // `sync --stop` forgets it: later changes are no longer sent to it.
     let vars = {
-        let mut v = env.child_env(&[("RUST_LOG", "warn"), no_vectors]);
+        let mut v = env.child_env(&[("RUST_LOG", "warn"), only_ch[0], only_ch[1]]);
         v.push(("REVISIT__CRON__ENABLED".into(), "false".into()));
         v
     };
