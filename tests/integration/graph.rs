@@ -335,7 +335,10 @@ async fn a_late_referrer_a_refund_and_an_old_job_are_each_handled(backend: Backe
         owner: c1.clone(),
         ..empty.clone()
     };
-    g.store.write(&[stale.clone()], 0).await.unwrap();
+    g.store
+        .write(std::slice::from_ref(&stale), 0)
+        .await
+        .unwrap();
     let again = g.relations_of(store, "BJ-C1", None, 1).await.unwrap();
     assert!(
         again.iter().any(|r| r.edge == EdgeKind::IsPerson),
