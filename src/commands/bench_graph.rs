@@ -9,16 +9,13 @@
 //!    library runs it, with the primary store's customer look-up), customers sharing a doctor
 //!    or project, and "who had X also had Y" over the institution.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use revisit_jobs::{ImportFile, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
+use revisit_jobs::ProjectionName;
 
-use super::bench_vectors::{ms, percentile, time_each};
-use crate::{
-    app::App, cli::BenchGraphArgs, config::Settings, handlers::projection_rebuild,
-    projections::graph::SharedBy, queue::worker::InProcessPool, store,
-};
+use super::bench_vectors::{full_resync, import_generated, ms, percentile, time_each};
+use crate::{app::App, cli::BenchGraphArgs, config::Settings, projections::graph::SharedBy, store};
 
 pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result<()> {
     settings.cron.enabled = false;
@@ -43,14 +40,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
     let graph = app.projections.graph.clone().context("the graph is on")?;
-    let t = Instant::now();
-    let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(&app, &dir.join("data")).await?;
-    while (app.store.import_log(&batch).await?.len()) < files {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    importers.stop().await?;
-    println!("   imported in {:.1} s", t.elapsed().as_secs_f64());
+    import_generated(&app, &dir.join("data")).await?;
     let referred = add_referrers(&app).await?;
     println!("   {referred} customers given a referrer");
     // The import's own changes are not part of the resync.
@@ -60,30 +50,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
     while app.store.dispatch_changes(&[], 1).await?.changes > 0 {}
 
     // 2. Full resync through the jobs.
-    let t = Instant::now();
-    let queued = projection_rebuild::rebuild(&app, ProjectionName::Graph, |_, _| {}).await?;
-    let syncers = InProcessPool::start(
-        app.clone(),
-        vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE],
-    );
-    let mut shown = Instant::now();
-    loop {
-        let lag = app.store.projection_lag(ProjectionName::Graph).await?;
-        if lag.total() == 0 {
-            break;
-        }
-        if shown.elapsed() > Duration::from_secs(5) {
-            eprintln!("   resync: {} of {queued} entities to go", lag.total());
-            shown = Instant::now();
-        }
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(3600),
-            "not caught up after an hour: {lag:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let resync = t.elapsed();
-    syncers.stop().await?;
+    let (queued, resync) = full_resync(&app, ProjectionName::Graph).await?;
     let size = graph.store.size().await?;
     anyhow::ensure!(
         size.vertices as usize >= args.customers,

@@ -55,14 +55,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
     let vectors = app.projections.vectors.clone().context("vectors are on")?;
-    let t = Instant::now();
-    let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(&app, &dir.join("data")).await?;
-    while (app.store.import_log(&batch).await?.len()) < files {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    importers.stop().await?;
-    println!("   imported in {:.1} s", t.elapsed().as_secs_f64());
+    import_generated(&app, &dir.join("data")).await?;
     // The import's own changes are not part of the resync.
     app.store
         .unregister_projection(ProjectionName::Vectors)
@@ -70,30 +63,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     while app.store.dispatch_changes(&[], 1).await?.changes > 0 {}
 
     // 2. Full resync through the jobs.
-    let t = Instant::now();
-    let queued = projection_rebuild::rebuild(&app, ProjectionName::Vectors, |_, _| {}).await?;
-    let syncers = InProcessPool::start(
-        app.clone(),
-        vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE],
-    );
-    let mut shown = Instant::now();
-    loop {
-        let lag = app.store.projection_lag(ProjectionName::Vectors).await?;
-        if lag.total() == 0 {
-            break;
-        }
-        if shown.elapsed() > Duration::from_secs(5) {
-            eprintln!("   resync: {} of {queued} entities to go", lag.total());
-            shown = Instant::now();
-        }
-        anyhow::ensure!(
-            t.elapsed() < Duration::from_secs(3600),
-            "not caught up after an hour: {lag:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let resync = t.elapsed();
-    syncers.stop().await?;
+    let (_, resync) = full_resync(&app, ProjectionName::Vectors).await?;
     let t = Instant::now();
     vectors.index.optimize().await?;
     let optimise = t.elapsed();
@@ -298,6 +268,55 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Imports the generated tree in `data` through the queue, by in-process import workers.
+pub(super) async fn import_generated(
+    app: &std::sync::Arc<App>,
+    data: &std::path::Path,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
+    let (batch, files) = crate::import::enqueue_plan(app, data).await?;
+    while (app.store.import_log(&batch).await?.len()) < files {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    importers.stop().await?;
+    println!("   imported in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `sync <name> --full`'s rebuild, run by in-process sync workers until the lag is zero:
+/// how many entities it queued, and how long it took.
+pub(super) async fn full_resync(
+    app: &std::sync::Arc<App>,
+    name: ProjectionName,
+) -> anyhow::Result<(u64, Duration)> {
+    let t = Instant::now();
+    let queued = projection_rebuild::rebuild(app, name, |_, _| {}).await?;
+    let syncers = InProcessPool::start(
+        app.clone(),
+        vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE],
+    );
+    let mut shown = Instant::now();
+    loop {
+        let lag = app.store.projection_lag(name).await?;
+        if lag.total() == 0 {
+            break;
+        }
+        if shown.elapsed() > Duration::from_secs(5) {
+            eprintln!("   resync: {} of {queued} entities to go", lag.total());
+            shown = Instant::now();
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(3600),
+            "not caught up after an hour: {lag:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = t.elapsed();
+    syncers.stop().await?;
+    Ok((queued, took))
 }
 
 pub(super) fn ms(d: Duration) -> f64 {

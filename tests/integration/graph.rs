@@ -124,31 +124,6 @@ async fn import(env: &TestEnv, files: &[(&'static str, String)]) {
     import_tree(env, dir.path()).await;
 }
 
-/// Dispatches the pending changes and waits until the graph has caught up.
-async fn caught_up(app: &Arc<revisit::app::App>) {
-    revisit::store::enqueue(
-        app.store.as_ref(),
-        &app.settings,
-        &revisit_jobs::ProjectionDispatch {},
-        None,
-    )
-    .await
-    .unwrap();
-    eventually(
-        std::time::Duration::from_secs(60),
-        "the graph to catch up",
-        || async {
-            let lag = app
-                .store
-                .projection_lag(ProjectionName::Graph)
-                .await
-                .unwrap();
-            (lag.total() == 0).then_some(())
-        },
-    )
-    .await;
-}
-
 async fn synced(backend: Backend) -> (TestEnv, Workers, Arc<Graph>) {
     let env = TestEnv::new(backend, &[("REVISIT__VECTORS__ENABLED", "false")]).await;
     let workers = env.start_workers(vec![
@@ -160,7 +135,7 @@ async fn synced(backend: Backend) -> (TestEnv, Workers, Arc<Graph>) {
         .await
         .unwrap();
     import(&env, &tree("completed")).await;
-    caught_up(&env.app).await;
+    projection_caught_up(&env.app, ProjectionName::Graph).await;
     let graph = env.app.projections.graph.clone().expect("on by default");
     (env, workers, graph)
 }
@@ -289,7 +264,7 @@ async fn relations_sharing_and_also_had_follow_the_imported_data(backend: Backen
     revisit::handlers::projection_rebuild::rebuild(&env.app, ProjectionName::Graph, |_, _| {})
         .await
         .unwrap();
-    caught_up(&env.app).await;
+    projection_caught_up(&env.app, ProjectionName::Graph).await;
     assert_eq!(g.store.size().await.unwrap(), before);
     assert_eq!(
         g.relations_of(store, "BJ-C1", None, 2).await.unwrap(),
@@ -309,7 +284,7 @@ async fn a_late_referrer_a_refund_and_an_old_job_are_each_handled(backend: Backe
         json!([{"customer_code": "BJ-C9", "vip_level": "钻石卡", "person": person(9)}]).to_string(),
     ));
     import(&env, &later).await;
-    caught_up(&env.app).await;
+    projection_caught_up(&env.app, ProjectionName::Graph).await;
     let found = g.relations_of(store, "BJ-C1", None, 2).await.unwrap();
     let referrer = find(&found, EdgeKind::ReferredBy, "c:BJ-C9").unwrap();
     assert_eq!(referrer.to.detail.as_deref(), Some("钻石卡"));

@@ -522,3 +522,27 @@ pub async fn job_state_or_vanished(
         }
     }
 }
+
+/// Dispatches the pending changes and waits until the projection `name` has caught up.
+pub async fn projection_caught_up(
+    app: &Arc<revisit::app::App>,
+    name: revisit_jobs::ProjectionName,
+) {
+    revisit::store::enqueue(
+        app.store.as_ref(),
+        &app.settings,
+        &revisit_jobs::ProjectionDispatch {},
+        None,
+    )
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "the projection to catch up",
+        || async {
+            let lag = app.store.projection_lag(name).await.unwrap();
+            (lag.total() == 0).then_some(())
+        },
+    )
+    .await;
+}

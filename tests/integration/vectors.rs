@@ -159,31 +159,6 @@ fn write_files(files: &[(&'static str, String)]) -> tempfile::TempDir {
     write_tree(&refs)
 }
 
-/// Dispatches the pending changes and waits until vector search has caught up.
-async fn vectors_caught_up(app: &Arc<revisit::app::App>) {
-    revisit::store::enqueue(
-        app.store.as_ref(),
-        &app.settings,
-        &revisit_jobs::ProjectionDispatch {},
-        None,
-    )
-    .await
-    .unwrap();
-    eventually(
-        std::time::Duration::from_secs(60),
-        "vector search to catch up",
-        || async {
-            let lag = app
-                .store
-                .projection_lag(revisit_jobs::ProjectionName::Vectors)
-                .await
-                .unwrap();
-            (lag.total() == 0).then_some(())
-        },
-    )
-    .await;
-}
-
 /// A test environment with sync workers, the sample tree imported and vector search caught up.
 async fn synced(backend: Backend, overrides: &[(&str, &str)]) -> (TestEnv, Workers) {
     use revisit_jobs::Job;
@@ -198,7 +173,7 @@ async fn synced(backend: Backend, overrides: &[(&str, &str)]) -> (TestEnv, Worke
         .unwrap();
     let dir = write_files(&vector_tree("金卡", false));
     import_tree(&env, dir.path()).await;
-    vectors_caught_up(&env.app).await;
+    projection_caught_up(&env.app, revisit_jobs::ProjectionName::Vectors).await;
     (env, workers)
 }
 
@@ -275,7 +250,7 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     }
     let second_dir = write_files(&second);
     import_tree(&env, second_dir.path()).await;
-    vectors_caught_up(&env.app).await;
+    projection_caught_up(&env.app, revisit_jobs::ProjectionName::Vectors).await;
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
     let c2 = customer_point(&v, "BJ-C2").await;
     assert_eq!(c2.payload["products"], json!(["胶原蛋白口服液"]));
@@ -336,7 +311,7 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     )
     .await
     .unwrap();
-    vectors_caught_up(&env.app).await;
+    projection_caught_up(&env.app, revisit_jobs::ProjectionName::Vectors).await;
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
     assert_eq!(v.index.count(Collection::Projects).await.unwrap(), 3);
     workers.stop().await;
@@ -601,7 +576,7 @@ async fn points_a_killed_worker_synced_are_on_disk(backend: Backend) {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn worker");
-    vectors_caught_up(&env.app).await;
+    projection_caught_up(&env.app, revisit_jobs::ProjectionName::Vectors).await;
     worker.start_kill().unwrap();
     worker.wait().await.unwrap();
     let v = env.app.projections.vectors.clone().unwrap();

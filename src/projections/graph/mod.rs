@@ -28,7 +28,7 @@ pub mod nebula;
 pub mod queries;
 mod sync;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -190,6 +190,34 @@ impl Vertex {
             detail: None,
         })
     }
+
+    /// `found`, else what the id tells ([`Vertex::bare`]), else the id as a customer's code.
+    pub fn or_bare(vid: &str, found: Option<&Vertex>) -> Self {
+        found
+            .cloned()
+            .or_else(|| Self::bare(vid))
+            .unwrap_or_else(|| Self {
+                vid: vid.to_owned(),
+                kind: VertexKind::Customer,
+                code: vid.to_owned(),
+                name: None,
+                institution_id: None,
+                detail: None,
+            })
+    }
+}
+
+/// What `store` knows of these vertex ids, by id.
+pub async fn known_vertices(
+    store: &(impl GraphStore + ?Sized),
+    vids: &[String],
+) -> anyhow::Result<HashMap<String, Vertex>> {
+    Ok(store
+        .vertices(vids)
+        .await?
+        .into_iter()
+        .map(|v| (v.vid.clone(), v))
+        .collect())
 }
 
 /// An edge `src -kind-> dst`; `rank` tells apart edges of one kind between the same vertices

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::{AlsoHad, Edge, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex};
+use super::{
+    AlsoHad, Edge, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex, known_vertices,
+};
 use crate::store::DbPool;
 
 pub struct EmbeddedGraph {
@@ -56,21 +58,6 @@ fn owner_ids(owned: &[Owned]) -> Vec<String> {
     ids.sort_unstable();
     ids.dedup();
     ids
-}
-
-/// The `(kind, src, dst, times)` rows of a query as a relation list's vertices, with what the
-/// graph knows of each destination (a vertex not in the graph yet keeps its code).
-fn vertex_or_bare(vid: &str, found: Option<Vertex>) -> Vertex {
-    found
-        .or_else(|| Vertex::bare(vid))
-        .unwrap_or_else(|| Vertex {
-            vid: vid.to_owned(),
-            kind: super::VertexKind::Customer,
-            code: vid.to_owned(),
-            name: None,
-            institution_id: None,
-            detail: None,
-        })
 }
 
 #[async_trait]
@@ -178,16 +165,14 @@ impl GraphStore for EmbeddedGraph {
             }
         };
         let vids: Vec<String> = rows.iter().map(|(c, _)| c.clone()).collect();
-        let mut found = self.vertices(&vids).await?;
+        let known = known_vertices(self, &vids).await?;
         Ok(rows
             .into_iter()
-            .map(|(vid, shared)| {
-                let at = found.iter().position(|v| v.vid == vid);
-                let mut shared = shared;
+            .map(|(vid, mut shared)| {
                 shared.sort_unstable();
                 shared.dedup();
                 Sharer {
-                    customer: vertex_or_bare(&vid, at.map(|i| found.swap_remove(i))),
+                    customer: Vertex::or_bare(&vid, known.get(&vid)),
                     shared,
                 }
             })
@@ -205,16 +190,13 @@ impl GraphStore for EmbeddedGraph {
             DbPool::Sqlite(p) => sqlite::also_had(p, item, institution_id, limit).await?,
         };
         let vids: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
-        let mut found = self.vertices(&vids).await?;
+        let known = known_vertices(self, &vids).await?;
         Ok((
             total,
             rows.into_iter()
-                .map(|(vid, customers)| {
-                    let at = found.iter().position(|v| v.vid == vid);
-                    AlsoHad {
-                        item: vertex_or_bare(&vid, at.map(|i| found.swap_remove(i))),
-                        customers,
-                    }
+                .map(|(vid, customers)| AlsoHad {
+                    item: Vertex::or_bare(&vid, known.get(&vid)),
+                    customers,
                 })
                 .collect(),
         ))
@@ -274,7 +256,7 @@ fn relation_of(row: RelationRow) -> Option<Relation> {
         from,
         edge: super::EdgeKind::parse(&edge)?,
         forward,
-        to: vertex_or_bare(&to, found),
+        to: Vertex::or_bare(&to, found.as_ref()),
         times,
         first_date: first,
         last_date: last,

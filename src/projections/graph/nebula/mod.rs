@@ -26,7 +26,8 @@ use serde::{Deserialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
 
 use super::{
-    AlsoHad, EdgeKind, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex, VertexKind,
+    AlsoHad, EdgeKind, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex,
+    VertexKind, known_vertices,
 };
 use crate::config::{GraphSettings, Secret};
 
@@ -411,7 +412,7 @@ impl GraphStore for NebulaGraph {
                 from,
                 edge,
                 forward,
-                to: Vertex::bare(&to).context("a vertex id without a kind")?,
+                to: Vertex::or_bare(&to, None),
                 times: 1,
                 first_date: None,
                 last_date: None,
@@ -440,14 +441,7 @@ impl GraphStore for NebulaGraph {
                     from: r.from.clone(),
                     edge,
                     forward: true,
-                    to: Vertex::bare(&r.to).unwrap_or_else(|| Vertex {
-                        vid: r.to.clone(),
-                        kind: VertexKind::Customer,
-                        code: r.to.clone(),
-                        name: None,
-                        institution_id: None,
-                        detail: None,
-                    }),
+                    to: Vertex::or_bare(&r.to, None),
                     times: 0,
                     first_date: None,
                     last_date: None,
@@ -463,12 +457,7 @@ impl GraphStore for NebulaGraph {
         }
         out.extend(folded.into_values());
         let vids: Vec<String> = out.iter().map(|r| r.to.vid.clone()).collect();
-        let known: HashMap<String, Vertex> = self
-            .vertices(&vids)
-            .await?
-            .into_iter()
-            .map(|v| (v.vid.clone(), v))
-            .collect();
+        let known = known_vertices(self, &vids).await?;
         for r in &mut out {
             if let Some(v) = known.get(&r.to.vid) {
                 r.to = v.clone();
@@ -519,19 +508,12 @@ impl GraphStore for NebulaGraph {
         ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(limit);
         let vids: Vec<String> = ranked.iter().map(|(c, _)| c.clone()).collect();
-        let known: HashMap<String, Vertex> = self
-            .vertices(&vids)
-            .await?
-            .into_iter()
-            .map(|v| (v.vid.clone(), v))
-            .collect();
+        let known = known_vertices(self, &vids).await?;
         Ok(ranked
             .into_iter()
-            .filter_map(|(c, shared)| {
-                Some(Sharer {
-                    customer: known.get(&c).cloned().or_else(|| Vertex::bare(&c))?,
-                    shared,
-                })
+            .map(|(c, shared)| Sharer {
+                customer: Vertex::or_bare(&c, known.get(&c)),
+                shared,
             })
             .collect())
     }
@@ -549,12 +531,7 @@ impl GraphStore for NebulaGraph {
             .rows(&ngql::also_had(item, institution_id, limit), false)
             .await?;
         let vids: Vec<String> = rows.iter().map(|r| r.item.clone()).collect();
-        let known: HashMap<String, Vertex> = self
-            .vertices(&vids)
-            .await?
-            .into_iter()
-            .map(|v| (v.vid.clone(), v))
-            .collect();
+        let known = known_vertices(self, &vids).await?;
         Ok((
             total.first().map_or(0, |r| r.n),
             rows.into_iter()
