@@ -337,22 +337,22 @@ pub trait GraphStore: Send + Sync {
     /// step, its `belongs_to`, `bought` and `served_by` edges. Nearest first.
     async fn relations(&self, start: &str, depth: u32) -> anyhow::Result<Vec<Relation>>;
     /// Other customers of `institution_id` who share `by` with the customer `customer`, those
-    /// who share most first.
+    /// who share most first: each one's vertex id and the ids of what they share.
     async fn shared_with(
         &self,
         customer: &str,
         institution_id: i64,
         by: SharedBy,
         limit: usize,
-    ) -> anyhow::Result<Vec<Sharer>>;
+    ) -> anyhow::Result<Vec<(String, Vec<String>)>>;
     /// How many customers of `institution_id` bought `item`, and the other projects and
-    /// products those customers bought there, the most common first.
+    /// products those customers bought there (vertex id, customers), the most common first.
     async fn also_had(
         &self,
         item: &str,
         institution_id: i64,
         limit: usize,
-    ) -> anyhow::Result<(i64, Vec<AlsoHad>)>;
+    ) -> anyhow::Result<(i64, Vec<(String, i64)>)>;
 }
 
 #[cfg(test)]

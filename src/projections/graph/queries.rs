@@ -5,7 +5,7 @@
 
 use revisit_jobs::EntityKind;
 
-use super::{AlsoHad, Graph, Relation, SharedBy, Sharer, VertexKind};
+use super::{AlsoHad, Graph, Relation, SharedBy, Sharer, Vertex, VertexKind, known_vertices};
 use crate::{domain::snapshot::Snapshots, store::Repository};
 
 /// The deepest walk asked for: past 3 steps a walk reaches customers with nothing to do with
@@ -81,10 +81,23 @@ impl Graph {
         limit: usize,
     ) -> Result<Vec<Sharer>, GraphError> {
         let inst = institution_of(store, code, within).await?;
-        Ok(self
+        let rows = self
             .store
             .shared_with(&VertexKind::Customer.vid(code), inst, by, limit)
-            .await?)
+            .await?;
+        let vids: Vec<String> = rows.iter().map(|(c, _)| c.clone()).collect();
+        let known = known_vertices(self.store.as_ref(), &vids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(vid, mut shared)| {
+                shared.sort_unstable();
+                shared.dedup();
+                Sharer {
+                    customer: Vertex::or_bare(&vid, known.get(&vid)),
+                    shared,
+                }
+            })
+            .collect())
     }
 
     /// Of the customers of `institution` who had the project or product `item`: how many, and
@@ -106,6 +119,17 @@ impl Graph {
             .iter()
             .find(|c| found.iter().any(|v| &v.vid == *c))
             .ok_or_else(|| GraphError::UnknownItem(item.to_owned()))?;
-        Ok(self.store.also_had(vid, inst.id, limit).await?)
+        let (total, rows) = self.store.also_had(vid, inst.id, limit).await?;
+        let vids: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+        let known = known_vertices(self.store.as_ref(), &vids).await?;
+        Ok((
+            total,
+            rows.into_iter()
+                .map(|(vid, customers)| AlsoHad {
+                    item: Vertex::or_bare(&vid, known.get(&vid)),
+                    customers,
+                })
+                .collect(),
+        ))
     }
 }

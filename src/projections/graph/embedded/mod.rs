@@ -10,9 +10,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::{
-    AlsoHad, Edge, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex, known_vertices,
-};
+use super::{Edge, GraphSize, GraphStore, Owned, Relation, SharedBy, Vertex};
 use crate::store::DbPool;
 
 pub struct EmbeddedGraph {
@@ -150,33 +148,20 @@ impl GraphStore for EmbeddedGraph {
         institution_id: i64,
         by: SharedBy,
         limit: usize,
-    ) -> anyhow::Result<Vec<Sharer>> {
+    ) -> anyhow::Result<Vec<(String, Vec<String>)>> {
         let letters: Vec<String> = by
             .kinds()
             .iter()
             .map(|k| format!("{}:", k.letter()))
             .collect();
-        let rows = match &self.pool {
+        Ok(match &self.pool {
             DbPool::Postgres(p) => {
                 postgres::shared_with(p, customer, institution_id, &letters, limit).await?
             }
             DbPool::Sqlite(p) => {
                 sqlite::shared_with(p, customer, institution_id, &letters, limit).await?
             }
-        };
-        let vids: Vec<String> = rows.iter().map(|(c, _)| c.clone()).collect();
-        let known = known_vertices(self, &vids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(vid, mut shared)| {
-                shared.sort_unstable();
-                shared.dedup();
-                Sharer {
-                    customer: Vertex::or_bare(&vid, known.get(&vid)),
-                    shared,
-                }
-            })
-            .collect())
+        })
     }
 
     async fn also_had(
@@ -184,22 +169,11 @@ impl GraphStore for EmbeddedGraph {
         item: &str,
         institution_id: i64,
         limit: usize,
-    ) -> anyhow::Result<(i64, Vec<AlsoHad>)> {
-        let (total, rows) = match &self.pool {
+    ) -> anyhow::Result<(i64, Vec<(String, i64)>)> {
+        Ok(match &self.pool {
             DbPool::Postgres(p) => postgres::also_had(p, item, institution_id, limit).await?,
             DbPool::Sqlite(p) => sqlite::also_had(p, item, institution_id, limit).await?,
-        };
-        let vids: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
-        let known = known_vertices(self, &vids).await?;
-        Ok((
-            total,
-            rows.into_iter()
-                .map(|(vid, customers)| AlsoHad {
-                    item: Vertex::or_bare(&vid, known.get(&vid)),
-                    customers,
-                })
-                .collect(),
-        ))
+        })
     }
 }
 

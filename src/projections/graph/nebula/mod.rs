@@ -26,8 +26,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
 
 use super::{
-    AlsoHad, EdgeKind, GraphSize, GraphStore, Owned, Relation, SharedBy, Sharer, Vertex,
-    VertexKind, known_vertices,
+    EdgeKind, GraphSize, GraphStore, Owned, Relation, SharedBy, Vertex, VertexKind, known_vertices,
 };
 use crate::config::{GraphSettings, Secret};
 
@@ -336,8 +335,8 @@ impl GraphStore for NebulaGraph {
 
     async fn size(&self) -> anyhow::Result<GraphSize> {
         // The figures of the last `SUBMIT JOB STATS` (which NebulaGraph runs in the background).
-        let _ = self.run("SUBMIT JOB STATS").await;
-        let rows: Vec<StatsRow> = self.rows("SHOW STATS", false).await?;
+        let _ = self.run(ngql::submit_stats()).await;
+        let rows: Vec<StatsRow> = self.rows(ngql::show_stats(), false).await?;
         let of = |name: &str| {
             rows.iter()
                 .find(|r| r.kind == "Space" && r.name == name)
@@ -486,7 +485,7 @@ impl GraphStore for NebulaGraph {
         institution_id: i64,
         by: SharedBy,
         limit: usize,
-    ) -> anyhow::Result<Vec<Sharer>> {
+    ) -> anyhow::Result<Vec<(String, Vec<String>)>> {
         let rows: Vec<PairRow> = self
             .rows(
                 &ngql::shared_with(customer, institution_id, by.kinds()),
@@ -507,15 +506,7 @@ impl GraphStore for NebulaGraph {
             .collect();
         ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(limit);
-        let vids: Vec<String> = ranked.iter().map(|(c, _)| c.clone()).collect();
-        let known = known_vertices(self, &vids).await?;
-        Ok(ranked
-            .into_iter()
-            .map(|(c, shared)| Sharer {
-                customer: Vertex::or_bare(&c, known.get(&c)),
-                shared,
-            })
-            .collect())
+        Ok(ranked)
     }
 
     async fn also_had(
@@ -523,28 +514,16 @@ impl GraphStore for NebulaGraph {
         item: &str,
         institution_id: i64,
         limit: usize,
-    ) -> anyhow::Result<(i64, Vec<AlsoHad>)> {
+    ) -> anyhow::Result<(i64, Vec<(String, i64)>)> {
         let total: Vec<CountRow> = self
             .rows(&ngql::bought_by(item, institution_id), false)
             .await?;
         let rows: Vec<ItemCountRow> = self
             .rows(&ngql::also_had(item, institution_id, limit), false)
             .await?;
-        let vids: Vec<String> = rows.iter().map(|r| r.item.clone()).collect();
-        let known = known_vertices(self, &vids).await?;
         Ok((
             total.first().map_or(0, |r| r.n),
-            rows.into_iter()
-                .filter_map(|r| {
-                    Some(AlsoHad {
-                        item: known
-                            .get(&r.item)
-                            .cloned()
-                            .or_else(|| Vertex::bare(&r.item))?,
-                        customers: r.n,
-                    })
-                })
-                .collect(),
+            rows.into_iter().map(|r| (r.item, r.n)).collect(),
         ))
     }
 }

@@ -263,6 +263,16 @@ pub fn also_had(item: &str, institution_id: i64, limit: usize) -> String {
     )
 }
 
+/// Asks NebulaGraph to count the space's vertices and edges (a job it runs in the background).
+pub fn submit_stats() -> &'static str {
+    "SUBMIT JOB STATS"
+}
+
+/// The counts of the last stats job.
+pub fn show_stats() -> &'static str {
+    "SHOW STATS"
+}
+
 /// Clears the graph before a rebuild: drops the space's data (NebulaGraph 3.3 and later).
 pub fn clear_space(space: &str) -> String {
     format!("CLEAR SPACE IF EXISTS {space}")
