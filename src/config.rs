@@ -440,6 +440,10 @@ pub struct PolicyOverride {
     pub base_delay_secs: Option<u64>,
     pub max_delay_secs: Option<u64>,
     pub concurrency: Option<usize>,
+    /// Jobs of this kind one fetch locks: `worker.batch_size`, at most the concurrency, unless
+    /// set here. Above the concurrency, the rest wait in the worker's local buffer: fewer
+    /// statements per job for short jobs, but jobs another process cannot take meanwhile.
+    pub fetch_size: Option<usize>,
 }
 
 impl Settings {
@@ -736,21 +740,31 @@ impl Settings {
     /// The retry policy of a job kind: its default with config overrides applied.
     pub fn policy(&self, kind: &KindInfo) -> RetryPolicy {
         let mut p = kind.default_policy;
-        let over = self
-            .jobs
-            .iter()
-            .find(|(name, _)| {
-                let n = normalize_kind(name);
-                n == kind.name || n == kind.queue
-            })
-            .map(|(_, o)| o);
-        if let Some(o) = over {
+        if let Some(o) = self.override_for(kind) {
             p.max_attempts = o.max_attempts.unwrap_or(p.max_attempts);
             p.base_delay_secs = o.base_delay_secs.unwrap_or(p.base_delay_secs);
             p.max_delay_secs = o.max_delay_secs.unwrap_or(p.max_delay_secs);
             p.concurrency = o.concurrency.unwrap_or(p.concurrency);
         }
         p
+    }
+
+    /// The `[jobs.<kind>]` table naming `kind` by its name or its queue.
+    fn override_for(&self, kind: &KindInfo) -> Option<&PolicyOverride> {
+        self.jobs
+            .iter()
+            .find(|(name, _)| {
+                let n = normalize_kind(name);
+                n == kind.name || n == kind.queue
+            })
+            .map(|(_, o)| o)
+    }
+
+    /// Jobs of `kind` one fetch locks (see [`PolicyOverride::fetch_size`]).
+    pub fn fetch_size(&self, kind: &KindInfo) -> usize {
+        let over = self.override_for(kind).and_then(|o| o.fetch_size);
+        over.unwrap_or_else(|| self.worker.batch_size.min(self.policy(kind).concurrency))
+            .max(1)
     }
 
     /// The engine the database URL names (validated at load).

@@ -463,6 +463,13 @@ pub struct Noop {
     pub seq: u64,
     /// Microseconds since the Unix epoch when it was enqueued, for latency figures.
     pub enqueued_at_micros: i64,
+    /// How long the job takes, for jobs that must still be running when something happens.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sleep_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Job for Noop {

@@ -21,6 +21,7 @@ fn noop(seq: u64) -> Noop {
     Noop {
         seq,
         enqueued_at_micros: chrono::Utc::now().timestamp_micros(),
+        sleep_ms: 0,
     }
 }
 
@@ -51,10 +52,10 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
         Noop::NAME.to_owned(),
         PolicyOverride {
             concurrency: Some(args.concurrency),
+            fetch_size: Some(args.batch),
             ..Default::default()
         },
     );
-    settings.worker.batch_size = args.batch;
     settings.cron.enabled = false;
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;

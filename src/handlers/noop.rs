@@ -1,4 +1,5 @@
-//! `bench.noop`: does nothing but note how long it waited, for `revisit bench queue`.
+//! `bench.noop`: does nothing (or sleeps, when asked to) but note how long it waited, for
+//! `revisit bench queue` and the queue's tests.
 
 use revisit_jobs::Noop;
 
@@ -9,6 +10,9 @@ impl Handler for Noop {
         let waited = chrono::Utc::now().timestamp_micros() - self.enqueued_at_micros;
         if let Ok(mut l) = ctx.app.bench_latencies.lock() {
             l.push(waited.max(0) as u64);
+        }
+        if self.sleep_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(self.sleep_ms)).await;
         }
         Ok(())
     }

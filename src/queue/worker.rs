@@ -1,6 +1,6 @@
-//! The worker runtime: one apalis worker per queue, supervised by an apalis `Monitor`.
-//!
-//! apalis fetches, locks, heartbeats and acknowledges; it leaves these guarantees to us, and
+//! The worker runtime: one apalis worker per queue, supervised by an apalis `Monitor`, on
+//! Revisit's own apalis backend ([`super::backend`]), which fetches in batches, heartbeats and
+//! stores outcomes in batches. apalis leaves these guarantees to us, and
 //! [`run_job`] and [`run_pool`] provide them:
 //! - **stored backoff**: after a retryable failure the job's `run_at` is moved forward in
 //!   Postgres before apalis marks it `Failed`, so the fetch query (`run_at < now()`) skips it until
@@ -17,12 +17,14 @@
 use std::{future::Future, sync::Arc};
 
 use apalis::prelude::*;
-use apalis_postgres::{Config as PgConfig, PostgresStorage, Pubsub};
-use apalis_sqlite::{Config as SqliteConfig, SqliteStorage};
 use revisit_jobs::{Job, KindInfo};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use super::{
+    backend::{Flushers, QueueBackend, QueueConfig},
+    wakeups::Wakeups,
+};
 use crate::{
     app::App,
     handlers::{Handler, JobCtx, JobError},
@@ -153,37 +155,43 @@ fn worker_name(queue: &str) -> String {
     )
 }
 
+/// What every worker of a pool shares: the LISTEN pool (PostgreSQL) and the result flushers.
+struct PoolShared {
+    listen: Option<sqlx::PgPool>,
+    flushers: Flushers,
+}
+
 fn register<J: Handler>(
     monitor: Monitor,
     app: &Arc<App>,
-    listen: &Option<sqlx::PgPool>,
+    shared: &PoolShared,
     names: &mut Vec<String>,
 ) -> Monitor {
     let name = worker_name(J::QUEUE);
     names.push(name.clone());
     let policy = app.settings.policy(&KindInfo::of::<J>());
     let w = app.settings.worker.clone();
-    let batch = w.batch_size.min(policy.concurrency).max(1);
+    let batch = app.settings.fetch_size(&KindInfo::of::<J>());
     let app = app.clone();
-    let listen = listen.clone();
+    let listen = shared.listen.clone();
+    let flushers = shared.flushers.clone();
+    let config = QueueConfig {
+        queue: J::QUEUE,
+        fetch_size: batch,
+        heartbeat: w.heartbeat(),
+        orphaned_after: w.heartbeat() * w.missed_heartbeats.max(1) as u32,
+    };
     // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
     match app.pool.clone() {
         DbPool::Postgres(pool) => monitor.register(move |_restarts| {
-            // Never the work pool: held LISTEN connections would starve the jobs.
+            let storage = QueueBackend::<_, J>::new(pool.clone(), config.clone(), &name, &flushers);
+            // LISTEN/NOTIFY wakes the worker for new jobs, on a pool of its own: held LISTEN
+            // connections would starve the jobs.
             let listen = listen
                 .clone()
                 .expect("run_pool makes a listener pool for PostgreSQL");
-            let config = PgConfig::default()
-                .queue(J::QUEUE)
-                .batch_size(batch)
-                .heartbeat_interval(w.heartbeat())
-                .missed_heartbeats(w.missed_heartbeats)
-                .lock_tasks(false)
-                .persist_results(true);
-            let storage = PostgresStorage::<J>::new(&pool).with_config(config);
-            // LISTEN/NOTIFY wakes the worker for new jobs.
             let strategy = Strategy::new()
-                .stream(Pubsub::new(listen, J::QUEUE.to_owned()))
+                .stream(Wakeups::new(listen, J::QUEUE))
                 .interval(w.poll_interval());
             WorkerBuilder::new(name.clone())
                 .backend(PollWith::new(storage, strategy))
@@ -193,14 +201,7 @@ fn register<J: Handler>(
                 .build(run_job::<J>)
         }),
         DbPool::Sqlite(pool) => monitor.register(move |_restarts| {
-            let config = SqliteConfig::default()
-                .queue(J::QUEUE)
-                .batch_size(batch)
-                .heartbeat_interval(w.heartbeat())
-                .missed_heartbeats(w.missed_heartbeats)
-                .lock_tasks(false)
-                .persist_results(true);
-            let storage = SqliteStorage::<J>::new(&pool).with_config(config);
+            let storage = QueueBackend::<_, J>::new(pool.clone(), config.clone(), &name, &flushers);
             let strategy = Strategy::new().interval(w.poll_interval());
             WorkerBuilder::new(name.clone())
                 .backend(PollWith::new(storage, strategy))
@@ -216,31 +217,31 @@ fn register_queue(
     monitor: Monitor,
     app: &Arc<App>,
     queue: &str,
-    listen: &Option<sqlx::PgPool>,
+    shared: &PoolShared,
     names: &mut Vec<String>,
 ) -> Monitor {
     use revisit_jobs::*;
     match queue {
-        q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, listen, names),
-        q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, listen, names),
-        q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, listen, names),
-        q if q == CheckinScan::QUEUE => register::<CheckinScan>(monitor, app, listen, names),
-        q if q == CycleScan::QUEUE => register::<CycleScan>(monitor, app, listen, names),
-        q if q == WinbackScan::QUEUE => register::<WinbackScan>(monitor, app, listen, names),
+        q if q == ImportFile::QUEUE => register::<ImportFile>(monitor, app, shared, names),
+        q if q == ImportScan::QUEUE => register::<ImportScan>(monitor, app, shared, names),
+        q if q == ReminderScan::QUEUE => register::<ReminderScan>(monitor, app, shared, names),
+        q if q == CheckinScan::QUEUE => register::<CheckinScan>(monitor, app, shared, names),
+        q if q == CycleScan::QUEUE => register::<CycleScan>(monitor, app, shared, names),
+        q if q == WinbackScan::QUEUE => register::<WinbackScan>(monitor, app, shared, names),
         q if q == GreetingGenerate::QUEUE => {
-            register::<GreetingGenerate>(monitor, app, listen, names)
+            register::<GreetingGenerate>(monitor, app, shared, names)
         }
-        q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, listen, names),
-        q if q == WecomConfirm::QUEUE => register::<WecomConfirm>(monitor, app, listen, names),
-        q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, listen, names),
-        q if q == AlertSend::QUEUE => register::<AlertSend>(monitor, app, listen, names),
-        q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, listen, names),
-        q if q == JobsPrune::QUEUE => register::<JobsPrune>(monitor, app, listen, names),
+        q if q == MessageSend::QUEUE => register::<MessageSend>(monitor, app, shared, names),
+        q if q == WecomConfirm::QUEUE => register::<WecomConfirm>(monitor, app, shared, names),
+        q if q == ReportDaily::QUEUE => register::<ReportDaily>(monitor, app, shared, names),
+        q if q == AlertSend::QUEUE => register::<AlertSend>(monitor, app, shared, names),
+        q if q == SystemHealth::QUEUE => register::<SystemHealth>(monitor, app, shared, names),
+        q if q == JobsPrune::QUEUE => register::<JobsPrune>(monitor, app, shared, names),
         q if q == ProjectionDispatch::QUEUE => {
-            register::<ProjectionDispatch>(monitor, app, listen, names)
+            register::<ProjectionDispatch>(monitor, app, shared, names)
         }
-        q if q == ProjectionSync::QUEUE => register::<ProjectionSync>(monitor, app, listen, names),
-        q if q == Noop::QUEUE => register::<Noop>(monitor, app, listen, names),
+        q if q == ProjectionSync::QUEUE => register::<ProjectionSync>(monitor, app, shared, names),
+        q if q == Noop::QUEUE => register::<Noop>(monitor, app, shared, names),
         other => unreachable!("queue {other} has no handler"),
     }
 }
@@ -287,8 +288,12 @@ pub async fn run_pool(
         ),
         DbPool::Sqlite(_) => None,
     };
+    let shared = PoolShared {
+        listen,
+        flushers: Flushers::default(),
+    };
     for queue in &queues {
-        monitor = register_queue(monitor, &app, queue, &listen, &mut names);
+        monitor = register_queue(monitor, &app, queue, &shared, &mut names);
     }
     let cron = if options.cron && app.settings.cron.enabled {
         let app = app.clone();
@@ -314,6 +319,9 @@ pub async fn run_pool(
     if let Some(cron) = cron {
         let _ = cron.await;
     }
+    // Results of finished jobs are stored before anything is released: a finished job released
+    // as unstarted would run again.
+    shared.flushers.finish().await;
     // Jobs this process fetched but never started go back at once instead of after the heartbeat
     // timeout; attempts are not charged. Jobs still running past the shutdown timeout stay held:
     // released now, another worker would run them beside this one.

@@ -19,6 +19,7 @@ pub mod search_profiles;
 pub mod sqlite;
 pub mod tasks;
 mod types;
+pub mod worker_queue;
 
 use std::{sync::Arc, time::Duration};
 

@@ -17,6 +17,7 @@ mod import;
 mod import_rules;
 mod projections;
 mod qdrant_server;
+mod queue;
 mod reminders;
 mod report;
 mod runtime;

@@ -16,7 +16,7 @@ pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> StoreResult<Option
     sqlx::query_scalar(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
          VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6)
-         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         ON CONFLICT (job_type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id",
     )
     .bind(&id)

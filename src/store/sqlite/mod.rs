@@ -23,6 +23,7 @@ mod followups;
 mod import;
 pub mod jobs;
 mod projections;
+mod queue;
 mod reports;
 mod revisits;
 mod search_profiles;

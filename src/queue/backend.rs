@@ -1,0 +1,381 @@
+//! Revisit's own apalis backend, on apalis's tables, for PostgreSQL and SQLite alike (the SQL is
+//! the store's: [`WorkerQueue`]).
+//!
+//! apalis's storages spend a transaction per fetch and another per batch of results, and a
+//! worker waits for each: fetch, run, store the results, fetch again. Here (what graphile-worker
+//! and River do):
+//! - a fetch is one statement that locks a batch of due jobs into the worker's local buffer
+//!   (`fetch_size` of them; more than the concurrency makes a buffer that is refilled only when
+//!   empty);
+//! - outcomes go to a flusher task of the worker's own, which stores everything that finished
+//!   while its previous statement ran in one statement: the worker never waits for an outcome to
+//!   be stored before it fetches again, and the more jobs finish at once, the fewer statements
+//!   per job;
+//! - on PostgreSQL an insert wakes the queue's workers once per statement ([`super::wakeups`]).
+//!
+//! What is kept: a job is locked by its worker until its result is stored; a worker that stops
+//! heartbeating loses its jobs to the queue (charged one attempt); jobs fetched but never started
+//! go back at shutdown, uncharged; the flusher keeps retrying a failed store while the process
+//! lives, and [`Flushers::finish`] waits for it at shutdown before anything is released. A
+//! process killed between a job's end and its flush leaves the job locked: the heartbeat rule
+//! gives it back and it runs again (every handler is idempotent; that is the queue's contract).
+
+use std::{
+    marker::PhantomData,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use apalis_codec::json::JsonCodec;
+use apalis_core::{
+    backend::{
+        Backend, BackendConfig, WireFormatBackend,
+        finalize::Durable,
+        persistence::{Persisted, Persistence, TaskEvent, TaskPersistLayer},
+    },
+    task::{Task, builder::TaskBuilder, status::Status, task_id::TaskId},
+    worker::context::WorkerContext,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+use ulid::Ulid;
+
+use crate::store::worker_queue::{Outcome, WorkerQueue};
+
+/// Most outcomes stored by one statement.
+const MAX_FLUSH: usize = 5_000;
+
+/// How long a stopping worker keeps retrying to store its last outcomes.
+const FLUSH_AT_SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// What one queue's worker needs to know about its table.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub queue: &'static str,
+    /// Jobs locked by one fetch: the local buffer.
+    pub fetch_size: usize,
+    pub heartbeat: Duration,
+    /// A worker silent this long has its jobs given back.
+    pub orphaned_after: Duration,
+}
+
+/// The flusher tasks of a pool's workers, awaited at shutdown.
+#[derive(Clone)]
+pub struct Flushers {
+    handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Flushers {
+    fn default() -> Self {
+        Self {
+            handles: Arc::default(),
+            closing: watch::channel(false).0,
+        }
+    }
+}
+
+impl Flushers {
+    fn track(&self, handle: tokio::task::JoinHandle<()>) {
+        let mut all = self
+            .handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|h| !h.is_finished());
+        all.push(handle);
+    }
+
+    /// Once the pool's workers have stopped: each flusher stores what it has received and ends.
+    pub async fn finish(&self) {
+        self.closing.send_replace(true);
+        let handles: Vec<_> = std::mem::take(
+            &mut *self
+                .handles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct QueuePersistence<T> {
+    table: T,
+    config: QueueConfig,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
+    type Compact = Vec<u8>;
+    type Response = Value;
+    type Error = sqlx::Error;
+
+    async fn register(&mut self, worker: &WorkerContext) -> Result<(), sqlx::Error> {
+        let c = &self.config;
+        let rescued = self
+            .table
+            .register_worker(c.queue, worker.name(), c.orphaned_after)
+            .await?;
+        if rescued > 0 {
+            warn!(
+                queue = c.queue,
+                rescued, "jobs of dead workers were given back to the queue"
+            );
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self, worker: &WorkerContext) -> Result<(), sqlx::Error> {
+        let c = &self.config;
+        let rescued = self
+            .table
+            .heartbeat(c.queue, worker.name(), c.orphaned_after)
+            .await?;
+        if rescued > 0 {
+            warn!(
+                queue = c.queue,
+                rescued, "jobs of dead workers were given back to the queue"
+            );
+        }
+        Ok(())
+    }
+
+    async fn fetch_next(
+        &mut self,
+        worker: &WorkerContext,
+    ) -> Result<Vec<Task<Vec<u8>>>, sqlx::Error> {
+        let c = &self.config;
+        let rows = self
+            .table
+            .fetch(c.queue, worker.name(), c.fetch_size as i32)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id = Ulid::from_string(&row.id)
+                    .map_err(|e| sqlx::Error::Decode(format!("job id {}: {e}", row.id).into()))?;
+                let mut task = TaskBuilder::new(row.job)
+                    .task_id(TaskId::from_ulid(id))
+                    .queue(c.queue.to_owned().into())
+                    .status(Status::Queued)
+                    .attempt(row.attempts.max(0) as usize)
+                    .max_attempts(row.max_attempts.max(1) as usize)
+                    .run_at_timestamp(row.run_at.max(0) as u64)
+                    .lock_by(Some(worker.name().to_owned()))
+                    .priority(row.priority.max(0) as usize);
+                if let Some(key) = row.idempotency_key {
+                    task = task.idempotency_key(key);
+                }
+                Ok(task.build())
+            })
+            .collect()
+    }
+
+    async fn reenqueue_abandoned(
+        &mut self,
+        tasks: Vec<Task<Vec<u8>>>,
+        worker: &WorkerContext,
+    ) -> Result<u64, sqlx::Error> {
+        let ids: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t.task_id().map(ToString::to_string))
+            .collect();
+        self.table
+            .give_back(self.config.queue, worker.name(), &ids)
+            .await
+    }
+
+    async fn handle_events(
+        &mut self,
+        events: Vec<TaskEvent<Value>>,
+        _worker: &WorkerContext,
+    ) -> Result<(), sqlx::Error> {
+        for event in events {
+            // Only completions are sent: the layer is built with lock_tasks off, and a job stays
+            // `Queued` (locked by its worker) while it runs.
+            if let TaskEvent::Complete(done) = event {
+                let outcome = Outcome {
+                    id: done.task_id.to_string(),
+                    status: done.status.to_string(),
+                    attempts: done.attempt as i32,
+                    result: serde_json::to_value(&done.result).unwrap_or(Value::Null),
+                };
+                if self.outcomes.send(outcome).is_err() {
+                    // The flusher has ended, which happens only when every sender is gone.
+                    warn!(
+                        queue = self.config.queue,
+                        "job outcome after the flusher ended; the job will be rescued and run again"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_tasks(&mut self, tasks: Vec<Task<Vec<u8>>>) -> Result<(), sqlx::Error> {
+        let max_attempts = tasks
+            .iter()
+            .map(|t| t.ctx().max_attempts().unwrap_or(1) as i32)
+            .collect();
+        let payloads = tasks.into_iter().map(|t| t.args).collect();
+        self.table
+            .push(self.config.queue, payloads, max_attempts)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Stores the outcomes a worker sends, as many per statement as have arrived, until the pool
+/// closes (then it stores what it has and ends). A failed store is retried while the pool runs;
+/// once it closes, for at most [`FLUSH_AT_SHUTDOWN`].
+async fn flush_outcomes<T: WorkerQueue>(
+    table: T,
+    queue: &'static str,
+    worker: String,
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(64);
+    loop {
+        let closed = *closing.borrow();
+        if closed {
+            while let Ok(outcome) = rx.try_recv() {
+                batch.push(outcome);
+            }
+            if batch.is_empty() {
+                return;
+            }
+        } else {
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Some(outcome) => batch.push(outcome),
+                    None => return,
+                },
+                _ = closing.changed() => continue,
+            }
+        }
+        while batch.len() < MAX_FLUSH {
+            match rx.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
+        let mut delay = Duration::from_millis(50);
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            match table.store_outcomes(&worker, &batch).await {
+                Ok(stored) => {
+                    debug!(queue, outcomes = batch.len(), stored, "job outcomes stored");
+                    break;
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if *closing.borrow() && since.elapsed() > FLUSH_AT_SHUTDOWN {
+                        warn!(queue, outcomes = batch.len(), error = %e, "could not store job outcomes at shutdown; the heartbeat rule will run those jobs again");
+                        break;
+                    }
+                    warn!(queue, outcomes = batch.len(), error = %e, retry_in_ms = delay.as_millis() as u64, "could not store job outcomes; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+        if closed && rx.is_empty() {
+            return;
+        }
+    }
+}
+
+/// One queue's jobs, as an apalis backend.
+pub struct QueueBackend<T: WorkerQueue, Args> {
+    persisted: Persisted<QueuePersistence<T>>,
+    codec: JsonCodec<Vec<u8>>,
+    config: QueueConfig,
+    _args: PhantomData<Args>,
+}
+
+impl<T: WorkerQueue, Args> QueueBackend<T, Args> {
+    /// A backend for `config.queue` worked by the worker named `worker`; its flusher is tracked
+    /// by `flushers`.
+    pub fn new(table: T, config: QueueConfig, worker: &str, flushers: &Flushers) -> Self {
+        let (outcomes, rx) = mpsc::unbounded_channel();
+        flushers.track(tokio::spawn(flush_outcomes(
+            table.clone(),
+            config.queue,
+            worker.to_owned(),
+            rx,
+            flushers.closing.subscribe(),
+        )));
+        Self {
+            persisted: Persisted::new(QueuePersistence {
+                table,
+                config: config.clone(),
+                outcomes,
+            }),
+            codec: JsonCodec::default(),
+            config,
+            _args: PhantomData,
+        }
+    }
+}
+
+impl<T: WorkerQueue, Args> Backend for QueueBackend<T, Args> {
+    type Task = Task<Vec<u8>>;
+    type Error = sqlx::Error;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        self.persisted.poll_ready(cx, worker, self.config.heartbeat)
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+        self.persisted.poll_next(cx, worker)
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        self.persisted.poll_close(cx, worker)
+    }
+}
+
+impl<T: WorkerQueue, Args> BackendConfig for QueueBackend<T, Args> {
+    type Args = Args;
+    type Kind = Durable;
+    type Id = Ulid;
+    type Config = QueueConfig;
+    type Layer = TaskPersistLayer<JsonCodec<Value>, Value>;
+
+    fn config(&self) -> &Self::Config {
+        &self.config
+    }
+
+    fn middleware(&mut self, _: &mut WorkerContext) -> Self::Layer {
+        self.persisted
+            .layer(JsonCodec::<Value>::default(), self.config.fetch_size)
+            .persist_results(true)
+            .lock_tasks(false)
+    }
+}
+
+impl<T: WorkerQueue, Args> WireFormatBackend for QueueBackend<T, Args> {
+    type Codec = JsonCodec<Vec<u8>>;
+    type Compact = Vec<u8>;
+
+    fn codec(&self) -> &Self::Codec {
+        &self.codec
+    }
+}

@@ -1,0 +1,149 @@
+//! The queue's batching: one fetch locks many jobs into a worker's local buffer, results are
+//! stored many to a statement, and an insert announces itself once. What must still hold:
+//! every job runs once, a job fetched but never started goes back uncharged when the worker
+//! stops, and nothing is left locked.
+
+use std::time::Duration;
+
+use revisit::store::{Backend, NewJob};
+use revisit_jobs::{Job, KindInfo, Noop};
+
+use crate::harness::*;
+
+crate::on_both_backends!(
+    jobs_fetched_beyond_the_concurrency_each_run_once,
+    jobs_fetched_but_never_started_go_back_uncharged_when_the_worker_stops,
+);
+
+fn noop(seq: u64, sleep_ms: u64) -> Noop {
+    Noop {
+        seq,
+        enqueued_at_micros: chrono::Utc::now().timestamp_micros(),
+        sleep_ms,
+    }
+}
+
+async fn enqueue(env: &TestEnv, jobs: impl Iterator<Item = Noop>) {
+    let max_attempts = env
+        .app
+        .settings
+        .policy(&KindInfo::of::<Noop>())
+        .max_attempts as i32;
+    let payloads = jobs.map(|j| serde_json::to_vec(&j).unwrap()).collect();
+    env.store()
+        .enqueue_many(Noop::QUEUE, payloads, max_attempts)
+        .await
+        .unwrap();
+}
+
+fn runs(env: &TestEnv) -> usize {
+    env.app.bench_latencies.lock().unwrap().len()
+}
+
+async fn jobs_fetched_beyond_the_concurrency_each_run_once(backend: Backend) {
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__JOBS__BENCH_NOOP__CONCURRENCY", "4"),
+            ("REVISIT__JOBS__BENCH_NOOP__FETCH_SIZE", "100"),
+        ],
+    )
+    .await;
+    for chunk in 0..5u64 {
+        enqueue(&env, (chunk * 100..(chunk + 1) * 100).map(|i| noop(i, 0))).await;
+    }
+    let workers = env.start_workers(vec![Noop::QUEUE]);
+    eventually(Duration::from_secs(60), "500 jobs done", || async {
+        (env.store().done_count(Noop::QUEUE).await.unwrap() == 500).then_some(())
+    })
+    .await;
+    workers.stop().await;
+    assert_eq!(runs(&env), 500, "every job ran exactly once");
+    let jobs = env.jobs_of(Noop::QUEUE).await;
+    assert_eq!(jobs.len(), 500);
+    for j in &jobs {
+        assert_eq!((j.state.as_str(), j.attempts), ("done", 1), "{j:?}");
+        assert!(j.done_at.is_some(), "{j:?}");
+    }
+}
+
+async fn jobs_fetched_but_never_started_go_back_uncharged_when_the_worker_stops(backend: Backend) {
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__JOBS__BENCH_NOOP__CONCURRENCY", "1"),
+            ("REVISIT__JOBS__BENCH_NOOP__FETCH_SIZE", "10"),
+        ],
+    )
+    .await;
+    enqueue(&env, (0..20).map(|i| noop(i, 400))).await;
+    let workers = env.start_workers(vec![Noop::QUEUE]);
+    eventually(
+        Duration::from_secs(30),
+        "the first job to start",
+        || async { (runs(&env) >= 1).then_some(()) },
+    )
+    .await;
+    // The worker holds a batch of ten and runs one: the graceful stop lets that one finish and
+    // gives the nine others back.
+    workers.stop().await;
+    let jobs = env.jobs_of(Noop::QUEUE).await;
+    let done = jobs.iter().filter(|j| j.state == "done").count();
+    assert!((1..=2).contains(&done), "{jobs:?}");
+    assert_eq!(done, runs(&env), "the finished jobs are the ones that ran");
+    for j in jobs.iter().filter(|j| j.state != "done") {
+        assert_eq!(j.state, "pending", "{j:?}");
+        assert_eq!(
+            j.attempts, 0,
+            "a job that never started is not charged: {j:?}"
+        );
+        assert!(j.lock_by.is_none(), "{j:?}");
+    }
+    // Another worker takes them at once: nothing waits for a heartbeat timeout.
+    let fast = env
+        .app_with(&[
+            ("REVISIT__JOBS__BENCH_NOOP__CONCURRENCY", "20"),
+            ("REVISIT__WORKER__HEARTBEAT_SECS", "600"),
+        ])
+        .await;
+    let again = start_workers_on(fast, vec![Noop::QUEUE]);
+    eventually(Duration::from_secs(20), "all 20 jobs done", || async {
+        (env.store().done_count(Noop::QUEUE).await.unwrap() == 20).then_some(())
+    })
+    .await;
+    again.stop().await;
+    let jobs = env.jobs_of(Noop::QUEUE).await;
+    assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
+}
+
+/// An insert of many jobs wakes the workers of its queue once, not once per job.
+#[tokio::test]
+async fn postgres_announces_an_insert_once_per_statement_and_queue() {
+    let env = TestEnv::new(Backend::Postgres, &[]).await;
+    let mut listener = sqlx::postgres::PgListener::connect(&env.db.url)
+        .await
+        .unwrap();
+    listener
+        .listen(revisit::queue::wakeups::WAKE_CHANNEL)
+        .await
+        .unwrap();
+    enqueue(&env, (0..1000).map(|i| noop(i, 0))).await;
+    let first = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a wake-up")
+        .unwrap();
+    assert_eq!(first.payload(), Noop::QUEUE);
+    let more = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(more.is_err(), "a second wake-up for one insert: {more:?}");
+    // A job due later wakes nobody: the polling interval picks it up when it is due.
+    let later = NewJob {
+        run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..NewJob::of(&env.app.settings, &noop(1000, 0), None)
+    };
+    env.store().enqueue(later).await.unwrap();
+    let woke = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(
+        woke.is_err(),
+        "a job due in an hour woke the workers: {woke:?}"
+    );
+}
