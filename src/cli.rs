@@ -409,6 +409,25 @@ pub enum BenchCommand {
     /// 127.0.0.1 that answers after a fixed delay: greetings/s beside the bound that
     /// concurrency and delay allow.
     Greetings(BenchGreetingsArgs),
+    /// Import a large institution, then time the daily birthday scan's candidate query
+    /// (p50/p99) over windows spread across the year.
+    Scan(BenchScanArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchScanArgs {
+    /// Customers of the generated institution (their birthdays cover the year evenly).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub customers: usize,
+    /// Orders of the generated institution (one to three items each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub orders: usize,
+    /// Days ahead, as `reminders.days_ahead`: the window is today and this many days after.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Windows to time, spread over the year.
+    #[arg(long, default_value_t = 50)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Clone, Args)]

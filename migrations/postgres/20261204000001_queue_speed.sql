@@ -32,3 +32,9 @@ CREATE UNIQUE INDEX idx_jobs_idempotency_key ON apalis.jobs (job_type, idempoten
 -- finished rows leave the index, so storing a result adds an entry to the primary key alone.
 DROP INDEX IF EXISTS apalis.idx_apalis_jobs_lock_by;
 CREATE INDEX idx_apalis_jobs_lock_by ON apalis.jobs (lock_by) WHERE status IN ('Queued', 'Running');
+
+-- A fetch sets lock_by on every row it takes, and this key made each of them look its worker up
+-- (`FOR KEY SHARE` on the worker's row, one trigger call per job): more than half of a fetch's
+-- time. Workers register before they fetch, and the heartbeat rescue treats a job whose worker
+-- row is missing as orphaned, so nothing relies on it.
+ALTER TABLE apalis.jobs DROP CONSTRAINT IF EXISTS fk_worker_lock_by;

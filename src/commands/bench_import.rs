@@ -331,9 +331,17 @@ fn generated_customer(i: usize) -> GeneratedCustomer {
         code: customer_code(i),
         phone: phone(i),
         name: format!("{}{}", SURNAMES[i % 8], GIVEN[(i / 8) % 8]),
-        birthday: format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
+        birthday: birthday(i),
         tags: [TAGS[i % 6], TAGS[(i + 1) % 6]],
     }
+}
+
+/// Customer `i`'s birthday: every day of the year about equally often (a birthday scan over
+/// the generated customers meets as many people as it would in a real chain), years 1960-1999.
+fn birthday(i: usize) -> String {
+    let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date")
+        + chrono::Days::new((i as u64 * 7919) % 365);
+    format!("{}-{}", 1960 + i % 40, day.format("%m-%d"))
 }
 
 /// The order date of order `i`.

@@ -155,9 +155,11 @@ fn worker_name(queue: &str) -> String {
     )
 }
 
-/// What every worker of a pool shares: the LISTEN pool (PostgreSQL) and the result flushers.
+/// What every worker of a pool shares: on PostgreSQL the LISTEN pool and the queue's own pool,
+/// and the outcome flushers.
 struct PoolShared {
     listen: Option<sqlx::PgPool>,
+    queue: Option<sqlx::PgPool>,
     flushers: Flushers,
 }
 
@@ -174,6 +176,7 @@ fn register<J: Handler>(
     let batch = app.settings.fetch_size(&KindInfo::of::<J>());
     let app = app.clone();
     let listen = shared.listen.clone();
+    let queue_pool = shared.queue.clone();
     let flushers = shared.flushers.clone();
     let config = QueueConfig {
         queue: J::QUEUE,
@@ -183,8 +186,11 @@ fn register<J: Handler>(
     };
     // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
     match app.pool.clone() {
-        DbPool::Postgres(pool) => monitor.register(move |_restarts| {
-            let storage = QueueBackend::<_, J>::new(pool.clone(), config.clone(), &name, &flushers);
+        DbPool::Postgres(_) => monitor.register(move |_restarts| {
+            let pool = queue_pool
+                .clone()
+                .expect("run_pool makes a queue pool for PostgreSQL");
+            let storage = QueueBackend::<_, J>::new(pool, config.clone(), &name, &flushers);
             // LISTEN/NOTIFY wakes the worker for new jobs, on a pool of its own: held LISTEN
             // connections would starve the jobs.
             let listen = listen
@@ -288,8 +294,26 @@ pub async fn run_pool(
         ),
         DbPool::Sqlite(_) => None,
     };
+    // The queue's own statements (fetch, outcomes, heartbeats) run on a small pool of their
+    // own: they never wait behind the jobs' connections, and they keep PostgreSQL's default
+    // plan cache (their prepared statements run on a generic plan after five executions; the
+    // store's custom-plan setting, which its other statements need, would plan every fetch anew,
+    // as long as the fetch itself).
+    let queue = match &app.pool {
+        DbPool::Postgres(pool) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(queues.len().max(4) as u32)
+                .connect_lazy_with(
+                    (*pool.connect_options())
+                        .clone()
+                        .options([("plan_cache_mode", "auto")]),
+                ),
+        ),
+        DbPool::Sqlite(_) => None,
+    };
     let shared = PoolShared {
         listen,
+        queue,
         flushers: Flushers::default(),
     };
     for queue in &queues {

@@ -182,7 +182,13 @@ pub trait Repository:
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64>;
     /// Deletes every job of a queue (the benchmark's).
     async fn clear_queue(&self, queue: &str) -> StoreResult<()>;
+    /// Brings the planner's statistics up to date (`ANALYZE`), as after a large load before
+    /// autovacuum has come round: the benchmarks run it after their import.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
     async fn done_count(&self, queue: &str) -> StoreResult<i64>;
+    /// Whether no job of `queue` waits to run or runs (finished and dead ones aside). Reads only
+    /// the queue's small indexes, however many finished rows the table keeps.
+    async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool>;
     /// Deletes finished (Done) job rows that finished at least `done` ago, and dead job rows
     /// (failed for good, killed, cancelled), cron ticks and health-check rows older than
     /// `history`.

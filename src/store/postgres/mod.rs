@@ -149,6 +149,23 @@ impl Repository for PgStore {
             .map(|_| ())
     }
 
+    async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
+        // The fetch index holds the runnable rows, the lock_by index the held ones.
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
+                                  AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)))
+                AND NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
+                                  AND status IN ('Queued', 'Running'))",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await.map(|_| ())
+    }
+
     async fn done_count(&self, queue: &str) -> StoreResult<i64> {
         sqlx::query_scalar(
             "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",

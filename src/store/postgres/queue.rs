@@ -101,10 +101,10 @@ async fn rescue_orphans(
     let done = sqlx::query(
         "WITH stale AS (
              SELECT jobs.id FROM apalis.jobs
-             JOIN apalis.workers ON jobs.lock_by = workers.id
-             WHERE jobs.status IN ('Queued', 'Running')
-               AND workers.worker_type = $1
-               AND workers.last_seen <= now() - $2 * interval '1 millisecond'
+             LEFT JOIN apalis.workers ON workers.id = jobs.lock_by
+             WHERE jobs.status IN ('Queued', 'Running') AND jobs.job_type = $1
+               AND (workers.id IS NULL
+                    OR workers.last_seen <= now() - $2 * interval '1 millisecond')
              FOR UPDATE OF jobs SKIP LOCKED
          )
          UPDATE apalis.jobs SET status = 'Pending', done_at = NULL, lock_by = NULL, lock_at = NULL,

@@ -297,6 +297,26 @@ impl Repository for SqliteStore {
             .map(|_| ())
     }
 
+    async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
+        // Runnable rows are in idx_jobs_pending and idx_jobs_failed; held ones are found by
+        // status first (idx_jobs_completed_done_at).
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
+                                  AND status = 'Pending' AND lock_by IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
+                                  AND status = 'Failed' AND attempts < max_attempts)
+                AND NOT EXISTS (SELECT 1 FROM Jobs WHERE status IN ('Queued', 'Running')
+                                  AND job_type = ?1)",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await.map(|_| ())
+    }
+
     async fn done_count(&self, queue: &str) -> StoreResult<i64> {
         sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done'")
             .bind(queue)

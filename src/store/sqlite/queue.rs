@@ -21,10 +21,10 @@ async fn rescue_orphans(
         "UPDATE Jobs SET status = 'Pending', done_at = NULL, lock_by = NULL, lock_at = NULL,
              attempts = attempts + 1,
              last_result = '{\"Err\": \"Re-enqueued due to worker heartbeat timeout.\"}'
-         WHERE status IN ('Queued', 'Running') AND lock_by IN (
-             SELECT id FROM Workers
-             WHERE worker_type = ?1
-               AND last_seen <= CAST(strftime('%s', 'now') AS INTEGER) - ?2)",
+         WHERE status IN ('Queued', 'Running') AND job_type = ?1
+           AND (lock_by IS NULL OR lock_by NOT IN (
+               SELECT id FROM Workers
+               WHERE last_seen > CAST(strftime('%s', 'now') AS INTEGER) - ?2))",
     )
     .bind(queue)
     .bind(orphaned_after.as_secs().max(1) as i64)
