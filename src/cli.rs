@@ -428,6 +428,10 @@ pub struct BenchScanArgs {
     /// Windows to time, spread over the year.
     #[arg(long, default_value_t = 50)]
     pub runs: usize,
+    /// Time the database as an earlier run left it (its customers already imported) instead of
+    /// generating and importing them again.
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 #[derive(Debug, Clone, Args)]

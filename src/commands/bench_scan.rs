@@ -4,7 +4,7 @@
 //! birthdays fall on every day of the year), then times the candidate query the scan runs
 //! (`Repository::birthday_candidates`: customers whose birthday is kept in the window, one per
 //! person, not opted out) for `--runs` windows of `--days` days spread over the year: p50, p99
-//! and the candidates found.
+//! and the candidates found. `--reuse` times a database an earlier run imported.
 
 use std::time::Instant;
 
@@ -29,11 +29,13 @@ pub async fn run(mut settings: Settings, args: BenchScanArgs) -> anyhow::Result<
         settings.backend().name(),
         args.days + 1,
     );
-    let (d, c, o) = (dir.join("data"), args.customers, args.orders);
-    tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
-    import_generated(&app, &dir.join("data")).await?;
+    if !args.reuse {
+        let (d, c, o) = (dir.join("data"), args.customers, args.orders);
+        tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
+        import_generated(&app, &dir.join("data")).await?;
+    }
     app.store.refresh_statistics().await?;
     let institutions = vec![super::bench_import::INSTITUTION.to_owned()];
     let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");

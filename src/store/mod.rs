@@ -182,8 +182,8 @@ pub trait Repository:
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64>;
     /// Deletes every job of a queue (the benchmark's).
     async fn clear_queue(&self, queue: &str) -> StoreResult<()>;
-    /// Brings the planner's statistics up to date (`ANALYZE`), as after a large load before
-    /// autovacuum has come round: the benchmarks run it after their import.
+    /// Brings the planner's statistics (and on PostgreSQL the visibility map) up to date, as
+    /// autovacuum would some time after a large load: the benchmarks run it after their import.
     async fn refresh_statistics(&self) -> StoreResult<()>;
     async fn done_count(&self, queue: &str) -> StoreResult<i64>;
     /// Whether no job of `queue` waits to run or runs (finished and dead ones aside). Reads only

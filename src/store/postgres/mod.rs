@@ -163,7 +163,11 @@ impl Repository for PgStore {
     }
 
     async fn refresh_statistics(&self) -> StoreResult<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await.map(|_| ())
+        // VACUUM too: index-only scans need the visibility map it sets.
+        sqlx::query("VACUUM (ANALYZE)")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     async fn done_count(&self, queue: &str) -> StoreResult<i64> {
