@@ -120,12 +120,14 @@ impl WorkerQueue for SqlitePool {
             })
             .collect();
         let done = sqlx::query(
+            // `+`: each row is found by its id, never through the lock_by or status indexes, which
+            // SQLite would otherwise walk once per outcome.
             "UPDATE Jobs SET status = o.status, attempts = o.attempts, last_result = o.result,
                  done_at = CAST(strftime('%s', 'now') AS INTEGER)
              FROM (SELECT value ->> 'id' AS id, value ->> 'status' AS status,
                           value ->> 'attempts' AS attempts, value ->> 'result' AS result
                    FROM json_each(?1)) AS o
-             WHERE Jobs.id = o.id AND Jobs.lock_by = ?2 AND Jobs.status IN ('Queued', 'Running')",
+             WHERE Jobs.id = o.id AND +Jobs.lock_by = ?2 AND +Jobs.status IN ('Queued', 'Running')",
         )
         .bind(serde_json::Value::Array(rows).to_string())
         .bind(worker)
@@ -137,7 +139,7 @@ impl WorkerQueue for SqlitePool {
     async fn give_back(&self, queue: &str, worker: &str, ids: &[String]) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
-             WHERE lock_by = ?2 AND job_type = ?1 AND status IN ('Queued', 'Running')
+             WHERE +lock_by = ?2 AND job_type = ?1 AND status IN ('Queued', 'Running')
                AND id IN (SELECT value FROM json_each(?3))",
         )
         .bind(queue)
