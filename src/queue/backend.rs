@@ -7,7 +7,7 @@
 //! - a fetch is one statement that locks a batch of due jobs into the worker's local buffer
 //!   (`fetch_size` of them; more than the concurrency makes a buffer that is refilled only when
 //!   empty);
-//! - outcomes go to a flusher task of the worker's own, which stores everything that finished
+//! - outcomes go to a keeper task of the worker's own, which stores everything that finished
 //!   while its previous statement ran in one statement: the worker never waits for an outcome to
 //!   be stored before it fetches again, and the more jobs finish at once, the fewer statements
 //!   per job;
@@ -15,8 +15,8 @@
 //!
 //! What is kept: a job is locked by its worker until its result is stored; a worker that stops
 //! heartbeating loses its jobs to the queue (charged one attempt); jobs fetched but never started
-//! go back at shutdown, uncharged; the flusher keeps retrying a failed store while the process
-//! lives, and [`Flushers::finish`] waits for it at shutdown before anything is released. A
+//! go back at shutdown, uncharged; the keeper keeps retrying a failed store while the process
+//! lives, and [`Keepers::finish`] waits for it at shutdown before anything is released. A
 //! process killed between a job's end and its flush leaves the job locked: the heartbeat rule
 //! gives it back and it runs again (every handler is idempotent; that is the queue's contract).
 
@@ -32,11 +32,13 @@ use apalis_core::{
     backend::{
         Backend, BackendConfig, WireFormatBackend,
         finalize::Durable,
-        persistence::{Persisted, Persistence, TaskEvent, TaskPersistLayer},
+        persistence::{Persisted, Persistence, TaskEvent},
     },
+    error::BoxDynError,
     task::{Task, builder::TaskBuilder, status::Status, task_id::TaskId},
     worker::context::WorkerContext,
 };
+use futures::{FutureExt, future::BoxFuture};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -61,14 +63,14 @@ pub struct QueueConfig {
     pub orphaned_after: Duration,
 }
 
-/// The flusher tasks of a pool's workers, awaited at shutdown.
+/// The keeper tasks of a pool's workers (outcomes and heartbeats), awaited at shutdown.
 #[derive(Clone)]
-pub struct Flushers {
+pub struct Keepers {
     handles: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     closing: watch::Sender<bool>,
 }
 
-impl Default for Flushers {
+impl Default for Keepers {
     fn default() -> Self {
         Self {
             handles: Arc::default(),
@@ -77,7 +79,7 @@ impl Default for Flushers {
     }
 }
 
-impl Flushers {
+impl Keepers {
     fn track(&self, handle: tokio::task::JoinHandle<()>) {
         let mut all = self
             .handles
@@ -87,7 +89,7 @@ impl Flushers {
         all.push(handle);
     }
 
-    /// Once the pool's workers have stopped: each flusher stores what it has received and ends.
+    /// Once the pool's workers have stopped: each keeper stores what it has received and ends.
     pub async fn finish(&self) {
         self.closing.send_replace(true);
         let handles: Vec<_> = std::mem::take(
@@ -106,7 +108,6 @@ impl Flushers {
 struct QueuePersistence<T> {
     table: T,
     config: QueueConfig,
-    outcomes: mpsc::UnboundedSender<Outcome>,
 }
 
 impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
@@ -129,18 +130,10 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
         Ok(())
     }
 
-    async fn heartbeat(&mut self, worker: &WorkerContext) -> Result<(), sqlx::Error> {
-        let c = &self.config;
-        let rescued = self
-            .table
-            .heartbeat(c.queue, worker.name(), c.orphaned_after)
-            .await?;
-        if rescued > 0 {
-            warn!(
-                queue = c.queue,
-                rescued, "jobs of dead workers were given back to the queue"
-            );
-        }
+    /// apalis calls this only between batches, when the local buffer is empty: a worker busy
+    /// with a large buffer of long jobs would look dead. The keeper task ([`keep_worker`])
+    /// heartbeats on its own clock instead.
+    async fn heartbeat(&mut self, _worker: &WorkerContext) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
@@ -188,30 +181,13 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
             .await
     }
 
+    /// Outcomes do not come this way (apalis would hand them over only between batches): the
+    /// backend's own layer ([`OutcomeLayer`]) sends each to the keeper task as its job ends.
     async fn handle_events(
         &mut self,
-        events: Vec<TaskEvent<Value>>,
+        _events: Vec<TaskEvent<Value>>,
         _worker: &WorkerContext,
     ) -> Result<(), sqlx::Error> {
-        for event in events {
-            // Only completions are sent: the layer is built with lock_tasks off, and a job stays
-            // `Queued` (locked by its worker) while it runs.
-            if let TaskEvent::Complete(done) = event {
-                let outcome = Outcome {
-                    id: done.task_id.to_string(),
-                    status: done.status.to_string(),
-                    attempts: done.attempt as i32,
-                    result: serde_json::to_value(&done.result).unwrap_or(Value::Null),
-                };
-                if self.outcomes.send(outcome).is_err() {
-                    // The flusher has ended, which happens only when every sender is gone.
-                    warn!(
-                        queue = self.config.queue,
-                        "job outcome after the flusher ended; the job will be rescued and run again"
-                    );
-                }
-            }
-        }
         Ok(())
     }
 
@@ -228,19 +204,27 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     }
 }
 
-/// Stores the outcomes a worker sends, as many per statement as have arrived, until the pool
-/// closes (then it stores what it has and ends). A failed store is retried while the pool runs;
-/// once it closes, for at most [`FLUSH_AT_SHUTDOWN`].
-async fn flush_outcomes<T: WorkerQueue>(
+/// A worker's keeper: stores the outcomes its jobs send, as many per statement as have arrived,
+/// and marks the worker alive every heartbeat interval (giving back dead workers' jobs), until
+/// the worker is gone or the pool closes (then it stores what it has and ends). A failed store
+/// is retried while the pool runs; once it closes, for at most [`FLUSH_AT_SHUTDOWN`].
+async fn keep_worker<T: WorkerQueue>(
     table: T,
-    queue: &'static str,
+    config: QueueConfig,
     worker: String,
     mut rx: mpsc::UnboundedReceiver<Outcome>,
     mut closing: watch::Receiver<bool>,
 ) {
+    let queue = config.queue;
     let mut batch = Vec::with_capacity(64);
+    let mut beat = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.heartbeat,
+        config.heartbeat,
+    );
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pool_gone = false;
     loop {
-        let closed = *closing.borrow();
+        let closed = pool_gone || *closing.borrow();
         if closed {
             while let Ok(outcome) = rx.try_recv() {
                 batch.push(outcome);
@@ -252,9 +236,21 @@ async fn flush_outcomes<T: WorkerQueue>(
             tokio::select! {
                 got = rx.recv() => match got {
                     Some(outcome) => batch.push(outcome),
+                    // The worker is gone (stopped, or restarted with a keeper of its own).
                     None => return,
                 },
-                _ = closing.changed() => continue,
+                _ = beat.tick() => {
+                    match table.heartbeat(queue, &worker, config.orphaned_after).await {
+                        Ok(0) => {}
+                        Ok(rescued) => warn!(queue, rescued, "jobs of dead workers were given back to the queue"),
+                        Err(e) => warn!(queue, error = %e, "heartbeat failed; retrying at the next one"),
+                    }
+                    continue;
+                }
+                changed = closing.changed() => {
+                    pool_gone = changed.is_err();
+                    continue;
+                }
             }
         }
         while batch.len() < MAX_FLUSH {
@@ -273,7 +269,7 @@ async fn flush_outcomes<T: WorkerQueue>(
                 }
                 Err(e) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
-                    if *closing.borrow() && since.elapsed() > FLUSH_AT_SHUTDOWN {
+                    if (pool_gone || *closing.borrow()) && since.elapsed() > FLUSH_AT_SHUTDOWN {
                         warn!(queue, outcomes = batch.len(), error = %e, "could not store job outcomes at shutdown; the heartbeat rule will run those jobs again");
                         break;
                     }
@@ -290,34 +286,104 @@ async fn flush_outcomes<T: WorkerQueue>(
     }
 }
 
+/// The backend's middleware: when a job ends, its outcome (status, attempt, result) goes to the
+/// worker's keeper at once, whatever the worker's fetch loop is doing.
+#[derive(Clone)]
+pub struct OutcomeLayer {
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl<S> tower_layer::Layer<S> for OutcomeLayer {
+    type Service = OutcomeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OutcomeService {
+            inner,
+            outcomes: self.outcomes.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OutcomeService<S> {
+    inner: S,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl<S, Args> tower_service::Service<Task<Args>> for OutcomeService<S>
+where
+    S: tower_service::Service<Task<Args>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxDynError>,
+    S::Response: serde::Serialize + Send,
+    Args: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxDynError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, task: Task<Args>) -> Self::Future {
+        let ctx = task.ctx().clone();
+        let job = self.inner.call(task);
+        let outcomes = self.outcomes.clone();
+        async move {
+            let done = job.await.map_err(Into::into);
+            if let Some(id) = ctx.task_id() {
+                let result = match &done {
+                    Ok(response) => serde_json::json!({
+                        "Ok": serde_json::to_value(response).unwrap_or(Value::Null)
+                    }),
+                    Err(e) => serde_json::json!({ "Err": e.to_string() }),
+                };
+                let outcome = Outcome {
+                    id: id.to_string(),
+                    status: ctx.status().to_string(),
+                    attempts: ctx.attempt() as i32,
+                    result,
+                };
+                if outcomes.send(outcome).is_err() {
+                    warn!(job_id = %id, "job outcome after the worker's keeper ended; the heartbeat rule will run the job again");
+                }
+            }
+            done
+        }
+        .boxed()
+    }
+}
+
 /// One queue's jobs, as an apalis backend.
 pub struct QueueBackend<T: WorkerQueue, Args> {
     persisted: Persisted<QueuePersistence<T>>,
     codec: JsonCodec<Vec<u8>>,
     config: QueueConfig,
+    outcomes: mpsc::UnboundedSender<Outcome>,
     _args: PhantomData<Args>,
 }
 
 impl<T: WorkerQueue, Args> QueueBackend<T, Args> {
-    /// A backend for `config.queue` worked by the worker named `worker`; its flusher is tracked
-    /// by `flushers`.
-    pub fn new(table: T, config: QueueConfig, worker: &str, flushers: &Flushers) -> Self {
+    /// A backend for `config.queue` worked by the worker named `worker`; its keeper task is
+    /// tracked by `keepers`.
+    pub fn new(table: T, config: QueueConfig, worker: &str, keepers: &Keepers) -> Self {
         let (outcomes, rx) = mpsc::unbounded_channel();
-        flushers.track(tokio::spawn(flush_outcomes(
+        keepers.track(tokio::spawn(keep_worker(
             table.clone(),
-            config.queue,
+            config.clone(),
             worker.to_owned(),
             rx,
-            flushers.closing.subscribe(),
+            keepers.closing.subscribe(),
         )));
         Self {
             persisted: Persisted::new(QueuePersistence {
                 table,
                 config: config.clone(),
-                outcomes,
             }),
             codec: JsonCodec::default(),
             config,
+            outcomes,
             _args: PhantomData,
         }
     }
@@ -357,17 +423,16 @@ impl<T: WorkerQueue, Args> BackendConfig for QueueBackend<T, Args> {
     type Kind = Durable;
     type Id = Ulid;
     type Config = QueueConfig;
-    type Layer = TaskPersistLayer<JsonCodec<Value>, Value>;
+    type Layer = OutcomeLayer;
 
     fn config(&self) -> &Self::Config {
         &self.config
     }
 
     fn middleware(&mut self, _: &mut WorkerContext) -> Self::Layer {
-        self.persisted
-            .layer(JsonCodec::<Value>::default(), self.config.fetch_size)
-            .persist_results(true)
-            .lock_tasks(false)
+        OutcomeLayer {
+            outcomes: self.outcomes.clone(),
+        }
     }
 }
 

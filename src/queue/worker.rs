@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
-    backend::{Flushers, QueueBackend, QueueConfig},
+    backend::{Keepers, QueueBackend, QueueConfig},
     wakeups::Wakeups,
 };
 use crate::{
@@ -156,11 +156,11 @@ fn worker_name(queue: &str) -> String {
 }
 
 /// What every worker of a pool shares: on PostgreSQL the LISTEN pool and the queue's own pool,
-/// and the outcome flushers.
+/// and the workers' keepers (outcomes and heartbeats).
 struct PoolShared {
     listen: Option<sqlx::PgPool>,
     queue: Option<sqlx::PgPool>,
-    flushers: Flushers,
+    keepers: Keepers,
 }
 
 fn register<J: Handler>(
@@ -177,7 +177,7 @@ fn register<J: Handler>(
     let app = app.clone();
     let listen = shared.listen.clone();
     let queue_pool = shared.queue.clone();
-    let flushers = shared.flushers.clone();
+    let keepers = shared.keepers.clone();
     let config = QueueConfig {
         queue: J::QUEUE,
         fetch_size: batch,
@@ -190,7 +190,7 @@ fn register<J: Handler>(
             let pool = queue_pool
                 .clone()
                 .expect("run_pool makes a queue pool for PostgreSQL");
-            let storage = QueueBackend::<_, J>::new(pool, config.clone(), &name, &flushers);
+            let storage = QueueBackend::<_, J>::new(pool, config.clone(), &name, &keepers);
             // LISTEN/NOTIFY wakes the worker for new jobs, on a pool of its own: held LISTEN
             // connections would starve the jobs.
             let listen = listen
@@ -207,7 +207,7 @@ fn register<J: Handler>(
                 .build(run_job::<J>)
         }),
         DbPool::Sqlite(pool) => monitor.register(move |_restarts| {
-            let storage = QueueBackend::<_, J>::new(pool.clone(), config.clone(), &name, &flushers);
+            let storage = QueueBackend::<_, J>::new(pool.clone(), config.clone(), &name, &keepers);
             let strategy = Strategy::new().interval(w.poll_interval());
             WorkerBuilder::new(name.clone())
                 .backend(PollWith::new(storage, strategy))
@@ -314,7 +314,7 @@ pub async fn run_pool(
     let shared = PoolShared {
         listen,
         queue,
-        flushers: Flushers::default(),
+        keepers: Keepers::default(),
     };
     for queue in &queues {
         monitor = register_queue(monitor, &app, queue, &shared, &mut names);
@@ -345,7 +345,7 @@ pub async fn run_pool(
     }
     // Results of finished jobs are stored before anything is released: a finished job released
     // as unstarted would run again.
-    shared.flushers.finish().await;
+    shared.keepers.finish().await;
     // Jobs this process fetched but never started go back at once instead of after the heartbeat
     // timeout; attempts are not charged. Jobs still running past the shutdown timeout stay held:
     // released now, another worker would run them beside this one.

@@ -13,6 +13,7 @@ use crate::harness::*;
 crate::on_both_backends!(
     jobs_fetched_beyond_the_concurrency_each_run_once,
     jobs_fetched_but_never_started_go_back_uncharged_when_the_worker_stops,
+    a_worker_busy_with_its_buffer_keeps_heartbeating_so_no_job_runs_twice,
 );
 
 fn noop(seq: u64, sleep_ms: u64) -> Noop {
@@ -112,6 +113,44 @@ async fn jobs_fetched_but_never_started_go_back_uncharged_when_the_worker_stops(
     })
     .await;
     again.stop().await;
+    let jobs = env.jobs_of(Noop::QUEUE).await;
+    assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
+}
+
+async fn a_worker_busy_with_its_buffer_keeps_heartbeating_so_no_job_runs_twice(backend: Backend) {
+    // Orphaned after 2 s of silence; four jobs of 1.5 s, one at a time, all in one buffer: the
+    // worker is busy for 6 s without fetching.
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__JOBS__BENCH_NOOP__CONCURRENCY", "1"),
+            ("REVISIT__JOBS__BENCH_NOOP__FETCH_SIZE", "4"),
+        ],
+    )
+    .await;
+    enqueue(&env, (0..4).map(|i| noop(i, 1500))).await;
+    let busy = env.start_workers(vec![Noop::QUEUE]);
+    eventually(
+        Duration::from_secs(20),
+        "the first job to start",
+        || async { (runs(&env) >= 1).then_some(()) },
+    )
+    .await;
+    // A second worker whose heartbeats would give the busy one's jobs back if it looked dead.
+    let other_app = env.app_with(&[]).await;
+    let other = start_workers_on(other_app.clone(), vec![Noop::QUEUE]);
+    eventually(Duration::from_secs(30), "four jobs done", || async {
+        (env.store().done_count(Noop::QUEUE).await.unwrap() == 4).then_some(())
+    })
+    .await;
+    busy.stop().await;
+    other.stop().await;
+    let ran_elsewhere = other_app.bench_latencies.lock().unwrap().len();
+    assert_eq!(
+        (runs(&env), ran_elsewhere),
+        (4, 0),
+        "the busy worker ran its four jobs, none was taken from it"
+    );
     let jobs = env.jobs_of(Noop::QUEUE).await;
     assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
 }
