@@ -44,6 +44,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 use ulid::Ulid;
 
+use super::wakeups::WakeCount;
 use crate::store::worker_queue::{Outcome, WorkerQueue};
 
 /// Most outcomes stored by one statement.
@@ -61,6 +62,9 @@ pub struct QueueConfig {
     pub heartbeat: Duration,
     /// A worker silent this long has its jobs given back.
     pub orphaned_after: Duration,
+    /// The queue's wake-ups (PostgreSQL): a fetch that found nothing while one arrived looks
+    /// again at once instead of waiting for the next wake-up or the polling interval.
+    pub wakes: Option<WakeCount>,
 }
 
 /// The keeper tasks of a pool's workers (outcomes and heartbeats), awaited at shutdown.
@@ -142,10 +146,18 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
         worker: &WorkerContext,
     ) -> Result<Vec<Task<Vec<u8>>>, sqlx::Error> {
         let c = &self.config;
-        let rows = self
-            .table
-            .fetch(c.queue, worker.name(), c.fetch_size as i32)
-            .await?;
+        let mut seen = c.wakes.as_ref().map(WakeCount::get);
+        let rows = loop {
+            let rows = self
+                .table
+                .fetch(c.queue, worker.name(), c.fetch_size as i32)
+                .await?;
+            let now = c.wakes.as_ref().map(WakeCount::get);
+            if !rows.is_empty() || now == seen {
+                break rows;
+            }
+            seen = now;
+        };
         rows.into_iter()
             .map(|row| {
                 let id = Ulid::from_string(&row.id)
@@ -192,14 +204,17 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     }
 
     async fn push_tasks(&mut self, tasks: Vec<Task<Vec<u8>>>) -> Result<(), sqlx::Error> {
-        let max_attempts = tasks
-            .iter()
-            .map(|t| t.ctx().max_attempts().unwrap_or(1) as i32)
-            .collect();
-        let payloads = tasks.into_iter().map(|t| t.args).collect();
-        self.table
-            .push(self.config.queue, payloads, max_attempts)
-            .await?;
+        // One insert per number of attempts (tasks pushed together nearly always share one).
+        let mut by_attempts: std::collections::BTreeMap<i32, Vec<Vec<u8>>> = Default::default();
+        for task in tasks {
+            let max_attempts = task.ctx().max_attempts().unwrap_or(1) as i32;
+            by_attempts.entry(max_attempts).or_default().push(task.args);
+        }
+        for (max_attempts, payloads) in by_attempts {
+            self.table
+                .push(self.config.queue, payloads, max_attempts)
+                .await?;
+        }
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
     backend::{Keepers, QueueBackend, QueueConfig},
-    wakeups::Wakeups,
+    wakeups::{WakeCount, Wakeups},
 };
 use crate::{
     app::App,
@@ -183,6 +183,7 @@ fn register<J: Handler>(
         fetch_size: batch,
         heartbeat: w.heartbeat(),
         orphaned_after: w.heartbeat() * w.missed_heartbeats.max(1) as u32,
+        wakes: None,
     };
     // In both cases the interval picks up jobs whose backoff has ended, which nothing announces.
     match app.pool.clone() {
@@ -190,15 +191,19 @@ fn register<J: Handler>(
             let pool = queue_pool
                 .clone()
                 .expect("run_pool makes a queue pool for PostgreSQL");
-            let storage = QueueBackend::<_, J>::new(pool, config.clone(), &name, &keepers);
             // LISTEN/NOTIFY wakes the worker for new jobs, on a pool of its own: held LISTEN
             // connections would starve the jobs.
             let listen = listen
                 .clone()
                 .expect("run_pool makes a listener pool for PostgreSQL");
-            let strategy = Strategy::new()
-                .stream(Wakeups::new(listen, J::QUEUE))
-                .interval(w.poll_interval());
+            let wakes = WakeCount::default();
+            let wakeups = Wakeups::new(listen, J::QUEUE, wakes.clone());
+            let config = QueueConfig {
+                wakes: Some(wakes),
+                ..config.clone()
+            };
+            let storage = QueueBackend::<_, J>::new(pool, config, &name, &keepers);
+            let strategy = Strategy::new().stream(wakeups).interval(w.poll_interval());
             WorkerBuilder::new(name.clone())
                 .backend(PollWith::new(storage, strategy))
                 .data(app.clone())

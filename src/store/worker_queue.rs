@@ -88,6 +88,6 @@ pub trait WorkerQueue: Clone + Send + Sync + 'static {
         &self,
         queue: &str,
         payloads: Vec<Vec<u8>>,
-        max_attempts: Vec<i32>,
+        max_attempts: i32,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 }

@@ -154,23 +154,8 @@ impl WorkerQueue for SqlitePool {
         &self,
         queue: &str,
         payloads: Vec<Vec<u8>>,
-        max_attempts: Vec<i32>,
+        max_attempts: i32,
     ) -> StoreResult<u64> {
-        let mut tx = begin_write(self).await?;
-        let n = payloads.len() as u64;
-        for (payload, max_attempts) in payloads.into_iter().zip(max_attempts) {
-            sqlx::query(
-                "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority)
-                 VALUES (?1, ?2, ?3, 'Pending', 0, ?4, CAST(strftime('%s', 'now') AS INTEGER), 0)",
-            )
-            .bind(payload)
-            .bind(ulid::Ulid::generate().to_string())
-            .bind(queue)
-            .bind(max_attempts)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(n)
+        super::jobs::insert_many(self, queue, payloads, max_attempts).await
     }
 }
