@@ -566,4 +566,8 @@ pub struct BenchQueueArgs {
     /// Seconds of the latency phase at half the measured throughput.
     #[arg(long, default_value_t = 5)]
     pub latency_secs: u64,
+    /// How long each job takes (it sleeps): with 0 the queue's own cost is measured, with more
+    /// whether throughput grows with the concurrency as waiting jobs overlap.
+    #[arg(long, default_value_t = 0)]
+    pub job_ms: u64,
 }

@@ -17,11 +17,11 @@ use crate::{
     store::{self, NewJob},
 };
 
-fn noop(seq: u64) -> Noop {
+fn noop(seq: u64, sleep_ms: u64) -> Noop {
     Noop {
         seq,
         enqueued_at_micros: chrono::Utc::now().timestamp_micros(),
-        sleep_ms: 0,
+        sleep_ms,
     }
 }
 
@@ -62,15 +62,19 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     let backend = app.store.backend().name();
     app.store.clear_queue(Noop::QUEUE).await?;
     println!(
-        "队列基准 queue benchmark on {backend}: {} single + {} batched no-op jobs, concurrency {}, batch {}",
-        args.single, args.jobs, args.concurrency, args.batch
+        "队列基准 queue benchmark on {backend}: {} single + {} batched no-op jobs of {} ms, concurrency {}, batch {}",
+        args.single, args.jobs, args.job_ms, args.concurrency, args.batch
     );
 
     // 1. One statement per job.
     let t = Instant::now();
     for i in 0..args.single {
         app.store
-            .enqueue(NewJob::of(&app.settings, &noop(i as u64), None))
+            .enqueue(NewJob::of(
+                &app.settings,
+                &noop(i as u64, args.job_ms),
+                None,
+            ))
             .await?;
     }
     let single_rate = args.single as f64 / t.elapsed().as_secs_f64();
@@ -78,7 +82,7 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     // 2. Batches of 1,000 in one statement each.
     let t = Instant::now();
     for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
-        enqueue_batch(&app, chunk.iter().map(|i| noop(*i as u64))).await?;
+        enqueue_batch(&app, chunk.iter().map(|i| noop(*i as u64, args.job_ms))).await?;
     }
     let batch_rate = args.jobs as f64 / t.elapsed().as_secs_f64();
 
@@ -111,7 +115,9 @@ pub async fn queue(mut settings: Settings, args: BenchQueueArgs) -> anyhow::Resu
     let mut next = tokio::time::Instant::now();
     while t.elapsed() < Duration::from_secs(args.latency_secs) {
         let due = (t.elapsed().as_secs_f64() / tick.as_secs_f64() * per_tick) as u64;
-        let jobs: Vec<Noop> = (sent..due.max(sent)).map(noop).collect();
+        let jobs: Vec<Noop> = (sent..due.max(sent))
+            .map(|i| noop(i, args.job_ms))
+            .collect();
         if !jobs.is_empty() {
             sent += jobs.len() as u64;
             enqueue_batch(&app, jobs.into_iter()).await?;
