@@ -307,7 +307,8 @@ pub async fn run_pool(
     let queue = match &app.pool {
         DbPool::Postgres(pool) => Some(
             sqlx::postgres::PgPoolOptions::new()
-                .max_connections(queues.len().max(4) as u32)
+                // A busy queue uses three at once (fetch, outcomes, heartbeat); idle ones share.
+                .max_connections((queues.len() / 2).clamp(3, 8) as u32)
                 .connect_lazy_with(
                     (*pool.connect_options())
                         .clone()
