@@ -120,18 +120,7 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     type Error = sqlx::Error;
 
     async fn register(&mut self, worker: &WorkerContext) -> Result<(), sqlx::Error> {
-        let c = &self.config;
-        let rescued = self
-            .table
-            .register_worker(c.queue, worker.name(), c.orphaned_after)
-            .await?;
-        if rescued > 0 {
-            warn!(
-                queue = c.queue,
-                rescued, "jobs of dead workers were given back to the queue"
-            );
-        }
-        Ok(())
+        beat(&self.table, &self.config, worker.name()).await
     }
 
     /// apalis calls this only between batches, when the local buffer is empty: a worker busy
@@ -219,6 +208,24 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     }
 }
 
+/// Marks `worker` alive (registering it the first time) and gives back dead workers' jobs.
+async fn beat<T: WorkerQueue>(
+    table: &T,
+    config: &QueueConfig,
+    worker: &str,
+) -> Result<(), sqlx::Error> {
+    let rescued = table
+        .heartbeat(config.queue, worker, config.orphaned_after)
+        .await?;
+    if rescued > 0 {
+        warn!(
+            queue = config.queue,
+            rescued, "jobs of dead workers were given back to the queue"
+        );
+    }
+    Ok(())
+}
+
 /// A worker's keeper: stores the outcomes its jobs send, as many per statement as have arrived,
 /// and marks the worker alive every heartbeat interval (giving back dead workers' jobs), until
 /// the worker is gone or the pool closes (then it stores what it has and ends). A failed store
@@ -232,11 +239,11 @@ async fn keep_worker<T: WorkerQueue>(
 ) {
     let queue = config.queue;
     let mut batch = Vec::with_capacity(64);
-    let mut beat = tokio::time::interval_at(
+    let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + config.heartbeat,
         config.heartbeat,
     );
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pool_gone = false;
     loop {
         let closed = pool_gone || *closing.borrow();
@@ -254,11 +261,9 @@ async fn keep_worker<T: WorkerQueue>(
                     // The worker is gone (stopped, or restarted with a keeper of its own).
                     None => return,
                 },
-                _ = beat.tick() => {
-                    match table.heartbeat(queue, &worker, config.orphaned_after).await {
-                        Ok(0) => {}
-                        Ok(rescued) => warn!(queue, rescued, "jobs of dead workers were given back to the queue"),
-                        Err(e) => warn!(queue, error = %e, "heartbeat failed; retrying at the next one"),
+                _ = ticks.tick() => {
+                    if let Err(e) = beat(&table, &config, &worker).await {
+                        warn!(queue, error = %e, "heartbeat failed; retrying at the next one");
                     }
                     continue;
                 }

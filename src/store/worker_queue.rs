@@ -40,16 +40,8 @@ pub struct Outcome {
 }
 
 pub trait WorkerQueue: Clone + Send + Sync + 'static {
-    /// Registers (or re-registers) a worker, first giving back the jobs of its queue's dead
-    /// workers. Returns how many were given back.
-    fn register_worker(
-        &self,
-        queue: &str,
-        worker: &str,
-        orphaned_after: Duration,
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
-
-    /// Marks the worker alive, and gives back the jobs of its queue's dead workers.
+    /// Marks the worker alive (registering it the first time), and gives back the jobs of its
+    /// queue's dead workers. Returns how many were given back.
     fn heartbeat(
         &self,
         queue: &str,

@@ -13,27 +13,6 @@ use crate::store::{
 };
 
 impl WorkerQueue for PgPool {
-    async fn register_worker(
-        &self,
-        queue: &str,
-        worker: &str,
-        orphaned_after: Duration,
-    ) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        let rescued = rescue_orphans(&mut tx, queue, orphaned_after).await?;
-        sqlx::query(
-            "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
-             VALUES ($1, $2, 'RevisitPg', '', now())
-             ON CONFLICT (id) DO UPDATE SET worker_type = EXCLUDED.worker_type, last_seen = now()",
-        )
-        .bind(worker)
-        .bind(queue)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rescued)
-    }
-
     async fn heartbeat(
         &self,
         queue: &str,
@@ -42,7 +21,9 @@ impl WorkerQueue for PgPool {
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE apalis.workers SET last_seen = now() WHERE id = $1 AND worker_type = $2",
+            "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+             VALUES ($1, $2, 'RevisitPg', '', now())
+             ON CONFLICT (id) DO UPDATE SET worker_type = EXCLUDED.worker_type, last_seen = now()",
         )
         .bind(worker)
         .bind(queue)

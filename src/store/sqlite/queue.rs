@@ -34,29 +34,6 @@ async fn rescue_orphans(
 }
 
 impl WorkerQueue for SqlitePool {
-    async fn register_worker(
-        &self,
-        queue: &str,
-        worker: &str,
-        orphaned_after: Duration,
-    ) -> StoreResult<u64> {
-        let mut tx = begin_write(self).await?;
-        let rescued = rescue_orphans(&mut tx, queue, orphaned_after).await?;
-        sqlx::query(
-            "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen, started_at)
-             VALUES (?1, ?2, 'RevisitSqlite', '', CAST(strftime('%s', 'now') AS INTEGER),
-                     CAST(strftime('%s', 'now') AS INTEGER))
-             ON CONFLICT (id) DO UPDATE SET worker_type = excluded.worker_type,
-                 last_seen = excluded.last_seen",
-        )
-        .bind(worker)
-        .bind(queue)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rescued)
-    }
-
     async fn heartbeat(
         &self,
         queue: &str,
@@ -65,8 +42,11 @@ impl WorkerQueue for SqlitePool {
     ) -> StoreResult<u64> {
         let mut tx = begin_write(self).await?;
         sqlx::query(
-            "UPDATE Workers SET last_seen = CAST(strftime('%s', 'now') AS INTEGER)
-             WHERE id = ?1 AND worker_type = ?2",
+            "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen, started_at)
+             VALUES (?1, ?2, 'RevisitSqlite', '', CAST(strftime('%s', 'now') AS INTEGER),
+                     CAST(strftime('%s', 'now') AS INTEGER))
+             ON CONFLICT (id) DO UPDATE SET worker_type = excluded.worker_type,
+                 last_seen = excluded.last_seen",
         )
         .bind(worker)
         .bind(queue)
