@@ -33,6 +33,8 @@ pub struct App {
     pub dashboard_memo: Mutex<Option<crate::analytics::Memo>>,
     /// Enqueue-to-start latencies of `bench.noop` jobs, in microseconds, while a benchmark runs.
     pub bench_latencies: Mutex<Vec<u64>>,
+    /// Staff customer searches per token (`api.searches_per_minute`).
+    pub search_limits: crate::domain::rate_limit::PerKeyLimiter,
 }
 
 impl App {
@@ -43,6 +45,10 @@ impl App {
             "wecom" => Channel::Wecom(crate::notify::WecomBroadcast::new(&settings.wecom)?),
             _ => Channel::Console,
         };
+        let search_limits = crate::domain::rate_limit::PerKeyLimiter::new(
+            settings.api.searches_per_minute,
+            std::time::Duration::from_secs(60),
+        );
         Ok(Arc::new(Self {
             llm: LlmClient::new(&settings.llm)?,
             channel,
@@ -57,6 +63,7 @@ impl App {
             running_jobs: Mutex::new(HashSet::new()),
             dashboard_memo: Mutex::new(None),
             bench_latencies: Mutex::new(Vec::new()),
+            search_limits,
         }))
     }
 }

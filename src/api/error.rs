@@ -82,6 +82,15 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// Too many requests of one kind from one token: try again in `wait`.
+    pub fn too_many(what: &str, wait: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("{what}过于频繁，请 {} 秒后再试", wait.as_secs().max(1)),
+        )
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Self {
         error!(error = %e, "API request failed");
         Self::new(

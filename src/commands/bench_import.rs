@@ -431,20 +431,16 @@ async fn copy_into_same_tables(
     for i in 0..customers {
         let c = generated_customer(i);
         let id = i + 1;
-        writeln!(
-            persons_csv,
-            "{id},{},{},{GENDER},{},1",
-            c.phone, c.name, c.birthday
-        )?;
+        writeln!(persons_csv, "{id},{},1", c.phone)?;
         writeln!(
             customers_csv,
-            "{id},{},{institution},{id},{VIP},{SOURCE},\"{{{},{}}}\",{NOTES},f,{hash},1",
-            c.code, c.tags[0], c.tags[1]
+            "{id},{},{institution},{id},{VIP},{SOURCE},\"{{{},{}}}\",{NOTES},f,{hash},1,{},{GENDER},{}",
+            c.code, c.tags[0], c.tags[1], c.name, c.birthday
         )?;
     }
     let took = copy_csv(
         conn,
-        "COPY bench_copy.persons (id, phone, name, gender, birthday, source_seq)
+        "COPY bench_copy.persons (id, phone, source_seq)
          FROM STDIN WITH (FORMAT csv)",
         &persons_csv,
     )
@@ -452,7 +448,8 @@ async fn copy_into_same_tables(
         + copy_csv(
             conn,
             "COPY bench_copy.customers (id, code, institution_id, person_id, vip_level, source,
-                 tags, notes, opted_out, content_hash, source_seq) FROM STDIN WITH (FORMAT csv)",
+                 tags, notes, opted_out, content_hash, source_seq, name, gender, birthday)
+                 FROM STDIN WITH (FORMAT csv)",
             &customers_csv,
         )
         .await?;

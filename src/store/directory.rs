@@ -23,7 +23,7 @@ pub struct InstitutionRef {
 #[derive(Debug, Clone)]
 pub struct CustomerQuery {
     pub institution_id: i64,
-    /// Matches a code's start, a name's part or a phone number's end.
+    /// Matches a code's start, a name's part, a whole phone number or its last four digits.
     pub search: Option<String>,
     /// The last code of the previous page.
     pub after: Option<String>,
@@ -43,6 +43,9 @@ pub struct CustomerListRow {
     pub lunar_birthday: Option<i16>,
     pub vip_level: Option<String>,
     pub opted_out: bool,
+    /// The same person (phone) opted out at another institution of the chain: an opt-out
+    /// protects the person everywhere, and is shown as coming from elsewhere.
+    pub opted_out_elsewhere: bool,
     pub last_visit: Option<NaiveDate>,
 }
 

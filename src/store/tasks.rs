@@ -44,10 +44,10 @@ impl TaskRow {
 
 /// The columns of a task as lists show it, and its joins; both engines add their `WHERE`.
 pub(crate) const TASK_SELECT: &str = "SELECT t.id, t.institution_id, i.code AS institution,
-        c.code AS customer_code, p.name, t.revisit_id, t.kind, t.note, t.status, t.created_at,
+        c.code AS customer_code, c.name, t.revisit_id, t.kind, t.note, t.status, t.created_at,
         t.done_at, t.done_by, t.done_note
     FROM staff_tasks t JOIN customers c ON c.id = t.customer_id
-    JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = t.institution_id";
+    JOIN institutions i ON i.id = t.institution_id";
 
 /// The note of the task a low score opens.
 pub fn low_score_note(score: u8, occasion_date: NaiveDate) -> String {

@@ -415,7 +415,7 @@ pub(crate) struct RecipientRow {
 /// The recipient query's columns and joins, with `$1`/`?1` the customer and `$2`/`?2` the
 /// channel written by each engine.
 pub(crate) const RECIPIENT_SELECT: &str = "SELECT i.code AS institution, c.code AS customer,
-        p.name, p.phone,
+        c.name, p.phone,
         EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out) AS opted_out,
         s.channel AS suppressed, s.source, c.wecom_external_userid, c.wecom_userid
     FROM customers c JOIN persons p ON p.id = c.person_id
@@ -470,7 +470,7 @@ pub struct SavedGreeting<'a> {
 /// The columns of a [`RevisitView`] and their joins; each query adds its `WHERE` (the same SQL on
 /// both engines).
 pub(crate) const REVISIT_VIEW_SELECT: &str = "SELECT r.id, i.code AS institution,
-        c.code AS customer_code, p.name, p.phone, r.occasion, r.occasion_date, r.test_mode,
+        c.code AS customer_code, c.name, p.phone, r.occasion, r.occasion_date, r.test_mode,
         r.status, r.generated_by, r.message, r.last_error
     FROM revisits r JOIN customers c ON c.id = r.customer_id
     JOIN persons p ON p.id = c.person_id JOIN institutions i ON i.id = c.institution_id";

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     tags_with_quotes_commas_and_backslashes_come_back_as_written,
     a_record_the_database_refuses_is_rejected_and_the_rest_land_without_retries,
     a_corrected_order_s_items_replace_its_old_items,
+    a_shared_phone_changes_nothing_another_institution_knows,
 );
 
 fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
@@ -55,7 +56,7 @@ async fn scan(env: &TestEnv, files: i64) {
 
 async fn names(env: &TestEnv) -> Vec<(String, String, String)> {
     env.rows(
-        "SELECT c.code, i.code, p.name FROM customers c JOIN persons p ON p.id = c.person_id
+        "SELECT c.code, i.code, c.name FROM customers c
          JOIN institutions i ON i.id = c.institution_id ORDER BY c.code",
     )
     .await
@@ -388,4 +389,85 @@ async fn a_corrected_order_s_items_replace_its_old_items(backend: Backend) {
         vec![(1, 8_000)],
         "the old second line is gone"
     );
+}
+
+/// One customer's profile as the institution keeps it: name, gender, birthday.
+async fn profile(env: &TestEnv, code: &str) -> (String, Option<String>, Option<String>) {
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = env
+        .rows("SELECT code, name, gender, CAST(birthday AS TEXT) FROM customers ORDER BY code")
+        .await;
+    let r = rows
+        .into_iter()
+        .find(|r| r.0 == code)
+        .unwrap_or_else(|| panic!("{code} is imported"));
+    (r.1, r.2, r.3)
+}
+
+/// Security review, finding 1: a staff upload at BJ with the phone of an SH customer renamed
+/// her, cleared her gender and showed her birthday on BJ's new row. What each institution knows
+/// is its own; the phone only joins them, and an opt-out protects the person everywhere while
+/// saying where it came from.
+async fn a_shared_phone_changes_nothing_another_institution_knows(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let sh = serde_json::json!([{"customer_code": "SH-ML-002-C1",
+        "person": {"name": "吕静", "gender": "女", "birthday": "1990-05-01",
+                   "lunar_birthday": "三月初七", "phone": "18500008274"}}])
+    .to_string();
+    let first = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        ("SH-ML-002/customers.json", &sh),
+    ]);
+    import_tree(&env, first.path()).await;
+    assert_eq!(candidates(&env).await.len(), 1, "三月初七 is 2026-04-23");
+    let bj = serde_json::json!([{"customer_code": "BJ-HA-001-C9",
+        "person": {"name": "生日快乐", "phone": "185-0000-8274"}, "opted_out": true}])
+    .to_string();
+    let second = write_tree(&[("BJ-HA-001/customers.json", &bj)]);
+    let batch = import_tree(&env, second.path()).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!((log.inserted, log.rejected), (1, 0), "{:?}", log.errors);
+
+    assert_eq!(
+        profile(&env, "SH-ML-002-C1").await,
+        ("吕静".into(), Some("女".into()), Some("1990-05-01".into())),
+        "SH's customer is as SH sent her"
+    );
+    assert_eq!(
+        profile(&env, "BJ-HA-001-C9").await,
+        ("生日快乐".into(), None, None),
+        "BJ's row holds only what BJ sent: no birthday it never had"
+    );
+    let lunar: Vec<(String, Option<i64>)> = env
+        .rows("SELECT code, CAST(lunar_birthday AS BIGINT) FROM customers ORDER BY code")
+        .await;
+    assert_eq!(lunar[0], ("BJ-HA-001-C9".into(), None));
+    assert!(lunar[1].1.is_some(), "SH's lunar birthday stays SH's");
+    assert_eq!(env.count("SELECT count(*) FROM persons").await, 1);
+
+    // The opt-out BJ recorded protects the person at SH too, and says it came from elsewhere.
+    let sh_inst = env.store().institution("SH-ML-002").await.unwrap().unwrap();
+    let at_sh = env
+        .store()
+        .customer_detail(sh_inst.id, "SH-ML-002-C1")
+        .await
+        .unwrap()
+        .unwrap()
+        .customer;
+    assert!(!at_sh.opted_out && at_sh.opted_out_elsewhere, "{at_sh:?}");
+    assert!(
+        candidates(&env).await.is_empty(),
+        "opted out at BJ: not greeted at SH"
+    );
+}
+
+/// Who the birthday scan of 2026-04-20 (seven days ahead) would greet, at every institution.
+async fn candidates(env: &TestEnv) -> Vec<revisit::store::BirthdayCandidate> {
+    let window = revisit::domain::birthday::BirthdayWindow::new(
+        chrono::NaiveDate::from_ymd_opt(2026, 4, 20).unwrap(),
+        7,
+    );
+    env.store()
+        .birthday_candidates(&["SH-ML-002".into(), "BJ-HA-001".into()], &window)
+        .await
+        .unwrap()
 }

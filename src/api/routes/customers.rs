@@ -37,8 +37,11 @@ pub struct CustomerItem {
     /// The lunar birthday the customer keeps (`闰六月十五`), which the greeting follows.
     pub lunar_birthday: Option<String>,
     pub vip_level: Option<String>,
-    /// Asked not to be contacted: never sent a message.
+    /// Asked this institution not to be contacted: never sent a message.
     pub opted_out: bool,
+    /// The same person (phone) asked another institution of the chain not to be contacted:
+    /// never sent a message either. Which institution is not said.
+    pub opted_out_elsewhere: bool,
     /// The date of the latest order.
     pub last_visit: Option<NaiveDate>,
 }
@@ -57,6 +60,7 @@ impl From<CustomerListRow> for CustomerItem {
                 .map(LunarBirthday::label),
             vip_level: r.vip_level,
             opted_out: r.opted_out,
+            opted_out_elsewhere: r.opted_out_elsewhere,
             last_visit: r.last_visit,
         }
     }
@@ -91,7 +95,7 @@ pub struct CustomerView {
     get, path = "/api/v1/customers/{code}", tag = "customers",
     params(
         ("code" = String, Path, description = "机构代码"),
-        ("q" = Option<String>, Query, description = "搜索：客户编号开头、姓名中的字、手机号末尾"),
+        ("q" = Option<String>, Query, description = "搜索：客户编号开头、姓名中的字、完整手机号或手机号后四位；每个令牌每分钟限 api.searches_per_minute 次"),
         ("after" = Option<String>, Query, description = "上一页的 next_after"),
         ("limit" = Option<i64>, Query, description = "每页条数，1–200，默认 50"),
     ),
@@ -99,6 +103,7 @@ pub struct CustomerView {
         (status = 200, body = CustomerPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -115,6 +120,11 @@ pub async fn list(
         return Err(ApiError::bad_param("q", "搜索词最多 64 个字"));
     }
     let inst = caller.institution(&app, &code).await?;
+    if search.is_some() {
+        app.search_limits
+            .check(caller.0.token_id, std::time::Instant::now())
+            .map_err(|wait| ApiError::too_many("搜索", wait))?;
+    }
     // One more than asked tells whether there is a next page.
     let mut rows = app
         .store

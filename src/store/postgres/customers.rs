@@ -63,13 +63,14 @@ impl ConsultationRow {
 }
 
 /// Active, not opted-out customers of `institutions` whose birthday may be kept in `window`
-/// (see [`BirthdayWindow`]). A person who is a customer
-/// of several institutions is greeted once, by the institution they visited last; a person who
-/// opted out at any institution is not greeted at all.
+/// (see [`BirthdayWindow`]). Each institution keeps its own customer's birthday; a person who is
+/// a customer of several institutions is greeted once, for the birthday that the institution
+/// they visited last knows, so two institutions that disagree never make
+/// two birthdays. A person who opted out at any institution is not greeted at all.
 ///
-/// Built for a million customers (`revisit bench scan`): persons and their customers are read
-/// from covering indexes, solar and lunar birthdays by a scan each, and the latest visit is
-/// looked up only for persons with more than one candidate customer. It runs without parallel
+/// Built for a million customers (`revisit bench scan`): candidates are read from covering
+/// indexes, solar and lunar birthdays by a scan each, and the latest visits are looked up only
+/// for persons who are customers of more than one institution. It runs without parallel
 /// workers: on the machines it is measured on, starting them cost more than they saved.
 pub async fn birthday_candidates(
     pool: &PgPool,
@@ -81,30 +82,32 @@ pub async fn birthday_candidates(
         .execute(&mut *tx)
         .await?;
     let found = sqlx::query_as(
-        "WITH p AS (
-             SELECT id, birthday, lunar_birthday FROM persons
+        "WITH cand AS (
+             SELECT id, person_id, institution_id, birthday, lunar_birthday FROM customers
              WHERE birthday_md = ANY($2) AND birthday IS NOT NULL AND lunar_birthday IS NULL
              UNION ALL
-             SELECT id, birthday, lunar_birthday FROM persons WHERE lunar_birthday = ANY($3)
-         ),
-         cand AS (
-             SELECT c.id AS customer_id, c.institution_id, p.id AS person_id, p.birthday,
-                    p.lunar_birthday, count(*) OVER (PARTITION BY p.id) AS customers_of_person
-             FROM p
-             JOIN customers c ON c.person_id = p.id
-             JOIN institutions i ON i.id = c.institution_id
-             WHERE i.code = ANY($1) AND i.status = 'active'
-               AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out)
+             SELECT id, person_id, institution_id, birthday, lunar_birthday FROM customers
+             WHERE lunar_birthday = ANY($3)
          )
-         SELECT DISTINCT ON (person_id) customer_id, person_id, birthday, lunar_birthday
-         FROM cand
-         ORDER BY person_id,
-                  CASE WHEN customers_of_person > 1 THEN
-                      (SELECT max(r.order_date) FROM consumption_records r
-                       WHERE r.institution_id = cand.institution_id
-                         AND r.customer_id = cand.customer_id)
-                  END DESC NULLS LAST,
-                  customer_id",
+         SELECT c.id AS customer_id, c.person_id, c.birthday, c.lunar_birthday
+         FROM cand c
+         JOIN institutions i ON i.id = c.institution_id
+         WHERE i.code = ANY($1) AND i.status = 'active'
+           AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = c.person_id AND o.opted_out)
+           AND (NOT EXISTS (SELECT 1 FROM customers o
+                            WHERE o.person_id = c.person_id AND o.id <> c.id)
+                -- Of the person's customers at active institutions who have a birthday,
+                -- the one visited last (then the first imported) greets.
+                OR c.id = (SELECT o.id FROM customers o
+                           JOIN institutions oi ON oi.id = o.institution_id AND oi.status = 'active'
+                           WHERE o.person_id = c.person_id
+                             AND (o.birthday IS NOT NULL OR o.lunar_birthday IS NOT NULL)
+                           ORDER BY (SELECT max(r.order_date) FROM consumption_records r
+                                     WHERE r.institution_id = o.institution_id
+                                       AND r.customer_id = o.id) DESC NULLS LAST,
+                                    o.id
+                           LIMIT 1))
+         ORDER BY c.id",
     )
     .bind(institutions)
     .bind(&window.solar)
@@ -164,9 +167,9 @@ pub async fn greeting_context(
     occasion_date: NaiveDate,
 ) -> Result<Option<GreetingContext>, sqlx::Error> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
-        "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id, p.lunar_birthday, i.timezone
-         FROM customers c JOIN persons p ON p.id = c.person_id
+        "SELECT i.code AS institution_code, i.name AS institution_name, c.name, c.gender,
+                c.vip_level, c.tags, c.notes, c.institution_id, c.lunar_birthday, i.timezone
+         FROM customers c
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = $1",
     )

@@ -11,7 +11,7 @@ use crate::store::{
         CustomerDetail, CustomerListRow, CustomerQuery, Directory, InstitutionRef, RevisitQuery,
         RevisitRetry, RevisitRow,
     },
-    directory_rules::{self, CUSTOMER_COLUMNS, ItemTuple, OrderTuple, REVISIT_SELECT},
+    directory_rules::{self, CUSTOMER_COLUMNS, ItemTuple, OrderTuple, PhoneSearch, REVISIT_SELECT},
 };
 
 /// How many consultation records a customer's page shows.
@@ -45,18 +45,25 @@ impl Directory for PgStore {
         }
         if q.search.is_some() {
             sql.push_str(
-                " AND (c.code LIKE $3 || '%' ESCAPE '\\' OR p.name LIKE '%' || $3 || '%' ESCAPE '\\'
-                       OR p.phone LIKE '%' || $3 ESCAPE '\\')",
+                " AND (c.code LIKE $3 || '%' ESCAPE '\\' OR c.name LIKE '%' || $3 || '%' ESCAPE '\\'
+                       OR p.phone = $5 OR p.phone LIKE '%' || $6)",
             );
         }
         sql.push_str(" ORDER BY c.code LIMIT $4");
         let mut query =
             sqlx::query_as::<_, CustomerListRow>(AssertSqlSafe(sql)).bind(q.institution_id);
         // Unused parameters are still bound, as typed NULLs, to keep the numbering.
+        let phone = q
+            .search
+            .as_deref()
+            .map_or(PhoneSearch::None, PhoneSearch::of);
+        let (whole, last_four) = phone.binds();
         query = query
             .bind(q.after.as_deref())
             .bind(q.search.as_deref().map(directory_rules::like_escape))
-            .bind(q.limit);
+            .bind(q.limit)
+            .bind(whole)
+            .bind(last_four);
         query.fetch_all(&self.pool).await
     }
 
@@ -69,8 +76,8 @@ impl Directory for PgStore {
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
              WHERE c.institution_id = $1
-               AND ((p.birthday_md = ANY($2) AND p.lunar_birthday IS NULL)
-                    OR p.lunar_birthday = ANY($3))
+               AND ((c.birthday_md = ANY($2) AND c.lunar_birthday IS NULL)
+                    OR c.lunar_birthday = ANY($3))
              ORDER BY c.code"
         )))
         .bind(institution_id)

@@ -352,41 +352,21 @@ async fn customers(
     if owned.is_empty() {
         return Ok(Counts::default());
     }
-    // The person is shared by the chain's institutions: the latest import of any of them is
-    // what we know of that person. A missing birthday never erases a known one. One statement
-    // cannot update a row twice, so within a chunk the last record of a phone speaks.
-    let mut by_phone: HashMap<&str, &Customer> = HashMap::new();
-    for o in &owned {
-        by_phone.insert(o.record.person.phone.as_str(), o.record);
-    }
-    let (mut phone, mut name, mut gender, mut birthday, mut lunar) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (p, r) in &by_phone {
-        phone.push(*p);
-        name.push(r.person.name.as_str());
-        gender.push(r.person.gender.as_deref());
-        birthday.push(r.person.birthday);
-        lunar.push(r.person.lunar_birthday.map(|l| l.code()));
-    }
+    // The person (the phone) is shared by the chain's institutions and only joins their
+    // customers; what an institution knows of its customer (name, gender, birthdays) is on the
+    // institution's own row below, so no institution's file changes what another knows.
+    let mut phone: Vec<&str> = owned
+        .iter()
+        .map(|o| o.record.person.phone.as_str())
+        .collect();
+    phone.sort_unstable();
+    phone.dedup();
     sqlx::query(
-        "INSERT INTO persons (phone, name, gender, birthday, lunar_birthday, source_seq)
-         SELECT p, n, g, b, l, $6
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::smallint[]) AS t(p, n, g, b, l)
-         ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name, gender = EXCLUDED.gender,
-             birthday = COALESCE(EXCLUDED.birthday, persons.birthday),
-             lunar_birthday = COALESCE(EXCLUDED.lunar_birthday, persons.lunar_birthday),
-             source_seq = EXCLUDED.source_seq, updated_at = now()
-         WHERE persons.source_seq <= EXCLUDED.source_seq
-           AND (persons.name, persons.gender, persons.birthday, persons.lunar_birthday)
-               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.gender,
-                                 COALESCE(EXCLUDED.birthday, persons.birthday),
-                                 COALESCE(EXCLUDED.lunar_birthday, persons.lunar_birthday))",
+        "INSERT INTO persons (phone, source_seq)
+         SELECT p, $2 FROM unnest($1::text[]) AS t(p)
+         ON CONFLICT (phone) DO NOTHING",
     )
     .bind(&phone)
-    .bind(&name)
-    .bind(&gender)
-    .bind(&birthday)
-    .bind(&lunar)
     .bind(ctx.source_seq)
     .execute(&mut *conn)
     .await?;
@@ -406,6 +386,12 @@ async fn customers(
     );
     let (mut wecom_contact, mut wecom_staff) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut referrer = Vec::with_capacity(n);
+    let (mut name, mut gender, mut birthday, mut lunar) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for o in &owned {
         let r = o.record;
         code.push(r.code.as_str());
@@ -419,22 +405,32 @@ async fn customers(
         wecom_contact.push(r.wecom_external_userid.as_deref());
         wecom_staff.push(r.wecom_userid.as_deref());
         referrer.push(r.referrer_code.as_deref());
+        name.push(r.person.name.as_str());
+        gender.push(r.person.gender.as_deref());
+        birthday.push(r.person.birthday);
+        lunar.push(r.person.lunar_birthday.map(|l| l.code()));
         // With its institution: the same record under another institution is another row.
         hash.push(content_hash(&(&o.institution_code, r)));
     }
     let outcomes: Vec<bool> = sqlx::query_scalar(
         "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
              opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid,
-             referrer_code)
+             referrer_code, name, gender, birthday, lunar_birthday)
          SELECT t.code, t.inst, p.id, t.vip, t.source,
                 t.tags::text[], t.notes, t.opted_out,
-                t.hash, $10, t.wecom_contact, t.wecom_staff, t.referrer
+                t.hash, $10, t.wecom_contact, t.wecom_staff, t.referrer, t.name, t.gender,
+                t.birthday, t.lunar
          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::bool[], $9::text[], $11::text[], $12::text[], $13::text[])
+                     $7::text[], $8::bool[], $9::text[], $11::text[], $12::text[], $13::text[],
+                     $14::text[], $15::text[], $16::date[], $17::smallint[])
               AS t(code, inst, phone, vip, source, tags, notes, opted_out, hash, wecom_contact,
-                   wecom_staff, referrer)
+                   wecom_staff, referrer, name, gender, birthday, lunar)
          JOIN persons p ON p.phone = t.phone
          ON CONFLICT (code) DO UPDATE SET person_id = EXCLUDED.person_id,
+             name = EXCLUDED.name, gender = EXCLUDED.gender,
+             -- A missing birthday never erases a known one.
+             birthday = COALESCE(EXCLUDED.birthday, customers.birthday),
+             lunar_birthday = COALESCE(EXCLUDED.lunar_birthday, customers.lunar_birthday),
              vip_level = EXCLUDED.vip_level, source = EXCLUDED.source, tags = EXCLUDED.tags,
              notes = EXCLUDED.notes, opted_out = EXCLUDED.opted_out,
              wecom_external_userid = COALESCE(EXCLUDED.wecom_external_userid,
@@ -461,6 +457,10 @@ async fn customers(
     .bind(&wecom_contact)
     .bind(&wecom_staff)
     .bind(&referrer)
+    .bind(&name)
+    .bind(&gender)
+    .bind(&birthday)
+    .bind(&lunar)
     .fetch_all(&mut *conn)
     .await?;
     Ok(counts_of(n, &outcomes))

@@ -296,10 +296,10 @@ pub async fn snapshots(pool: &PgPool, kind: EntityKind, keys: &[String]) -> Stor
 macro_rules! customers_where {
     ($filter:literal) => {
         concat!(
-            "SELECT c.id, c.code, c.institution_id, c.person_id, p.gender,
-                    EXTRACT(YEAR FROM p.birthday)::int AS birth_year, c.vip_level, c.source,
+            "SELECT c.id, c.code, c.institution_id, c.person_id, c.gender,
+                    EXTRACT(YEAR FROM c.birthday)::int AS birth_year, c.vip_level, c.source,
                     c.opted_out, c.created_at, c.referrer_code
-             FROM customers c JOIN persons p ON p.id = c.person_id WHERE ",
+             FROM customers c WHERE ",
             $filter,
             " ORDER BY c.id"
         )

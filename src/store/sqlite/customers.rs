@@ -80,28 +80,33 @@ pub async fn existing_institutions(
         .collect())
 }
 
+/// See the PostgreSQL twin: each institution keeps its own customer's birthday, and a person
+/// of several institutions is greeted once, for the birthday of the customer visited last.
 pub async fn birthday_candidates(
     pool: &SqlitePool,
     institutions: &[String],
     window: &BirthdayWindow,
 ) -> StoreResult<Vec<BirthdayCandidate>> {
     sqlx::query_as(
-        "SELECT customer_id, person_id, birthday, lunar_birthday FROM (
-             SELECT c.id AS customer_id, p.id AS person_id, p.birthday, p.lunar_birthday,
-                    row_number() OVER (
-                        PARTITION BY p.id
-                        ORDER BY (SELECT max(r.order_date) FROM consumption_records r WHERE r.customer_id = c.id)
-                                 DESC NULLS LAST, c.id) AS pick
-             FROM customers c
-             JOIN persons p ON p.id = c.person_id
-             JOIN institutions i ON i.id = c.institution_id
-             WHERE i.code IN (SELECT value FROM json_each(?1)) AND i.status = 'active'
-               AND ((p.birthday_md IN (SELECT value FROM json_each(?2)) AND p.birthday IS NOT NULL
-                     AND p.lunar_birthday IS NULL)
-                    OR p.lunar_birthday IN (SELECT value FROM json_each(?3)))
-               AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = p.id AND o.opted_out))
-         WHERE pick = 1
-         ORDER BY customer_id",
+        "SELECT c.id AS customer_id, c.person_id, c.birthday, c.lunar_birthday
+         FROM customers c
+         JOIN institutions i ON i.id = c.institution_id
+         WHERE i.code IN (SELECT value FROM json_each(?1)) AND i.status = 'active'
+           AND ((c.birthday_md IN (SELECT value FROM json_each(?2)) AND c.birthday IS NOT NULL
+                 AND c.lunar_birthday IS NULL)
+                OR c.lunar_birthday IN (SELECT value FROM json_each(?3)))
+           AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = c.person_id AND o.opted_out)
+           AND (NOT EXISTS (SELECT 1 FROM customers o
+                            WHERE o.person_id = c.person_id AND o.id <> c.id)
+                OR c.id = (SELECT o.id FROM customers o
+                           JOIN institutions oi ON oi.id = o.institution_id AND oi.status = 'active'
+                           WHERE o.person_id = c.person_id
+                             AND (o.birthday IS NOT NULL OR o.lunar_birthday IS NOT NULL)
+                           ORDER BY (SELECT max(r.order_date) FROM consumption_records r
+                                     WHERE r.customer_id = o.id) DESC NULLS LAST,
+                                    o.id
+                           LIMIT 1))
+         ORDER BY c.id",
     )
     .bind(json(&institutions))
     .bind(json(&window.solar))
@@ -140,9 +145,9 @@ pub async fn greeting_context(
     occasion_date: NaiveDate,
 ) -> StoreResult<Option<GreetingContext>> {
     let Some(p): Option<ProfileRow> = sqlx::query_as(
-        "SELECT i.code AS institution_code, i.name AS institution_name, p.name, p.gender, c.vip_level, c.tags, c.notes,
-                c.institution_id, p.lunar_birthday, i.timezone
-         FROM customers c JOIN persons p ON p.id = c.person_id
+        "SELECT i.code AS institution_code, i.name AS institution_name, c.name, c.gender, c.vip_level, c.tags, c.notes,
+                c.institution_id, c.lunar_birthday, i.timezone
+         FROM customers c
          JOIN institutions i ON i.id = c.institution_id
          WHERE c.id = ?1",
     )

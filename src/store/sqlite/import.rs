@@ -390,33 +390,18 @@ async fn customers(
         let r = o.record;
         let p = &r.person;
         let md = p.birthday.map(|b| (b.month() * 100 + b.day()) as i64);
-        // The person is shared by the chain's institutions; a missing birthday never erases one,
-        // and an older file never overwrites what a newer one said.
-        let changed: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO persons (phone, name, gender, birthday, birthday_md, lunar_birthday, source_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6)
-             ON CONFLICT (phone) DO UPDATE SET name = excluded.name, gender = excluded.gender,
-                 birthday = COALESCE(excluded.birthday, persons.birthday),
-                 birthday_md = COALESCE(excluded.birthday_md, persons.birthday_md),
-                 lunar_birthday = COALESCE(excluded.lunar_birthday, persons.lunar_birthday),
-                 source_seq = excluded.source_seq,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE persons.source_seq <= excluded.source_seq
-               AND (persons.name IS NOT excluded.name OR persons.gender IS NOT excluded.gender
-                    OR persons.birthday IS NOT COALESCE(excluded.birthday, persons.birthday)
-                    OR persons.lunar_birthday IS NOT COALESCE(excluded.lunar_birthday, persons.lunar_birthday))
-             RETURNING id",
+        // The person (the phone) is shared by the chain's institutions and only joins their
+        // customers; what an institution knows of its customer (name, gender, birthdays) is on
+        // the institution's own row below, so no institution's file changes what another knows.
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO persons (phone, source_seq) VALUES (?1, ?2)
+             ON CONFLICT (phone) DO NOTHING RETURNING id",
         )
         .bind(&p.phone)
-        .bind(&p.name)
-        .bind(&p.gender)
-        .bind(p.birthday)
-        .bind(md)
         .bind(ctx.source_seq)
-        .bind(p.lunar_birthday.map(|l| l.code()))
         .fetch_optional(&mut *conn)
         .await?;
-        let person_id: i64 = match changed {
+        let person_id: i64 = match inserted {
             Some(id) => id,
             None => {
                 sqlx::query_scalar("SELECT id FROM persons WHERE phone = ?1")
@@ -429,10 +414,15 @@ async fn customers(
         let revision: Option<i64> = sqlx::query_scalar(
             "INSERT INTO customers (code, institution_id, person_id, vip_level, source, tags, notes,
                  opted_out, content_hash, source_seq, wecom_external_userid, wecom_userid,
-                 referrer_code)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 referrer_code, name, gender, birthday, birthday_md, lunar_birthday)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (code) DO UPDATE SET
                  person_id = excluded.person_id, vip_level = excluded.vip_level,
+                 name = excluded.name, gender = excluded.gender,
+                 -- A missing birthday never erases a known one.
+                 birthday = COALESCE(excluded.birthday, customers.birthday),
+                 birthday_md = COALESCE(excluded.birthday_md, customers.birthday_md),
+                 lunar_birthday = COALESCE(excluded.lunar_birthday, customers.lunar_birthday),
                  source = excluded.source, tags = excluded.tags, notes = excluded.notes,
                  opted_out = excluded.opted_out, content_hash = excluded.content_hash,
                  wecom_external_userid = COALESCE(excluded.wecom_external_userid,
@@ -460,6 +450,11 @@ async fn customers(
         .bind(&r.wecom_external_userid)
         .bind(&r.wecom_userid)
         .bind(&r.referrer_code)
+        .bind(&p.name)
+        .bind(&p.gender)
+        .bind(p.birthday)
+        .bind(md)
+        .bind(p.lunar_birthday.map(|l| l.code()))
         .fetch_optional(&mut *conn)
         .await?;
         c.add(outcome(revision));

@@ -286,10 +286,10 @@ pub async fn snapshots(
 macro_rules! customers_where {
     ($filter:literal) => {
         concat!(
-            "SELECT c.id, c.code, c.institution_id, c.person_id, p.gender,
-                    CAST(strftime('%Y', p.birthday) AS INTEGER) AS birth_year, c.vip_level,
+            "SELECT c.id, c.code, c.institution_id, c.person_id, c.gender,
+                    CAST(strftime('%Y', c.birthday) AS INTEGER) AS birth_year, c.vip_level,
                     c.source, c.opted_out, c.created_at, c.referrer_code
-             FROM customers c JOIN persons p ON p.id = c.person_id WHERE ",
+             FROM customers c WHERE ",
             $filter,
             " IN (SELECT value FROM json_each(?1)) ORDER BY c.id"
         )

@@ -370,7 +370,7 @@ async function loadCustomers(more) {
     el(
       "tr",
       { class: "clickable", onclick: () => showCustomer(inst, c.code).catch(showError) },
-      ...[c.code, c.name, c.phone, c.gender || "", c.birthday || "", c.vip_level || "", c.last_visit || "", c.opted_out ? "是" : ""].map((v) => el("td", {}, v)),
+      ...[c.code, c.name, c.phone, c.gender || "", c.birthday || "", c.vip_level || "", c.last_visit || "", c.opted_out ? "是" : c.opted_out_elsewhere ? "是（其他机构）" : ""].map((v) => el("td", {}, v)),
     ),
   );
   const tbody = $("#customer-table tbody");
@@ -410,7 +410,7 @@ async function showCustomer(inst, code) {
   const similar = await similarCustomers(inst, code);
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
-    el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : ""}`),
+    el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : c.opted_out_elsewhere ? " · 已在连锁内其他机构拒绝联系，本机构也不再发送" : ""}`),
     el("p", {}, `标签：${c.tags.join("、") || "无"}　备注：${c.notes || "无"}`),
     el("h4", {}, "消费记录"),
     orders,
