@@ -257,6 +257,9 @@ pub struct ApiSettings {
     pub uploads_dir: String,
     pub max_upload_mb: u64,
     pub max_body_kb: u64,
+    /// Customer searches one token may make a minute (0: no limit). Each answer tells a little
+    /// about who is and is not a customer, so a script cannot ask without end.
+    pub searches_per_minute: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -328,18 +331,10 @@ pub fn url_origin(url: &str) -> String {
     format!("{scheme}://{host}{}", if more { "/…" } else { "" })
 }
 
-/// A database URL with its password replaced, fit for logs and `revisit check`.
+/// A URL with its credentials replaced (password, query values), fit for logs and
+/// `revisit check`: see [`crate::domain::privacy::redact_secrets`].
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    crate::domain::privacy::redact_secrets(url)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -355,6 +350,27 @@ pub struct LlmSettings {
     pub max_concurrent_calls: usize,
     pub max_tries_per_attempt: u32,
     pub temperature: f32,
+    /// The model runs on the chain's own server (vLLM, Ollama, …: any OpenAI-compatible API):
+    /// greetings come from it without an API key, and nothing leaves the chain.
+    #[serde(default)]
+    pub self_hosted: bool,
+    /// What prompts carry beyond the salutation, occasion and institution, for every
+    /// institution not named in `share_by_institution` (see `domain::sharing`).
+    pub share: Vec<crate::domain::sharing::Share>,
+    /// Per institution code: what its prompts carry instead of `share`, its explicit choice.
+    #[serde(default)]
+    pub share_by_institution: BTreeMap<String, Vec<crate::domain::sharing::Share>>,
+}
+
+impl LlmSettings {
+    /// What the prompts of `institution` carry.
+    pub fn sharing_for(&self, institution: &str) -> crate::domain::sharing::Sharing {
+        let shares = self
+            .share_by_institution
+            .get(institution)
+            .unwrap_or(&self.share);
+        crate::domain::sharing::Sharing::of(shares)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -773,8 +789,9 @@ impl Settings {
     }
 
     /// Whether greetings come from the LLM (an API key is configured) or from the template.
+    /// Greetings come from the LLM: an API key is set, or the model is the chain's own.
     pub fn llm_enabled(&self) -> bool {
-        !self.llm.api_key.is_empty()
+        !self.llm.api_key.is_empty() || self.llm.self_hosted
     }
 }
 

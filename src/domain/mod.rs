@@ -13,5 +13,7 @@ pub mod lunar;
 pub mod ownership;
 pub mod privacy;
 pub mod rate;
+pub mod rate_limit;
 pub mod records;
+pub mod sharing;
 pub mod snapshot;

@@ -84,9 +84,15 @@ impl Handler for GreetingGenerate {
                 .contains(&context.institution_code),
         };
         let template = || template::message(&context, max);
+        let system = prompt::system_prompt(&context, max);
+        // What the system itself says or takes from this customer's record: no leak there.
+        let names = NameCheck {
+            customer_id: r.customer_id,
+            ours: format!("{system}\n{}\n{tail}\n{}", template(), context.own_words()),
+        };
         let (message, generated_by, model, compliance) = if app.settings.llm_enabled() {
-            let system = prompt::system_prompt(&context, max);
-            let user = prompt::user_prompt(&context);
+            let sharing = app.settings.llm.sharing_for(&context.institution_code);
+            let user = prompt::user_prompt(&context, &sharing);
             let model = Some(app.llm.model().to_owned());
             match ask(app, &system, &user, max).await? {
                 None => {
@@ -96,7 +102,7 @@ impl Handler for GreetingGenerate {
                     );
                     (template(), "template", None, None)
                 }
-                Some(text) => match violations(app, &text, limits, &context, r.person_id).await? {
+                Some(text) => match violations(app, &text, limits, Some(&names)).await? {
                     v if v.is_empty() => (text, "llm", model, None),
                     first => {
                         // One rewrite, told why; then the template.
@@ -106,9 +112,7 @@ impl Handler for GreetingGenerate {
                         );
                         let second = ask(app, &system, &again, max).await?;
                         let second_violations = match second.as_deref() {
-                            Some(t) => {
-                                Some(violations(app, t, limits, &context, r.person_id).await?)
-                            }
+                            Some(t) => Some(violations(app, t, limits, Some(&names)).await?),
                             None => None,
                         };
                         warn!(
@@ -142,7 +146,9 @@ impl Handler for GreetingGenerate {
             (template(), "template", None, None)
         };
         // The template is checked too (names of projects and doctors come from the data), and
-        // so is the whole message as sent: one that fails is never saved for sending.
+        // so is the whole message as sent: one that fails is never saved for sending. Only the
+        // LLM's text is checked for other customers' names: the template is made of this
+        // customer's own record, so no other customer's data can stop it.
         let message = consent::with_opt_out(&message, tail);
         let left = violations(
             app,
@@ -151,8 +157,7 @@ impl Handler for GreetingGenerate {
                 max_chars: app.settings.reminders.max_message_chars,
                 ..limits
             },
-            &context,
-            r.person_id,
+            (generated_by == "llm").then_some(&names),
         )
         .await?;
         if !left.is_empty() {
@@ -228,23 +233,33 @@ async fn ask(app: &App, system: &str, user: &str, max: usize) -> Result<Option<S
     }
 }
 
-/// Everything wrong with a message: the compliance rules, and the full name of any other
-/// customer of the chain (the doctors who treated this customer may be named).
+/// What an LLM's text is checked against for other customers' names.
+struct NameCheck {
+    /// The greeting's customer: the names looked up are of their institution's other customers.
+    customer_id: i64,
+    /// Everything the system wrote or took from this customer's own record.
+    ours: String,
+}
+
+/// Everything wrong with a message: the compliance rules and, with `names`, the full name of
+/// another customer of the same institution (`compliance::name_candidates` says which runs of
+/// the text could be one).
 async fn violations(
     app: &App,
     text: &str,
     limits: Limits,
-    context: &prompt::GreetingContext,
-    person_id: i64,
+    names: Option<&NameCheck>,
 ) -> Result<Vec<Violation>, JobError> {
     let mut found = compliance::check(text, limits);
-    let doctors = context.doctors();
-    let candidates: Vec<String> = compliance::name_candidates(text)
-        .into_iter()
-        .filter(|c| !doctors.contains(&c.as_str()))
-        .collect();
-    for name in app.store.names_of_others(person_id, &candidates).await? {
-        found.push(compliance::other_customer_name(&name));
+    if let Some(n) = names {
+        let candidates = compliance::name_candidates(text, &n.ours);
+        for name in app
+            .store
+            .names_of_others(n.customer_id, &candidates)
+            .await?
+        {
+            found.push(compliance::other_customer_name(&name));
+        }
     }
     Ok(found)
 }

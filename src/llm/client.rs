@@ -151,21 +151,19 @@ impl LlmClient {
 
     async fn try_once(&self, body: &ChatRequest<'_>) -> Result<String, LlmError> {
         let started = std::time::Instant::now();
-        let response = self
-            .http
-            .post(&self.settings.api_url)
-            .bearer_auth(self.settings.api_key.expose())
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| LlmError::Unavailable {
-                message: if e.is_timeout() {
-                    format!("timed out after {}s", self.settings.timeout_secs)
-                } else {
-                    format!("request failed: {}", without_url(&e))
-                },
-                retry_after: None,
-            })?;
+        let mut request = self.http.post(&self.settings.api_url).json(body);
+        // A self-hosted model may take no key: then no Authorization header at all.
+        if !self.settings.api_key.is_empty() {
+            request = request.bearer_auth(self.settings.api_key.expose());
+        }
+        let response = request.send().await.map_err(|e| LlmError::Unavailable {
+            message: if e.is_timeout() {
+                format!("timed out after {}s", self.settings.timeout_secs)
+            } else {
+                format!("request failed: {}", without_url(&e))
+            },
+            retry_after: None,
+        })?;
         let status = response.status();
         debug!(
             status = status.as_u16(),

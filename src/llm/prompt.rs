@@ -1,12 +1,18 @@
 //! What a greeting is made from, and the prompt that asks the LLM for it.
 //!
 //! The prompt addresses the customer by family name and title only (张女士); the phone number,
-//! the full name and the customer code never go into it, and free text (tags, notes) goes
-//! without its digits and cut short.
+//! the full name and the customer code never go into it. Beyond that it carries only what the
+//! institution's [`Sharing`] allows (by default the names of treatments and their doctors,
+//! nothing sensitive), and free text (tags, notes) goes without its digits and cut short.
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::{followup::Occasion, lunar::LunarBirthday, privacy::without_digits};
+use crate::domain::{
+    followup::Occasion,
+    lunar::LunarBirthday,
+    privacy::without_digits,
+    sharing::{Share, Sharing},
+};
 
 /// How much of a tag and of the notes goes into a prompt.
 const MAX_TAG_CHARS: usize = 12;
@@ -98,6 +104,18 @@ impl GreetingContext {
         out
     }
 
+    /// The words a greeting may take from the customer's own record: the institution, the
+    /// salutation, the doctors, the treatments and products (one per line). What stands here is
+    /// never another customer's name leaking into the message.
+    pub fn own_words(&self) -> String {
+        let mut out = vec![self.institution_name.clone(), self.salutation()];
+        out.extend(self.doctors().into_iter().map(str::to_owned));
+        out.extend(self.history.iter().map(|h| h.item_name.clone()));
+        out.extend(self.subject.iter().map(|h| h.item_name.clone()));
+        out.extend(self.consultations.iter().flat_map(|c| c.projects.clone()));
+        out.join("\n")
+    }
+
     /// The most recent treatment (a project rather than a product), if any.
     pub fn last_project(&self) -> Option<&HistoryItem> {
         self.history.iter().find(|h| h.item_type == "project")
@@ -137,8 +155,22 @@ pub fn system_prompt(ctx: &GreetingContext, max_chars: usize) -> String {
     )
 }
 
-/// The user prompt: the customer's side of the story.
-pub fn user_prompt(ctx: &GreetingContext) -> String {
+/// The user prompt: the customer's side of the story, as far as `sharing` lets it leave.
+pub fn user_prompt(ctx: &GreetingContext, sharing: &Sharing) -> String {
+    let dated = |date: NaiveDate| {
+        if sharing.allows(Share::Dates) {
+            format!("{date} ")
+        } else {
+            String::new()
+        }
+    };
+    let done_on = |date: NaiveDate| {
+        if sharing.allows(Share::Dates) {
+            format!("{date} 做的")
+        } else {
+            String::new()
+        }
+    };
     let mut s = format!("顾客称呼：{}\n", ctx.salutation());
     let (month, day) = (ctx.occasion_date.month(), ctx.occasion_date.day());
     match (ctx.occasion, ctx.lunar_birthday) {
@@ -149,7 +181,13 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
         (Occasion::Birthday, None) => s.push_str(&format!("生日：{month}月{day}日\n")),
         (_, _) => {}
     }
-    if let Some(t) = &ctx.subject {
+    // The treatment a check-in or reminder is about is what the message is for: it goes
+    // whenever treatments may, its date only when dates may (the day count says enough).
+    if let Some(t) = ctx
+        .subject
+        .as_ref()
+        .filter(|_| sharing.allows(Share::Treatments))
+    {
         let doctor = t
             .doctor_name
             .as_deref()
@@ -157,17 +195,23 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
             .unwrap_or_default();
         match (ctx.occasion, ctx.day_offset) {
             (Occasion::Checkin, Some(n)) => s.push_str(&format!(
-                "本次关怀：{}做的{}{doctor}，今天是第{n}天\n",
-                t.date, t.item_name
+                "本次关怀：{}{}{doctor}，今天是第{n}天\n",
+                done_on(t.date),
+                t.item_name
             )),
             (Occasion::Cycle, _) => s.push_str(&format!(
-                "本次提醒：{}做的{}{doctor}，已到建议的维养时间\n",
-                t.date, t.item_name
+                "本次提醒：{}{}{doctor}，已到建议的维养时间\n",
+                done_on(t.date),
+                t.item_name
             )),
             _ => {}
         }
     }
-    if let Some(v) = &ctx.vip_level {
+    if let Some(v) = ctx
+        .vip_level
+        .as_ref()
+        .filter(|_| sharing.allows(Share::VipLevel))
+    {
         s.push_str(&format!("会员等级：{v}\n"));
     }
     // Free text typed by staff may hold numbers (phones, ID numbers, amounts): none leave.
@@ -176,14 +220,14 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
         .iter()
         .map(|t| without_digits(t, MAX_TAG_CHARS))
         .collect();
-    if !tags.is_empty() {
+    if !tags.is_empty() && sharing.allows(Share::Tags) {
         s.push_str(&format!("顾客标签：{}\n", tags.join("、")));
     }
-    if let Some(n) = &ctx.notes {
+    if let Some(n) = ctx.notes.as_ref().filter(|_| sharing.allows(Share::Notes)) {
         let n = without_digits(n, MAX_NOTE_CHARS);
         s.push_str(&format!("服务备注（仅供参考，勿在短信中提及）：{n}\n"));
     }
-    if !ctx.consultations.is_empty() {
+    if !ctx.consultations.is_empty() && sharing.allows(Share::Consultations) {
         s.push_str("近期咨询（了解顾客关注点，勿推销、勿在短信中提及咨询内容）：\n");
         for c in ctx.consultations.iter().take(MAX_CONSULTATIONS) {
             let projects = if c.projects.is_empty() {
@@ -196,7 +240,7 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
                 .as_deref()
                 .map(|o| format!("（{}）", without_digits(o, MAX_TAG_CHARS)))
                 .unwrap_or_default();
-            s.push_str(&format!("- {} 咨询：{projects}{outcome}\n", c.date));
+            s.push_str(&format!("- {}咨询：{projects}{outcome}\n", dated(c.date)));
         }
         if let Some(content) = ctx.consultations[0].content.as_deref() {
             s.push_str(&format!(
@@ -205,7 +249,9 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
             ));
         }
     }
-    if ctx.history.is_empty() {
+    if !sharing.allows(Share::Treatments) {
+        // Nothing of the history leaves: the greeting is a plain one.
+    } else if ctx.history.is_empty() {
         s.push_str("消费记录：暂无\n");
     } else {
         s.push_str("近期消费：\n");
@@ -216,8 +262,8 @@ pub fn user_prompt(ctx: &GreetingContext) -> String {
                 .map(|d| format!("，{d}医生"))
                 .unwrap_or_default();
             s.push_str(&format!(
-                "- {} {}（{}{}）\n",
-                h.date,
+                "- {}{}（{}{}）\n",
+                dated(h.date),
                 h.item_name,
                 if h.item_type == "project" {
                     "项目"
@@ -296,7 +342,7 @@ pub(crate) mod tests {
         let mut c = sample();
         c.notes = Some("客户手机13912345678，2025年3月对利多卡因过敏".into());
         c.tags = vec!["VIP8888".into()];
-        let p = user_prompt(&c);
+        let p = user_prompt(&c, &all());
         assert!(
             !p.contains("1391") && !p.contains("2025") && !p.contains("8888"),
             "{p}"
@@ -308,9 +354,9 @@ pub(crate) mod tests {
     #[test]
     fn a_lunar_birthday_is_named_as_such() {
         let mut c = sample();
-        assert!(user_prompt(&c).contains("生日：11月28日"));
+        assert!(user_prompt(&c, &all()).contains("生日：11月28日"));
         c.lunar_birthday = LunarBirthday::new(10, 10, false);
-        let p = user_prompt(&c);
+        let p = user_prompt(&c, &all());
         assert!(p.contains("农历十月初十（今年是11月28日）"), "{p}");
     }
 
@@ -320,9 +366,9 @@ pub(crate) mod tests {
         c.occasion = Occasion::Checkin;
         c.subject = Some(c.history[0].clone());
         c.day_offset = Some(3);
-        let p = user_prompt(&c);
+        let p = user_prompt(&c, &all());
         assert!(
-            p.contains("本次关怀：2026-09-01做的水光针，李明医生，今天是第3天"),
+            p.contains("本次关怀：2026-09-01 做的水光针，李明医生，今天是第3天"),
             "{p}"
         );
         assert!(p.ends_with("请写一条术后关怀短信。"), "{p}");
@@ -333,7 +379,7 @@ pub(crate) mod tests {
     #[test]
     fn consultations_name_projects_and_keep_their_notes_for_reference() {
         let mut c = sample();
-        assert!(!user_prompt(&c).contains("咨询"));
+        assert!(!user_prompt(&c, &all()).contains("咨询"));
         c.consultations = vec![
             ConsultationNote {
                 date: NaiveDate::from_ymd_opt(2026, 10, 8).unwrap(),
@@ -348,7 +394,7 @@ pub(crate) mod tests {
                 outcome: None,
             },
         ];
-        let p = user_prompt(&c);
+        let p = user_prompt(&c, &all());
         assert!(
             p.contains("- 2026-10-08 咨询：热玛吉、水光针（跟进中）"),
             "{p}"
@@ -364,9 +410,52 @@ pub(crate) mod tests {
     #[test]
     fn prompt_carries_history_but_not_the_full_name() {
         let c = sample();
-        let p = user_prompt(&c);
+        let p = user_prompt(&c, &all());
         assert!(p.contains("水光针") && p.contains("李明医生") && p.contains("金卡"));
         assert!(!p.contains("张三丰"), "{p}");
         assert_eq!(c.doctors(), vec!["李明"]);
+    }
+
+    /// Every kind of data, as an institution with its customers' separate consent may choose.
+    fn all() -> Sharing {
+        Sharing::of(&Share::ALL)
+    }
+
+    #[test]
+    fn by_default_nothing_sensitive_leaves() {
+        let mut c = sample();
+        c.notes = Some("曾有轻微过敏史，注射前需皮试".into());
+        c.tags = vec!["敏感肌".into(), "痘肌".into()];
+        c.consultations = vec![ConsultationNote {
+            date: NaiveDate::from_ymd_opt(2026, 10, 8).unwrap(),
+            projects: vec!["热玛吉".into()],
+            content: Some("担心恢复期".into()),
+            outcome: Some("跟进中".into()),
+        }];
+        let p = user_prompt(&c, &Sharing::default_for_llm());
+        for sensitive in [
+            "过敏",
+            "皮试",
+            "敏感肌",
+            "痘肌",
+            "咨询",
+            "热玛吉",
+            "担心",
+            "2026-",
+            "金卡",
+        ] {
+            assert!(!p.contains(sensitive), "{sensitive} left: {p}");
+        }
+        // What a greeting needs still goes: who, when, and the treatments with their doctor.
+        assert!(p.contains("张女士") && p.contains("生日：11月28日"), "{p}");
+        assert!(p.contains("- 水光针（项目，李明医生）"), "{p}");
+        // An institution that shares nothing gets a plain greeting.
+        let p = user_prompt(&c, &Sharing::of(&[]));
+        assert!(!p.contains("水光针") && !p.contains("李明"), "{p}");
+        c.occasion = Occasion::Checkin;
+        c.subject = Some(c.history[0].clone());
+        c.day_offset = Some(3);
+        let p = user_prompt(&c, &Sharing::default_for_llm());
+        assert!(p.contains("本次关怀：水光针，李明医生，今天是第3天"), "{p}");
     }
 }

@@ -248,11 +248,11 @@ pub trait Repository:
         cap: FrequencyCap,
     ) -> StoreResult<Created>;
     async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>>;
-    /// Which of `candidates` are the full names of persons other than `person_id`: a message
-    /// must never carry another customer's name.
+    /// Which of `candidates` are the full names of other persons among the customers of
+    /// `customer_id`'s institution: a message must never carry another customer's name.
     async fn names_of_others(
         &self,
-        person_id: i64,
+        customer_id: i64,
         candidates: &[String],
     ) -> StoreResult<Vec<String>>;
     async fn greeting_context(

@@ -25,9 +25,18 @@ async fn consultations_import_show_to_staff_and_join_the_greeting_prompt(backend
         )
     }))
     .await;
+    // BJ-HA-001 chose to share consultations and dates (it holds its customers' separate
+    // consent); by default neither leaves.
     let env = TestEnv::new(
         backend,
-        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("LLM_API_KEY", "sk-test"),
+            (
+                "REVISIT__LLM__SHARE_BY_INSTITUTION",
+                r#"{ "BJ-HA-001" = ["treatments", "dates", "consultations"] }"#,
+            ),
+        ],
     )
     .await;
     let consultations = serde_json::json!([

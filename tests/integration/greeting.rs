@@ -15,6 +15,8 @@ crate::on_both_backends!(
     an_llm_that_answers_with_banned_content_never_reaches_the_customer,
     a_banned_first_answer_is_rewritten_once_with_the_reasons,
     another_customers_name_is_never_sent_and_never_repeated_to_the_llm,
+    a_customer_named_like_a_greeting_stops_no_greeting,
+    a_self_hosted_model_needs_no_key_and_no_health_data_leaves_by_default,
 );
 
 /// The compliance note recorded on a revisit.
@@ -164,10 +166,11 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backen
         got[0].body["thinking"]["type"], "disabled",
         "DeepSeek V4 thinks unless told not to"
     );
-    // The prompt has the history, but neither the phone nor the full name.
+    // The prompt has the salutation, but neither the phone nor the full name, nor (by
+    // default) the membership level.
     let prompt = got[0].body.to_string();
     assert!(
-        prompt.contains("张女士") && prompt.contains("金卡"),
+        prompt.contains("张女士") && !prompt.contains("金卡"),
         "{prompt}"
     );
     assert!(
@@ -229,12 +232,12 @@ async fn another_customers_name_is_never_sent_and_never_repeated_to_the_llm(back
         &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
     )
     .await;
-    // Another customer of the chain is called 王芳.
+    // Another customer of the same institution is called 王芳.
     let other = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
         (
-            "SH-ML-002/customers.json",
-            &customers_json(&[("SH-ML-002-C9", "王芳", "1988-01-01", "13900000009")]),
+            "BJ-HA-001/customers.json",
+            &customers_json(&[("BJ-HA-001-C9", "王芳", "1988-01-01", "13900000009")]),
         ),
     ]);
     import_tree(&env, other.path()).await;
@@ -263,4 +266,84 @@ async fn another_customers_name_is_never_sent_and_never_repeated_to_the_llm(back
         note.contains("个人信息保护法") && !note.contains("王芳"),
         "{note}"
     );
+}
+
+/// Security review, finding 2: one staff upload of a person named 生日快乐 made every greeting
+/// of the chain fail the name check, templates included. Customers named like the phrases a
+/// greeting says, at this institution and at another, stop neither the LLM's text nor the
+/// template.
+async fn a_customer_named_like_a_greeting_stops_no_greeting(backend: Backend) {
+    let answer = "张女士，生日快乐！李明医生和我们都记得您，期待再次为您服务。";
+    let llm = MockServer::start(Arc::new(move |_, _| (200, vec![], chat_answer(answer)))).await;
+    for with_llm in [true, false] {
+        let vars: Vec<(&str, &str)> = if with_llm {
+            vec![("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")]
+        } else {
+            vec![]
+        };
+        let env = TestEnv::new(backend, &vars).await;
+        let planted = write_tree(&[
+            ("common/institutions.json", INSTITUTIONS),
+            (
+                "BJ-HA-001/customers.json",
+                &customers_json(&[
+                    ("BJ-HA-001-C8", "生日快乐", "1988-01-01", "13900000008"),
+                    ("BJ-HA-001-C9", "张女士", "1988-01-02", "13900000009"),
+                ]),
+            ),
+            (
+                "SH-ML-002/customers.json",
+                &customers_json(&[("SH-ML-002-C9", "期待再次", "1988-01-03", "13900000010")]),
+            ),
+        ]);
+        import_tree(&env, planted.path()).await;
+        let (revisit, _) = one_greeting(&env, true).await;
+        let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+        let r = wait_sent(&env, revisit).await;
+        workers.stop().await;
+        let want = if with_llm { "llm" } else { "template" };
+        assert_eq!(r.generated_by.as_deref(), Some(want), "{:?}", r.message);
+        assert!(r.message.unwrap().contains("生日快乐"));
+        assert_eq!(compliance_note(&env, revisit).await, None);
+    }
+    assert_eq!(llm.count(), 1, "the LLM's text passed at the first try");
+}
+
+/// Security review, finding 4: notes and tags (敏感肌, 皮肤敏感) went to the LLM. By default the
+/// prompt carries nothing sensitive; a self-hosted OpenAI-compatible model (here on 127.0.0.1,
+/// as on the chain's own server) writes greetings without an API key.
+async fn a_self_hosted_model_needs_no_key_and_no_health_data_leaves_by_default(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|_, _| {
+        (
+            200,
+            vec![],
+            chat_answer("张女士，生日快乐！愿您新的一岁明媚从容。"),
+        )
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("LLM_API_URL", &llm.url),
+            ("REVISIT__LLM__SELF_HOSTED", "true"),
+        ],
+    )
+    .await;
+    // The customer has tags 敏感肌, notes 皮肤敏感，注意产品选择 and the level 金卡.
+    let (revisit, _) = one_greeting(&env, true).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(&env, revisit).await;
+    workers.stop().await;
+    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    let asked = llm.received();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        asked[0].headers.get("authorization").is_none(),
+        "no key, no Authorization header"
+    );
+    let prompt = asked[0].body.to_string();
+    assert!(prompt.contains("张女士"), "{prompt}");
+    for sensitive in ["敏感", "产品选择", "金卡", "张丽", "13800138000"] {
+        assert!(!prompt.contains(sensitive), "{sensitive} left: {prompt}");
+    }
 }

@@ -356,17 +356,19 @@ impl Repository for PgStore {
 
     async fn names_of_others(
         &self,
-        person_id: i64,
+        customer_id: i64,
         candidates: &[String],
     ) -> StoreResult<Vec<String>> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
         sqlx::query_scalar(
-            "SELECT DISTINCT name FROM persons WHERE name = ANY($1) AND id <> $2 ORDER BY name",
+            "SELECT DISTINCT o.name FROM customers me
+             JOIN customers o ON o.institution_id = me.institution_id AND o.person_id <> me.person_id
+             WHERE me.id = $2 AND o.name = ANY($1) ORDER BY o.name",
         )
         .bind(candidates)
-        .bind(person_id)
+        .bind(customer_id)
         .fetch_all(&self.pool)
         .await
     }
