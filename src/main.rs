@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // One language per message: the commands speak Chinese to staff, the layers below
             // English to whoever runs the system.
-            let text = format!("{e:#}");
+            let text = revisit::domain::privacy::redact_secrets(&format!("{e:#}"));
             let chinese = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
             eprintln!("{} {text}", if chinese { "错误：" } else { "error:" });
             std::process::ExitCode::FAILURE

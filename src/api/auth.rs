@@ -61,6 +61,15 @@ pub async fn principal(app: &App, parts: &Parts) -> ApiResult<Option<Principal>>
     let Some(p) = app.store.token_principal(&digest(token)).await? else {
         return Err(ApiError::unauthorized("令牌无效或已吊销"));
     };
+    // Fail closed: a staff token that names no institution sees nothing, whatever the
+    // database's constraints allow.
+    if p.role == Role::Staff && p.institution_id.is_none() {
+        tracing::warn!(
+            token = p.token_id,
+            "staff token without an institution refused"
+        );
+        return Err(ApiError::unauthorized("令牌无效：员工令牌未绑定机构"));
+    }
     // Last use is recorded at most every five minutes, not on every request.
     // Best effort: a busy store must not fail the request over bookkeeping.
     if p.last_used_at
@@ -102,7 +111,9 @@ impl Caller {
     pub fn scope(&self) -> Option<i64> {
         match self.0.role {
             Role::Admin => None,
-            Role::Staff => self.0.institution_id,
+            // `principal` refuses a staff token without an institution; were one to get here,
+            // id 0 (no institution has it) keeps it from seeing anything.
+            Role::Staff => Some(self.0.institution_id.unwrap_or(0)),
         }
     }
 
@@ -138,5 +149,23 @@ mod tests {
         assert_eq!(digest(&a).len(), 64);
         assert_ne!(digest(&a), digest(&b));
         assert!(!digest(&a).contains(&a[3..]));
+    }
+
+    #[test]
+    fn a_staff_principal_without_an_institution_sees_nothing() {
+        let orphan = Caller(Principal {
+            token_id: 1,
+            role: Role::Staff,
+            institution_id: None,
+            institution_code: None,
+            last_used_at: None,
+        });
+        assert_eq!(orphan.scope(), Some(0));
+        assert!(!orphan.sees(1) && !orphan.sees(2));
+        let admin = Caller(Principal {
+            role: Role::Admin,
+            ..orphan.0.clone()
+        });
+        assert!(admin.scope().is_none() && admin.sees(2));
     }
 }

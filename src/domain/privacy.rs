@@ -82,6 +82,143 @@ pub fn without_digits(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// What stands for a credential that was removed from a text.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` with every credential it may carry replaced by [`REDACTED`], wherever it stands (a
+/// check's line, an error from a driver, a log line): the password of a URL's `user:password@`
+/// (or a lone token there), the values of a URL's query string, `key=value` pairs whose key
+/// names a secret (`password`, `api_key`, `token`, `secret`, …), a `Bearer` token and an
+/// `sk-…` API key. What is left (scheme, host, port, path, user) still says where it points.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        // The scheme is the run of letters before `://`.
+        let scheme_start = rest[..at]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        out.push_str(&redact_pairs(&rest[..scheme_start]));
+        let end = rest[at + 3..]
+            .find(|c: char| c.is_whitespace() || "\"'<>()（），；。、【】「」`".contains(c))
+            .map_or(rest.len(), |i| at + 3 + i);
+        out.push_str(&redact_one_url(&rest[scheme_start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(&redact_pairs(rest));
+    out
+}
+
+/// One URL (`scheme://…`) with its credentials and query values replaced.
+fn redact_one_url(url: &str) -> String {
+    let (scheme, after) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, tail) = after.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
+            // A lone key before `@` (`https://sk-abc…@host`) is a credential; a short name
+            // (`postgres://revisit@db`) is only a user.
+            None if userinfo.starts_with("sk-") || userinfo.len() >= 20 => {
+                format!("{REDACTED}@{host}")
+            }
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let (path, query) = match tail.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (tail, None),
+    };
+    let mut out = format!("{scheme}://{authority}{path}");
+    if let Some(q) = query {
+        let (q, fragment) = q.split_once('#').map_or((q, None), |(q, f)| (q, Some(f)));
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) => format!("{k}={REDACTED}"),
+                None if pair.is_empty() => String::new(),
+                None => REDACTED.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+        if fragment.is_some() {
+            out.push_str("#…");
+        }
+    }
+    out
+}
+
+/// Keys whose value is a secret in `key=value` text (a libpq connection string, a form body).
+const SECRET_KEYS: [&str; 10] = [
+    "password",
+    "passwd",
+    "pwd",
+    "api_key",
+    "apikey",
+    "access_token",
+    "token",
+    "secret",
+    "access_key_secret",
+    "key",
+];
+
+/// Text outside URLs: `password=…`-like pairs, `Bearer …` and `sk-…` keys.
+fn redact_pairs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let word_end = |from: usize| {
+        let mut j = from;
+        while j < chars.len() && !chars[j].is_whitespace() && !"&;,'\"）)，；".contains(chars[j])
+        {
+            j += 1;
+        }
+        j
+    };
+    while i < chars.len() {
+        let at_word_start =
+            i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_');
+        let rest: String = chars[i..chars.len().min(i + 24)].iter().collect();
+        let lower = rest.to_ascii_lowercase();
+        if at_word_start {
+            if let Some(key) = SECRET_KEYS.iter().find(|k| {
+                lower.starts_with(*k)
+                    && matches!(lower[k.len()..].chars().next(), Some('=') | Some(':'))
+            }) {
+                let value_start = i + key.chars().count() + 1;
+                let value_start = if chars.get(value_start) == Some(&' ') {
+                    value_start + 1
+                } else {
+                    value_start
+                };
+                out.extend(&chars[i..value_start]);
+                out.push_str(REDACTED);
+                i = word_end(value_start);
+                continue;
+            }
+            if lower.starts_with("bearer ") {
+                out.push_str("Bearer ");
+                out.push_str(REDACTED);
+                i = word_end(i + 7);
+                continue;
+            }
+            if lower.starts_with("sk-") && word_end(i + 3) >= i + 3 + 8 {
+                out.push_str("sk-");
+                out.push_str(REDACTED);
+                i = word_end(i + 3);
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +270,56 @@ mod tests {
         assert_eq!(mask_name("欧阳娜娜"), "欧***");
         assert_eq!(mask_name("王"), "王*");
         assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn credentials_are_redacted_wherever_they_stand() {
+        let cases = [
+            (
+                "database URL names no database: postgres://postgres:S3cretPw@db:5432",
+                "database URL names no database: postgres://postgres:[redacted]@db:5432",
+            ),
+            (
+                "deepseek-v4（https://api.example.com/v1?api_key=sk-abc123456789&x=1）",
+                "deepseek-v4（https://api.example.com/v1?api_key=[redacted]&x=[redacted]）",
+            ),
+            (
+                "postgres://u@h/db?password=S3cret&sslmode=require",
+                "postgres://u@h/db?password=[redacted]&sslmode=[redacted]",
+            ),
+            (
+                "http://admin:pw@qdrant:6334",
+                "http://admin:[redacted]@qdrant:6334",
+            ),
+            (
+                "https://sk-abcdef123456@llm/v1",
+                "https://[redacted]@llm/v1",
+            ),
+            (
+                "host=db user=revisit password=S3cret dbname=x",
+                "host=db user=revisit password=[redacted] dbname=x",
+            ),
+            (
+                "Authorization: Bearer sk-abcdef1234567890",
+                "Authorization: Bearer [redacted]",
+            ),
+            (
+                "key sk-abcdef1234567890 refused",
+                "key sk-[redacted] refused",
+            ),
+            ("API_KEY=xyz", "API_KEY=[redacted]"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(redact_secrets(raw), want, "{raw}");
+        }
+        // Nothing else changes: hosts, paths, Chinese text, words that merely contain a key.
+        for kept in [
+            "嵌入式引擎（data/vectors），https://clickhouse:8123/",
+            "monkey=1 turkey: 2",
+            "sqlite://data/revisit.db",
+            "task-runner sk-short",
+        ] {
+            assert_eq!(redact_secrets(kept), kept);
+        }
     }
 }

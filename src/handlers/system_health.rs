@@ -52,7 +52,11 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         name: "LLM",
         ok: Some(true),
         detail: if app.settings.llm_enabled() {
-            format!("{}（{}）", app.settings.llm.model, app.settings.llm.api_url)
+            format!(
+                "{}（{}）",
+                app.settings.llm.model,
+                redact_url(&app.settings.llm.api_url)
+            )
         } else {
             "未配置 LLM_API_KEY：使用模板话术".to_owned()
         },
@@ -77,6 +81,10 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
     out.push(clickhouse_check(app).await);
     out.push(vectors_check(app).await);
     out.push(graph_check(app).await);
+    // Whatever a line quotes (a URL, a driver's error), no credential leaves in it.
+    for r in &mut out {
+        r.detail = crate::domain::privacy::redact_secrets(&r.detail);
+    }
     out
 }
 

@@ -108,13 +108,13 @@ async fn run_job<J: Handler>(
         match args.run(&ctx).await {
             Ok(()) => Ok(()),
             Err(JobError::Permanent(e)) => {
-                let message = format!("{e:#}");
+                let message = stored_error(&e);
                 error!(error = %message, "job failed permanently; not retried");
                 args.on_dead(&ctx, &message).await;
                 Err(AbortError::new(message).into())
             }
             Err(JobError::Retry { error: e, after }) => {
-                let message = format!("{e:#}");
+                let message = stored_error(&e);
                 let policy = app.settings.policy(&KindInfo::of::<J>());
                 if attempt >= meta.max_attempts {
                     error!(error = %message, "job failed on its last attempt; it is dead until retried by hand");
@@ -133,6 +133,13 @@ async fn run_job<J: Handler>(
     }
     .instrument(span)
     .await
+}
+
+/// A job's error as it is logged, stored on the job and shown to staff: no credential (a URL's
+/// password, an API key) and no phone number (a channel's answer may echo the recipient's).
+fn stored_error(e: &anyhow::Error) -> String {
+    use crate::domain::privacy::{mask_digit_runs, redact_secrets};
+    mask_digit_runs(&redact_secrets(&format!("{e:#}")))
 }
 
 /// Which queues a pool serves and whether it runs the cron producers.

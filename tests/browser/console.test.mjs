@@ -81,7 +81,14 @@ test("staff log in, check the system, run a test-mode birthday revisit and see t
 });
 
 test("a real run's failed send is retried from the console and then sent", async () => {
-  const page = await loggedIn(process.env.STAFF_TOKEN);
+  // Staff run only test mode: the switch is not theirs.
+  const staff = await loggedIn(process.env.STAFF_TOKEN);
+  await tab(staff, "birthday");
+  assert.equal(await staff.isVisible("#birthday-test"), false);
+  await staff.close();
+  // A real run is an admin's, for one institution.
+  const page = await loggedIn(process.env.ADMIN_TOKEN);
+  await page.selectOption("#institution", "BJ-HA-001");
   await tab(page, "birthday");
   await page.uncheck("#birthday-test");
   await page.click("#birthday-run"); // confirms "正式模式会真的给客户发送消息" (accepted)

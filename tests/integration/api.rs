@@ -22,6 +22,7 @@ crate::on_both_backends!(
     a_test_mode_run_and_a_failed_send_retried_through_the_api,
     an_upload_is_imported_and_its_rejected_records_named,
     docs_and_console_are_served_from_the_binary,
+    staff_meet_limits_and_never_see_secrets,
 );
 
 /// The API on a free port of 127.0.0.1, for as long as the test runs.
@@ -147,8 +148,13 @@ async fn a_staff_token_sees_only_its_institution(backend: Backend) {
     let (st, body) = s.get("/health", None).await;
     assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     assert!(body.get("details").is_none(), "no details without a token");
-    let (_, body) = s.get("/health", Some(&bj)).await;
+    let (_, body) = s.get("/health", Some(&admin)).await;
     assert!(body["details"]["store_ok"].as_bool().unwrap());
+    let (_, body) = s.get("/health", Some(&bj)).await;
+    assert!(
+        body.get("details").is_none(),
+        "the chain's queue figures are an admin's: {body}"
+    );
 
     let (_, me) = s.get("/api/v1/me", Some(&bj)).await;
     assert_eq!(me["role"], "staff");
@@ -386,15 +392,27 @@ async fn customers_page_and_search_with_phones_masked(backend: Backend) {
         rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "every customer once, in order"
     );
-    let (_, found) = s
-        .get("/api/v1/customers/BJ-HA-001?q=38003", Some(&bj))
-        .await;
-    assert_eq!(
-        found["items"].as_array().unwrap().len(),
-        1,
-        "phone ending: {found}"
-    );
-    assert_eq!(found["items"][0]["code"], "BJ-HA-001-C3");
+    // A phone matches whole or by exactly its last four digits; any other end of it matches
+    // nothing, so the masked list `138****8003` cannot be completed a digit at a time.
+    for (q, want) in [
+        ("13800138003", 1),
+        ("138-0013-8003", 1),
+        ("8003", 1),
+        ("38003", 0),
+        ("138003", 0),
+        ("0138003", 0),
+        ("00138003", 0),
+    ] {
+        let (st, found) = s
+            .get(&format!("/api/v1/customers/BJ-HA-001?q={q}"), Some(&bj))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{found}");
+        let items = found["items"].as_array().unwrap();
+        assert_eq!(items.len(), want, "q={q}: {found}");
+        if want == 1 {
+            assert_eq!(items[0]["code"], "BJ-HA-001-C3");
+        }
+    }
     let (_, found) = s.get("/api/v1/customers/BJ-HA-001?q=4号", Some(&bj)).await;
     assert_eq!(found["items"][0]["code"], "BJ-HA-001-C4", "part of a name");
     let (_, found) = s.get("/api/v1/customers/BJ-HA-001?q=%25", Some(&bj)).await;
@@ -417,6 +435,103 @@ async fn customers_page_and_search_with_phones_masked(backend: Backend) {
         .get("/api/v1/customers/BJ-HA-001/BJ-HA-001-C9", Some(&bj))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// Security review, findings 3, 5 and 6 over HTTP: searches per token are limited, staff see
+/// neither credentials nor the chain's figures in the system check, staff cannot start a real
+/// scan, nor anyone a real one dated ahead.
+async fn staff_meet_limits_and_never_see_secrets(backend: Backend) {
+    let env = TestEnv::new(
+        backend,
+        &[
+            ("REVISIT__API__SEARCHES_PER_MINUTE", "3"),
+            (
+                "LLM_API_URL",
+                "https://llm.example.com/v1/chat/completions?api_key=sk-leak123456789",
+            ),
+            ("LLM_API_KEY", "sk-test"),
+        ],
+    )
+    .await;
+    two_institutions(&env).await;
+    let admin = token(&env, Role::Admin, None).await;
+    let bj = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let sh = token(&env, Role::Staff, Some("SH-ML-002")).await;
+    let s = Server::start(env.app.clone()).await;
+
+    for _ in 0..3 {
+        let (st, body) = s.get("/api/v1/customers/BJ-HA-001?q=张", Some(&bj)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+    }
+    let (st, body) = s.get("/api/v1/customers/BJ-HA-001?q=王", Some(&bj)).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("搜索过于频繁")
+    );
+    let (st, _) = s.get("/api/v1/customers/BJ-HA-001", Some(&bj)).await;
+    assert_eq!(st, StatusCode::OK, "a page without a search is not limited");
+    let (st, _) = s.get("/api/v1/customers/SH-ML-002?q=赵", Some(&sh)).await;
+    assert_eq!(st, StatusCode::OK, "another token has its own allowance");
+
+    // The system check: the admin sees where things are (credentials redacted), staff only
+    // whether each part works.
+    let (st, admin_check) = s.get("/api/v1/system/check", Some(&admin)).await;
+    assert_eq!(st, StatusCode::OK);
+    let text = admin_check.to_string();
+    assert!(text.contains("llm.example.com"), "{text}");
+    assert!(!text.contains("sk-leak"), "{text}");
+    let (_, staff_check) = s.get("/api/v1/system/check", Some(&bj)).await;
+    let text = staff_check.to_string();
+    assert!(
+        !text.contains("llm.example.com") && !text.contains("待执行"),
+        "{text}"
+    );
+    assert!(text.contains("正常"), "{text}");
+    let (_, health) = s.get("/health", Some(&bj)).await;
+    assert!(health.get("details").is_none(), "{health}");
+    let (_, health) = s.get("/health", Some(&admin)).await;
+    assert!(health["details"]["jobs_pending"].is_number(), "{health}");
+
+    // Real scans: an admin's, for today only.
+    let (st, body) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &bj,
+            json!({"test_mode": false}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    let ahead = (chrono::Utc::now() + chrono::Duration::days(90))
+        .date_naive()
+        .to_string();
+    let (st, body) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &admin,
+            json!({"test_mode": false, "today": ahead}),
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"]["param"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("today")),
+        "{body}"
+    );
+    let (st, body) = s
+        .post(
+            "/api/v1/reminders/BJ-HA-001/run",
+            &bj,
+            json!({"today": ahead}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "test mode, any day: {body}");
+    assert_eq!(
+        env.jobs_of(ReminderScan::QUEUE).await.len(),
+        1,
+        "only the test-mode scan was enqueued"
+    );
 }
 
 async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Backend) {
@@ -493,6 +608,9 @@ async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Back
     assert_eq!(hook.count(), 0, "test mode sends nothing");
 
     // For real: the first send is refused for good and the revisit fails; a retry delivers it.
+    // A real scan of a day other than today is not the API's (staff may not start one, an
+    // admin only for today): it is enqueued as the cron producer or `revisit reminders run
+    // --real --today` would.
     let (st, _) = s
         .post(
             "/api/v1/reminders/BJ-HA-001/run",
@@ -500,7 +618,17 @@ async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Back
             json!({"test_mode": false, "today": "2026-02-28"}),
         )
         .await;
-    assert_eq!(st, StatusCode::ACCEPTED);
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (scan, _) = revisit::queue::scans::scan_job(
+        &env.app.settings,
+        revisit::domain::followup::Occasion::Birthday,
+        revisit_jobs::ScanScope {
+            institution: Some("BJ-HA-001".into()),
+            test_mode: false,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 2, 28),
+        },
+    );
+    env.store().enqueue(scan).await.unwrap().unwrap();
     let (failed, sent) = eventually(Duration::from_secs(30), "one failed, one sent", || async {
         let (_, page) = s.get("/api/v1/revisits?test_mode=false", Some(&bj)).await;
         let items = page["items"].as_array().unwrap().clone();

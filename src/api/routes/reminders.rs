@@ -93,7 +93,8 @@ pub async fn upcoming(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// Generate and show greetings, send nothing. On unless set to false.
+    /// Generate and show greetings, send nothing. On unless set to false; false (a real scan
+    /// that contacts customers) needs an admin's token and today's date.
     #[serde(default = "yes")]
     pub test_mode: bool,
     /// Start the window on this day instead of today.
@@ -148,6 +149,24 @@ pub async fn run(
     body: JsonBody<RunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunAnswer>)> {
     let req = body.or_default();
+    // A real scan contacts customers: an admin's decision, and only for today's window (a
+    // scan dated ahead would send a birthday greeting weeks early). Staff try things in test
+    // mode, for any day.
+    if !req.test_mode {
+        if !caller.is_admin() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "员工只能以测试模式运行扫描（不发送）；正式发送由管理员执行",
+            ));
+        }
+        if req.today.is_some_and(|d| d != today(&app)) {
+            return Err(ApiError::bad_param(
+                "today",
+                "正式发送只能针对今天的扫描；其他日期请用测试模式",
+            ));
+        }
+    }
     let institution = if code == "all" {
         caller.require_admin()?;
         None
