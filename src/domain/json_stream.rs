@@ -9,10 +9,17 @@
 //! likely encoding (GBK/GB18030, what Windows tools in China often write).
 //!
 //! Errors say what a clinic's IT person can act on: which record, which line, and what to do.
+//!
+//! No record may be larger than [`MAX_RECORD_BYTES`]: the reader stops one that grows past it
+//! (so a 200 MB record never sits in memory), and the caller reads the file again with that
+//! record's bytes in [`Skips`], where it reads as `null` and is rejected on its own while the
+//! other records are imported.
 
 use std::{
+    cell::Cell,
     fmt,
     io::{self, BufRead, Read},
+    rc::Rc,
 };
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
@@ -142,10 +149,168 @@ fn encoding_error(offset: u64, bytes: &[u8]) -> io::Error {
     )
 }
 
+/// The largest record an import file may hold, in bytes of its JSON text. A clinic's largest
+/// real record (an order of a hundred lines, a customer with long notes) is a few kilobytes.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Byte ranges of records that are too large (in the file after any byte-order mark), in
+/// order; each reads as `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skips(Vec<(u64, u64)>);
+
+impl Skips {
+    /// Adds a record's range, keeping them in file order.
+    pub fn add(&mut self, range: (u64, u64)) {
+        let at = self.0.partition_point(|r| r.0 < range.0);
+        self.0.insert(at, range);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Why a read stopped: the file cannot be read as records, or one record is too large.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadStop {
+    File(StreamError),
+    /// Record `record` grew past [`MAX_RECORD_BYTES`]; its text starts at or after byte `from`.
+    Oversized {
+        record: usize,
+        from: u64,
+    },
+}
+
+/// Between the JSON reader and the file: counts the bytes handed over, hands `null` instead of
+/// the records in `skips`, and stops a record that grows past `limit`.
+struct Bounded<R> {
+    inner: R,
+    /// Bytes of the file taken from `inner` so far.
+    pos: Rc<Cell<u64>>,
+    /// Where the record being read began (set before each element).
+    record_start: Rc<Cell<u64>>,
+    limit: u64,
+    skips: Vec<(u64, u64)>,
+    next_skip: usize,
+    /// What is left to hand over of a `null` standing for a skipped record.
+    pending: &'static [u8],
+    /// Set when a record grew past `limit` (the read then fails).
+    too_large: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let pos = self.pos.get();
+        if self.pending.is_empty()
+            && let Some(&(start, end)) = self.skips.get(self.next_skip)
+            && pos == start
+        {
+            let skipped = io::copy(&mut (&mut self.inner).take(end - start), &mut io::sink())?;
+            if skipped != end - start {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file changed while it was being read",
+                ));
+            }
+            self.pos.set(end);
+            self.record_start.set(end);
+            self.next_skip += 1;
+            self.pending = b"null";
+        }
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending = &self.pending[n..];
+            return Ok(n);
+        }
+        // Never read past the start of the next skipped record.
+        let room = match self.skips.get(self.next_skip) {
+            Some(&(start, _)) => ((start - pos) as usize).min(buf.len()),
+            None => buf.len(),
+        };
+        let n = self.inner.read(&mut buf[..room])?;
+        self.pos.set(pos + n as u64);
+        if pos + n as u64 - self.record_start.get() > self.limit {
+            self.too_large.set(true);
+            return Err(io::Error::other("record too large"));
+        }
+        Ok(n)
+    }
+}
+
+/// Where the element that starts at or after `from` ends (`[start, end)`), reading `file` from
+/// `from` on: past white space and one comma, then through one JSON value, strings and nesting
+/// included. Reads to the end in constant memory whatever the element's size.
+pub fn element_range<R: Read>(file: R, from: u64) -> io::Result<(u64, u64)> {
+    let mut bytes = io::BufReader::with_capacity(64 * 1024, file).bytes();
+    let mut at = from;
+    let mut next = |at: &mut u64| -> io::Result<u8> {
+        let b = bytes.next().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ends inside a record",
+            )
+        })??;
+        *at += 1;
+        Ok(b)
+    };
+    let mut b = next(&mut at)?;
+    let mut comma = false;
+    while b.is_ascii_whitespace() || (b == b',' && !comma) {
+        comma |= b == b',';
+        b = next(&mut at)?;
+    }
+    let start = at - 1;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    loop {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+                if depth == 0 {
+                    return Ok((start, at));
+                }
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok((start, at));
+                    }
+                }
+                b',' if depth == 0 => return Ok((start, at - 1)),
+                b if depth == 0 && b.is_ascii_whitespace() => return Ok((start, at - 1)),
+                _ => {}
+            }
+        }
+        b = match next(&mut at) {
+            Ok(b) => b,
+            // A bare value (a number, true) at the very end.
+            Err(_) if depth == 0 && !in_string => return Ok((start, at)),
+            Err(e) => return Err(e),
+        };
+    }
+}
+
 /// Counts the elements handed over, so that an error can name the record it happened in.
 struct Elements<'f, F> {
     on_record: &'f mut F,
     count: &'f mut usize,
+    pos: Rc<Cell<u64>>,
+    record_start: Rc<Cell<u64>>,
 }
 
 impl<'de, F: FnMut(usize, &RawValue)> Visitor<'de> for Elements<'_, F> {
@@ -156,7 +321,11 @@ impl<'de, F: FnMut(usize, &RawValue)> Visitor<'de> for Elements<'_, F> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Box<RawValue>>()? {
+        loop {
+            self.record_start.set(self.pos.get());
+            let Some(value) = seq.next_element::<Box<RawValue>>()? else {
+                break;
+            };
             (self.on_record)(*self.count, &value);
             *self.count += 1;
         }
@@ -182,11 +351,37 @@ pub struct StreamSummary {
 }
 
 /// Reads `reader` as a JSON array and calls `on_record(index, value)` for each element, in
-/// order, holding one element at a time.
+/// order, holding one element at a time. A record larger than [`MAX_RECORD_BYTES`] stops the
+/// read (see [`for_each_record_skipping`] to read past it).
 pub fn for_each_record<R: Read>(
     reader: R,
-    mut on_record: impl FnMut(usize, &RawValue),
+    on_record: impl FnMut(usize, &RawValue),
 ) -> Result<StreamSummary, StreamError> {
+    for_each_record_skipping(reader, &Skips::default(), MAX_RECORD_BYTES, on_record).map_err(
+        |stop| match stop {
+            ReadStop::File(e) => e,
+            ReadStop::Oversized { record, .. } => oversized(record),
+        },
+    )
+}
+
+/// A record's error for being too large.
+pub fn oversized(record: usize) -> StreamError {
+    StreamError(format!(
+        "record #{record} is larger than {} MB; a record holds one customer, order or item of the catalogue",
+        MAX_RECORD_BYTES >> 20
+    ))
+}
+
+/// As [`for_each_record`], with the records in `skips` read as `null`; a record larger than
+/// `limit` stops the read with [`ReadStop::Oversized`], so that the caller can add it to
+/// `skips` (see [`element_range`]) and read again.
+pub fn for_each_record_skipping<R: Read>(
+    reader: R,
+    skips: &Skips,
+    limit: u64,
+    mut on_record: impl FnMut(usize, &RawValue),
+) -> Result<StreamSummary, ReadStop> {
     let mut hashing = io::BufReader::with_capacity(
         256 * 1024,
         Hashing {
@@ -196,11 +391,11 @@ pub fn for_each_record<R: Read>(
     );
     let head = hashing
         .fill_buf()
-        .map_err(|e| StreamError(format!("cannot read the file: {e}")))?;
+        .map_err(|e| ReadStop::File(StreamError(format!("cannot read the file: {e}"))))?;
     if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        return Err(StreamError(
+        return Err(ReadStop::File(StreamError(
             "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8 and import it again".into(),
-        ));
+        )));
     }
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
         // A UTF-8 byte-order mark (Windows Notepad, Excel): not part of the JSON.
@@ -215,20 +410,40 @@ pub fn for_each_record<R: Read>(
             offset: 0,
         },
     );
+    let (pos, record_start) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let too_large = Rc::new(Cell::new(false));
+    let bounded = Bounded {
+        inner: checked,
+        pos: pos.clone(),
+        record_start: record_start.clone(),
+        limit,
+        skips: skips.0.clone(),
+        next_skip: 0,
+        pending: b"",
+        too_large: too_large.clone(),
+    };
     let mut count = 0;
-    let mut de = serde_json::Deserializer::from_reader(checked);
+    let mut de = serde_json::Deserializer::from_reader(bounded);
     let read = Elements {
         on_record: &mut on_record,
         count: &mut count,
+        pos,
+        record_start: record_start.clone(),
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
     if let Err(e) = read {
-        return Err(describe(&e, count));
+        if too_large.get() {
+            return Err(ReadStop::Oversized {
+                record: count,
+                from: record_start.get(),
+            });
+        }
+        return Err(ReadStop::File(describe(&e, count)));
     }
     // Whatever serde left unread (nothing, for a well-formed file) still counts for the hash.
     io::copy(&mut hashing, &mut io::sink())
-        .map_err(|e| StreamError(format!("cannot read the file: {e}")))?;
+        .map_err(|e| ReadStop::File(StreamError(format!("cannot read the file: {e}"))))?;
     let sha256 = hashing
         .into_inner()
         .hasher

@@ -29,6 +29,16 @@ pub struct RecordError {
 }
 
 impl RecordError {
+    /// A problem of the record as a whole (too large to read), not of one field.
+    pub fn whole(index: usize, message: String) -> Self {
+        Self {
+            record: index,
+            key: None,
+            field: "(record)".to_owned(),
+            message,
+        }
+    }
+
     /// A record that names a row the store does not have (an unknown institution or customer).
     pub fn unknown_reference(record: usize, key: &str, field: &str, message: String) -> Self {
         Self {
