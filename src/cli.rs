@@ -212,6 +212,9 @@ pub enum TokensCommand {
         /// A note on whom it is for.
         #[arg(long)]
         label: Option<String>,
+        /// Expire after this many days (default: until revoked).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_days: Option<u32>,
     },
     /// List tokens (never their secrets).
     List,

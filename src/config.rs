@@ -260,6 +260,8 @@ pub struct ApiSettings {
     /// Customer searches one token may make a minute (0: no limit). Each answer tells a little
     /// about who is and is not a customer, so a script cannot ask without end.
     pub searches_per_minute: usize,
+    /// Days an uploaded file is kept after its import (0: deleted once imported).
+    pub keep_uploads_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -78,6 +78,7 @@ pub async fn run(mut settings: Settings, args: BenchApiArgs) -> anyhow::Result<(
             role: Role::Staff,
             institution_id: Some(inst.id),
             label: Some("bench api".into()),
+            expires_in_days: Some(1),
         })
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -13,6 +13,7 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
             role,
             institution,
             label,
+            expires_days,
         } => {
             let role = Role::parse(&role).expect("clap checks the role");
             let institution_id = match (&institution, role) {
@@ -35,6 +36,7 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                     role,
                     institution_id,
                     label,
+                    expires_in_days: expires_days,
                 })
                 .await?;
             println!(
@@ -46,6 +48,9 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                 institution
                     .map(|c| format!("，机构 {c}"))
                     .unwrap_or_default()
+                    + &expires_days
+                        .map(|d| format!("，{d} 天后过期"))
+                        .unwrap_or_default()
             );
             println!("{secret}");
         }
@@ -56,7 +61,7 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
             }
             for t in rows {
                 println!(
-                    "#{:<4} {}…  {:<5} {:<10} 创建 {}  最近使用 {}{}{}",
+                    "#{:<4} {}…  {:<5} {:<10} 创建 {}  最近使用 {}{}{}{}",
                     t.id,
                     t.prefix,
                     t.role.as_str(),
@@ -67,6 +72,17 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                         .unwrap_or_else(|| "从未".into()),
                     t.revoked_at
                         .map(|d| format!("  已吊销 {}", d.format("%Y-%m-%d %H:%M")))
+                        .unwrap_or_default(),
+                    t.expires_at
+                        .map(|d| format!(
+                            "  {} {}",
+                            if d <= chrono::Utc::now() {
+                                "已过期"
+                            } else {
+                                "过期于"
+                            },
+                            d.format("%Y-%m-%d %H:%M")
+                        ))
                         .unwrap_or_default(),
                     t.label.map(|l| format!("  {l}")).unwrap_or_default(),
                 );

@@ -368,7 +368,7 @@ pub fn for_each_record<R: Read>(
 /// A record's error for being too large.
 pub fn oversized(record: usize) -> StreamError {
     StreamError(format!(
-        "record #{record} is larger than {} MB; a record holds one customer, order or item of the catalogue",
+        "第 {record} 条记录超过 {} MB，已跳过：一条记录只应是一位客户、一张订单或一个项目/产品",
         MAX_RECORD_BYTES >> 20
     ))
 }

@@ -487,6 +487,22 @@ fn code(field: &str, value: Option<String>) -> Result<String, FieldError> {
     clean(field, v, MAX_CODE_CHARS, false)
 }
 
+/// An institution's code: a code of ASCII letters, digits, `-` and `_` only, since it names
+/// folders (uploads, the import layout) and stands in URLs; `..` or `/` could reach outside them.
+fn institution_code(field: &str, value: Option<String>) -> Result<String, FieldError> {
+    let v = code(field, value)?;
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return err(
+            field,
+            format!("{v:?}: an institution code holds only letters, digits, - and _"),
+        );
+    }
+    Ok(v)
+}
+
 /// A code that may be left out (or empty).
 fn optional_code(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
     match value.map(|v| v.trim().to_owned()) {
@@ -589,7 +605,7 @@ fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
         );
     }
     Ok(Institution {
-        code: code("institution_code", r.institution_code)?,
+        code: institution_code("institution_code", r.institution_code)?,
         name: required("name", r.name)?,
         kind: optional("type", r.kind)?,
         address: long_text("address", r.address)?,
@@ -1254,5 +1270,20 @@ mod tests {
         };
         assert_eq!(content_hash(&v[0].1), content_hash(&v[0].1.clone()));
         assert_ne!(content_hash(&v[0].1), content_hash(&v[1].1));
+    }
+
+    #[test]
+    fn an_institution_code_cannot_name_a_path() {
+        let p = parse(
+            ImportKind::Institutions,
+            r#"[{"institution_code":"../etc","name":"甲"},{"institution_code":"BJ/HA","name":"乙"},
+                {"institution_code":"BJ-HA_001","name":"丙"}]"#,
+        );
+        assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
+        for (e, index) in p.errors.iter().zip([0, 1]) {
+            assert_eq!((e.record, e.field.as_str()), (index, "institution_code"));
+            assert!(e.message.contains("only letters, digits"), "{}", e.message);
+        }
+        assert_eq!(p.records.len(), 1);
     }
 }

@@ -184,6 +184,8 @@ impl Handler for ImportFile {
 }
 
 fn move_out(ctx: &JobCtx<'_>, path: &Path, outcome: archive::Outcome, errors: &[RecordError]) {
+    let api = &ctx.app.settings.api;
+    crate::import::uploads::forget_if_upload(&api.uploads_dir, api.keep_uploads_days, path);
     match archive::archive(
         Path::new(&ctx.app.settings.app.import_dir),
         path,

@@ -19,11 +19,19 @@ impl Handler for JobsPrune {
             .store
             .prune(config::days(days), config::days(w.keep_history_days))
             .await?;
+        let api = &ctx.app.settings.api;
+        let (dir, keep) = (api.uploads_dir.clone(), api.keep_uploads_days);
+        let uploads = tokio::task::spawn_blocking(move || {
+            crate::import::uploads::prune(&dir, keep, std::time::SystemTime::now())
+        })
+        .await
+        .unwrap_or(0);
         info!(
             days,
             history_days = w.keep_history_days,
             ?pruned,
-            "old job rows, cron ticks and health checks pruned"
+            uploads,
+            "old job rows, cron ticks, health checks and uploaded files pruned"
         );
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! Importing the chain's JSON files: where they lie ([`layout`]), how one file is read in
-//! bounded memory ([`reader`]), and where incremental files go once imported ([`archive`]).
+//! bounded memory ([`reader`]), where incremental files go once imported ([`archive`]), and
+//! how long uploaded files are kept ([`uploads`]).
 //! The job that runs an import is `handlers::import_file`; the writes are the store's.
 
 pub mod archive;
 pub mod layout;
 pub mod reader;
+pub mod uploads;
 
 use std::path::Path;
 

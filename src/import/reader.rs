@@ -121,13 +121,13 @@ fn check_within(path: &Path, kind: ImportKind, limit: u64) -> Result<Checked, Fi
             Err(ReadStop::Oversized { record, from }) => {
                 if oversized_at.len() >= MAX_OVERSIZED {
                     return Err(file_error(format!(
-                        "more than {MAX_OVERSIZED} records are larger than {} MB (the last one is record #{record}); this does not look like an export of the system",
+                        "超过 {MAX_OVERSIZED} 条记录大于 {} MB（最后一条是第 {record} 条），不像是系统导出的文件，整个文件未导入",
                         json_stream::MAX_RECORD_BYTES >> 20
                     )));
                 }
                 let range = record_range(path, from).map_err(|e| {
                     file_error(format!(
-                        "record #{record} is larger than {} MB and could not be read to its end: {e}",
+                        "第 {record} 条记录大于 {} MB，且读不到它的结尾（{e}），整个文件未导入",
                         json_stream::MAX_RECORD_BYTES >> 20
                     ))
                 })?;
@@ -329,7 +329,7 @@ mod tests {
             assert_eq!(checked.rejected, big.len(), "{name}: {:?}", checked.errors);
             for (e, index) in checked.errors.iter().zip(&big) {
                 assert_eq!((e.record, e.field.as_str()), (*index, "(record)"));
-                assert!(e.message.contains("larger than 1 MB"), "{}", e.message);
+                assert!(e.message.contains("超过 1 MB"), "{}", e.message);
             }
             assert_eq!(
                 checked.sha256,
@@ -353,7 +353,7 @@ mod tests {
         let items = vec![big; MAX_OVERSIZED + 1];
         std::fs::write(&path, format!("[{}]", items.join(","))).unwrap();
         let e = check_within(&path, ImportKind::Projects, 64).unwrap_err();
-        assert!(e.message.contains("more than 20 records"), "{}", e.message);
+        assert!(e.message.contains("超过 20 条记录"), "{}", e.message);
         // Twenty such records are each rejected, and the file is read.
         let items = vec![format!(r#""{}""#, "x".repeat(100)); MAX_OVERSIZED];
         std::fs::write(&path, format!("[{}]", items.join(","))).unwrap();

@@ -81,6 +81,28 @@ pub enum SendError {
     Rejected(String),
 }
 
+impl SendError {
+    /// The same error with `name` and `phone` (and any other long digit run) masked in its text.
+    pub fn masked(self, name: &str, phone: &str) -> Self {
+        use crate::domain::privacy::{mask_digit_runs, mask_name, mask_phone};
+        let clean = |text: String| {
+            let mut text = text;
+            if !phone.is_empty() {
+                text = text.replace(phone, &mask_phone(phone));
+            }
+            if name.chars().count() >= 2 {
+                text = text.replace(name, &mask_name(name));
+            }
+            mask_digit_runs(&text)
+        };
+        match self {
+            Self::NotDelivered(t) => Self::NotDelivered(clean(t)),
+            Self::Uncertain(t) => Self::Uncertain(clean(t)),
+            Self::Rejected(t) => Self::Rejected(clean(t)),
+        }
+    }
+}
+
 /// How a delivery try that succeeded ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -137,7 +159,16 @@ impl Channel {
         longest_try * 2 + Duration::from_secs(5)
     }
 
+    /// Sends `msg`. An error's text never carries the recipient's name or number: a gateway's
+    /// answer may echo them, and the error is stored on the revisit, logged and sent to the
+    /// staff alert robot.
     pub async fn send(&self, msg: &Outgoing) -> Result<Delivered, SendError> {
+        self.send_unmasked(msg)
+            .await
+            .map_err(|e| e.masked(&msg.name, &msg.phone))
+    }
+
+    async fn send_unmasked(&self, msg: &Outgoing) -> Result<Delivered, SendError> {
         match self {
             Self::Console => {
                 // A log line, not stdout: the commands that wait for revisits print them once.
@@ -165,5 +196,28 @@ impl Channel {
                     .map(Delivered::Submitted)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_answer_echoing_the_recipient_is_masked() {
+        let e = SendError::Rejected(
+            "HTTP 400: {\"to\":\"+8613800138000\",\"name\":\"吕静\",\"error\":\"blocked\"}".into(),
+        )
+        .masked("吕静", "13800138000");
+        let text = e.to_string();
+        assert!(
+            !text.contains("13800138000") && !text.contains("吕静"),
+            "{text}"
+        );
+        assert!(
+            text.contains("138****8000") && text.contains("吕*"),
+            "{text}"
+        );
+        assert!(matches!(e, SendError::Rejected(_)), "the kind is kept");
     }
 }

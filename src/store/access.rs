@@ -42,6 +42,8 @@ pub struct NewToken {
     pub role: Role,
     pub institution_id: Option<i64>,
     pub label: Option<String>,
+    /// Days until it expires; `None`: until revoked.
+    pub expires_in_days: Option<u32>,
 }
 
 /// The holder of a valid (not revoked) token.
@@ -66,6 +68,7 @@ pub struct TokenRow {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The token rows a store reads, before the role is parsed.
@@ -76,6 +79,7 @@ pub(crate) type TokenTuple = (
     Option<String>,
     Option<String>,
     DateTime<Utc>,
+    Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
 );
@@ -90,6 +94,7 @@ pub(crate) fn token_row(t: TokenTuple) -> TokenRow {
         created_at: t.5,
         last_used_at: t.6,
         revoked_at: t.7,
+        expires_at: t.8,
     }
 }
 
@@ -118,7 +123,7 @@ pub(crate) fn principal(t: PrincipalTuple) -> Option<Principal> {
 pub trait Access: Send + Sync {
     /// Stores a token; returns its id.
     async fn create_token(&self, token: &NewToken) -> StoreResult<i64>;
-    /// The holder of the token with this digest, unless it is revoked or unknown.
+    /// The holder of the token with this digest, unless it is revoked, expired or unknown.
     async fn token_principal(&self, hash: &str) -> StoreResult<Option<Principal>>;
     /// Records that a token was used now.
     async fn touch_token(&self, id: i64) -> StoreResult<()>;

@@ -532,6 +532,30 @@ async fn staff_meet_limits_and_never_see_secrets(backend: Backend) {
         1,
         "only the test-mode scan was enqueued"
     );
+
+    // A token may expire: refused after its time like a revoked one.
+    let inst = env.store().institution("BJ-HA-001").await.unwrap().unwrap();
+    for (days, want) in [
+        (Some(0), StatusCode::UNAUTHORIZED),
+        (Some(30), StatusCode::OK),
+    ] {
+        let (secret, prefix) = revisit::api::auth::new_secret().unwrap();
+        env.store()
+            .create_token(&revisit::store::access::NewToken {
+                hash: revisit::api::auth::digest(&secret),
+                prefix,
+                role: Role::Staff,
+                institution_id: Some(inst.id),
+                label: None,
+                expires_in_days: days,
+            })
+            .await
+            .unwrap();
+        let (st, body) = s.get("/api/v1/me", Some(&secret)).await;
+        assert_eq!(st, want, "expires in {days:?} days: {body}");
+    }
+    let listed = env.store().list_tokens().await.unwrap();
+    assert_eq!(listed.iter().filter(|t| t.expires_at.is_some()).count(), 2);
 }
 
 async fn a_test_mode_run_and_a_failed_send_retried_through_the_api(backend: Backend) {
@@ -773,6 +797,27 @@ async fn docs_and_console_are_served_from_the_binary(backend: Backend) {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Every answer carries the security headers; the API's are never cached.
+    for (path, api) in [("/", false), ("/docs", false), ("/api/v1/me", true)] {
+        let res = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(h.get("cache-control").is_some(), api, "{path}");
+    }
     for (page, assets) in [
         (
             "/docs",

@@ -231,25 +231,49 @@ async fn an_unsubscribe_reply_stops_the_channel_and_every_message_carries_the_op
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(env.store().suppressions(None, 10).await.unwrap().is_empty());
-    // The gateway's push: C2 unsubscribes, C1 only says thanks.
-    let (status, body) = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/inbound/replies?secret=gw-s3cret",
-            None,
-            Some(json!([
-                {"phone_number": "13800000002", "content": "回TD退订", "send_time": "2026-05-13 10:00:00",
-                 "sign_name": "华美医美", "dest_code": "1234", "sequence_id": 2},
-                {"phone_number": "13800000001", "content": "谢谢", "send_time": "2026-05-13 10:01:00",
-                 "sign_name": "华美医美", "dest_code": "1234", "sequence_id": 3}
-            ])),
-        )
-        .await;
+    // The gateway's push, the secret in a header (out of access logs): C2 unsubscribes, C1
+    // only says thanks. A wrong header is refused like a wrong query.
+    let push = |secret: &'static str, replies: serde_json::Value| {
+        api.http
+            .post(format!("{}/api/v1/inbound/replies", api.base))
+            .header("X-Revisit-Secret", secret)
+            .json(&replies)
+            .send()
+    };
+    let wrong = push("nope", aliyun("13800000002", "TD")).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let res = push(
+        "gw-s3cret",
+        json!([
+            {"phone_number": "13800000002", "content": "回TD退订", "send_time": "2026-05-13 10:00:00",
+             "sign_name": "华美医美", "dest_code": "1234", "sequence_id": 2},
+            {"phone_number": "13800000001", "content": "谢谢", "send_time": "2026-05-13 10:01:00",
+             "sign_name": "华美医美", "dest_code": "1234", "sequence_id": 3}
+        ]),
+    )
+    .await
+    .unwrap();
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["code"], 0);
     assert_eq!(
         (body["unsubscribed"].as_u64(), body["ignored"].as_u64()),
         (Some(1), Some(1))
+    );
+    // A gateway that can only be given a URL still may put the secret in the query.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/inbound/replies?secret=gw-s3cret",
+            None,
+            Some(aliyun("13800000001", "好的")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["ignored"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{body}"
     );
     // An admin posts C3's reply in the plain format, over a channel that is not the one in use.
     let admin = api_token(env.store(), Role::Admin, None).await;

@@ -496,6 +496,7 @@ pub async fn api_token(
             role,
             institution_id,
             label: None,
+            expires_in_days: None,
         })
         .await
         .unwrap();

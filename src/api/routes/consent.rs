@@ -64,11 +64,15 @@ pub struct RepliesAnswer {
 
 /// Records replies from customers: an unsubscribe (T, TD, R, N, 退订, 拒收…) suppresses the
 /// number for the channel it came over; a score (1–5) answers the satisfaction question last
-/// sent to it, and a low one opens a task for staff. Needs an admin token, or `?secret=` equal to
-/// `consent.inbound_secret` for a gateway that cannot send one.
+/// sent to it, and a low one opens a task for staff. Needs an admin token, or
+/// `consent.inbound_secret` for a gateway that cannot send one: in the `X-Revisit-Secret`
+/// header, or (only where the gateway can be given nothing but a URL) as `?secret=`.
 #[utoipa::path(
     post, path = "/api/v1/inbound/replies", tag = "consent",
-    params(("secret" = Option<String>, Query, description = "consent.inbound_secret（无法带令牌的短信网关用）")),
+    params(
+        ("X-Revisit-Secret" = Option<String>, Header, description = "consent.inbound_secret（无法带令牌的短信网关用；优先于地址参数）"),
+        ("secret" = Option<String>, Query, description = "consent.inbound_secret（仅当网关只能配置地址时使用：会出现在访问日志中）"),
+    ),
     request_body = Replies,
     responses(
         (status = 200, body = RepliesAnswer),
@@ -84,7 +88,14 @@ pub async fn replies(
 ) -> ApiResult<Json<RepliesAnswer>> {
     let q = Params::of(&uri, &["secret"])?;
     let configured = app.settings.consent.inbound_secret.expose();
-    let by_secret = match q.text("secret") {
+    // The header keeps the secret out of access logs and proxies' records; the query string
+    // stays for gateways that can only be given a URL.
+    let header = parts
+        .headers
+        .get(INBOUND_SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let by_secret = match header.or_else(|| q.text("secret")) {
         Some(given) => {
             if configured.is_empty() || !same_secret(&given, configured) {
                 return Err(ApiError::unauthorized("secret 不正确"));
@@ -98,7 +109,7 @@ pub async fn replies(
             Some(p) => Caller(p).require_admin()?,
             None => {
                 return Err(ApiError::unauthorized(
-                    "缺少令牌：请用管理员令牌，或在地址中带上 secret",
+                    "缺少令牌：请用管理员令牌，或在 X-Revisit-Secret 头（或地址的 secret 参数）中带上入站密钥",
                 ));
             }
         }
@@ -131,6 +142,9 @@ pub async fn replies(
         ignored,
     }))
 }
+
+/// The header a gateway puts `consent.inbound_secret` in (or, if it cannot, `?secret=`).
+pub const INBOUND_SECRET_HEADER: &str = "x-revisit-secret";
 
 /// Compares digests, so the time taken says nothing of how much of the secret matched.
 fn same_secret(given: &str, configured: &str) -> bool {

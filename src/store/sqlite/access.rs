@@ -16,14 +16,16 @@ impl Access for SqliteStore {
         // Stepped to the end so that it is committed before the secret is handed out (see
         // `jobs::insert`).
         sqlx::query_scalar::<_, i64>(
-            "INSERT INTO api_tokens (token_hash, prefix, role, institution_id, label)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO api_tokens (token_hash, prefix, role, institution_id, label, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?6 || ' days')) RETURNING id",
         )
         .bind(&t.hash)
         .bind(&t.prefix)
         .bind(t.role.as_str())
         .bind(t.institution_id)
         .bind(&t.label)
+        .bind(t.expires_in_days.map(|d| d as i32))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -35,7 +37,8 @@ impl Access for SqliteStore {
         let row: Option<PrincipalTuple> = sqlx::query_as(
             "SELECT t.id, t.role, t.institution_id, i.code, t.last_used_at
              FROM api_tokens t LEFT JOIN institutions i ON i.id = t.institution_id
-             WHERE t.token_hash = ?1 AND t.revoked_at IS NULL",
+             WHERE t.token_hash = ?1 AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -54,7 +57,7 @@ impl Access for SqliteStore {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
         let rows: Vec<TokenTuple> = sqlx::query_as(
             "SELECT t.id, t.prefix, t.role, i.code, t.label, t.created_at, t.last_used_at,
-                    t.revoked_at
+                    t.revoked_at, t.expires_at
              FROM api_tokens t LEFT JOIN institutions i ON i.id = t.institution_id
              ORDER BY t.id DESC",
         )
