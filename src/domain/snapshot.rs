@@ -108,8 +108,9 @@ pub struct RevisitSnap {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A customer as vector search sees them: what they bought and how staff describe them. The
-/// notes are embedded (digits removed) and never stored in a point's payload.
+/// A customer as vector search sees them: what they bought and how staff describe them. Staff's
+/// notes (which may hold medical history) are not part of it: a customer's text may go to an
+/// embeddings API outside the chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchProfile {
     pub id: i64,
@@ -117,7 +118,6 @@ pub struct SearchProfile {
     pub institution_id: i64,
     pub vip_level: Option<String>,
     pub tags: Vec<String>,
-    pub notes: Option<String>,
     pub opted_out: bool,
     /// Names of the projects of completed orders, most recent first, each once.
     pub projects: Vec<String>,

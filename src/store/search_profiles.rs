@@ -13,12 +13,12 @@ pub trait SearchProfiles: Send + Sync {
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>>;
 }
 
-/// A customer row: id, code, institution, VIP level, tags, notes, opted out.
-pub(crate) type ProfileRow<Tags> = (i64, String, i64, Option<String>, Tags, Option<String>, bool);
+/// A customer row: id, code, institution, VIP level, tags, opted out.
+pub(crate) type ProfileRow<Tags> = (i64, String, i64, Option<String>, Tags, bool);
 
 /// A profile from its row, with nothing bought yet (see [`attach_bought`]).
 pub(crate) fn profile(
-    (id, code, institution_id, vip_level, tags, notes, opted_out): ProfileRow<Vec<String>>,
+    (id, code, institution_id, vip_level, tags, opted_out): ProfileRow<Vec<String>>,
 ) -> SearchProfile {
     SearchProfile {
         id,
@@ -26,7 +26,6 @@ pub(crate) fn profile(
         institution_id,
         vip_level,
         tags,
-        notes,
         opted_out,
         projects: Vec::new(),
         products: Vec::new(),

@@ -741,6 +741,15 @@ async fn an_upload_is_imported_and_its_rejected_records_named(backend: Backend) 
         (Some(1), Some("BJ-HA-001-C2"))
     );
     assert_eq!(e["field"], "person.birthday");
+    // The uploaded file (customers' personal data) is gone once imported; the batch's folder
+    // stays, and with it who may follow the batch.
+    let uploaded = uploads.path().join(&batch).join("BJ-HA-001");
+    assert!(uploaded.is_dir());
+    assert_eq!(
+        std::fs::read_dir(&uploaded).unwrap().count(),
+        0,
+        "the uploaded file is deleted after its import"
+    );
     // Another institution's staff cannot follow it.
     let (st, _) = s.get(&format!("/api/v1/imports/{batch}"), Some(&sh)).await;
     assert_eq!(st, StatusCode::NOT_FOUND);

@@ -12,6 +12,22 @@ crate::on_both_backends!(
     import_wait_shows_progress_within_a_large_file_and_a_relative_path_works,
 );
 
+/// Security review, finding 3: `init` with a URL that names no database printed the password.
+#[test]
+fn an_error_never_prints_a_credential() {
+    let env = vec![(
+        "DATABASE_URL".to_owned(),
+        "postgres://postgres:S3cretPw@127.0.0.1:5432".to_owned(),
+    )];
+    let out = revisit(&env, &["init"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("postgres:[redacted]@127.0.0.1") && !stderr.contains("S3cretPw"),
+        "{stderr}"
+    );
+}
+
 fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
         .args(args)

@@ -1,19 +1,14 @@
 //! How an entity becomes a point: the text that is embedded and the payload a search shows.
 //!
-//! A customer's text is what they bought and how staff describe them (VIP level, tags, the
-//! projects and products of completed orders, a digit-free summary of the notes). Their payload
-//! holds the same minus the notes: never a name, a phone number or a note.
+//! A customer's text is what they bought and how staff label them (VIP level, tags, the projects
+//! and products of completed orders); their payload holds the same. Never a name, a phone number
+//! or staff's notes: the text may go to an embeddings API outside the chain, and notes may hold
+//! medical history (docs/threat-model.md).
 
 use serde_json::{Map, Value};
 
 use super::{Collection, VERSION_KEY, point_id};
-use crate::domain::{
-    privacy::without_digits,
-    snapshot::{ProductSnap, ProjectSnap, SearchProfile},
-};
-
-/// Characters of the notes that go into a customer's text.
-const NOTE_CHARS: usize = 200;
+use crate::domain::snapshot::{ProductSnap, ProjectSnap, SearchProfile};
 
 /// A point before its vector: id, text to embed, institution, payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,19 +29,13 @@ fn joined<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 pub fn customer(p: &SearchProfile, version: i64) -> Document {
-    let notes = p
-        .notes
-        .as_deref()
-        .map(|n| without_digits(n, NOTE_CHARS).replace('＊', ""))
-        .unwrap_or_default();
     let text = joined(
         p.vip_level
             .iter()
             .map(String::as_str)
             .chain(p.tags.iter().map(String::as_str))
             .chain(p.projects.iter().map(String::as_str))
-            .chain(p.products.iter().map(String::as_str))
-            .chain(std::iter::once(notes.as_str())),
+            .chain(p.products.iter().map(String::as_str)),
     );
     let mut payload = Map::new();
     payload.insert("code".into(), p.code.clone().into());
@@ -114,20 +103,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_customer_text_has_no_digits_and_the_payload_no_notes() {
+    fn a_customer_text_and_payload_carry_no_notes() {
         let p = SearchProfile {
             id: 1,
             code: "C1".into(),
             institution_id: 7,
             vip_level: Some("金卡".into()),
             tags: vec!["敏感肌".into()],
-            notes: Some("电话13800138000，怕痛".into()),
             opted_out: false,
             projects: vec!["水光针".into()],
             products: vec!["医用修护面膜".into()],
         };
         let d = customer(&p, 9);
-        assert_eq!(d.text, "金卡 敏感肌 水光针 医用修护面膜 电话，怕痛");
+        assert_eq!(d.text, "金卡 敏感肌 水光针 医用修护面膜");
         assert!(!d.payload.contains_key("notes"));
         assert!(!serde_json::to_string(&d.payload).unwrap().contains("怕痛"));
         assert_eq!(d.institution_id, Some(7));

@@ -18,7 +18,7 @@ impl SearchProfiles for PgStore {
             return Ok(Vec::new());
         }
         let rows: Vec<ProfileRow<Vec<String>>> = sqlx::query_as(
-            "SELECT id, code, institution_id, vip_level, tags, notes, opted_out
+            "SELECT id, code, institution_id, vip_level, tags, opted_out
              FROM customers WHERE id = ANY($1) ORDER BY id",
         )
         .bind(customer_ids)

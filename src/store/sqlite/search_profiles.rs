@@ -19,7 +19,7 @@ impl SearchProfiles for SqliteStore {
         }
         let ids = json(&customer_ids);
         let rows: Vec<ProfileRow<String>> = sqlx::query_as(
-            "SELECT id, code, institution_id, vip_level, tags, notes, opted_out
+            "SELECT id, code, institution_id, vip_level, tags, opted_out
              FROM customers WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
         )
         .bind(&ids)
@@ -27,9 +27,9 @@ impl SearchProfiles for SqliteStore {
         .await?;
         let mut profiles: Vec<SearchProfile> = rows
             .into_iter()
-            .map(|(id, code, inst, vip, tags, notes, out)| {
+            .map(|(id, code, inst, vip, tags, out)| {
                 let tags = serde_json::from_str(&tags).unwrap_or_default();
-                profile((id, code, inst, vip, tags, notes, out))
+                profile((id, code, inst, vip, tags, out))
             })
             .collect();
         let bought: Vec<BoughtRow> = sqlx::query_as(
