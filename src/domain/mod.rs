@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod followup;
 pub mod json_stream;
 pub mod lunar;
+pub mod names;
 pub mod ownership;
 pub mod privacy;
 pub mod rate;

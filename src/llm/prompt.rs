@@ -69,19 +69,10 @@ pub struct ConsultationNote {
     pub outcome: Option<String>,
 }
 
-const COMPOUND_SURNAMES: &[&str] = &[
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "司徒", "夏侯", "尉迟", "长孙",
-];
-
 impl GreetingContext {
     /// `张女士`, `欧阳先生`, or `尊敬的顾客` when the name or gender is unknown.
     pub fn salutation(&self) -> String {
-        let name = self.full_name.trim();
-        let surname = COMPOUND_SURNAMES
-            .iter()
-            .find(|s| name.starts_with(**s) && name.chars().count() > 2)
-            .map(|s| (*s).to_owned())
-            .or_else(|| name.chars().next().map(String::from));
+        let surname = crate::domain::names::surname_of(&self.full_name);
         let title = match self.gender.as_deref() {
             Some("女") => Some("女士"),
             Some("男") => Some("先生"),
