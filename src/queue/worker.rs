@@ -23,7 +23,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{
     backend::{Keepers, QueueBackend, QueueConfig},
-    wakeups::{WakeCount, Wakeups},
+    wakeups::{WakeCount, WakeHub},
 };
 use crate::{
     app::App,
@@ -162,10 +162,10 @@ fn worker_name(queue: &str) -> String {
     )
 }
 
-/// What every worker of a pool shares: on PostgreSQL the LISTEN pool and the queue's own pool,
-/// and the workers' keepers (outcomes and heartbeats).
+/// What every worker of a pool shares: on PostgreSQL the process's one LISTEN connection and
+/// the queue's own pool, and the workers' keepers (outcomes and heartbeats).
 struct PoolShared {
-    listen: Option<sqlx::PgPool>,
+    wake_hub: Option<Arc<WakeHub>>,
     queue: Option<sqlx::PgPool>,
     keepers: Keepers,
 }
@@ -182,7 +182,7 @@ fn register<J: Handler>(
     let w = app.settings.worker.clone();
     let batch = app.settings.fetch_size(&KindInfo::of::<J>());
     let app = app.clone();
-    let listen = shared.listen.clone();
+    let wake_hub = shared.wake_hub.clone();
     let queue_pool = shared.queue.clone();
     let keepers = shared.keepers.clone();
     let config = QueueConfig {
@@ -198,13 +198,12 @@ fn register<J: Handler>(
             let pool = queue_pool
                 .clone()
                 .expect("run_pool makes a queue pool for PostgreSQL");
-            // LISTEN/NOTIFY wakes the worker for new jobs, on a pool of its own: held LISTEN
-            // connections would starve the jobs.
-            let listen = listen
-                .clone()
-                .expect("run_pool makes a listener pool for PostgreSQL");
+            // LISTEN/NOTIFY wakes the worker for new jobs, through the process's one listener.
             let wakes = WakeCount::default();
-            let wakeups = Wakeups::new(listen, J::QUEUE, wakes.clone());
+            let wakeups = wake_hub
+                .as_ref()
+                .expect("run_pool starts a wake-up hub for PostgreSQL")
+                .wakeups(J::QUEUE, wakes.clone());
             let config = QueueConfig {
                 wakes: Some(wakes),
                 ..config.clone()
@@ -296,14 +295,14 @@ pub async fn run_pool(
             warn!(worker = ctx.name(), error = %err, "worker stopped; restarting it");
             true
         });
-    // A LISTEN connection stays checked out for as long as its worker runs: they get a pool
-    // of their own, one per queue, so they can never starve the connections jobs work with.
-    let listen = match &app.pool {
-        DbPool::Postgres(pool) => Some(
+    // The LISTEN connection stays checked out for as long as the pool runs: it gets a pool of
+    // its own, of one, so it never takes a connection jobs work with. One for every queue.
+    let wake_hub = match &app.pool {
+        DbPool::Postgres(pool) => Some(Arc::new(WakeHub::start(
             sqlx::postgres::PgPoolOptions::new()
-                .max_connections(queues.len().max(1) as u32)
+                .max_connections(1)
                 .connect_lazy_with((*pool.connect_options()).clone()),
-        ),
+        ))),
         DbPool::Sqlite(_) => None,
     };
     // The queue's own statements (fetch, outcomes, heartbeats) run on a small pool of their
@@ -325,7 +324,7 @@ pub async fn run_pool(
         DbPool::Sqlite(_) => None,
     };
     let shared = PoolShared {
-        listen,
+        wake_hub,
         queue,
         keepers: Keepers::default(),
     };

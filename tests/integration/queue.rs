@@ -186,3 +186,55 @@ async fn postgres_announces_an_insert_once_per_statement_and_queue() {
         "a job due in an hour woke the workers: {woke:?}"
     );
 }
+
+/// A process serving every queue holds one LISTEN connection (it held one per queue, 15), and
+/// each queue's worker is still woken by its own inserts at once.
+#[tokio::test]
+async fn postgres_one_listen_connection_serves_every_queue() {
+    let env = TestEnv::new(
+        Backend::Postgres,
+        &[("REVISIT__WORKER__POLL_INTERVAL_MS", "5000")],
+    )
+    .await;
+    let queues: Vec<&'static str> = revisit_jobs::ALL_KINDS.iter().map(|k| k.queue).collect();
+    assert!(queues.len() > 10);
+    let workers = env.start_workers(queues);
+    let db = env.db.url.rsplit('/').next().unwrap().to_owned();
+    let listening = || async {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+        )
+        .bind(&db)
+        .fetch_one(&admin_pool().await)
+        .await
+        .unwrap();
+        n
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the listener to connect",
+        || async { (listening().await >= 1).then_some(()) },
+    )
+    .await;
+    // Woken, not polled (the interval is 5 s): the job runs well before the next poll.
+    let started = std::time::Instant::now();
+    enqueue(&env, std::iter::once(noop(0, 0))).await;
+    eventually(Duration::from_secs(4), "the job to run", || async {
+        (runs(&env) == 1).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(
+        listening().await,
+        1,
+        "one LISTEN connection for every queue"
+    );
+    workers.stop().await;
+}
+
+/// A connection to the test server's `postgres` database, to look at the others.
+async fn admin_pool() -> sqlx::PgPool {
+    sqlx::PgPool::connect(&format!("{}/postgres", server_url()))
+        .await
+        .unwrap()
+}
