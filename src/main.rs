@@ -15,6 +15,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(revisit::commands::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<revisit::commands::Incomplete>().is_some() => {
+            eprintln!("未全部完成：{e}");
+            std::process::ExitCode::from(revisit::commands::EXIT_INCOMPLETE)
+        }
         Err(e) => {
             // One language per message: the commands speak Chinese to staff, the layers below
             // English to whoever runs the system.

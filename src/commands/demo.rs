@@ -28,7 +28,12 @@ pub async fn demo(settings: Settings, data: &Path) -> anyhow::Result<()> {
         println!("📥 导入 {}", data.display());
         let (batch, files) = crate::import::enqueue_plan(&app, data).await?;
         wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
-        wait::print_import_summary(&app, &batch).await?;
+        // Rejected sample records are shown above; the demo goes on with the rest.
+        if let Err(e) = wait::print_import_summary(&app, &batch).await
+            && e.downcast_ref::<super::Incomplete>().is_none()
+        {
+            return Err(e);
+        }
 
         let since = Utc::now();
         println!(

@@ -36,6 +36,17 @@ use crate::{
 
 pub use demo::demo;
 
+/// Exit code of a command that ran but did not do all it was asked: `import --wait` with files
+/// refused or records rejected, `run-reminders --wait` with revisits that failed. Scripts tell
+/// it from 1 (the command itself failed) and 2 (bad arguments).
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// The command ran, and this part of what it was asked did not happen (exit code
+/// [`EXIT_INCOMPLETE`]); the message says what, in Chinese.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Incomplete(pub String);
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {

@@ -47,7 +47,15 @@ pub async fn run_reminders(
         wait::warn_if_no_worker(app, queue).await?;
         wait::job(app, &id, Duration::from_secs(600)).await?;
         wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
-        print_revisits(&app.store.revisits_since(since).await?);
+        let rows = app.store.revisits_since(since).await?;
+        print_revisits(&rows);
+        let failed = rows.iter().filter(|r| r.status == "failed").count();
+        if failed > 0 {
+            return Err(super::Incomplete(format!(
+                "{failed} 条回访失败，可在控制台「生日回访」页查看并重试，或运行 revisit jobs list --status failed"
+            ))
+            .into());
+        }
     }
     Ok(())
 }

@@ -73,8 +73,15 @@ pub async fn import_batch(
     }
 }
 
+/// Prints each file's counts and first errors; [`super::Incomplete`] when a file was refused
+/// or a record rejected.
 pub async fn print_import_summary(app: &App, batch: &str) -> anyhow::Result<()> {
     let rows = app.store.import_log(batch).await?;
+    let refused = rows
+        .iter()
+        .filter(|r| r.errors.iter().any(|e| e.field == "(file)"))
+        .count();
+    let rejected: i64 = rows.iter().map(|r| i64::from(r.rejected)).sum();
     for r in &rows {
         println!(
             "   {}：共 {} 条，新增 {}，更新 {}，未变 {}，拒绝 {}",
@@ -86,6 +93,12 @@ pub async fn print_import_summary(app: &App, batch: &str) -> anyhow::Result<()> 
         if r.errors.len() > 10 {
             println!("     …… 另有 {} 条错误，见 import_log", r.errors.len() - 10);
         }
+    }
+    if refused > 0 || rejected > 0 {
+        return Err(super::Incomplete(format!(
+            "{refused} 个文件被整体拒绝，{rejected} 条记录被拒绝（见上方的错误）"
+        ))
+        .into());
     }
     Ok(())
 }

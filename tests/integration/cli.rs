@@ -10,6 +10,8 @@ crate::on_both_backends!(
     demo_on_an_empty_database_prints_greetings,
     init_force_without_confirmation_refuses_and_keeps_the_data,
     import_wait_shows_progress_within_a_large_file_and_a_relative_path_works,
+    import_wait_exits_3_when_a_file_or_a_record_is_rejected,
+    run_reminders_wait_exits_3_when_a_revisit_fails,
 );
 
 /// Security review, finding 3: `init` with a URL that names no database printed the password.
@@ -190,4 +192,133 @@ async fn import_wait_shows_progress_within_a_large_file_and_a_relative_path_work
     );
     assert!(stdout.contains(&format!("共 {n} 条，新增 {n}")), "{stdout}");
     assert_eq!(env.count("SELECT count(*) FROM customers").await, n as i64);
+}
+
+/// `revisit import --wait` as a script runs it: 0 when everything landed, 3 (documented in the
+/// README) when a file was refused whole (cut short, not an array, not UTF-8) or a record was
+/// rejected, whatever else landed.
+async fn import_wait_exits_3_when_a_file_or_a_record_is_rejected(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let good =
+        r#"[{"customer_code":"BJ-HA-001-C1","person":{"name":"张丽","phone":"13800000001"}}]"#;
+    let bad_record = r#"[{"customer_code":"BJ-HA-001-C2","person":{"name":"王芳","phone":"13800000002"}},
+        {"customer_code":"BJ-HA-001-C3","person":{"name":"李娜","birthday":"1990-02-30","phone":"13800000003"}}]"#;
+    let gbk: Vec<u8> = [
+        b"[{\"customer_code\":\"BJ-HA-001-C4\",\"person\":{\"name\":\"".as_slice(),
+        &[0xD5, 0xC5, 0xC8, 0xFD],
+        b"\",\"phone\":\"13800000004\"}}]",
+    ]
+    .concat();
+    let cases: Vec<(&str, Vec<u8>, i32)> = vec![
+        ("good", good.as_bytes().to_vec(), 0),
+        ("a rejected record", bad_record.as_bytes().to_vec(), 3),
+        (
+            "cut short",
+            br#"[{"customer_code":"BJ-HA-001-C5","person":{"#.to_vec(),
+            3,
+        ),
+        (
+            "an object",
+            br#"{"customer_code":"BJ-HA-001-C6"}"#.to_vec(),
+            3,
+        ),
+        ("GBK", gbk, 3),
+    ];
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(["worker", "--no-cron", "--queue", "import.file"])
+        .env_clear()
+        .envs(env.child_env(&[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let institutions = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
+    import_tree(&env, institutions.path()).await;
+    for (what, bytes, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("BJ-HA-001").join("customers.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, bytes).unwrap();
+        let vars = env.child_env(&[("RUST_LOG", "warn")]);
+        let path = dir.path().to_path_buf();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+                .arg("import")
+                .arg(&path)
+                .arg("--wait")
+                .env_clear()
+                .envs(vars)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{what}:\n{stdout}\n{stderr}");
+        if want == 3 {
+            assert!(stderr.contains("未全部完成"), "{what}: {stderr}");
+        }
+    }
+    worker.kill().await.unwrap();
+    // The good record and the valid one beside the rejected record landed.
+    assert_eq!(env.count("SELECT count(*) FROM customers").await, 2);
+}
+
+/// `revisit run-reminders --wait` exits 3 when a revisit failed (here a gateway that refuses
+/// every message), so that a script sees it.
+async fn run_reminders_wait_exits_3_when_a_revisit_fails(backend: Backend) {
+    let hook = MockServer::start(std::sync::Arc::new(|_, _| {
+        (400, vec![], serde_json::json!({"error": "refused"}))
+    }))
+    .await;
+    let env = TestEnv::new(backend, &[]).await;
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let birthday = format!(
+        "1990-{}",
+        (today + chrono::Duration::days(2)).format("%m-%d")
+    );
+    let tree = write_tree(&[
+        ("common/institutions.json", INSTITUTIONS),
+        (
+            "BJ-HA-001/customers.json",
+            &customers_json(&[("BJ-HA-001-C1", "张丽", &birthday, "13800000001")]),
+        ),
+    ]);
+    import_tree(&env, tree.path()).await;
+    let channel = [
+        ("REVISIT__REMINDERS__CHANNEL", "webhook"),
+        ("REVISIT__WEBHOOK__URL", hook.url.as_str()),
+    ];
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(["worker", "--no-cron"])
+        .env_clear()
+        .envs(env.child_env(&channel))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let vars = env.child_env(&[("RUST_LOG", "warn")]);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+            .args(["run-reminders", "--institution", "BJ-HA-001", "--wait"])
+            .env_clear()
+            .envs(vars)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    worker.kill().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("1 条回访失败"), "{stderr}");
+    assert!(hook.count() >= 1, "the gateway was asked");
 }
