@@ -377,8 +377,18 @@ pub enum JobsCommand {
         #[arg(long)]
         older_than_days: Option<u32>,
     },
-    /// The job kinds with their queues and retry policies.
+    /// The job kinds with their queues, retry policies and whether they are paused.
     Kinds,
+    /// Pause a queue (a kind or its queue name): no worker starts its jobs until it is resumed;
+    /// jobs already running finish. Every worker obeys at its next fetch.
+    Pause {
+        queue: String,
+        /// Why (shown by `jobs kinds`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused queue.
+    Resume { queue: String },
 }
 
 #[derive(Debug, Subcommand)]

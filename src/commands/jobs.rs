@@ -1,4 +1,4 @@
-//! `revisit jobs ...`: list, retry, cancel, kinds.
+//! `revisit jobs ...`: list, retry, cancel, kinds, pause and resume.
 
 use std::sync::Arc;
 
@@ -98,10 +98,27 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
             );
         }
         JobsCommand::Kinds => {
+            let paused = app.store.paused_queues().await?;
             for k in ALL_KINDS {
                 let p = app.settings.policy(k);
+                let pause = paused
+                    .iter()
+                    .find(|q| q.queue == k.queue)
+                    .map(|q| {
+                        format!(
+                            "  ⏸ 已暂停（{}{}）",
+                            q.paused_at
+                                .with_timezone(&app.settings.tz())
+                                .format("%Y-%m-%d %H:%M"),
+                            q.reason
+                                .as_deref()
+                                .map(|r| format!("，{r}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "{:<18} 队列 {:<22} 最多尝试 {} 次，退避 {}s 起、上限 {}s，并发 {}",
+                    "{:<18} 队列 {:<22} 最多尝试 {} 次，退避 {}s 起、上限 {}s，并发 {}{pause}",
                     k.name,
                     k.queue,
                     p.max_attempts,
@@ -109,6 +126,24 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                     p.max_delay_secs,
                     p.concurrency
                 );
+            }
+        }
+        JobsCommand::Pause { queue, reason } => {
+            let queue = queue_of(Some(&queue))?.expect("a name was given");
+            if app.store.pause_queue(queue, reason.as_deref()).await? {
+                println!(
+                    "⏸ 队列 {queue} 已暂停：各 worker 不再开始它的任务（正在执行的会做完），恢复：revisit jobs resume {queue}"
+                );
+            } else {
+                println!("队列 {queue} 本来就是暂停的");
+            }
+        }
+        JobsCommand::Resume { queue } => {
+            let queue = queue_of(Some(&queue))?.expect("a name was given");
+            if app.store.resume_queue(queue).await? {
+                println!("▶ 队列 {queue} 已恢复");
+            } else {
+                println!("队列 {queue} 没有暂停");
             }
         }
     }

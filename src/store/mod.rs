@@ -15,6 +15,7 @@ pub mod followups;
 mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
+pub mod queue_control;
 pub mod search_profiles;
 pub mod sqlite;
 pub mod tasks;
@@ -126,6 +127,7 @@ pub trait Repository:
     + broadcasts::Broadcasts
     + consent::Consent
     + followups::Followups
+    + queue_control::QueueControl
     + search_profiles::SearchProfiles
     + tasks::Tasks
     + Send

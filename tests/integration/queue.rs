@@ -14,6 +14,7 @@ crate::on_both_backends!(
     jobs_fetched_beyond_the_concurrency_each_run_once,
     jobs_fetched_but_never_started_go_back_uncharged_when_the_worker_stops,
     a_worker_busy_with_its_buffer_keeps_heartbeating_so_no_job_runs_twice,
+    a_paused_queue_starts_nothing_until_it_is_resumed,
 );
 
 fn noop(seq: u64, sleep_ms: u64) -> Noop {
@@ -237,4 +238,39 @@ async fn admin_pool() -> sqlx::PgPool {
     sqlx::PgPool::connect(&format!("{}/postgres", server_url()))
         .await
         .unwrap()
+}
+
+/// `revisit jobs pause`: stored in the database, obeyed by a running worker at its next fetch;
+/// the jobs wait, untouched, and run once the queue is resumed.
+async fn a_paused_queue_starts_nothing_until_it_is_resumed(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    assert!(
+        env.store()
+            .pause_queue(Noop::QUEUE, Some("网关维护"))
+            .await
+            .unwrap()
+    );
+    assert!(!env.store().pause_queue(Noop::QUEUE, None).await.unwrap());
+    let paused = env.store().paused_queues().await.unwrap();
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0].reason.as_deref(), Some("网关维护"));
+    let workers = env.start_workers(vec![Noop::QUEUE]);
+    enqueue(&env, (0..5).map(|i| noop(i, 0))).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(runs(&env), 0, "a paused queue starts nothing");
+    let jobs = env.jobs_of(Noop::QUEUE).await;
+    assert!(jobs.iter().all(|j| j.attempts == 0), "{jobs:?}");
+    assert!(env.store().resume_queue(Noop::QUEUE).await.unwrap());
+    assert!(env.store().paused_queues().await.unwrap().is_empty());
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(10), "the jobs to run", || async {
+        (runs(&env) == 5).then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "resumed within a second: {:?}",
+        started.elapsed()
+    );
+    workers.stop().await;
 }

@@ -40,6 +40,7 @@ impl WorkerQueue for PgPool {
                  SELECT id FROM apalis.jobs
                  WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
                    AND run_at < now() AND job_type = $1
+                   AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1)
                  ORDER BY priority DESC, run_at ASC
                  LIMIT $3
                  FOR UPDATE SKIP LOCKED

@@ -24,6 +24,7 @@ mod import;
 pub mod jobs;
 mod projections;
 mod queue;
+mod queue_control;
 mod reports;
 mod revisits;
 mod search_profiles;

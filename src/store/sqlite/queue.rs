@@ -63,7 +63,8 @@ impl WorkerQueue for SqlitePool {
         sqlx::query_as(
             "UPDATE Jobs SET status = 'Queued', lock_by = ?2,
                  lock_at = CAST(strftime('%s', 'now') AS INTEGER)
-             WHERE ROWID IN (
+             WHERE NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)
+               AND ROWID IN (
                  SELECT ROWID FROM (
                      SELECT * FROM (
                          SELECT ROWID, priority, run_at, id FROM Jobs
