@@ -11,11 +11,15 @@ ALTER TABLE customers
     ADD COLUMN gender         TEXT,
     ADD COLUMN birthday       DATE,
     ADD COLUMN lunar_birthday SMALLINT
-        CHECK (lunar_birthday IS NULL OR (lunar_birthday % 10000) BETWEEN 101 AND 1230);
+        CHECK (lunar_birthday IS NULL OR (lunar_birthday % 10000) BETWEEN 101 AND 1230),
+    -- The person has another customer row (at another institution): then the birthday scan
+    -- asks which of them greets. Kept by the import; a stale true only costs that question.
+    ADD COLUMN person_shared BOOLEAN NOT NULL DEFAULT false;
 
 ALTER TABLE customers DISABLE TRIGGER customers_changes_update;
 UPDATE customers c
-SET name = p.name, gender = p.gender, birthday = p.birthday, lunar_birthday = p.lunar_birthday
+SET name = p.name, gender = p.gender, birthday = p.birthday, lunar_birthday = p.lunar_birthday,
+    person_shared = EXISTS (SELECT 1 FROM customers o WHERE o.person_id = c.person_id AND o.id <> c.id)
 FROM persons p
 WHERE p.id = c.person_id;
 ALTER TABLE customers ENABLE TRIGGER customers_changes_update;
@@ -28,9 +32,9 @@ ALTER TABLE customers
 
 -- The birthday scan reads candidates from the index alone (see 20261204000002_birthday_scan).
 CREATE INDEX customers_birthday_md_cover ON customers (birthday_md)
-    INCLUDE (id, person_id, institution_id, birthday, lunar_birthday);
+    INCLUDE (id, person_id, institution_id, birthday, lunar_birthday, person_shared);
 CREATE INDEX customers_lunar_birthday ON customers (lunar_birthday)
-    INCLUDE (id, person_id, institution_id, birthday)
+    INCLUDE (id, person_id, institution_id, birthday, person_shared)
     WHERE lunar_birthday IS NOT NULL;
 -- The compliance check looks a message's name-like runs up among the institution's customers.
 CREATE INDEX customers_institution_name ON customers (institution_id, name);

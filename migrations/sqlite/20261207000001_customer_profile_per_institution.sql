@@ -10,12 +10,16 @@ ALTER TABLE customers ADD COLUMN birthday TEXT;
 ALTER TABLE customers ADD COLUMN birthday_md INTEGER;
 ALTER TABLE customers ADD COLUMN lunar_birthday INTEGER
     CHECK (lunar_birthday IS NULL OR (lunar_birthday % 10000) BETWEEN 101 AND 1230);
+-- The person has another customer row: then the birthday scan asks which of them greets.
+ALTER TABLE customers ADD COLUMN person_shared INTEGER NOT NULL DEFAULT 0;
 
 -- The copy writes the values the projections already hold: no change rows for it.
 DROP TRIGGER customers_changes_update;
 UPDATE customers
 SET name = p.name, gender = p.gender, birthday = p.birthday, birthday_md = p.birthday_md,
-    lunar_birthday = p.lunar_birthday
+    lunar_birthday = p.lunar_birthday,
+    person_shared = EXISTS (SELECT 1 FROM customers o
+                            WHERE o.person_id = customers.person_id AND o.id <> customers.id)
 FROM persons p
 WHERE p.id = customers.person_id;
 CREATE TRIGGER customers_changes_update AFTER UPDATE ON customers

@@ -443,6 +443,12 @@ async fn a_shared_phone_changes_nothing_another_institution_knows(backend: Backe
     assert_eq!(lunar[0], ("BJ-HA-001-C9".into(), None));
     assert!(lunar[1].1.is_some(), "SH's lunar birthday stays SH's");
     assert_eq!(env.count("SELECT count(*) FROM persons").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM customers WHERE person_shared")
+            .await,
+        2,
+        "both rows know their person has another"
+    );
 
     // The opt-out BJ recorded protects the person at SH too, and says it came from elsewhere.
     let sh_inst = env.store().institution("SH-ML-002").await.unwrap().unwrap();

@@ -96,8 +96,7 @@ pub async fn birthday_candidates(
                  AND c.lunar_birthday IS NULL)
                 OR c.lunar_birthday IN (SELECT value FROM json_each(?3)))
            AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.person_id = c.person_id AND o.opted_out)
-           AND (NOT EXISTS (SELECT 1 FROM customers o
-                            WHERE o.person_id = c.person_id AND o.id <> c.id)
+           AND (NOT c.person_shared
                 OR c.id = (SELECT o.id FROM customers o
                            JOIN institutions oi ON oi.id = o.institution_id AND oi.status = 'active'
                            WHERE o.person_id = c.person_id

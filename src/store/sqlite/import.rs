@@ -386,6 +386,10 @@ async fn customers(
         rejected,
     );
     let mut c = Counts::default();
+    let phones: Vec<&str> = owned
+        .iter()
+        .map(|o| o.record.person.phone.as_str())
+        .collect();
     for o in owned {
         let r = o.record;
         let p = &r.person;
@@ -459,6 +463,18 @@ async fn customers(
         .await?;
         c.add(outcome(revision));
     }
+    // A person now with customer rows at several institutions is marked on each row, so that
+    // the birthday scan reads it from its index instead of probing per candidate.
+    sqlx::query(
+        "UPDATE customers SET person_shared = 1
+         WHERE NOT person_shared AND person_id IN (
+             SELECT o.person_id FROM customers o JOIN persons p ON p.id = o.person_id
+             WHERE p.phone IN (SELECT value FROM json_each(?1))
+             GROUP BY o.person_id HAVING count(*) > 1)",
+    )
+    .bind(json(&phones))
+    .execute(&mut *conn)
+    .await?;
     Ok(c)
 }
 
