@@ -42,6 +42,57 @@ fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
         .expect("run revisit")
 }
 
+/// A worker daemon on the test database serving `queues` (all when empty), with `extra`
+/// variables; killed when dropped.
+fn worker_daemon(env: &TestEnv, queues: &[&str], extra: &[(&str, &str)]) -> tokio::process::Child {
+    let mut args = vec!["worker", "--no-cron"];
+    for q in queues {
+        args.extend(["--queue", q]);
+    }
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(args)
+        .env_clear()
+        .envs(env.child_env(extra))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `revisit <args>` against the test database from `cwd`, off the async runtime, and
+/// returns its exit code, standard output and standard error.
+async fn run_cli(
+    env: &TestEnv,
+    args: Vec<std::ffi::OsString>,
+    cwd: Option<std::path::PathBuf>,
+) -> (Option<i32>, String, String) {
+    let vars = env.child_env(&[("RUST_LOG", "warn")]);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_revisit"));
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        cmd.args(args)
+            .env_clear()
+            .envs(vars)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
+    a.iter().map(Into::into).collect()
+}
+
 async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
     let db = TestDb::new(backend).await;
     let env = vec![("DATABASE_URL".to_owned(), db.url.clone())];
@@ -158,34 +209,16 @@ async fn import_wait_shows_progress_within_a_large_file_and_a_relative_path_work
             &format!("[{}]", customers.join(",")),
         ),
     ]);
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .args(["worker", "--no-cron", "--queue", "import.file"])
-        .env_clear()
-        .envs(env.child_env(&[]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let vars = env.child_env(&[("RUST_LOG", "warn")]);
-    let cwd = dir.path().to_path_buf();
+    let mut worker = worker_daemon(&env, &["import.file"], &[]);
     // A relative path, from a folder the worker does not run in.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-            .args(["import", "data", "--wait"])
-            .current_dir(cwd)
-            .env_clear()
-            .envs(vars)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let (code, stdout, stderr) = run_cli(
+        &env,
+        args(&["import", "data", "--wait"]),
+        Some(dir.path().to_path_buf()),
+    )
+    .await;
     worker.kill().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("customers.json") && stderr.contains(&format!("/{n} 条")),
         "progress within the file: {stderr}"
@@ -224,15 +257,7 @@ async fn import_wait_exits_3_when_a_file_or_a_record_is_rejected(backend: Backen
         ),
         ("GBK", gbk, 3),
     ];
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .args(["worker", "--no-cron", "--queue", "import.file"])
-        .env_clear()
-        .envs(env.child_env(&[]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut worker = worker_daemon(&env, &["import.file"], &[]);
     let institutions = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
     import_tree(&env, institutions.path()).await;
     for (what, bytes, want) in cases {
@@ -240,24 +265,9 @@ async fn import_wait_exits_3_when_a_file_or_a_record_is_rejected(backend: Backen
         let file = dir.path().join("BJ-HA-001").join("customers.json");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, bytes).unwrap();
-        let vars = env.child_env(&[("RUST_LOG", "warn")]);
-        let path = dir.path().to_path_buf();
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-                .arg("import")
-                .arg(&path)
-                .arg("--wait")
-                .env_clear()
-                .envs(vars)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(want), "{what}:\n{stdout}\n{stderr}");
+        let cmd = vec!["import".into(), dir.path().into(), "--wait".into()];
+        let (code, stdout, stderr) = run_cli(&env, cmd, None).await;
+        assert_eq!(code, Some(want), "{what}:\n{stdout}\n{stderr}");
         if want == 3 {
             assert!(stderr.contains("未全部完成"), "{what}: {stderr}");
         }
@@ -294,31 +304,15 @@ async fn run_reminders_wait_exits_3_when_a_revisit_fails(backend: Backend) {
         ("REVISIT__REMINDERS__CHANNEL", "webhook"),
         ("REVISIT__WEBHOOK__URL", hook.url.as_str()),
     ];
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .args(["worker", "--no-cron"])
-        .env_clear()
-        .envs(env.child_env(&channel))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let vars = env.child_env(&[("RUST_LOG", "warn")]);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-            .args(["run-reminders", "--institution", "BJ-HA-001", "--wait"])
-            .env_clear()
-            .envs(vars)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut worker = worker_daemon(&env, &[], &channel);
+    let (code, stdout, stderr) = run_cli(
+        &env,
+        args(&["run-reminders", "--institution", "BJ-HA-001", "--wait"]),
+        None,
+    )
+    .await;
     worker.kill().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
     assert!(stderr.contains("1 条回访失败"), "{stderr}");
     assert!(hook.count() >= 1, "the gateway was asked");
 }

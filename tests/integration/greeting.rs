@@ -47,10 +47,7 @@ async fn an_llm_that_answers_with_banned_content_never_reaches_the_customer(back
         ],
     )
     .await;
-    let (revisit, _) = one_greeting(&env, false).await;
-    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-    let r = wait_sent(&env, revisit).await;
-    workers.stop().await;
+    let (revisit, r) = greeted(&env, false).await;
     assert_eq!(llm.count(), 2, "one rewrite asked, then the template");
     let second = llm.received()[1].body.to_string();
     assert!(
@@ -98,10 +95,7 @@ async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backe
         &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
     )
     .await;
-    let (revisit, _) = one_greeting(&env, true).await;
-    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-    let r = wait_sent(&env, revisit).await;
-    workers.stop().await;
+    let (revisit, r) = greeted(&env, true).await;
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
     assert_eq!(
         r.message.as_deref(),
@@ -109,6 +103,15 @@ async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backe
     );
     let note = compliance_note(&env, revisit).await.unwrap();
     assert!(note.contains("已重写"), "{note}");
+}
+
+/// One greeting (see `one_greeting`) generated and sent by workers; its id and revisit.
+async fn greeted(env: &TestEnv, test_mode: bool) -> (i64, revisit::store::Revisit) {
+    let (revisit, _) = one_greeting(env, test_mode).await;
+    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
+    let r = wait_sent(env, revisit).await;
+    workers.stop().await;
+    (revisit, r)
 }
 
 async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::store::Revisit {
@@ -241,10 +244,7 @@ async fn another_customers_name_is_never_sent_and_never_repeated_to_the_llm(back
         ),
     ]);
     import_tree(&env, other.path()).await;
-    let (revisit, _) = one_greeting(&env, true).await;
-    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-    let r = wait_sent(&env, revisit).await;
-    workers.stop().await;
+    let (revisit, r) = greeted(&env, true).await;
     assert_eq!(
         r.message.as_deref(),
         Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。拒收请回复R"),
@@ -297,10 +297,7 @@ async fn a_customer_named_like_a_greeting_stops_no_greeting(backend: Backend) {
             ),
         ]);
         import_tree(&env, planted.path()).await;
-        let (revisit, _) = one_greeting(&env, true).await;
-        let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-        let r = wait_sent(&env, revisit).await;
-        workers.stop().await;
+        let (revisit, r) = greeted(&env, true).await;
         let want = if with_llm { "llm" } else { "template" };
         assert_eq!(r.generated_by.as_deref(), Some(want), "{:?}", r.message);
         assert!(r.message.unwrap().contains("生日快乐"));
@@ -330,10 +327,7 @@ async fn a_self_hosted_model_needs_no_key_and_no_health_data_leaves_by_default(b
     )
     .await;
     // The customer has tags 敏感肌, notes 皮肤敏感，注意产品选择 and the level 金卡.
-    let (revisit, _) = one_greeting(&env, true).await;
-    let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
-    let r = wait_sent(&env, revisit).await;
-    workers.stop().await;
+    let (_, r) = greeted(&env, true).await;
     assert_eq!(r.generated_by.as_deref(), Some("llm"));
     let asked = llm.received();
     assert_eq!(asked.len(), 1);
