@@ -497,7 +497,7 @@ fn institution_code(field: &str, value: Option<String>) -> Result<String, FieldE
     {
         return err(
             field,
-            format!("{v:?}: an institution code holds only letters, digits, - and _"),
+            format!("机构代码 {v:?} 只能由字母、数字、- 和 _ 组成（它会用作文件夹名）"),
         );
     }
     Ok(v)
@@ -1282,7 +1282,7 @@ mod tests {
         assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
         for (e, index) in p.errors.iter().zip([0, 1]) {
             assert_eq!((e.record, e.field.as_str()), (index, "institution_code"));
-            assert!(e.message.contains("only letters, digits"), "{}", e.message);
+            assert!(e.message.contains("只能由字母、数字"), "{}", e.message);
         }
         assert_eq!(p.records.len(), 1);
     }
