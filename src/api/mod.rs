@@ -74,6 +74,8 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found);
     Router::new()
         .route("/health", get(system::health))
+        .route("/health/live", get(system::live))
+        .route("/health/ready", get(system::ready))
         .nest("/api/v1", api)
         .merge(docs::routes())
         .merge(console::routes())

@@ -136,6 +136,8 @@ pub trait Repository:
     fn backend(&self) -> Backend;
     /// Server or library version, for `revisit check`.
     async fn version(&self) -> StoreResult<String>;
+    /// Whether every migration this build carries is applied (`/health/ready`).
+    async fn schema_current(&self) -> StoreResult<bool>;
 
     // ---- jobs --------------------------------------------------------------------------------
     /// Inserts one job (outside any other work). `None`: a job with its key exists.

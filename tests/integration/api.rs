@@ -23,6 +23,7 @@ crate::on_both_backends!(
     an_upload_is_imported_and_its_rejected_records_named,
     docs_and_console_are_served_from_the_binary,
     staff_meet_limits_and_never_see_secrets,
+    liveness_and_readiness_probes_answer_without_a_token,
 );
 
 /// The API on a free port of 127.0.0.1, for as long as the test runs.
@@ -855,4 +856,39 @@ async fn docs_and_console_are_served_from_the_binary(backend: Backend) {
             assert!(res.bytes().await.unwrap().len() > 1000, "{a}");
         }
     }
+}
+
+/// `/health/live` answers while the process runs; `/health/ready` only while the database answers
+/// and carries every migration of this build (else 503 with the reason), for an orchestrator's
+/// probes and docker-compose's healthcheck.
+async fn liveness_and_readiness_probes_answer_without_a_token(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let s = Server::start(env.app.clone()).await;
+    let (st, body) = s.get("/health/live", None).await;
+    assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (st, body) = s.get("/health/ready", None).await;
+    assert_eq!(
+        (st, body["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{body}"
+    );
+    // The database lost (or never got) this build's last migration.
+    let forget = "DELETE FROM revisit_migrations WHERE version = (SELECT max(version) FROM revisit_migrations)";
+    match &env.app.pool {
+        revisit::store::DbPool::Postgres(p) => {
+            sqlx::query(forget).execute(p).await.unwrap();
+        }
+        revisit::store::DbPool::Sqlite(p) => {
+            sqlx::query(forget).execute(p).await.unwrap();
+        }
+    }
+    let (st, body) = s.get("/health/ready", None).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert!(
+        body["reason"].as_str().unwrap().contains("revisit init"),
+        "{body}"
+    );
+    let (st, _) = s.get("/health/live", None).await;
+    assert_eq!(st, StatusCode::OK, "still alive");
 }

@@ -79,6 +79,60 @@ pub async fn health(State(app): State<Arc<App>>, parts: Parts) -> ApiResult<Json
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct Probe {
+    /// `ok` (live), `ready`, or `not_ready`.
+    pub status: String,
+    /// Why it is not ready, in Chinese.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Liveness for an orchestrator: the process answers. Touches nothing else.
+#[utoipa::path(get, path = "/health/live", tag = "system", responses((status = 200, body = Probe)))]
+pub async fn live() -> Json<Probe> {
+    Json(Probe {
+        status: "ok".into(),
+        reason: None,
+    })
+}
+
+/// Readiness: the database answers and carries every migration of this build. 503 otherwise,
+/// with the reason (a load balancer sends no traffic, an orchestrator waits).
+#[utoipa::path(
+    get, path = "/health/ready", tag = "system",
+    responses((status = 200, body = Probe), (status = 503, body = Probe))
+)]
+pub async fn ready(State(app): State<Arc<App>>) -> (axum::http::StatusCode, Json<Probe>) {
+    let reason = match app.store.schema_current().await {
+        Ok(true) => None,
+        Ok(false) => {
+            Some("数据库结构不是本版本的：请运行 revisit init 或重启服务以完成迁移".to_owned())
+        }
+        Err(e) => {
+            tracing::warn!(error = %crate::domain::privacy::redact_secrets(&e.to_string()), "readiness check failed");
+            Some("数据库不可用".to_owned())
+        }
+    };
+    let status = if reason.is_none() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Probe {
+            status: if reason.is_none() {
+                "ready"
+            } else {
+                "not_ready"
+            }
+            .into(),
+            reason,
+        }),
+    )
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     /// staff | admin
     pub role: String,

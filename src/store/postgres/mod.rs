@@ -70,6 +70,10 @@ impl Repository for PgStore {
         Ok(v.split(" on ").next().unwrap_or(&v).to_owned())
     }
 
+    async fn schema_current(&self) -> StoreResult<bool> {
+        setup::schema_current(&self.pool).await
+    }
+
     async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
         let mut conn = self.pool.acquire().await?;
         jobs::insert(&mut conn, &job).await

@@ -39,13 +39,28 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, DbEr
         .await?)
 }
 
+/// The project's own migrations, compiled in, recorded in [`MIGRATIONS_TABLE`].
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+}
+
 /// Applies apalis's job-store migrations and the project's own. Safe to run at every start.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     apalis_postgres::PostgresStorage::setup(pool).await?;
-    let mut migrator = sqlx::migrate!("./migrations/postgres");
-    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-    migrator.run(pool).await?;
+    migrator().run(pool).await?;
     Ok(())
+}
+
+/// Whether every migration this build carries is applied (a readiness check).
+pub async fn schema_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {MIGRATIONS_TABLE} WHERE success"
+    )))
+    .fetch_all(pool)
+    .await?;
+    Ok(migrator().iter().all(|m| applied.contains(&m.version)))
 }
 
 /// Splits a database URL into the server (with the maintenance database) and the database name.

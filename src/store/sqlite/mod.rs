@@ -161,13 +161,19 @@ impl SqliteStore {
             apalis_sqlite::SqliteStorage::<()>::setup(&setup).await?;
             setup.close().await;
         }
-        let mut ours = sqlx::migrate!("./migrations/sqlite");
-        ours.dangerous_set_table_name(MIGRATIONS_TABLE);
+        let ours = migrator();
         if !all_applied(&pool, MIGRATIONS_TABLE, &ours).await? {
             ours.run(&pool).await?;
         }
         Ok(Self { pool })
     }
+}
+
+/// The project's own migrations, compiled in, recorded in [`MIGRATIONS_TABLE`].
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
 }
 
 /// Whether every migration of `migrator` is recorded in `table`.
@@ -217,6 +223,10 @@ impl Repository for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(format!("SQLite {v}"))
+    }
+
+    async fn schema_current(&self) -> StoreResult<bool> {
+        all_applied(&self.pool, MIGRATIONS_TABLE, &migrator()).await
     }
 
     async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
