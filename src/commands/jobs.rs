@@ -93,8 +93,8 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                 .prune(crate::config::days(days), crate::config::days(history))
                 .await?;
             println!(
-                "🧹 已删除 {} 条 {days} 天前完成的任务记录；{} 条 {history} 天前的失败任务、{} 条定时记录、{} 条健康检查记录",
-                p.done_jobs, p.dead_jobs, p.cron_ticks, p.health_checks
+                "🧹 已删除 {} 条 {days} 天前完成的任务记录；{} 条 {history} 天前的失败任务、{} 条定时记录、{} 条健康检查记录；{} 个已退出 worker 进程的记录",
+                p.done_jobs, p.dead_jobs, p.cron_ticks, p.health_checks, p.dead_workers
             );
         }
         JobsCommand::Kinds => {

@@ -1,6 +1,7 @@
 //! `jobs.prune`: the nightly clean-up of finished job rows, which otherwise pile up (and slow
 //! the SQLite queue's fetch query as they do), and, after a longer retention, of dead job rows,
-//! cron ticks and health-check rows.
+//! cron ticks, health-check rows, the rows of worker processes gone for good, and uploaded
+//! files kept past `api.keep_uploads_days`.
 
 use revisit_jobs::JobsPrune;
 use tracing::info;

@@ -226,7 +226,13 @@ pub struct Pruned {
     pub health_checks: u64,
     /// Progress notes of files, left behind only when a note raced its file's end.
     pub progress_notes: u64,
+    /// Rows of worker processes unseen for the history's retention (at least a day, so that a
+    /// live worker's row is never taken for a dead one's).
+    pub dead_workers: u64,
 }
+
+/// The least time a worker row must have been unseen before it is pruned.
+pub const DEAD_WORKER_FLOOR: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// A job state as the CLI shows it. Rows of the job table map to these states:
 /// - pending: `Pending`, or `Failed` with attempts left (waiting for its `run_at`, the stored backoff);

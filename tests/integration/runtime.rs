@@ -516,4 +516,28 @@ async fn pruning_deletes_finished_jobs_then_old_dead_jobs_and_health_rows(backen
         .unwrap();
     assert_eq!((p.dead_jobs, p.health_checks), (1, 3));
     assert!(env.store().job_state(&failed).await.unwrap().is_none());
+    assert_eq!(p.dead_workers, 0, "a worker seen within a day is kept");
+    // Rows of worker processes gone for two days are pruned.
+    let workers_table = match &env.app.pool {
+        revisit::store::DbPool::Postgres(pool) => {
+            sqlx::query("UPDATE apalis.workers SET last_seen = now() - interval '2 days'")
+                .execute(pool)
+                .await
+                .unwrap();
+            "apalis.workers"
+        }
+        revisit::store::DbPool::Sqlite(pool) => {
+            sqlx::query("UPDATE Workers SET last_seen = last_seen - 172800")
+                .execute(pool)
+                .await
+                .unwrap();
+            "Workers"
+        }
+    };
+    let p = env
+        .store()
+        .prune(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(p.dead_workers >= 1, "{workers_table}: {p:?}");
 }

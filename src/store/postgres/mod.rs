@@ -224,6 +224,12 @@ impl Repository for PgStore {
             )
             .await?
             .rows_affected(),
+            dead_workers: older(
+                "DELETE FROM apalis.workers WHERE last_seen <= now() - $1 * interval '1 second'",
+                history.max(DEAD_WORKER_FLOOR),
+            )
+            .await?
+            .rows_affected(),
         })
     }
 

@@ -367,6 +367,11 @@ impl Repository for SqliteStore {
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),
+            dead_workers: sqlx::query("DELETE FROM Workers WHERE last_seen <= ?1")
+                .bind(before(history.max(DEAD_WORKER_FLOOR)).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
         })
     }
 
