@@ -83,12 +83,14 @@ impl Handler for GreetingGenerate {
                 .allow_prices
                 .contains(&context.institution_code),
         };
-        let template = || template::message(&context, max);
+        // Made once: the fallback whatever the LLM does, and part of the system's own words.
+        let template_text = template::message(&context, max);
+        let template = || template_text.clone();
         let system = prompt::system_prompt(&context, max);
         // What the system itself says or takes from this customer's record: no leak there.
         let names = NameCheck {
             customer_id: r.customer_id,
-            ours: format!("{system}\n{}\n{tail}\n{}", template(), context.own_words()),
+            ours: format!("{system}\n{template_text}\n{tail}\n{}", context.own_words()),
         };
         let (message, generated_by, model, compliance) = if app.settings.llm_enabled() {
             let sharing = app.settings.llm.sharing_for(&context.institution_code);
