@@ -302,6 +302,13 @@ impl ReminderSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// This process's PostgreSQL pool size and what its connections call themselves
+    /// (`application_name`), set from its role at start (`store::connection_budget`); not
+    /// settings. Without them: `max_connections`, and no name.
+    #[serde(skip)]
+    pub pool_size: Option<u32>,
+    #[serde(skip)]
+    pub application_name: Option<&'static str>,
 }
 
 impl fmt::Debug for DatabaseSettings {

@@ -31,7 +31,10 @@ use crate::{
     cli::{BenchCommand, Cli, Command},
     config::Settings,
     queue::worker::{PoolOptions, run_pool, shutdown_signal},
-    store,
+    store::{
+        self,
+        connection_budget::{Budget, Role},
+    },
 };
 
 pub use demo::demo;
@@ -82,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Serve { addr } => {
-            let app = connect(settings).await?;
+            let app = connect_as(settings, Role::Api).await?;
             let addr = serve::addr(&app, addr.as_deref())?;
             serve::serve(app, addr).await
         }
@@ -97,17 +100,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_cron,
             serve: api_addr,
         } => {
-            let app = connect(settings).await?;
             let queues = queues
                 .iter()
                 .map(|q| {
                     revisit_jobs::KindInfo::find(q)
                         .map(|k| k.queue)
                         .ok_or_else(|| {
-                            anyhow::anyhow!("unknown queue {q}; see `revisit jobs kinds`")
+                            anyhow::anyhow!(
+                                "没有名为 {q} 的队列；可用的队列见 `revisit jobs kinds`"
+                            )
                         })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let role = Role::Worker {
+                queues: &queues,
+                api: api_addr.is_some(),
+            };
+            let app = connect_as(settings, role).await?;
             let options = PoolOptions {
                 queues,
                 cron: !no_cron,
@@ -176,8 +185,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Connects to the configured database, applies migrations, and builds the shared state.
+/// Connects to the configured database as a one-off command, applies migrations, and builds
+/// the shared state.
 pub async fn connect(settings: Settings) -> anyhow::Result<Arc<App>> {
+    connect_as(settings, Role::Command).await
+}
+
+/// Connects as a process that runs `role`, opening on PostgreSQL only the connections the role
+/// can use ([`Budget`]).
+pub async fn connect_as(mut settings: Settings, role: Role<'_>) -> anyhow::Result<Arc<App>> {
+    if settings.backend() == store::Backend::Postgres {
+        settings.database.pool_size = Some(Budget::of(&settings, role).work);
+        settings.database.application_name = Some(role.application_name());
+    }
     let db = store::open(&settings).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot open {}: {e:#} (is the database server running? try `revisit init`)",

@@ -36,6 +36,9 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
             detail: format!("连接失败：{e}"),
         },
     });
+    if let Some(line) = connections_check(app).await {
+        out.push(line);
+    }
     out.push(match app.store.queue_summary().await {
         Ok((pending, failed)) => CheckResult {
             name: "任务队列",
@@ -86,6 +89,52 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         r.detail = crate::domain::privacy::redact_secrets(&r.detail);
     }
     out
+}
+
+/// PostgreSQL's connections: its limit, what is open, and what one more worker would take.
+async fn connections_check(app: &App) -> Option<CheckResult> {
+    use crate::store::connection_budget::{Budget, Role};
+    let name = "数据库连接";
+    let room = match app.store.connection_room().await {
+        Ok(room) => room?,
+        Err(e) => {
+            return Some(CheckResult {
+                name,
+                ok: Some(false),
+                detail: format!("无法读取连接数：{e}"),
+            });
+        }
+    };
+    let worker = Budget::of(
+        &app.settings,
+        Role::Worker {
+            queues: &[],
+            api: false,
+        },
+    );
+    let api = Budget::of(&app.settings, Role::Api);
+    let fits = room.fits(&worker);
+    let mut detail = format!(
+        "上限 {}（其中 {} 个留给超级用户），已用 {}（本系统 {}），可用 {}；\
+         再起一个处理全部队列的 worker 最多占 {} 个，API 占 {} 个，还可再起 {fits} 个 worker",
+        room.max_connections,
+        room.reserved,
+        room.in_use,
+        room.revisit,
+        room.free(),
+        worker.total(),
+        api.total(),
+    );
+    if fits == 0 {
+        detail.push_str(
+            "（⚠️ 已不够再起一个：调低 database.max_connections 或提高服务器的 max_connections）",
+        );
+    }
+    Some(CheckResult {
+        name,
+        ok: Some(true),
+        detail,
+    })
 }
 
 /// The relation graph (NebulaGraph or the primary store's tables): reachable, its size, how far

@@ -313,8 +313,8 @@ pub async fn run_pool(
     let queue = match &app.pool {
         DbPool::Postgres(pool) => Some(
             sqlx::postgres::PgPoolOptions::new()
-                // A busy queue uses three at once (fetch, outcomes, heartbeat); idle ones share.
-                .max_connections((queues.len() / 2).clamp(3, 8) as u32)
+                // Fetch, outcomes and heartbeats, all short, for every queue of the process.
+                .max_connections(crate::store::connection_budget::QUEUE_CONNECTIONS)
                 .connect_lazy_with(
                     (*pool.connect_options())
                         .clone()

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod broadcasts;
+pub mod connection_budget;
 pub mod consent;
 pub mod directory;
 pub mod directory_rules;
@@ -138,6 +139,10 @@ pub trait Repository:
     async fn version(&self) -> StoreResult<String>;
     /// Whether every migration this build carries is applied (`/health/ready`).
     async fn schema_current(&self) -> StoreResult<bool>;
+    /// The server's connections: its limit and what is open now (`None`: SQLite, no server).
+    async fn connection_room(&self) -> StoreResult<Option<connection_budget::ServerRoom>> {
+        Ok(None)
+    }
 
     // ---- jobs --------------------------------------------------------------------------------
     /// Inserts one job (outside any other work). `None`: a job with its key exists.

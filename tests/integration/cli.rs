@@ -42,57 +42,6 @@ fn revisit(env: &[(String, String)], args: &[&str]) -> std::process::Output {
         .expect("run revisit")
 }
 
-/// A worker daemon on the test database serving `queues` (all when empty), with `extra`
-/// variables; killed when dropped.
-fn worker_daemon(env: &TestEnv, queues: &[&str], extra: &[(&str, &str)]) -> tokio::process::Child {
-    let mut args = vec!["worker", "--no-cron"];
-    for q in queues {
-        args.extend(["--queue", q]);
-    }
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .args(args)
-        .env_clear()
-        .envs(env.child_env(extra))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-/// Runs `revisit <args>` against the test database from `cwd`, off the async runtime, and
-/// returns its exit code, standard output and standard error.
-async fn run_cli(
-    env: &TestEnv,
-    args: Vec<std::ffi::OsString>,
-    cwd: Option<std::path::PathBuf>,
-) -> (Option<i32>, String, String) {
-    let vars = env.child_env(&[("RUST_LOG", "warn")]);
-    let out = tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_revisit"));
-        if let Some(dir) = cwd {
-            cmd.current_dir(dir);
-        }
-        cmd.args(args)
-            .env_clear()
-            .envs(vars)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
-    a.iter().map(Into::into).collect()
-}
-
 async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
     let db = TestDb::new(backend).await;
     let env = vec![("DATABASE_URL".to_owned(), db.url.clone())];

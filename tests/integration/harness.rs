@@ -547,3 +547,69 @@ pub async fn projection_caught_up(
     )
     .await;
 }
+
+/// A worker daemon on the test database serving `queues` (all when empty), with `extra`
+/// variables; killed when dropped.
+pub fn worker_daemon(
+    env: &TestEnv,
+    queues: &[&str],
+    extra: &[(&str, &str)],
+) -> tokio::process::Child {
+    let mut args = vec!["worker", "--no-cron"];
+    for q in queues {
+        args.extend(["--queue", q]);
+    }
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(args)
+        .env_clear()
+        .envs(env.child_env(extra))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `revisit <args>` against the test database from `cwd`, off the async runtime, and
+/// returns its exit code, standard output and standard error.
+pub async fn run_cli(
+    env: &TestEnv,
+    args: Vec<std::ffi::OsString>,
+    cwd: Option<std::path::PathBuf>,
+) -> (Option<i32>, String, String) {
+    run_cli_with(env, &[], args, cwd).await
+}
+
+/// [`run_cli`] with `extra` variables.
+pub async fn run_cli_with(
+    env: &TestEnv,
+    extra: &[(&str, &str)],
+    args: Vec<std::ffi::OsString>,
+    cwd: Option<std::path::PathBuf>,
+) -> (Option<i32>, String, String) {
+    let mut vars = env.child_env(&[("RUST_LOG", "warn")]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_revisit"));
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        cmd.args(args)
+            .env_clear()
+            .envs(vars)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
+    a.iter().map(Into::into).collect()
+}

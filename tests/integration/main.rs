@@ -7,6 +7,7 @@ mod browser;
 mod channels;
 mod cli;
 mod concurrency;
+mod connections;
 mod consent;
 mod consultations;
 mod cron;

@@ -51,7 +51,15 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the configured database and applies the migrations.
     pub async fn open(settings: &Settings) -> Result<Self, DbError> {
-        let pool = connect_url(&settings.database.url, settings.database.max_connections).await?;
+        let pool = connect_url(
+            &settings.database.url,
+            settings
+                .database
+                .pool_size
+                .unwrap_or(settings.database.max_connections),
+            settings.database.application_name,
+        )
+        .await?;
         migrate(&pool).await?;
         Ok(Self { pool })
     }
@@ -72,6 +80,12 @@ impl Repository for PgStore {
 
     async fn schema_current(&self) -> StoreResult<bool> {
         setup::schema_current(&self.pool).await
+    }
+
+    async fn connection_room(
+        &self,
+    ) -> StoreResult<Option<crate::store::connection_budget::ServerRoom>> {
+        setup::connection_room(&self.pool).await.map(Some)
     }
 
     async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {

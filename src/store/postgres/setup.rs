@@ -31,11 +31,19 @@ fn options(url: &str) -> Result<PgConnectOptions, DbError> {
         .log_statements(tracing::log::LevelFilter::Debug))
 }
 
-pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+pub async fn connect_url(
+    url: &str,
+    max_connections: u32,
+    application_name: Option<&str>,
+) -> Result<PgPool, DbError> {
+    let mut options = options(url)?;
+    if let Some(name) = application_name {
+        options = options.application_name(name);
+    }
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_with(options(url)?)
+        .connect_with(options)
         .await?)
 }
 
@@ -51,6 +59,29 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     apalis_postgres::PostgresStorage::setup(pool).await?;
     migrator().run(pool).await?;
     Ok(())
+}
+
+/// The server's `max_connections`, the part kept for superusers, and the client connections
+/// open now (all, and this deployment's by `application_name`).
+pub async fn connection_room(
+    pool: &PgPool,
+) -> Result<crate::store::connection_budget::ServerRoom, sqlx::Error> {
+    let (max, reserved, in_use, revisit): (i32, i32, i64, i64) = sqlx::query_as(
+        "SELECT current_setting('max_connections')::int,
+                current_setting('superuser_reserved_connections')::int,
+                count(*),
+                count(*) FILTER (WHERE application_name LIKE 'revisit%')
+           FROM pg_stat_activity
+          WHERE backend_type = 'client backend'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(crate::store::connection_budget::ServerRoom {
+        max_connections: max.max(0) as u32,
+        reserved: reserved.max(0) as u32,
+        in_use: in_use as u32,
+        revisit: revisit as u32,
+    })
 }
 
 /// Whether every migration this build carries is applied (a readiness check).
