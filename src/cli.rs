@@ -86,6 +86,10 @@ pub enum Command {
         /// api.addr, 127.0.0.1:8000).
         #[arg(long, num_args = 0..=1, default_missing_value = "")]
         serve: Option<String>,
+        /// Without --serve: answer /metrics, /health/live and /health/ready on this address
+        /// (default: worker.metrics_addr; none when that is empty).
+        #[arg(long)]
+        metrics: Option<String>,
     },
     /// Serve the REST API (/api/v1, /health, /docs) and the staff console (/) until SIGTERM or
     /// Ctrl-C, on the same database as the workers.

@@ -422,6 +422,10 @@ pub struct WorkerSettings {
     pub keep_done_days: u32,
     /// Dead job rows, cron ticks and health-check rows are kept this many days.
     pub keep_history_days: u32,
+    /// Where a worker that serves no API answers /metrics, /health/live and /health/ready
+    /// (host:port); empty: nowhere.
+    #[serde(default)]
+    pub metrics_addr: String,
 }
 
 /// `n` days, for retention settings.

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod handlers;
 pub mod import;
 pub mod llm;
+pub mod metrics;
 pub mod notify;
 pub mod projections;
 pub mod queue;

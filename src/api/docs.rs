@@ -27,7 +27,7 @@ use crate::app::App;
 员工令牌只能访问自己的机构；管理员令牌可以访问整个连锁。错误统一为 JSON：`{\"error\": {\"code\", \"message\", \"param\"}}`。"
     ),
     paths(
-        system::health, system::live, system::ready, system::me, system::check, system::init,
+        system::health, system::live, system::ready, system::metrics, system::me, system::check, system::init,
         customers::list, customers::one,
         search::similar, search::catalogue,
         reminders::upcoming, reminders::run, reminders::run_state,

@@ -74,8 +74,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found);
     Router::new()
         .route("/health", get(system::health))
-        .route("/health/live", get(system::live))
-        .route("/health/ready", get(system::ready))
+        .merge(probes())
         .nest("/api/v1", api)
         .merge(docs::routes())
         .merge(console::routes())
@@ -84,6 +83,31 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// What a monitor and an orchestrator ask of every process: liveness, readiness, metrics.
+fn probes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/health/live", get(system::live))
+        .route("/health/ready", get(system::ready))
+        .route("/metrics", get(system::metrics))
+}
+
+/// Serves only [`probes`] on `addr` until `shutdown` resolves: a worker that serves no API
+/// (`worker.metrics_addr`).
+pub async fn serve_probes(
+    app: Arc<App>,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    info!(addr = %listener.local_addr()?, "metrics and probes serving: /metrics, /health/live, /health/ready");
+    axum::serve(listener, probes().fallback(not_found).with_state(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
 }
 
 /// Headers every answer carries: no sniffing of types, no framing (clickjacking), no referrer

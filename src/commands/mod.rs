@@ -99,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             queues,
             no_cron,
             serve: api_addr,
+            metrics,
         } => {
             let queues = queues
                 .iter()
@@ -126,7 +127,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let addr = serve::addr(&app, Some(&a))?;
                     serve::worker_and_api(app, options, addr).await
                 }
-                None => run_pool(app, options, shutdown_signal()).await,
+                None => {
+                    let probes = metrics
+                        .filter(|a| !a.is_empty())
+                        .or_else(|| Some(app.settings.worker.metrics_addr.clone()))
+                        .filter(|a| !a.is_empty());
+                    match probes {
+                        Some(a) => {
+                            let addr = serve::addr(&app, Some(&a))?;
+                            serve::worker_and_probes(app, options, addr).await
+                        }
+                        None => run_pool(app, options, shutdown_signal()).await,
+                    }
+                }
             }
         }
         Command::Sync {

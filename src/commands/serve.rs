@@ -32,6 +32,31 @@ pub async fn worker_and_api(
     options: PoolOptions,
     addr: SocketAddr,
 ) -> anyhow::Result<()> {
+    println!("🌐 API 与控制台：http://{addr}/ （文档 /docs，健康检查 /health）");
+    beside_pool(app, options, addr, Served::Api).await
+}
+
+/// The worker pool, with /metrics and the health probes on `addr`.
+pub async fn worker_and_probes(
+    app: Arc<App>,
+    options: PoolOptions,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    println!("📈 监控指标：http://{addr}/metrics （健康检查 /health/live、/health/ready）");
+    beside_pool(app, options, addr, Served::Probes).await
+}
+
+enum Served {
+    Api,
+    Probes,
+}
+
+async fn beside_pool(
+    app: Arc<App>,
+    options: PoolOptions,
+    addr: SocketAddr,
+    served: Served,
+) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -40,11 +65,13 @@ pub async fn worker_and_api(
         shutdown_signal().await;
         let _ = tx.send(true);
     });
-    println!("🌐 API 与控制台：http://{addr}/ （文档 /docs，健康检查 /health）");
-    let result = tokio::try_join!(
-        api::serve(app.clone(), addr, stop(rx.clone())),
-        run_pool(app, options, stop(rx)),
-    );
+    let http = async {
+        match served {
+            Served::Api => api::serve(app.clone(), addr, stop(rx.clone())).await,
+            Served::Probes => api::serve_probes(app.clone(), addr, stop(rx.clone())).await,
+        }
+    };
+    let result = tokio::try_join!(http, run_pool(app.clone(), options, stop(rx.clone())));
     signal.abort();
     result.map(|_| ())
 }

@@ -124,13 +124,19 @@ impl Handler for GreetingGenerate {
                         );
                         match (second, second_violations) {
                             (Some(t), Some(v)) if v.is_empty() => (
-                                t,
+                                {
+                                    crate::metrics::compliance("rewritten");
+                                    t
+                                },
                                 "llm",
                                 model,
                                 Some(format!("第一版未通过合规检查（{reasons}），已重写")),
                             ),
                             (_, v) => (
-                                template(),
+                                {
+                                    crate::metrics::compliance("replaced_by_template");
+                                    template()
+                                },
                                 "template",
                                 None,
                                 Some(format!(
@@ -163,6 +169,7 @@ impl Handler for GreetingGenerate {
         )
         .await?;
         if !left.is_empty() {
+            crate::metrics::compliance("refused");
             return Err(JobError::permanent(anyhow::anyhow!(
                 "话术未通过合规检查，未发送：{}",
                 describe(&left)
@@ -203,6 +210,9 @@ impl Handler for GreetingGenerate {
             .policy(&KindInfo::of::<MessageSend>())
             .max_attempts as i32;
         if app.store.save_greeting(greeting, attempts).await? {
+            if greeting.send_at.is_some() {
+                crate::metrics::send(channel, "deferred");
+            }
             info!(
                 revisit = id,
                 generated_by,

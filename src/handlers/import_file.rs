@@ -139,6 +139,11 @@ impl Handler for ImportFile {
             remaining = self.then.len(),
             "file imported"
         );
+        crate::metrics::import_file("imported");
+        crate::metrics::import_rows("inserted", imported.counts.inserted as u64);
+        crate::metrics::import_rows("updated", imported.counts.updated as u64);
+        crate::metrics::import_rows("unchanged", imported.counts.unchanged as u64);
+        crate::metrics::import_rows("rejected", rejected as u64);
         let errors = crate::store::reported_errors(&checked.errors, &imported.errors);
         move_out(ctx, &path, archive::Outcome::Processed, &errors);
         Ok(())
@@ -147,6 +152,7 @@ impl Handler for ImportFile {
     /// A file that cannot be imported is logged with its reason, leaves `pending/` for
     /// `failed/`, and its plan goes on with the next file.
     async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
+        crate::metrics::import_file("refused");
         let src = &self.source;
         let reason = RecordError {
             record: 0,

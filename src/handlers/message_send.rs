@@ -82,13 +82,19 @@ impl Handler for MessageSend {
                     ctx,
                     id,
                     &token,
+                    channel.name(),
                     SendOutcome::Skipped("客户已拒绝联系（opted out）".into()),
                 )
                 .await?;
                 info!(revisit = id, "customer opted out; not sent");
                 return Ok(());
             }
-            Recipient::Unsubscribed { channel, source } => {
+            Recipient::Unsubscribed {
+                channel: unsubscribed,
+                source,
+            } => {
+                let channel_name = channel.name();
+                let channel = unsubscribed;
                 let through = if channel == consent::ALL_CHANNELS {
                     "所有渠道".to_owned()
                 } else {
@@ -98,6 +104,7 @@ impl Handler for MessageSend {
                     ctx,
                     id,
                     &token,
+                    channel_name,
                     SendOutcome::Skipped(format!("客户已退订（{through}，{source}）")),
                 )
                 .await?;
@@ -107,7 +114,7 @@ impl Handler for MessageSend {
         };
         match channel.send(&out).await {
             Ok(Delivered::Sent) => {
-                finish(ctx, id, &token, SendOutcome::Sent).await?;
+                finish(ctx, id, &token, channel.name(), SendOutcome::Sent).await?;
                 info!(revisit = id, channel = channel.name(), to = %mask_phone(&out.phone), test_mode = r.test_mode, "message delivered");
                 Ok(())
             }
@@ -120,6 +127,7 @@ impl Handler for MessageSend {
                         .max_attempts as i32,
                     id,
                 );
+                crate::metrics::send(channel.name(), "submitted");
                 if !store.submit_send(id, &token, &reference, watch).await? {
                     claim_lost(id);
                 }
@@ -127,16 +135,37 @@ impl Handler for MessageSend {
                 Ok(())
             }
             Err(SendError::NotDelivered(e)) => {
-                finish(ctx, id, &token, SendOutcome::NotDelivered(e.clone())).await?;
+                finish(
+                    ctx,
+                    id,
+                    &token,
+                    channel.name(),
+                    SendOutcome::NotDelivered(e.clone()),
+                )
+                .await?;
                 Err(JobError::retry(anyhow::anyhow!("not delivered: {e}")))
             }
             Err(SendError::Uncertain(e)) => {
                 // Stays `sending` with the lease ended: the next try decides whether it may repeat.
-                finish(ctx, id, &token, SendOutcome::Uncertain(e.clone())).await?;
+                finish(
+                    ctx,
+                    id,
+                    &token,
+                    channel.name(),
+                    SendOutcome::Uncertain(e.clone()),
+                )
+                .await?;
                 Err(JobError::retry(anyhow::anyhow!("delivery uncertain: {e}")))
             }
             Err(SendError::Rejected(e)) => {
-                finish(ctx, id, &token, SendOutcome::Rejected(e.clone())).await?;
+                finish(
+                    ctx,
+                    id,
+                    &token,
+                    channel.name(),
+                    SendOutcome::Rejected(e.clone()),
+                )
+                .await?;
                 Err(JobError::permanent(anyhow::anyhow!(
                     "rejected by the channel: {e}"
                 )))
@@ -155,8 +184,19 @@ async fn finish(
     ctx: &JobCtx<'_>,
     id: i64,
     token: &str,
+    channel: &'static str,
     outcome: SendOutcome,
 ) -> Result<(), JobError> {
+    crate::metrics::send(
+        channel,
+        match &outcome {
+            SendOutcome::Sent => "sent",
+            SendOutcome::NotDelivered(_) => "not_delivered",
+            SendOutcome::Uncertain(_) => "uncertain",
+            SendOutcome::Skipped(_) => "suppressed",
+            SendOutcome::Rejected(_) => "refused",
+        },
+    );
     if !ctx.app.store.finish_send(id, token, &outcome).await? {
         claim_lost(id);
     }

@@ -65,6 +65,17 @@ struct ChatMessage<'a> {
 #[derive(Deserialize)]
 struct ChatResponse {
     choices: Vec<Choice>,
+    /// What the call used, when the API says (OpenAI and DeepSeek do).
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -149,7 +160,22 @@ impl LlmClient {
         })
     }
 
+    /// One request, counted in the metrics by how it ended.
     async fn try_once(&self, body: &ChatRequest<'_>) -> Result<String, LlmError> {
+        let started = std::time::Instant::now();
+        let result = self.request(body).await;
+        crate::metrics::llm_call(
+            match &result {
+                Ok(_) => "ok",
+                Err(LlmError::Unavailable { .. }) => "unavailable",
+                Err(_) => "refused",
+            },
+            started,
+        );
+        result
+    }
+
+    async fn request(&self, body: &ChatRequest<'_>) -> Result<String, LlmError> {
         let started = std::time::Instant::now();
         let mut request = self.http.post(&self.settings.api_url).json(body);
         // A self-hosted model may take no key: then no Authorization header at all.
@@ -202,6 +228,9 @@ impl LlmClient {
                 ))
             }
         })?;
+        if let Some(u) = &parsed.usage {
+            crate::metrics::llm_tokens(u.prompt_tokens, u.completion_tokens);
+        }
         parsed
             .choices
             .into_iter()

@@ -218,6 +218,7 @@ async fn beat<T: WorkerQueue>(
         .heartbeat(config.queue, worker, config.orphaned_after)
         .await?;
     if rescued > 0 {
+        crate::metrics::jobs_rescued(config.queue, rescued);
         warn!(
             queue = config.queue,
             rescued, "jobs of dead workers were given back to the queue"

@@ -28,6 +28,7 @@ use super::{
 use crate::{
     app::App,
     handlers::{Handler, JobCtx, JobError},
+    metrics::JobEnd,
     store::DbPool,
 };
 
@@ -89,6 +90,8 @@ async fn run_job<J: Handler>(
     // apalis counts this attempt when the task starts, before the handler body runs.
     let attempt = meta.attempt.current() as u32;
     let span = info_span!("job", queue = J::QUEUE, job_id = %meta.id, attempt, max_attempts = meta.max_attempts);
+    let started = std::time::Instant::now();
+    let ended = |end| crate::metrics::job_finished(J::NAME, end, started.elapsed());
     async move {
         let ctx = JobCtx {
             app: &app,
@@ -103,14 +106,19 @@ async fn run_job<J: Handler>(
             );
             error!(%message, "job is dead");
             args.on_dead(&ctx, &message).await;
+            ended(JobEnd::Dead);
             return Err(AbortError::new(message).into());
         }
         match args.run(&ctx).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                ended(JobEnd::Completed);
+                Ok(())
+            }
             Err(JobError::Permanent(e)) => {
                 let message = stored_error(&e);
                 error!(error = %message, "job failed permanently; not retried");
                 args.on_dead(&ctx, &message).await;
+                ended(JobEnd::Dead);
                 Err(AbortError::new(message).into())
             }
             Err(JobError::Retry { error: e, after }) => {
@@ -119,8 +127,10 @@ async fn run_job<J: Handler>(
                 if attempt >= meta.max_attempts {
                     error!(error = %message, "job failed on its last attempt; it is dead until retried by hand");
                     args.on_dead(&ctx, &message).await;
+                    ended(JobEnd::Dead);
                     return Err(message.into());
                 }
+                ended(JobEnd::Retried);
                 let backoff = policy.backoff_with_jitter(attempt, fastrand::f64());
                 let delay = after.map_or(backoff, |a| a.max(backoff));
                 warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");

@@ -87,6 +87,22 @@ pub struct Probe {
     pub reason: Option<String>,
 }
 
+/// Prometheus metrics (text format 0.0.4): queue depth, jobs, LLM calls, sends, compliance,
+/// imports, projection lag. No token: the figures name no customer, phone or token, only
+/// queues, kinds, channels and outcomes; keep the port on the monitoring network.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, body = String, content_type = "text/plain")))]
+pub async fn metrics(State(app): State<Arc<App>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::exposition::render(&app).await,
+    )
+        .into_response()
+}
+
 /// Liveness for an orchestrator: the process answers. Touches nothing else.
 #[utoipa::path(get, path = "/health/live", tag = "system", responses((status = 200, body = Probe)))]
 pub async fn live() -> Json<Probe> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::PgStore;
 use crate::store::{
     StoreResult,
-    queue_control::{PausedQueue, QueueControl},
+    queue_control::{PausedQueue, QueueControl, QueueDepth, depth_sql},
 };
 
 #[async_trait]
@@ -33,6 +33,17 @@ impl QueueControl for PgStore {
 
     async fn paused_queues(&self) -> StoreResult<Vec<PausedQueue>> {
         sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn queue_depths(&self) -> StoreResult<Vec<QueueDepth>> {
+        let sql = depth_sql(
+            "apalis.jobs",
+            "now()",
+            "CAST(EXTRACT(EPOCH FROM {now} - w.oldest) AS DOUBLE PRECISION)",
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await
     }

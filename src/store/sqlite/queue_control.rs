@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use crate::store::{
     StoreResult,
-    queue_control::{PausedQueue, QueueControl},
+    queue_control::{PausedQueue, QueueControl, QueueDepth, depth_sql},
 };
 
 #[async_trait]
@@ -33,6 +33,17 @@ impl QueueControl for SqliteStore {
 
     async fn paused_queues(&self) -> StoreResult<Vec<PausedQueue>> {
         sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn queue_depths(&self) -> StoreResult<Vec<QueueDepth>> {
+        let sql = depth_sql(
+            "Jobs",
+            "CAST(strftime('%s', 'now') AS INTEGER)",
+            "CAST({now} - w.oldest AS REAL)",
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await
     }
