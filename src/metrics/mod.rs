@@ -42,6 +42,19 @@ const JOB_SECONDS: &[f64] = &[
 ];
 const CALL_SECONDS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
 
+/// The channels a send goes through (`notify::Channel::name`).
+const CHANNELS: [&str; 4] = ["console", "webhook", "sms", "wecom"];
+/// How a send ends, as `revisit_sends_total` counts it.
+const SEND_OUTCOMES: [&str; 7] = [
+    "sent",
+    "submitted",
+    "deferred",
+    "suppressed",
+    "uncertain",
+    "not_delivered",
+    "refused",
+];
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -182,6 +195,37 @@ impl Metrics {
             "Imported files by outcome (imported, refused)",
             m.import_files.clone(),
         );
+        // Every counter starts at 0 for each value its labels can take (all bounded lists), so
+        // a rate is 0 rather than missing before the first event.
+        for kind in revisit_jobs::ALL_KINDS {
+            let labels = [("kind", kind.name)];
+            let _ = m.jobs_completed.get_or_create(&labels);
+            let _ = m.jobs_failed.get_or_create(&labels);
+            let _ = m.jobs_retried.get_or_create(&labels);
+            let _ = m.jobs_rescued.get_or_create(&[("queue", kind.queue)]);
+        }
+        for outcome in ["ok", "unavailable", "refused"] {
+            let _ = m.llm_calls.get_or_create(&[("outcome", outcome)]);
+        }
+        for kind in ["prompt", "completion"] {
+            let _ = m.llm_tokens.get_or_create(&[("kind", kind)]);
+        }
+        for channel in CHANNELS {
+            for outcome in SEND_OUTCOMES {
+                let _ = m
+                    .sends
+                    .get_or_create(&[("channel", channel), ("outcome", outcome)]);
+            }
+        }
+        for result in ["rewritten", "replaced_by_template", "refused"] {
+            let _ = m.compliance.get_or_create(&[("result", result)]);
+        }
+        for outcome in ["inserted", "updated", "unchanged", "rejected"] {
+            let _ = m.import_rows.get_or_create(&[("outcome", outcome)]);
+        }
+        for outcome in ["imported", "refused"] {
+            let _ = m.import_files.get_or_create(&[("outcome", outcome)]);
+        }
         Self { registry, ..m }
     }
 }

@@ -10,6 +10,77 @@ use crate::harness::*;
 
 crate::on_both_backends!(metrics_move_with_the_work_and_promtool_accepts_them);
 
+/// deploy/prometheus/alerts.yml is valid and its alerts fire when, and only when, they should
+/// (alerts.test.yml: a queue not draining but not a paused one, dead jobs, projection lag).
+#[test]
+fn alert_rules_pass_their_unit_tests() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every metric the Grafana dashboard and the alert rules query is one a scrape has.
+fn queried_metrics_exist(scraped: &str) {
+    let families: Vec<&str> = scraped
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let known = |name: &str| {
+        families.iter().any(|f| {
+            name == *f
+                || ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(f))
+        })
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard =
+        std::fs::read_to_string(format!("{root}/deploy/grafana/revisit-dashboard.json")).unwrap();
+    let rules = std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yml")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    queries.push(rules);
+    let mut used = 0;
+    for q in &queries {
+        for (i, _) in q.match_indices("revisit_") {
+            let name: String = q[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.starts_with("revisit_")
+                && q[..i].ends_with(|c: char| {
+                    !c.is_ascii_alphanumeric() && c != '_' && c != '-' && c != '.'
+                })
+            {
+                assert!(known(&name), "{name} is queried but not exported");
+                used += 1;
+            }
+        }
+    }
+    assert!(used > 15, "the dashboard and rules query {used} series");
+}
+
 fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -177,6 +248,7 @@ async fn metrics_move_with_the_work_and_promtool_accepts_them(backend: Backend) 
         assert!(!after.contains(private), "{private} in the metrics");
     }
     promtool_accepts(&after);
+    queried_metrics_exist(&after);
 
     // The API's /metrics: the database's figures, without a token.
     let api_addr = free_addr();
