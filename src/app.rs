@@ -10,7 +10,10 @@ use crate::{
     llm::LlmClient,
     notify::{AliyunSms, Channel, WebhookChannel, wecom_robot::WecomRobot},
     projections::Projections,
-    store::{Database, DbPool, Repository},
+    store::{
+        Database, DbPool, Repository,
+        rate_limits::{Gate, RateLimits},
+    },
 };
 
 pub struct App {
@@ -35,6 +38,53 @@ pub struct App {
     pub bench_latencies: Mutex<Vec<u64>>,
     /// Staff customer searches per token (`api.searches_per_minute`).
     pub search_limits: crate::domain::rate_limit::PerKeyLimiter,
+    /// Limits every worker process obeys together (`rate_limits`).
+    pub gates: Gates,
+}
+
+/// The shared rate limits this deployment configured.
+#[derive(Default)]
+pub struct Gates {
+    pub llm: Option<Gate>,
+    channels: Vec<Gate>,
+}
+
+impl Gates {
+    fn new(store: &Arc<dyn Repository>, settings: &Settings) -> Self {
+        let limits: Arc<dyn RateLimits> = store.clone();
+        let rl = &settings.rate_limits;
+        // A slot is held through the call's own retries; past that a dead holder's is freed.
+        let llm_lease = std::time::Duration::from_secs(
+            settings.llm.timeout_secs * u64::from(settings.llm.max_tries_per_attempt.max(1)) + 30,
+        );
+        Self {
+            llm: Gate::new(
+                limits.clone(),
+                "llm",
+                rl.llm_calls_per_second,
+                rl.llm_concurrent_calls,
+                llm_lease,
+            ),
+            channels: ["console", "webhook", "sms", "wecom"]
+                .into_iter()
+                .filter_map(|channel| {
+                    let per_second = rl.channels.get(channel).copied().unwrap_or(0.0);
+                    Gate::new(
+                        limits.clone(),
+                        channel,
+                        per_second,
+                        0,
+                        std::time::Duration::ZERO,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The limit of sends through `channel`, if one is set.
+    pub fn channel(&self, channel: &str) -> Option<&Gate> {
+        self.channels.iter().find(|g| g.name() == channel)
+    }
 }
 
 impl App {
@@ -57,6 +107,7 @@ impl App {
                 url => Some(WecomRobot::new(url)?),
             },
             projections: Projections::from_settings(&settings, &db.pool)?,
+            gates: Gates::new(&db.repo, &settings),
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),

@@ -97,8 +97,24 @@ pub struct Settings {
     pub api: ApiSettings,
     pub worker: WorkerSettings,
     pub cron: CronSettings,
+    pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, PolicyOverride>,
+}
+
+/// Limits every worker process obeys together (`store::rate_limits`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// LLM requests per second, all workers together; 0: no pace.
+    pub llm_calls_per_second: f64,
+    /// LLM requests at once, all workers together; 0: no cap (`llm.max_concurrent_calls` still
+    /// caps each process).
+    pub llm_concurrent_calls: u32,
+    /// Messages per second through a channel (console, webhook, sms, wecom), all workers
+    /// together; a channel not named has no limit.
+    #[serde(default)]
+    pub channels: BTreeMap<String, f64>,
 }
 
 /// Alibaba Cloud SMS (`reminders.channel = "sms"`): SendSms with an approved signature and
@@ -503,6 +519,27 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.timezone()?;
+        let rl = &self.rate_limits;
+        if !(rl.llm_calls_per_second >= 0.0 && rl.llm_calls_per_second.is_finite()) {
+            return Err(invalid(
+                "rate_limits.llm_calls_per_second",
+                "应为 0（不限）或正数",
+            ));
+        }
+        for (channel, per_second) in &rl.channels {
+            if !["console", "webhook", "sms", "wecom"].contains(&channel.as_str()) {
+                return Err(invalid(
+                    "rate_limits.channels",
+                    format!("没有名为 {channel:?} 的渠道（可用：console、webhook、sms、wecom）"),
+                ));
+            }
+            if !(*per_second >= 0.0 && per_second.is_finite()) {
+                return Err(invalid(
+                    "rate_limits.channels",
+                    format!("{channel} 的每秒条数应为 0（不限）或正数"),
+                ));
+            }
+        }
         if self.app.institutions.is_empty() {
             return Err(invalid(
                 "app.institutions",

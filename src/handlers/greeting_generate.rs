@@ -232,7 +232,12 @@ impl Handler for GreetingGenerate {
 /// Asks the LLM; `None` when the answer is not usable Chinese text. An LLM that is down makes
 /// the job retry later; one that refuses the request fails it.
 async fn ask(app: &App, system: &str, user: &str, max: usize) -> Result<Option<String>, JobError> {
-    match app.llm.complete(system, user).await {
+    let pass = super::through_gate(app.gates.llm.as_ref()).await?;
+    let answer = app.llm.complete(system, user).await;
+    if let Some(pass) = pass {
+        pass.release().await;
+    }
+    match answer {
         Ok(answer) => Ok(tidy_message(&answer, max)),
         Err(LlmError::Unavailable {
             message,

@@ -33,6 +33,9 @@ impl Handler for MessageSend {
         } else {
             app.channel.clone()
         };
+        // The channel's pace, shared by every worker, is waited for before the send is claimed:
+        // a claim's lease runs from the moment it is taken.
+        let _pass = super::through_gate(app.gates.channel(channel.name())).await?;
         // Unique to this run: a rescued copy of the same job gets a token of its own.
         let token = format!("{}:{}:{}", ctx.job_id, ctx.attempt, ulid::Ulid::generate());
         let decision = store

@@ -56,6 +56,22 @@ impl JobError {
     }
 }
 
+/// Waits at a shared rate limit, if there is one. A limit too busy to pass within a minute
+/// sends the job back to the queue for when it should be free.
+pub async fn through_gate(
+    gate: Option<&crate::store::rate_limits::Gate>,
+) -> Result<Option<crate::store::rate_limits::Pass>, JobError> {
+    let Some(gate) = gate else {
+        return Ok(None);
+    };
+    gate.enter().await.map(Some).map_err(|e| {
+        let after = e
+            .downcast_ref::<crate::store::rate_limits::Busy>()
+            .map(|b| b.retry_after);
+        JobError::Retry { error: e, after }
+    })
+}
+
 /// A database error is worth retrying: the store may be restarting.
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub compliance: Family<Labels1, Counter>,
     pub import_rows: Family<Labels1, Counter>,
     pub import_files: Family<Labels1, Counter>,
+    pub rate_limit_passes: Family<Labels1, Counter>,
+    pub rate_limit_wait: Family<Labels1, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Metrics {
@@ -102,6 +104,8 @@ impl Metrics {
             compliance: Family::default(),
             import_rows: Family::default(),
             import_files: Family::default(),
+            rate_limit_passes: Family::default(),
+            rate_limit_wait: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -189,6 +193,16 @@ impl Metrics {
             "import_rows",
             "Imported records by outcome (inserted, updated, unchanged, rejected)",
             m.import_rows.clone(),
+        );
+        r.register(
+            "rate_limit_passes",
+            "Calls through a shared rate limit (llm, or a channel's name)",
+            m.rate_limit_passes.clone(),
+        );
+        r.register(
+            "rate_limit_wait_seconds",
+            "Time calls waited at a shared rate limit for a slot or their start",
+            m.rate_limit_wait.clone(),
         );
         r.register(
             "import_files",
@@ -320,6 +334,15 @@ pub fn import_file(outcome: &'static str) {
         .import_files
         .get_or_create(&[("outcome", outcome)])
         .inc();
+}
+
+/// A call passed the shared rate limit `limit` after waiting `waited`.
+pub fn rate_limited(limit: &'static str, waited: Duration) {
+    let m = get();
+    m.rate_limit_passes.get_or_create(&[("limit", limit)]).inc();
+    m.rate_limit_wait
+        .get_or_create(&[("limit", limit)])
+        .inc_by(waited.as_secs_f64());
 }
 
 #[cfg(test)]

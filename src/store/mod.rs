@@ -17,6 +17,7 @@ mod import_rules;
 pub mod postgres;
 pub mod projection_rules;
 pub mod queue_control;
+pub mod rate_limits;
 pub mod search_profiles;
 pub mod sqlite;
 pub mod tasks;
@@ -129,6 +130,7 @@ pub trait Repository:
     + consent::Consent
     + followups::Followups
     + queue_control::QueueControl
+    + rate_limits::RateLimits
     + search_profiles::SearchProfiles
     + tasks::Tasks
     + Send

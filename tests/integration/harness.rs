@@ -337,6 +337,8 @@ struct MockState {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
     delay: Arc<Mutex<Duration>>,
+    /// Requests being answered now, and the most at once.
+    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 pub struct MockServer {
@@ -344,6 +346,7 @@ pub struct MockServer {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Script>>,
     delay: Arc<Mutex<Duration>>,
+    in_flight: Arc<Mutex<(usize, usize)>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -360,7 +363,13 @@ async fn answer(State(state): State<MockState>, headers: HeaderMap, body: Bytes)
     };
     let script = state.script.lock().unwrap().clone();
     let delay = *state.delay.lock().unwrap();
+    {
+        let mut f = state.in_flight.lock().unwrap();
+        f.0 += 1;
+        f.1 = f.1.max(f.0);
+    }
     tokio::time::sleep(delay).await;
+    state.in_flight.lock().unwrap().0 -= 1;
     let (status, extra, json) = script(n, &req);
     let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(json)).into_response();
     for (k, v) in extra {
@@ -374,10 +383,12 @@ impl MockServer {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
         let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let in_flight = Arc::new(Mutex::new((0, 0)));
         let state = MockState {
             received: received.clone(),
             script: script.clone(),
             delay: delay.clone(),
+            in_flight: in_flight.clone(),
         };
         let app = Router::new().fallback(answer).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -393,12 +404,18 @@ impl MockServer {
             received,
             script,
             delay,
+            in_flight,
             _task: task,
         }
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The most requests it was answering at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
     }
 
     pub fn count(&self) -> usize {

@@ -20,6 +20,7 @@ mod metrics;
 mod projections;
 mod qdrant_server;
 mod queue;
+mod rate_limits;
 mod reminders;
 mod report;
 mod runtime;

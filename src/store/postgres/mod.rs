@@ -13,6 +13,7 @@ pub mod jobs;
 mod projections;
 mod queue;
 mod queue_control;
+mod rate_limits;
 mod reports;
 mod revisits;
 mod search_profiles;
