@@ -442,6 +442,8 @@ pub struct WorkerSettings {
     /// (host:port); empty: nowhere.
     #[serde(default)]
     pub metrics_addr: String,
+    /// How often a worker writes its activity for the console's queue page.
+    pub stats_secs: u64,
 }
 
 /// `n` days, for retention settings.

@@ -15,7 +15,8 @@ use utoipa::{
 };
 
 use super::routes::{
-    analytics, consent, customers, imports, jobs, reminders, revisits, search, system, tasks,
+    analytics, consent, customers, imports, jobs, queues, reminders, revisits, search, system,
+    tasks,
 };
 use crate::app::App;
 
@@ -36,6 +37,7 @@ use crate::app::App;
         consent::replies, consent::waiting, consent::approve, consent::reject,
         tasks::score, tasks::list, tasks::done,
         jobs::list, jobs::retry, jobs::cancel,
+        queues::overview, queues::pause, queues::resume,
         imports::upload, imports::state,
     ),
     modifiers(&BearerToken),

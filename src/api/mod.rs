@@ -29,7 +29,8 @@ use tracing::info;
 use crate::app::App;
 use error::ApiError;
 use routes::{
-    analytics, consent, customers, imports, jobs, reminders, revisits, search, system, tasks,
+    analytics, consent, customers, imports, jobs, queues, reminders, revisits, search, system,
+    tasks,
 };
 
 /// Every endpoint, the docs and the console.
@@ -65,6 +66,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/queues", get(queues::overview))
+        .route("/queues/{queue}/pause", post(queues::pause))
+        .route("/queues/{queue}/resume", post(queues::resume))
         // Uploads are streamed to disk and limited by api.max_upload_mb as they arrive.
         .route(
             "/imports",

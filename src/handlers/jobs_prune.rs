@@ -27,11 +27,18 @@ impl Handler for JobsPrune {
         })
         .await
         .unwrap_or(0);
+        // The queue page charts an hour; a day is kept to look back on a night's trouble.
+        let activity = ctx
+            .app
+            .store
+            .prune_activity(chrono::Utc::now() - chrono::Duration::days(1))
+            .await?;
         info!(
             days,
             history_days = w.keep_history_days,
             ?pruned,
             uploads,
+            activity,
             "old job rows, cron ticks, health checks and uploaded files pruned"
         );
         Ok(())

@@ -2,6 +2,7 @@
 //! producers. Job rows and their states are described in [`crate::store::JobState`]; inserting
 //! jobs is the store's (`Repository::enqueue`, and inside each store's own transactions).
 
+pub mod activity;
 pub mod backend;
 pub mod cron;
 pub mod scans;

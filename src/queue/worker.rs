@@ -350,6 +350,11 @@ pub async fn run_pool(
     } else {
         None
     };
+    let activity = tokio::spawn(super::activity::record(
+        app.clone(),
+        queues.clone(),
+        stop_rx.clone(),
+    ));
     info!(queues = ?queues, cron = cron.is_some(), "worker pool started");
     let mut monitor_stop = stop_rx.clone();
     let signal = async move {
@@ -365,6 +370,7 @@ pub async fn run_pool(
     if let Some(cron) = cron {
         let _ = cron.await;
     }
+    let _ = activity.await;
     // Results of finished jobs are stored before anything is released: a finished job released
     // as unstarted would run again.
     shared.keepers.finish().await;

@@ -30,6 +30,30 @@ pub struct QueueDepth {
     pub oldest_waiting_secs: f64,
 }
 
+/// One queue's activity written by one process at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub queue: &'static str,
+    /// Jobs completed and failed for good since the process's previous row.
+    pub completed: i64,
+    pub failed: i64,
+    /// The queue's depth when the row was written.
+    pub waiting: i64,
+    pub running: i64,
+}
+
+/// One queue's minute: what every process completed and failed, and the deepest it was.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct ActivityMinute {
+    /// The minute's start, Unix seconds.
+    pub minute: i64,
+    pub queue: String,
+    pub completed: i64,
+    pub failed: i64,
+    pub waiting: i64,
+    pub running: i64,
+}
+
 #[async_trait]
 pub trait QueueControl: Send + Sync {
     /// Pauses `queue`; false if it was paused already.
@@ -40,6 +64,17 @@ pub trait QueueControl: Send + Sync {
     async fn paused_queues(&self) -> StoreResult<Vec<PausedQueue>>;
     /// Every queue with jobs not yet done, by state (finished rows are not read).
     async fn queue_depths(&self) -> StoreResult<Vec<QueueDepth>>;
+    /// Writes one process's activity rows, all at `at`.
+    async fn record_activity(
+        &self,
+        at: DateTime<Utc>,
+        process: &str,
+        rows: &[ActivityRow],
+    ) -> StoreResult<()>;
+    /// Every queue's activity by minute since `since`, oldest first.
+    async fn activity_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ActivityMinute>>;
+    /// Deletes activity rows older than `before`; returns how many.
+    async fn prune_activity(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// The depth query, from its dialect's `now` and age expressions.

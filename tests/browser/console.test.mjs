@@ -23,7 +23,8 @@ after(async () => {
 
 async function loggedIn(token) {
   const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, locale: "zh-CN" });
-  page.on("dialog", (d) => d.accept());
+  // A prompt (a queue's pause reason) gets a reason; a confirmation is accepted.
+  page.on("dialog", (d) => (d.type() === "prompt" ? d.accept("短信网关故障") : d.accept()));
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(base + "/");
@@ -161,6 +162,37 @@ test("admin tabs: initialise, customers, jobs and the dashboard with charts", as
   assert.match(await page.textContent("#dashboard-source"), /数据来源/);
   assert.ok(await page.isVisible("#dashboard-institutions"), "the chain's view lists its institutions");
   await page.screenshot({ path: `${shots}/7-dashboard.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test("admin watch the queues on a chart, pause one and resume it", async () => {
+  const page = await loggedIn(process.env.ADMIN_TOKEN);
+  await tab(page, "jobs");
+  const row = page.locator('#queues-table tbody tr[data-queue="message.send"]');
+  await row.waitFor();
+  assert.match(await row.locator("td.queue-status").textContent(), /运行中/);
+  // The greetings the earlier tests sent show on the last hour's chart (workers write their
+  // activity every second in this test).
+  await page.waitForFunction(
+    async () => {
+      document.querySelector("#queues-refresh").click();
+      await new Promise((r) => setTimeout(r, 300));
+      const c = window.Chart && Chart.getChart("chart-queue-throughput");
+      return c && c.data.datasets.some((d) => d.label === "message.send" && d.data.some((n) => n > 0));
+    },
+    null,
+    { timeout: 30000, polling: 1000 },
+  );
+  const completed = await row.locator("td:nth-child(7)").textContent();
+  assert.match(completed, /^[1-9]\d* \/ \d+$/, completed);
+
+  await row.locator("button", { hasText: "暂停" }).click();
+  await page.waitForFunction(() => /已暂停（短信网关故障）/.test(document.querySelector('#queues-table tr[data-queue="message.send"] td.queue-status').textContent));
+  assert.ok(await row.evaluate((tr) => tr.classList.contains("paused")));
+  await page.screenshot({ path: `${shots}/6b-queues.png`, fullPage: true });
+  await row.locator("button", { hasText: "恢复" }).click();
+  await page.waitForFunction(() => /运行中/.test(document.querySelector('#queues-table tr[data-queue="message.send"] td.queue-status').textContent));
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -24,7 +24,72 @@ crate::on_both_backends!(
     docs_and_console_are_served_from_the_binary,
     staff_meet_limits_and_never_see_secrets,
     liveness_and_readiness_probes_answer_without_a_token,
+    admins_pause_and_resume_a_queue_that_every_worker_obeys,
 );
+
+/// The console's queue page through the API: staff are refused; an admin sees every queue,
+/// pauses one (a worker then leaves its jobs alone) and resumes it (they run).
+async fn admins_pause_and_resume_a_queue_that_every_worker_obeys(backend: Backend) {
+    use revisit_jobs::Noop;
+    let env = TestEnv::new(backend, &[]).await;
+    two_institutions(&env).await;
+    let admin = token(&env, Role::Admin, None).await;
+    let staff = token(&env, Role::Staff, Some("BJ-HA-001")).await;
+    let s = Server::start(env.app.clone()).await;
+    let (st, _) = s.get("/api/v1/queues", Some(&staff)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = s
+        .post("/api/v1/queues/bench.noop/pause", &staff, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    let (st, body) = s
+        .post(
+            "/api/v1/queues/bench.noop/pause",
+            &admin,
+            json!({"reason": "网关故障"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (st, _) = s
+        .post("/api/v1/queues/bench.noop/pause", &admin, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "paused already");
+    let (st, _) = s
+        .post("/api/v1/queues/no.such.queue/pause", &admin, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    let job = revisit::store::enqueue(env.store(), &env.app.settings, &Noop::default(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let workers = env.start_workers(vec![Noop::QUEUE]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        env.job(&job).await.state,
+        "pending",
+        "a paused queue's job waits"
+    );
+    let (st, body) = s.get("/api/v1/queues", Some(&admin)).await;
+    assert_eq!(st, StatusCode::OK);
+    let queues = body["queues"].as_array().unwrap();
+    assert!(queues.len() >= 14, "every queue is listed: {body}");
+    let message_send = queues.iter().find(|q| q["kind"] == "message.send").unwrap();
+    assert_eq!(message_send["paused"], false);
+
+    let (st, body) = s
+        .post("/api/v1/queues/bench.noop/resume", &admin, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    eventually(
+        Duration::from_secs(10),
+        "the resumed queue's job",
+        || async { (env.job(&job).await.state == "done").then_some(()) },
+    )
+    .await;
+    workers.stop().await;
+}
 
 /// The API on a free port of 127.0.0.1, for as long as the test runs.
 pub struct Server {

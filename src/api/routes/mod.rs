@@ -5,6 +5,7 @@ pub mod consent;
 pub mod customers;
 pub mod imports;
 pub mod jobs;
+pub mod queues;
 pub mod reminders;
 pub mod revisits;
 pub mod search;

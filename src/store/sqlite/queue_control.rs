@@ -1,11 +1,14 @@
 //! Paused queues on SQLite.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::SqliteStore;
 use crate::store::{
     StoreResult,
-    queue_control::{PausedQueue, QueueControl, QueueDepth, depth_sql},
+    queue_control::{
+        ActivityMinute, ActivityRow, PausedQueue, QueueControl, QueueDepth, depth_sql,
+    },
 };
 
 #[async_trait]
@@ -46,5 +49,49 @@ impl QueueControl for SqliteStore {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await
+    }
+
+    async fn record_activity(
+        &self,
+        at: DateTime<Utc>,
+        process: &str,
+        rows: &[ActivityRow],
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO queue_activity (at, queue, process, completed, failed, waiting, running) ",
+        );
+        insert.push_values(rows, |mut b, r| {
+            b.push_bind(at.timestamp())
+                .push_bind(r.queue)
+                .push_bind(process)
+                .push_bind(r.completed)
+                .push_bind(r.failed)
+                .push_bind(r.waiting)
+                .push_bind(r.running);
+        });
+        insert.build().execute(&self.pool).await.map(|_| ())
+    }
+
+    async fn activity_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ActivityMinute>> {
+        sqlx::query_as(
+            "SELECT (at / 60) * 60 AS minute, queue, sum(completed) AS completed,
+                    sum(failed) AS failed, max(waiting) AS waiting, max(running) AS running
+               FROM queue_activity WHERE at > ?1
+              GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(since.timestamp())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn prune_activity(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM queue_activity WHERE at < ?1")
+            .bind(before.timestamp())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }

@@ -503,21 +503,82 @@ async function finishTask(id) {
   await loadTasks();
 }
 
+// ---- queues (admin) -----------------------------------------------------------------------
+
+const ageText = (secs) => (secs <= 0 ? "—" : secs < 60 ? `${Math.round(secs)} 秒` : secs < 3600 ? `${Math.round(secs / 60)} 分钟` : `${(secs / 3600).toFixed(1)} 小时`);
+const QUEUE_COLORS = ["#c2185b", "#1976d2", "#388e3c", "#f57c00", "#7b1fa2", "#0097a7", "#5d4037", "#455a64", "#afb42b", "#e64a19", "#303f9f", "#00796b", "#c62828", "#6d4c41", "#512da8"];
+
+async function loadQueues() {
+  if (state.me.role !== "admin") return;
+  const r = await api("/api/v1/queues");
+  const tbody = $("#queues-table tbody");
+  tbody.replaceChildren(
+    ...r.queues.map((q) => {
+      const action = q.paused
+        ? el("button", { type: "button", onclick: () => queueAction(q.kind, "resume") }, "恢复")
+        : el("button", { type: "button", onclick: () => queueAction(q.kind, "pause") }, "暂停");
+      const status = q.paused ? `已暂停${q.paused_reason ? `（${q.paused_reason}）` : ""}` : "运行中";
+      return el(
+        "tr",
+        { class: q.paused ? "paused" : "", "data-queue": q.kind },
+        el("td", {}, q.kind),
+        el("td", {}, String(q.waiting)),
+        el("td", {}, String(q.scheduled)),
+        el("td", {}, String(q.running)),
+        el("td", { class: q.dead ? "error-text" : "" }, String(q.dead)),
+        el("td", {}, ageText(q.oldest_waiting_secs)),
+        el("td", {}, `${q.completed_last_hour} / ${q.failed_last_hour}`),
+        el("td", { class: "queue-status" }, status),
+        el("td", {}, action),
+      );
+    }),
+  );
+  // The last hour, minute by minute: one line per queue that did something.
+  const now = Math.floor(Date.now() / 60000) * 60;
+  const minutes = Array.from({ length: 60 }, (_, i) => now - (59 - i) * 60);
+  const labels = minutes.map((m) => new Date(m * 1000).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false }));
+  const active = [...new Set(r.minutes.map((m) => m.queue))];
+  const series = (field) =>
+    active.map((queue, i) => {
+      const byMinute = new Map(r.minutes.filter((m) => m.queue === queue).map((m) => [m.minute, m[field]]));
+      const kind = (r.queues.find((q) => q.queue === queue) || { kind: queue }).kind;
+      const color = QUEUE_COLORS[i % QUEUE_COLORS.length];
+      return { label: kind, data: minutes.map((m) => byMinute.get(m) || 0), borderColor: color, backgroundColor: color, pointRadius: 0 };
+    });
+  const options = { animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } };
+  chart("chart-queue-throughput", { type: "line", data: { labels, datasets: series("completed") }, options });
+  chart("chart-queue-depth", { type: "line", data: { labels, datasets: series("waiting") }, options });
+}
+
+async function queueAction(kind, action) {
+  clearError();
+  let body;
+  if (action === "pause") {
+    const reason = prompt(`暂停队列 ${kind}：请写下原因（如“短信网关故障”），其他管理员会看到`, "");
+    if (reason === null) return;
+    body = reason.trim() ? { reason: reason.trim() } : {};
+  }
+  await api(`/api/v1/queues/${encodeURIComponent(kind)}/${action}`, { method: "POST", body }).catch(showError);
+  await loadQueues();
+}
+
 async function loadJobs() {
   if (state.me.role !== "admin") return;
+  await loadQueues();
   const params = new URLSearchParams({ limit: "200" });
   const s = $("#jobs-state").value;
   if (s) params.set("state", s);
   const list = await api(`/api/v1/jobs?${params}`);
   const failed = list.counts.filter((c) => c.state === "failed").reduce((n, c) => n + c.count, 0);
-  $("#jobs-counts").textContent = `失败 ${failed} 个；` + list.counts.map((c) => `${c.kind} ${c.state} ${c.count}`).join("，");
+  const stateNames = { pending: "等待", running: "执行中", done: "完成", failed: "失败" };
+  $("#jobs-counts").textContent = `失败 ${failed} 个；` + list.counts.map((c) => `${c.kind} ${stateNames[c.state] || c.state} ${c.count}`).join("，");
   const tbody = $("#jobs-table tbody");
   tbody.replaceChildren(
     ...list.items.map((j) => {
       const actions = el("td");
       if (j.state === "failed") actions.append(el("button", { type: "button", onclick: () => jobAction(j.id, "retry") }, "重试"));
       if (j.state === "pending") actions.append(el("button", { type: "button", onclick: () => jobAction(j.id, "cancel") }, "取消"));
-      return el("tr", {}, el("td", { class: "mono" }, j.id), el("td", {}, j.kind), el("td", {}, j.state), el("td", {}, `${j.attempts}/${j.max_attempts}`), el("td", {}, when(j.done_at || j.run_at)), el("td", { class: "error-text" }, j.last_error || ""), actions);
+      return el("tr", {}, el("td", { class: "mono" }, j.id), el("td", {}, j.kind), el("td", {}, stateNames[j.state] || j.state), el("td", {}, `${j.attempts}/${j.max_attempts}`), el("td", {}, when(j.done_at || j.run_at)), el("td", { class: "error-text" }, j.last_error || ""), actions);
     }),
   );
 }
@@ -607,6 +668,12 @@ document.addEventListener("DOMContentLoaded", () => {
   on("#tasks-refresh", "click", loadTasks);
   on("#tasks-all", "change", loadTasks);
   on("#jobs-refresh", "click", loadJobs);
+  on("#queues-refresh", "click", loadQueues);
+  // The queue page follows the queues while it is open.
+  setInterval(() => {
+    const active = document.querySelector("#tabs button.active");
+    if (state.me && active && active.dataset.tab === "jobs" && !document.hidden) loadQueues().catch(showError);
+  }, 10000);
   on("#dashboard-refresh", "click", loadDashboard);
   if (state.token) login(state.token);
 });
