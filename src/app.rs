@@ -40,6 +40,8 @@ pub struct App {
     pub search_limits: crate::domain::rate_limit::PerKeyLimiter,
     /// Limits every worker process obeys together (`rate_limits`).
     pub gates: Gates,
+    /// Whether this process runs a worker pool now (its readiness then needs live heartbeats).
+    pub runs_workers: std::sync::atomic::AtomicBool,
 }
 
 /// The shared rate limits this deployment configured.
@@ -108,6 +110,7 @@ impl App {
             },
             projections: Projections::from_settings(&settings, &db.pool)?,
             gates: Gates::new(&db.repo, &settings),
+            runs_workers: std::sync::atomic::AtomicBool::new(false),
             store: db.repo,
             pool: db.pool,
             settings: Arc::new(settings),

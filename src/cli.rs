@@ -429,6 +429,17 @@ pub enum BenchCommand {
     /// Import a large institution, then time the daily birthday scan's candidate query
     /// (p50/p99) over windows spread across the year.
     Scan(BenchScanArgs),
+    /// Run many no-op jobs through the queue, then report the job table's size, the
+    /// monitoring reads over it (queue depths, a /metrics scrape), and what jobs.prune and a
+    /// VACUUM free.
+    JobsTable(BenchJobsTableArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchJobsTableArgs {
+    /// Jobs to run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub jobs: usize,
 }
 
 #[derive(Debug, Clone, Args)]

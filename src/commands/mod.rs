@@ -7,6 +7,7 @@ mod bench_faults;
 mod bench_graph;
 mod bench_greetings;
 mod bench_import;
+mod bench_jobs_table;
 mod bench_scan;
 mod bench_vectors;
 mod consent;
@@ -195,6 +196,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Vectors(args)) => bench_vectors::run(settings, args).await,
         Command::Bench(BenchCommand::Graph(args)) => bench_graph::run(settings, args).await,
         Command::Bench(BenchCommand::Scan(args)) => bench_scan::run(settings, args).await,
+        Command::Bench(BenchCommand::JobsTable(args)) => {
+            bench_jobs_table::run(settings, args).await
+        }
     }
 }
 

@@ -139,13 +139,13 @@ fn looks_like_gbk(bytes: &[u8]) -> bool {
 
 fn encoding_error(offset: u64, bytes: &[u8]) -> io::Error {
     let guess = if looks_like_gbk(bytes) {
-        "; it looks like GBK/GB18030 (what Windows tools in China often save). Save the file as UTF-8 (e.g. in Excel: CSV UTF-8; in Notepad: Save as, Encoding UTF-8) and import it again"
+        "，看起来是 GBK/GB18030 编码（国内 Windows 软件常用）。请另存为 UTF-8 编码（如记事本：另存为，编码选 UTF-8）后重新导入"
     } else {
-        "; save the file as UTF-8 and import it again"
+        "。请另存为 UTF-8 编码后重新导入"
     };
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("the file is not UTF-8 text: byte {offset} is not UTF-8{guess}"),
+        format!("文件不是 UTF-8 编码：第 {offset} 个字节不是 UTF-8（byte {offset}）{guess}"),
     )
 }
 
@@ -391,10 +391,10 @@ pub fn for_each_record_skipping<R: Read>(
     );
     let head = hashing
         .fill_buf()
-        .map_err(|e| ReadStop::File(StreamError(format!("cannot read the file: {e}"))))?;
+        .map_err(|e| ReadStop::File(StreamError(format!("无法读取文件：{e}"))))?;
     if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
         return Err(ReadStop::File(StreamError(
-            "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8 and import it again".into(),
+            "文件是 UTF-16 编码（以 UTF-16 字节序标记开头）：请另存为 UTF-8 编码后重新导入".into(),
         )));
     }
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -443,7 +443,7 @@ pub fn for_each_record_skipping<R: Read>(
     }
     // Whatever serde left unread (nothing, for a well-formed file) still counts for the hash.
     io::copy(&mut hashing, &mut io::sink())
-        .map_err(|e| ReadStop::File(StreamError(format!("cannot read the file: {e}"))))?;
+        .map_err(|e| ReadStop::File(StreamError(format!("无法读取文件：{e}"))))?;
     let sha256 = hashing
         .into_inner()
         .hasher
@@ -460,31 +460,54 @@ pub fn for_each_record_skipping<R: Read>(
 /// An error of the JSON reader in words: where, and what to do.
 fn describe(e: &serde_json::Error, records_read: usize) -> StreamError {
     use serde_json::error::Category;
-    let at = format!("line {}, column {}", e.line(), e.column());
-    let place = format!("in record #{records_read} ({at})");
+    let at = format!("第 {} 行第 {} 列", e.line(), e.column());
     StreamError(match e.classify() {
         Category::Io => e
             .io_error_kind()
             .map(|_| strip_position(&e.to_string()))
             .unwrap_or_else(|| e.to_string()),
         Category::Eof if records_read == 0 && e.line() <= 1 && e.column() == 0 => {
-            "the file is empty; an import file holds a JSON array of records, [ ] when there are none".into()
+            "文件是空的：导入文件应是一个 JSON 数组，没有记录时写 [ ]".into()
         }
         Category::Eof => format!(
-            "the file ends in the middle of record #{records_read} ({at}): it is cut short; export it again"
+            "文件在第 {records_read} 条记录中间结束（{at}）：文件不完整，请重新导出"
         ),
         Category::Syntax if e.to_string().contains("recursion limit") => format!(
-            "record #{records_read} is nested too deeply ({at}); a record holds at most a list of items"
+            "第 {records_read} 条记录嵌套太深（{at}）：一条记录最多含一层明细列表"
         ),
         Category::Syntax => format!(
-            "not valid JSON {place}: {}",
-            strip_position(&e.to_string())
+            "不是合法的 JSON：第 {records_read} 条记录（{at}）{}",
+            syntax_in_words(&strip_position(&e.to_string()))
         ),
         Category::Data => format!(
-            "the file must hold a JSON array of records, [ {{...}}, {{...}} ]: {}",
-            strip_position(&e.to_string())
+            "文件应是一个记录数组 [ {{...}}, {{...}} ]，而不是{}",
+            if e.to_string().contains("map") {
+                "一个对象 { … }"
+            } else {
+                "其他内容"
+            }
         ),
     })
+}
+
+/// serde_json's syntax errors, in Chinese where they are common; others keep its words.
+fn syntax_in_words(text: &str) -> String {
+    let words = match text {
+        "expected value" => "此处缺少值",
+        "expected `,` or `]`" => "缺少逗号或 ]",
+        "expected `,` or `}`" => "缺少逗号或 }",
+        "expected `:`" => "字段名后缺少冒号",
+        "key must be a string" => "字段名必须用双引号括起来",
+        "trailing comma" => "多余的逗号",
+        "trailing characters" => "数组结束后还有多余内容",
+        "invalid escape" => "字符串里有无效的转义（\\）",
+        "invalid number" => "数字写法不对",
+        "expected ident" => "拼写错误（true、false、null 要小写）",
+        t if t.starts_with("control character") => "字符串里有未转义的控制字符（如换行）",
+        t if t.starts_with("EOF while parsing") => "文件不完整",
+        other => return format!("：{other}"),
+    };
+    format!("：{words}")
 }
 
 /// serde_json appends " at line L column C"; the caller says where in its own words.
@@ -524,7 +547,7 @@ mod tests {
         bom.extend_from_slice("[{\"name\":\"张三\"}]".as_bytes());
         assert_eq!(read(&bom).unwrap().0[0]["name"], "张三");
         let e = read(&[0xFF, 0xFE, b'[', 0]).unwrap_err();
-        assert!(e.0.contains("UTF-16"), "{e}");
+        assert!(e.0.contains("UTF-16") && e.0.contains("另存为 UTF-8"), "{e}");
     }
 
     #[test]
@@ -534,8 +557,8 @@ mod tests {
         gbk.extend_from_slice(&[0xD5, 0xC5, 0xC8, 0xFD]);
         gbk.extend_from_slice(b"\"}]");
         let e = read(&gbk).unwrap_err();
-        assert!(e.0.contains("not UTF-8") && e.0.contains("GBK"), "{e}");
-        assert!(e.0.contains("byte 10"), "{e}");
+        assert!(e.0.contains("不是 UTF-8") && e.0.contains("GBK"), "{e}");
+        assert!(e.0.contains("第 10 个字节"), "{e}");
     }
 
     #[test]
@@ -562,15 +585,20 @@ mod tests {
     fn truncated_wrong_shape_trailing_and_deep_files_say_so() {
         let e = read(br#"[{"a":1},{"a":"#).unwrap_err();
         assert!(
-            e.0.contains("record #1") && e.0.contains("cut short"),
+            e.0.contains("第 1 条记录中间结束") && e.0.contains("请重新导出"),
             "{e}"
         );
         let e = read(br#"{"records":[]}"#).unwrap_err();
-        assert!(e.0.contains("must hold a JSON array"), "{e}");
+        assert!(e.0.contains("应是一个记录数组") && e.0.contains("对象"), "{e}");
         let e = read(br#"[{"a":1}] x"#).unwrap_err();
-        assert!(e.0.contains("not valid JSON"), "{e}");
+        assert!(
+            e.0.contains("不是合法的 JSON") && e.0.contains("多余内容"),
+            "{e}"
+        );
+        let e = read(br#"[{"a":1},]"#).unwrap_err();
+        assert!(e.0.contains("不是合法的 JSON"), "{e}");
         let e = read(b"").unwrap_err();
-        assert!(e.0.contains("empty"), "{e}");
+        assert!(e.0.contains("文件是空的"), "{e}");
         // Deep nesting inside a record is that record's problem (see records), not the file's.
         let deep = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
         assert_eq!(

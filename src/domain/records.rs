@@ -1255,7 +1255,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("x/institutions.json: the file must hold a JSON array")
+                .starts_with("x/institutions.json: 文件应是一个记录数组")
         );
     }
 

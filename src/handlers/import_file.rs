@@ -158,7 +158,7 @@ impl Handler for ImportFile {
             record: 0,
             key: None,
             field: "(file)".into(),
-            message: format!("the file was not imported: {error}"),
+            message: format!("整个文件未导入：{error}"),
         };
         let file = FileImport {
             batch: &self.batch,

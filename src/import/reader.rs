@@ -60,8 +60,8 @@ fn open(path: &Path) -> Result<File, FileError> {
     File::open(path).map_err(|e| FileError {
         path: path.display().to_string(),
         message: match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_owned(),
-            _ => format!("cannot read: {e}"),
+            std::io::ErrorKind::NotFound => "文件不存在".to_owned(),
+            _ => format!("无法读取：{e}"),
         },
     })
 }

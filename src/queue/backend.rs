@@ -208,6 +208,17 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     }
 }
 
+/// When a heartbeat of this process last reached the database (`/health/ready` of a worker).
+static LAST_BEAT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+/// How long ago a heartbeat of this process last reached the database; `None`: none yet.
+pub fn since_last_heartbeat() -> Option<Duration> {
+    LAST_BEAT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .map(|t| t.elapsed())
+}
+
 /// Marks `worker` alive (registering it the first time) and gives back dead workers' jobs.
 async fn beat<T: WorkerQueue>(
     table: &T,
@@ -217,6 +228,9 @@ async fn beat<T: WorkerQueue>(
     let rescued = table
         .heartbeat(config.queue, worker, config.orphaned_after)
         .await?;
+    *LAST_BEAT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
     if rescued > 0 {
         crate::metrics::jobs_rescued(config.queue, rescued);
         warn!(

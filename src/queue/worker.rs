@@ -366,7 +366,11 @@ pub async fn run_pool(
         info!("shutdown requested: no new jobs are fetched; in-flight jobs may finish");
         let _ = stop_tx.send(true);
     });
+    app.runs_workers
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let result = monitor.run_with_signal(signal).await;
+    app.runs_workers
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     if let Some(cron) = cron {
         let _ = cron.await;
     }

@@ -220,6 +220,18 @@ async fn import_wait_exits_3_when_a_file_or_a_record_is_rejected(backend: Backen
         if want == 3 {
             assert!(stderr.contains("未全部完成"), "{what}: {stderr}");
         }
+        // What staff read of a file refused whole is Chinese, saying what to do.
+        let said = match what {
+            "cut short" => Some("文件不完整，请重新导出"),
+            "an object" => Some("应是一个记录数组"),
+            "GBK" => Some("另存为 UTF-8"),
+            _ => None,
+        };
+        if let Some(said) = said {
+            let all = format!("{stdout}{stderr}");
+            assert!(all.contains(said), "{what}: {all}");
+            assert!(!all.contains("the file"), "{what}: English in {all}");
+        }
     }
     worker.kill().await.unwrap();
     // The good record and the valid one beside the rejected record landed.

@@ -108,7 +108,7 @@ async fn the_seed_s_dated_layout_imports_and_files_leave_pending(backend: Backen
         .iter()
         .find(|l| l.0.ends_with("products.json"))
         .unwrap();
-    assert!(products.2.contains("cut short"), "{}", products.2);
+    assert!(products.2.contains("文件不完整"), "{}", products.2);
     let inc = root.path().join("incremental");
     assert!(inc.join("processed/2026-01-15/customers_add.json").exists());
     assert!(
@@ -119,7 +119,7 @@ async fn the_seed_s_dated_layout_imports_and_files_leave_pending(backend: Backen
     assert!(inc.join("failed/2026-01-15/products.json").exists());
     let report =
         std::fs::read_to_string(inc.join("failed/2026-01-15/products.errors.json")).unwrap();
-    assert!(report.contains("cut short"), "{report}");
+    assert!(report.contains("文件不完整"), "{report}");
     assert!(
         !inc.join("pending/2026-01-15").exists(),
         "pending/ is emptied"

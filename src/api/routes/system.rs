@@ -112,7 +112,26 @@ pub async fn live() -> Json<Probe> {
     })
 }
 
-/// Readiness: the database answers and carries every migration of this build. 503 otherwise,
+/// Why this process's workers are not ready: it runs a pool, and no heartbeat of it reached the
+/// database within the time after which other workers would take its jobs for a dead one's.
+fn worker_not_ready(app: &App) -> Option<String> {
+    if !app.runs_workers.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let w = &app.settings.worker;
+    let limit = w.heartbeat() * w.missed_heartbeats.max(1) as u32;
+    match crate::queue::backend::since_last_heartbeat() {
+        Some(ago) if ago <= limit => None,
+        Some(ago) => Some(format!(
+            "worker 已 {} 秒没有心跳写入数据库：它的任务会被其他 worker 接手",
+            ago.as_secs()
+        )),
+        None => Some("worker 正在启动：还没有心跳".to_owned()),
+    }
+}
+
+/// Readiness: the database answers and carries every migration of this build, and in a worker
+/// process its heartbeats reach the database. 503 otherwise,
 /// with the reason (a load balancer sends no traffic, an orchestrator waits).
 #[utoipa::path(
     get, path = "/health/ready", tag = "system",
@@ -120,7 +139,7 @@ pub async fn live() -> Json<Probe> {
 )]
 pub async fn ready(State(app): State<Arc<App>>) -> (axum::http::StatusCode, Json<Probe>) {
     let reason = match app.store.schema_current().await {
-        Ok(true) => None,
+        Ok(true) => worker_not_ready(&app),
         Ok(false) => {
             Some("数据库结构不是本版本的：请运行 revisit init 或重启服务以完成迁移".to_owned())
         }
