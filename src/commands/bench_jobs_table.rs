@@ -19,13 +19,15 @@ use crate::{
 /// database file's bytes (SQLite, where freed pages stay in the file until VACUUM).
 async fn table_size(app: &App) -> anyhow::Result<(i64, i64)> {
     Ok(match &app.pool {
-        DbPool::Postgres(p) => sqlx::query_as(
-            "SELECT pg_total_relation_size('apalis.jobs'),
+        DbPool::Postgres(p) => {
+            sqlx::query_as(
+                "SELECT pg_total_relation_size('apalis.jobs'),
                     COALESCE((SELECT n_dead_tup FROM pg_stat_user_tables
                                WHERE schemaname = 'apalis' AND relname = 'jobs'), 0)",
-        )
-        .fetch_one(p)
-        .await?,
+            )
+            .fetch_one(p)
+            .await?
+        }
         DbPool::Sqlite(p) => {
             let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(p).await?;
             let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(p).await?;
@@ -117,7 +119,11 @@ pub async fn run(mut settings: Settings, args: BenchJobsTableArgs) -> anyhow::Re
     pool.stop().await?;
     let run_secs = t.elapsed().as_secs_f64();
     let done = app.store.done_count(Noop::QUEUE).await?;
-    anyhow::ensure!(done == args.jobs as i64, "{done} of {} jobs ended done", args.jobs);
+    anyhow::ensure!(
+        done == args.jobs as i64,
+        "{done} of {} jobs ended done",
+        args.jobs
+    );
     let (full, full_dead) = table_size(&app).await?;
 
     // The reads that run while the table is full: every scrape and every look at the queue page.

@@ -20,13 +20,12 @@ fn channel_label(channel: &str) -> &str {
 }
 
 fn number(phone: &str) -> anyhow::Result<String> {
-    normalize_phone(phone)
-        .ok_or_else(|| anyhow::anyhow!("{} is not a phone number", mask_phone(phone)))
+    normalize_phone(phone).ok_or_else(|| anyhow::anyhow!("{} 不是手机号", mask_phone(phone)))
 }
 
 fn channel(name: &str) -> anyhow::Result<&'static str> {
     parse_channel(name)
-        .ok_or_else(|| anyhow::anyhow!("unknown channel {name:?}: sms, webhook, wecom or all"))
+        .ok_or_else(|| anyhow::anyhow!("没有渠道 {name:?}：可用 sms、webhook、wecom 或 all"))
 }
 
 pub async fn consent(app: &App, cmd: ConsentCommand) -> anyhow::Result<()> {
@@ -135,7 +134,7 @@ pub async fn approvals(app: &App, cmd: ApprovalsCommand) -> anyhow::Result<()> {
             refuse_everything(&ids, &institution)?;
             let done = consent::approve(app, &ids, institution.as_deref(), &by).await?;
             println!("✅ 已批准 {} 条，已放入发送队列", done.ids.len());
-            not_waiting(&ids, &done.ids);
+            not_waiting(&ids, &done.ids)?;
         }
         ApprovalsCommand::Reject {
             ids,
@@ -147,7 +146,7 @@ pub async fn approvals(app: &App, cmd: ApprovalsCommand) -> anyhow::Result<()> {
             let done =
                 consent::reject(app, &ids, institution.as_deref(), &by, reason.as_deref()).await?;
             println!("✅ 已驳回 {} 条，不会发送", done.ids.len());
-            not_waiting(&ids, &done.ids);
+            not_waiting(&ids, &done.ids)?;
         }
     }
     Ok(())
@@ -156,23 +155,27 @@ pub async fn approvals(app: &App, cmd: ApprovalsCommand) -> anyhow::Result<()> {
 /// Deciding for the whole chain at once is never what a slip of the keyboard should do.
 fn refuse_everything(ids: &[i64], institution: &Option<String>) -> anyhow::Result<()> {
     if ids.is_empty() && institution.is_none() {
-        anyhow::bail!("name revisit ids, or --institution CODE for all of one institution's");
+        anyhow::bail!("请给出回访编号，或用 --institution 机构代码 处理一家机构的全部");
     }
     Ok(())
 }
 
-fn not_waiting(asked: &[i64], decided: &[i64]) {
+/// Named revisits that were not decided make the command incomplete (exit code 3).
+fn not_waiting(asked: &[i64], decided: &[i64]) -> anyhow::Result<()> {
     let left: Vec<String> = asked
         .iter()
         .filter(|id| !decided.contains(id))
         .map(|id| format!("#{id}"))
         .collect();
-    if !left.is_empty() {
-        println!(
-            "➖ 这些不在待审批中（不存在、已处理或不需要审批）：{}",
-            left.join(" ")
-        );
+    if left.is_empty() {
+        return Ok(());
     }
+    Err(super::Incomplete(format!(
+        "{} 条不在待审批中（不存在、已处理或不需要审批）：{}",
+        left.len(),
+        left.join(" ")
+    ))
+    .into())
 }
 
 pub async fn tasks(app: &App, cmd: TasksCommand) -> anyhow::Result<()> {
@@ -187,7 +190,7 @@ pub async fn tasks(app: &App, cmd: TasksCommand) -> anyhow::Result<()> {
                     app.store
                         .institution(&code)
                         .await?
-                        .ok_or_else(|| anyhow::anyhow!("no institution {code:?}"))?
+                        .ok_or_else(|| anyhow::anyhow!("没有机构 {code:?}"))?
                         .id,
                 ),
                 None => None,
@@ -219,7 +222,7 @@ pub async fn tasks(app: &App, cmd: TasksCommand) -> anyhow::Result<()> {
             if app.store.finish_task(id, &by, note.as_deref()).await? {
                 println!("✅ 待办 #{id} 已处理");
             } else {
-                anyhow::bail!("task #{id} is not open (done already, or no such task)");
+                anyhow::bail!("待办 #{id} 不是待处理状态（已处理，或不存在）");
             }
         }
     }

@@ -14,9 +14,10 @@ use crate::{
 };
 
 fn graph_of(app: &App) -> anyhow::Result<&Arc<Graph>> {
-    app.projections.graph.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("the relation graph is off (graph.enabled = false in the config)")
-    })
+    app.projections
+        .graph
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("关系图已关闭（配置中 graph.enabled = false）"))
 }
 
 fn in_chinese(e: GraphError) -> anyhow::Error {

@@ -10,7 +10,7 @@ fn queue_of(kind: Option<&str>) -> anyhow::Result<Option<&'static str>> {
     kind.map(|k| {
         KindInfo::find(k)
             .map(|info| info.queue)
-            .ok_or_else(|| anyhow::anyhow!("unknown job kind {k}; see `revisit jobs kinds`"))
+            .ok_or_else(|| anyhow::anyhow!("没有任务类型 {k}：可用的类型见 `revisit jobs kinds`"))
     })
     .transpose()
 }
@@ -70,7 +70,7 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                 app.store.retry_jobs(id.as_deref(), None).await?
             };
             if ids.is_empty() {
-                anyhow::bail!("no failed job matched; only failed (dead) jobs can be retried");
+                anyhow::bail!("没有匹配的失败任务：只有失败（已放弃）的任务可以重试");
             }
             for id in &ids {
                 println!("🔁 已重新排队：{id}");
@@ -80,9 +80,7 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
             if app.store.cancel_job(&id).await? {
                 println!("🛑 已取消：{id}");
             } else {
-                anyhow::bail!(
-                    "job {id} is not waiting to run (only pending jobs can be cancelled)"
-                );
+                anyhow::bail!("任务 {id} 不在等待执行（只有等待中的任务可以取消）");
             }
         }
         JobsCommand::Prune { older_than_days } => {

@@ -16,7 +16,7 @@ use crate::{
 pub async fn enqueue_scan(app: &App, scan: &ReminderScan) -> anyhow::Result<String> {
     enqueue(&*app.store, &app.settings, scan, None)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the scan was not enqueued"))
+        .ok_or_else(|| anyhow::anyhow!("扫描任务未能入队"))
 }
 
 pub async fn run_reminders(
@@ -33,7 +33,7 @@ pub async fn run_reminders(
         .store
         .enqueue(job)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the scan was not enqueued"))?;
+        .ok_or_else(|| anyhow::anyhow!("扫描任务未能入队"))?;
     println!(
         "📋 {}已加入队列（任务 {id}{}）",
         occasion.label(),

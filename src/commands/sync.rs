@@ -41,7 +41,7 @@ pub async fn sync(
     }
     let Some(projection) = app.projections.get(name).cloned() else {
         anyhow::bail!(
-            "{} is not configured: set its URL (CLICKHOUSE_URL, or clickhouse.url in the config)",
+            "{} 未配置：请设置它的地址（CLICKHOUSE_URL，或配置中的 clickhouse.url）",
             name.as_str()
         );
     };
@@ -123,8 +123,8 @@ async fn follow(app: &App, name: ProjectionName) -> anyhow::Result<()> {
         if let Some(job) = dead.first() {
             eprintln!();
             anyhow::bail!(
-                "a sync job gave up ({}); fix the store and run `revisit sync {}` again",
-                job.last_error.as_deref().unwrap_or("no error recorded"),
+                "有同步任务已放弃（{}）：修复该存储后再运行 `revisit sync {}`",
+                job.last_error.as_deref().unwrap_or("没有记录错误"),
                 name.as_str()
             );
         }

@@ -21,10 +21,10 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                     app.store
                         .institution(code)
                         .await?
-                        .ok_or_else(|| anyhow::anyhow!("no institution {code:?}; import it first"))?
+                        .ok_or_else(|| anyhow::anyhow!("没有机构 {code:?}：请先导入机构"))?
                         .id,
                 ),
-                (None, Role::Staff) => anyhow::bail!("a staff token needs --institution CODE"),
+                (None, Role::Staff) => anyhow::bail!("员工令牌需要 --institution 机构代码"),
                 (None, Role::Admin) => None,
             };
             let (secret, prefix) = auth::new_secret()?;
@@ -92,7 +92,7 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
             if app.store.revoke_token(id).await? {
                 println!("🚫 令牌 #{id} 已吊销");
             } else {
-                anyhow::bail!("no token #{id}, or it was revoked already");
+                anyhow::bail!("没有令牌 #{id}，或它已被吊销");
             }
         }
     }

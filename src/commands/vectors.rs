@@ -9,9 +9,10 @@ use crate::{
 };
 
 fn vectors(app: &App) -> anyhow::Result<&Arc<Vectors>> {
-    app.projections.vectors.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("vector search is off (vectors.enabled = false in the config)")
-    })
+    app.projections
+        .vectors
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("向量检索已关闭（配置中 vectors.enabled = false）"))
 }
 
 /// Prints "empty index" advice when nothing was synced yet.

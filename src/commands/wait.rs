@@ -110,13 +110,16 @@ pub async fn job(app: &App, id: &str, timeout: Duration) -> anyhow::Result<()> {
         match app.store.job_state(id).await? {
             Some((state, _)) if state == "done" => return Ok(()),
             Some((state, err)) if state == "failed" => {
-                anyhow::bail!("job {id} failed: {}", err.unwrap_or_default())
+                anyhow::bail!("任务 {id} 失败：{}", err.unwrap_or_default())
             }
-            None => anyhow::bail!("job {id} does not exist"),
+            None => anyhow::bail!("任务 {id} 不存在"),
             _ => {}
         }
         if started.elapsed() > timeout {
-            anyhow::bail!("job {id} not finished after {timeout:?}; is a worker running?");
+            anyhow::bail!(
+                "任务 {id} 在 {} 秒内没有完成：worker 在运行吗？",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(POLL).await;
     }
@@ -143,7 +146,10 @@ pub async fn revisits_settled(
         }
         if started.elapsed() > timeout {
             eprintln!();
-            anyhow::bail!("{open} revisits still open after {timeout:?}; see `revisit jobs list`");
+            anyhow::bail!(
+                "{} 秒后仍有 {open} 条回访未完成：请查看 `revisit jobs list`",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(POLL).await;
     }

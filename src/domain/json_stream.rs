@@ -469,12 +469,12 @@ fn describe(e: &serde_json::Error, records_read: usize) -> StreamError {
         Category::Eof if records_read == 0 && e.line() <= 1 && e.column() == 0 => {
             "文件是空的：导入文件应是一个 JSON 数组，没有记录时写 [ ]".into()
         }
-        Category::Eof => format!(
-            "文件在第 {records_read} 条记录中间结束（{at}）：文件不完整，请重新导出"
-        ),
-        Category::Syntax if e.to_string().contains("recursion limit") => format!(
-            "第 {records_read} 条记录嵌套太深（{at}）：一条记录最多含一层明细列表"
-        ),
+        Category::Eof => {
+            format!("文件在第 {records_read} 条记录中间结束（{at}）：文件不完整，请重新导出")
+        }
+        Category::Syntax if e.to_string().contains("recursion limit") => {
+            format!("第 {records_read} 条记录嵌套太深（{at}）：一条记录最多含一层明细列表")
+        }
         Category::Syntax => format!(
             "不是合法的 JSON：第 {records_read} 条记录（{at}）{}",
             syntax_in_words(&strip_position(&e.to_string()))
@@ -547,7 +547,10 @@ mod tests {
         bom.extend_from_slice("[{\"name\":\"张三\"}]".as_bytes());
         assert_eq!(read(&bom).unwrap().0[0]["name"], "张三");
         let e = read(&[0xFF, 0xFE, b'[', 0]).unwrap_err();
-        assert!(e.0.contains("UTF-16") && e.0.contains("另存为 UTF-8"), "{e}");
+        assert!(
+            e.0.contains("UTF-16") && e.0.contains("另存为 UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -589,7 +592,10 @@ mod tests {
             "{e}"
         );
         let e = read(br#"{"records":[]}"#).unwrap_err();
-        assert!(e.0.contains("应是一个记录数组") && e.0.contains("对象"), "{e}");
+        assert!(
+            e.0.contains("应是一个记录数组") && e.0.contains("对象"),
+            "{e}"
+        );
         let e = read(br#"[{"a":1}] x"#).unwrap_err();
         assert!(
             e.0.contains("不是合法的 JSON") && e.0.contains("多余内容"),

@@ -12,7 +12,32 @@ crate::on_both_backends!(
     import_wait_shows_progress_within_a_large_file_and_a_relative_path_works,
     import_wait_exits_3_when_a_file_or_a_record_is_rejected,
     run_reminders_wait_exits_3_when_a_revisit_fails,
+    a_command_that_did_not_do_what_was_asked_exits_non_zero_in_chinese,
 );
+
+/// Each command that could not do what it was asked says so in Chinese and exits non-zero:
+/// 3 when it did part of it (approvals naming ids not waiting), 1 when it did nothing.
+async fn a_command_that_did_not_do_what_was_asked_exits_non_zero_in_chinese(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let cases: [(&[&str], i32, &str); 7] = [
+        (&["approvals", "approve", "999999"], 3, "不在待审批中"),
+        (&["approvals", "reject", "999998"], 3, "不在待审批中"),
+        (&["jobs", "retry", "01NOSUCHJOB"], 1, "没有匹配的失败任务"),
+        (
+            &["jobs", "cancel", "01NOSUCHJOB"],
+            1,
+            "只有等待中的任务可以取消",
+        ),
+        (&["tasks", "done", "999999"], 1, "不是待处理状态"),
+        (&["tokens", "revoke", "999999"], 1, "已被吊销"),
+        (&["consent", "optout", "123"], 1, "不是手机号"),
+    ];
+    for (command, want, said) in cases {
+        let (code, stdout, stderr) = run_cli(&env, args(command), None).await;
+        assert_eq!(code, Some(want), "{command:?}:\n{stdout}\n{stderr}");
+        assert!(stderr.contains(said), "{command:?}: {stderr}");
+    }
+}
 
 /// Security review, finding 3: `init` with a URL that names no database printed the password.
 #[test]
