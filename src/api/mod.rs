@@ -97,6 +97,13 @@ fn probes() -> Router<Arc<App>> {
         .route("/metrics", get(system::metrics))
 }
 
+/// Listens on `addr`, or says in Chinese why not.
+async fn listen(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("无法监听 {addr}：{e}（端口已被占用，或地址不属于本机？）"))
+}
+
 /// Serves only [`probes`] on `addr` until `shutdown` resolves: a worker that serves no API
 /// (`worker.metrics_addr`).
 pub async fn serve_probes(
@@ -104,9 +111,7 @@ pub async fn serve_probes(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener = listen(addr).await?;
     info!(addr = %listener.local_addr()?, "metrics and probes serving: /metrics, /health/live, /health/ready");
     axum::serve(listener, probes().fallback(not_found).with_state(app))
         .with_graceful_shutdown(shutdown)
@@ -171,9 +176,7 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener = listen(addr).await?;
     info!(
         addr = %listener.local_addr()?,
         "API serving: console /, docs /docs, health /health"

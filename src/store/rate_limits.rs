@@ -39,6 +39,11 @@ pub trait RateLimits: Send + Sync {
     async fn free_slot(&self, name: &str, slot: i32, holder: &str) -> StoreResult<()>;
 }
 
+/// A number of seconds from the database as a duration (0 for one in the past).
+pub(crate) fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
 /// One shared limit: a pace, a number of calls at once, or both.
 #[derive(Clone)]
 pub struct Gate {

@@ -271,13 +271,7 @@ async fn run_reminders_wait_exits_3_when_a_revisit_fails(backend: Backend) {
     }))
     .await;
     let env = TestEnv::new(backend, &[]).await;
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    let birthday = format!(
-        "1990-{}",
-        (today + chrono::Duration::days(2)).format("%m-%d")
-    );
+    let birthday = birthday_in_days(2);
     let tree = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
         (

@@ -52,13 +52,7 @@ async fn eight_worker_daemons_and_the_api_stay_within_the_connection_budget() {
     let budget = WORKERS as u32 * worker.total() + api.total() + command.total();
     assert!(budget <= room, "{budget} > {room}");
 
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    let birthday = format!(
-        "1990-{}",
-        (today + chrono::Duration::days(2)).format("%m-%d")
-    );
+    let birthday = birthday_in_days(2);
     let rows: Vec<(String, String, String, String)> = (0..CUSTOMERS)
         .map(|i| {
             (
@@ -120,12 +114,7 @@ async fn eight_worker_daemons_and_the_api_stay_within_the_connection_budget() {
     let mut daemons: Vec<_> = (0..WORKERS)
         .map(|_| worker_daemon(&env, &[], &vars))
         .collect();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_addr();
     let mut api_process = tokio::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
         .args(["serve", "--addr", &addr])
         .env_clear()

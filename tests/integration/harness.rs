@@ -630,3 +630,24 @@ pub async fn run_cli_with(
 pub fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
     a.iter().map(Into::into).collect()
 }
+
+/// A birthday (in 1990) `days` from today in Shanghai: inside the default scan window.
+pub fn birthday_in_days(days: i64) -> String {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    format!(
+        "1990-{}",
+        (today + chrono::Duration::days(days)).format("%m-%d")
+    )
+}
+
+/// A free address on 127.0.0.1 for a child process to listen on.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}

@@ -81,15 +81,6 @@ fn queried_metrics_exist(scraped: &str) {
     assert!(used > 15, "the dashboard and rules query {used} series");
 }
 
-fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
 async fn scrape(addr: &str) -> String {
     let r = reqwest::get(format!("http://{addr}/metrics"))
         .await
@@ -165,13 +156,7 @@ async fn metrics_move_with_the_work_and_promtool_accepts_them(backend: Backend) 
         0.0
     );
 
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    let birthday = format!(
-        "1990-{}",
-        (today + chrono::Duration::days(2)).format("%m-%d")
-    );
+    let birthday = birthday_in_days(2);
     let mut customers: Vec<serde_json::Value> = serde_json::from_str(&customers_json(&[
         ("BJ-HA-001-C1", "张丽", &birthday, "13800000001"),
         ("BJ-HA-001-C2", "王芳", &birthday, "13800000002"),

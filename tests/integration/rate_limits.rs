@@ -15,13 +15,7 @@ const SENDS_PER_SECOND: f64 = 5.0;
 
 async fn two_worker_daemons_share_the_llm_and_channel_limits(backend: Backend) {
     let env = TestEnv::new(backend, &[]).await;
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    let birthday = format!(
-        "1990-{}",
-        (today + chrono::Duration::days(2)).format("%m-%d")
-    );
+    let birthday = birthday_in_days(2);
     let rows: Vec<(String, String)> = (0..CUSTOMERS)
         .map(|i| (format!("BJ-HA-001-C{i:02}"), format!("1380000{i:04}")))
         .collect();

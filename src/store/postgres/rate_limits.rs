@@ -5,14 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::store::{StoreResult, rate_limits::RateLimits};
+use crate::store::{
+    StoreResult,
+    rate_limits::{RateLimits, seconds},
+};
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-fn duration(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
 }
 
 #[async_trait]
@@ -39,7 +38,7 @@ impl RateLimits for PgStore {
             .fetch_optional(&self.pool)
             .await?;
             if let Some(wait) = taken {
-                return Ok(Ok(duration(wait)));
+                return Ok(Ok(seconds(wait)));
             }
             let next: Option<f64> = sqlx::query_scalar(
                 "SELECT EXTRACT(EPOCH FROM GREATEST(tat, clock_timestamp()) - clock_timestamp())::float8
@@ -49,7 +48,7 @@ impl RateLimits for PgStore {
             .fetch_optional(&self.pool)
             .await?;
             match next {
-                Some(wait) => return Ok(Err(duration(wait))),
+                Some(wait) => return Ok(Err(seconds(wait))),
                 None => {
                     sqlx::query(
                         "INSERT INTO rate_limits (name, tat) VALUES ($1, clock_timestamp())

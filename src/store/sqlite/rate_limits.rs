@@ -6,17 +6,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::store::{StoreResult, rate_limits::RateLimits};
+use crate::store::{
+    StoreResult,
+    rate_limits::{RateLimits, seconds},
+};
 
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
-}
-
-fn duration(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
 }
 
 #[async_trait]
@@ -42,7 +41,7 @@ impl RateLimits for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
             if let Some(start) = start {
-                return Ok(Ok(duration(start - now())));
+                return Ok(Ok(seconds(start - now())));
             }
             let next: Option<f64> =
                 sqlx::query_scalar("SELECT tat FROM rate_limits WHERE name = ?1")
@@ -50,7 +49,7 @@ impl RateLimits for SqliteStore {
                     .fetch_optional(&self.pool)
                     .await?;
             match next {
-                Some(tat) => return Ok(Err(duration(tat - now()))),
+                Some(tat) => return Ok(Err(seconds(tat - now()))),
                 None => {
                     sqlx::query(
                         "INSERT INTO rate_limits (name, tat) VALUES (?1, ?2)
@@ -63,7 +62,7 @@ impl RateLimits for SqliteStore {
                 }
             }
         }
-        Ok(Err(duration(max_wait)))
+        Ok(Err(seconds(max_wait)))
     }
 
     async fn take_slot(
