@@ -477,24 +477,15 @@ async fn sync_full_builds_a_projection_configured_after_the_data_arrived(backend
         app.clone(),
         vec![ProjectionDispatch::QUEUE, ProjectionSync::QUEUE],
     );
-    let mut vars = env.child_env(&[("RUST_LOG", "warn")]);
-    vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let cwd = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
-            .args(["sync", "clickhouse", "--full", "--wait"])
-            .current_dir(cwd.path())
-            .env_clear()
-            .envs(vars)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = run_cli_with(
+        &env,
+        &o,
+        args(&["sync", "clickhouse", "--full", "--wait"]),
+        Some(cwd.path().to_path_buf()),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("已与主库同步"), "{stdout}");
     assert!(stdout.contains("已排队"), "progress is shown: {stdout}");
     assert_eq!(vip_levels(&app).await.len(), 2);
