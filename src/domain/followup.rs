@@ -112,18 +112,16 @@ pub fn parse_days(text: &str) -> Result<Vec<i64>, String> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
-        let d: i64 = part
-            .parse()
-            .map_err(|_| format!("{part:?} is not a number of days"))?;
+        let d: i64 = part.parse().map_err(|_| format!("{part:?} 不是天数"))?;
         if !(1..=365).contains(&d) {
-            return Err(format!("{d} is not 1..=365 days"));
+            return Err(format!("{d} 不在 1 到 365 天之间"));
         }
         if !out.contains(&d) {
             out.push(d);
         }
     }
     if out.len() > 10 {
-        return Err("at most 10 check-in days".into());
+        return Err("回访天数最多 10 个".into());
     }
     out.sort_unstable();
     Ok(out)

@@ -44,7 +44,7 @@ impl LunarBirthday {
             return parse_numeric(t);
         }
         parse_chinese(t).ok_or_else(|| {
-            format!("{text:?} is not a lunar date (write 06-15, 闰06-15, 1990-06-15 or 六月十五)")
+            format!("{text:?} 不是农历日期（请写 06-15、闰06-15、1990-06-15 或 六月十五）")
         })
     }
 
@@ -196,7 +196,7 @@ fn lunar_year_of(day: NaiveDate) -> Option<i32> {
 }
 
 fn parse_numeric(t: &str) -> Result<LunarBirthday, String> {
-    let bad = || format!("{t:?} is not a lunar date (write 06-15, 闰06-15 or 1990-06-15)");
+    let bad = || format!("{t:?} 不是农历日期（请写 06-15、闰06-15 或 1990-06-15）");
     let parts: Vec<&str> = t.split('-').collect();
     let (year, month, day) = match parts.as_slice() {
         [m, d] => (None, *m, *d),
@@ -215,18 +215,15 @@ fn parse_numeric(t: &str) -> Result<LunarBirthday, String> {
     .ok_or_else(bad)?;
     if let Some(year) = year {
         if !(1900..=2100).contains(&year) {
-            return Err(format!("{t:?}: year {year} is not plausible"));
+            return Err(format!("{t:?}：{year} 年不合理"));
         }
         if b.leap && leap_month(year).ok().flatten() != Some(b.month) {
-            return Err(format!(
-                "{t:?}: lunar year {year} has no leap month {}",
-                b.month
-            ));
+            return Err(format!("{t:?}：农历 {year} 年没有闰 {} 月", b.month));
         }
         let last = lunar_month_days(year, b.month, b.leap).map_err(|_| bad())?;
         if b.day > last {
             return Err(format!(
-                "{t:?}: month {} of lunar year {year} has {last} days",
+                "{t:?}：农历 {year} 年 {} 月只有 {last} 天",
                 b.month
             ));
         }

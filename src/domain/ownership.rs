@@ -26,22 +26,20 @@ pub fn owner<'a>(
     match (folder, by_prefix) {
         (Some(folder), Some(prefix)) if prefix != folder && !folder.starts_with(prefix) => {
             Err(format!(
-                "{code} carries the prefix of institution {prefix}, but the file is in the folder of {folder}; an institution's file cannot change another institution's records"
+                "{code} 带有机构 {prefix} 的前缀，但文件在 {folder} 的文件夹里：一家机构的文件不能修改其他机构的数据"
             ))
         }
         (Some(folder), _) => Ok(folder),
         (None, Some(prefix)) => Ok(prefix),
         (None, None) => Err(format!(
-            "cannot tell which institution {code} belongs to: the file is not in an institution's folder and the code does not start with a known institution code and '-'"
+            "无法判断 {code} 属于哪家机构：文件不在某家机构的文件夹里，编号也不以已知的机构代码加 '-' 开头"
         )),
     }
 }
 
 /// The error for a row that exists under another institution.
 pub fn belongs_elsewhere(what: &str, code: &str, owner: &str, file_institution: &str) -> String {
-    format!(
-        "{what} {code} belongs to institution {owner}; a file of {file_institution} cannot change it"
-    )
+    format!("{what} {code} 属于机构 {owner}：{file_institution} 的文件不能修改它")
 }
 
 #[cfg(test)]

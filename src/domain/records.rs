@@ -52,11 +52,11 @@ impl RecordError {
 
 impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "record #{}", self.record)?;
+        write!(f, "第 {} 条记录", self.record)?;
         if let Some(key) = &self.key {
-            write!(f, " ({key})")?;
+            write!(f, "（{key}）")?;
         }
-        write!(f, ", field `{}`: {}", self.field, self.message)
+        write!(f, "，字段 `{}`：{}", self.field, self.message)
     }
 }
 
@@ -346,7 +346,7 @@ pub fn duplicate_error(kind: ImportKind, index: usize, key: &str, first: usize) 
         record: index,
         key: Some(key.to_owned()),
         field: key_field(kind).to_owned(),
-        message: format!("duplicate of record #{first} in the same file; the first one is kept"),
+        message: format!("与同一文件的第 {first} 条记录重复，保留第一条"),
     }
 }
 
@@ -409,10 +409,48 @@ fn typed<R: DeserializeOwned, T>(
             },
             // serde echoes the bad value, which may be a phone number; the position within
             // the record is noise beside the field's name.
-            mask_digit_runs(&strip_position(&e.into_inner().to_string())),
+            mask_digit_runs(&type_error_in_words(&strip_position(
+                &e.into_inner().to_string(),
+            ))),
         )
     })?;
     check(raw)
+}
+
+/// serde's "invalid type: integer `5`, expected a string" in Chinese; other texts unchanged.
+fn type_error_in_words(text: &str) -> String {
+    fn kind(t: &str) -> String {
+        let t = t.trim();
+        let (word, rest) = match t.split_once(' ') {
+            Some((w, r)) => (w, r),
+            None => (t, ""),
+        };
+        let name = match word {
+            "integer" => "整数",
+            "floating" => "小数",
+            "string" => "文本",
+            "boolean" => "true/false",
+            "map" | "struct" => "对象 { }",
+            "sequence" => "数组 [ ]",
+            "null" | "unit" => "null",
+            "a" | "an" => return kind(rest),
+            "f64" | "f32" => "数字",
+            "u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize" => "整数",
+            _ => return t.to_owned(),
+        };
+        let value = rest.trim_start_matches("point").trim();
+        if value.is_empty() || word == "map" || word == "sequence" || word == "struct" {
+            name.to_owned()
+        } else {
+            format!("{name} {value}")
+        }
+    }
+    if let Some(rest) = text.strip_prefix("invalid type: ")
+        && let Some((got, want)) = rest.split_once(", expected ")
+    {
+        return format!("类型不对：应为{}，实为{}", kind(want), kind(got));
+    }
+    text.to_owned()
 }
 
 /// The code of a record that failed validation: its own key field's, else the first code it
@@ -454,18 +492,12 @@ fn clean(field: &str, v: String, max: usize, multiline: bool) -> Result<String, 
     {
         return err(
             field,
-            format!(
-                "contains the control character U+{:04X}, which no text field may hold",
-                c as u32
-            ),
+            format!("含有控制字符 U+{:04X}，文本字段里不能有它", c as u32),
         );
     }
     let n = v.chars().count();
     if n > max {
-        return err(
-            field,
-            format!("is {n} characters long; at most {max} are allowed"),
-        );
+        return err(field, format!("有 {n} 个字，最多 {max} 个"));
     }
     Ok(v)
 }
@@ -473,8 +505,8 @@ fn clean(field: &str, v: String, max: usize, multiline: bool) -> Result<String, 
 fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if !v.is_empty() => clean(field, v, MAX_TEXT_CHARS, false),
-        Some(_) => err(field, "must not be empty"),
-        None => err(field, "is required"),
+        Some(_) => err(field, "不能为空"),
+        None => err(field, "必填"),
     }
 }
 
@@ -482,7 +514,7 @@ fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
 fn code(field: &str, value: Option<String>) -> Result<String, FieldError> {
     let v = required(field, value)?;
     if v.chars().any(char::is_whitespace) {
-        return err(field, format!("{v:?} has spaces inside; a code has none"));
+        return err(field, format!("{v:?} 中间有空格，编码不能含空格"));
     }
     clean(field, v, MAX_CODE_CHARS, false)
 }
@@ -531,13 +563,7 @@ fn long_text(field: &str, value: Option<String>) -> Result<Option<String>, Field
 /// A list of short texts (tags, specialties): trimmed, empty ones dropped.
 fn list(field: &str, values: Vec<String>) -> Result<Vec<String>, FieldError> {
     if values.len() > MAX_LIST {
-        return err(
-            field,
-            format!(
-                "has {} entries; at most {MAX_LIST} are allowed",
-                values.len()
-            ),
-        );
+        return err(field, format!("有 {} 项，最多 {MAX_LIST} 项", values.len()));
     }
     values
         .into_iter()
@@ -550,7 +576,7 @@ fn date(field: &str, value: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         (
             field.to_owned(),
-            format!("{value:?} is not a date (YYYY-MM-DD)"),
+            format!("{value:?} 不是日期（应为 YYYY-MM-DD）"),
         )
     })
 }
@@ -558,17 +584,17 @@ fn date(field: &str, value: &str) -> Result<NaiveDate, FieldError> {
 /// Yuan as integer fen: not negative, not absurd, and not finer than one fen.
 fn cents(field: &str, yuan: f64) -> Result<i64, FieldError> {
     if !yuan.is_finite() || yuan < 0.0 {
-        return err(field, format!("{yuan} is not a non-negative amount"));
+        return err(field, format!("{yuan} 不是非负金额"));
     }
     if yuan > MAX_YUAN {
         return err(
             field,
-            format!("{yuan} yuan is implausibly large (more than ¥10,000,000); check the unit"),
+            format!("{yuan} 元大得不合理（超过 1000 万元），请检查单位"),
         );
     }
     let fen = yuan * 100.0;
     if (fen - fen.round()).abs() > 1e-6 {
-        return err(field, format!("{yuan} has more decimals than fen (0.01)"));
+        return err(field, format!("{yuan} 的小数位超过了分（0.01）"));
     }
     Ok(fen.round() as i64)
 }
@@ -601,7 +627,7 @@ fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
     {
         return err(
             "timezone",
-            format!("{tz:?} is not an IANA time zone such as Asia/Shanghai"),
+            format!("{tz:?} 不是 IANA 时区名（如 Asia/Shanghai）"),
         );
     }
     Ok(Institution {
@@ -672,7 +698,7 @@ fn project(r: RawProject) -> Result<Project, FieldError> {
     if let Some(days) = r.cycle_days
         && !(1..=3650).contains(&days)
     {
-        return err("cycle_days", format!("{days} is not 1..=3650 days"));
+        return err("cycle_days", format!("{days} 不在 1 到 3650 天之间"));
     }
     Ok(Project {
         code: code("project_code", r.project_code)?,
@@ -740,30 +766,26 @@ struct RawCustomer {
 fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
     let code = code("customer_code", r.customer_code)?;
     let Some(p) = r.person else {
-        return err("person", "is required");
+        return err("person", "必填");
     };
     let referrer_code = optional_code("referrer_code", r.referrer_code)?;
     if referrer_code.as_deref() == Some(code.as_str()) {
-        return err("referrer_code", "is the customer's own code");
+        return err("referrer_code", "不能是客户自己的编号");
     }
     let name = required("person.name", p.name)?;
     if name.chars().count() > 50 {
-        return err("person.name", "is longer than 50 characters; is it a name?");
+        return err("person.name", "超过 50 个字，不像是姓名");
     }
     let phone_raw = required("person.phone", p.phone)?;
-    let phone = normalize_phone(&phone_raw).ok_or_else(|| {
-        (
-            "person.phone".to_owned(),
-            "is not a phone number".to_owned(),
-        )
-    })?;
+    let phone = normalize_phone(&phone_raw)
+        .ok_or_else(|| ("person.phone".to_owned(), "不是手机号".to_owned()))?;
     let birthday = match optional("person.birthday", p.birthday)? {
         Some(text) => {
             let day = date("person.birthday", &text)?;
             if day.year() < 1900 || day > chrono::Utc::now().date_naive() {
                 return err(
                     "person.birthday",
-                    format!("{text} is not a plausible birthday"),
+                    format!("{text} 不是可能的生日（早于 1900 年或在今天之后）"),
                 );
             }
             Some(day)
@@ -779,7 +801,7 @@ fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
     if let Some(g) = &p.gender
         && !matches!(g.trim(), "男" | "女" | "其他" | "")
     {
-        return err("person.gender", format!("{g:?} is not 男, 女 or 其他"));
+        return err("person.gender", format!("{g:?} 应为 男、女 或 其他"));
     }
     Ok(Customer {
         code,
@@ -833,15 +855,12 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
     let order_date = date("order_date", &required("order_date", r.order_date)?)?;
     plausible_business_date("order_date", order_date)?;
     if r.items.is_empty() {
-        return err("items", "a consumption record needs at least one item");
+        return err("items", "消费记录至少要有一条明细");
     }
     if r.items.len() > MAX_ITEMS {
         return err(
             "items",
-            format!(
-                "has {} items; at most {MAX_ITEMS} are allowed",
-                r.items.len()
-            ),
+            format!("有 {} 条明细，最多 {MAX_ITEMS} 条", r.items.len()),
         );
     }
     let record_doctor = optional("doctor_code", r.doctor_code)?;
@@ -852,29 +871,26 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
         if item_type != "project" && item_type != "product" {
             return err(
                 &f("item_type"),
-                format!("{item_type:?} is not project or product"),
+                format!("{item_type:?} 应为 project（项目）或 product（产品）"),
             );
         }
         let quantity = it
             .quantity
-            .ok_or_else(|| (f("quantity"), "is required".to_owned()))?;
+            .ok_or_else(|| (f("quantity"), "必填".to_owned()))?;
         if quantity <= 0 {
-            return err(
-                &f("quantity"),
-                format!("{quantity} is not a positive quantity"),
-            );
+            return err(&f("quantity"), format!("{quantity} 不是正数数量"));
         }
         if let Some(d) = it.discount
             && !(0.0..=1.0).contains(&d)
         {
-            return err(&f("discount"), format!("{d} is not a rate between 0 and 1"));
+            return err(&f("discount"), format!("{d} 不是 0 到 1 之间的折扣率"));
         }
         let unit = it
             .unit_price
-            .ok_or_else(|| (f("unit_price"), "is required".to_owned()))?;
+            .ok_or_else(|| (f("unit_price"), "必填".to_owned()))?;
         let actual = it
             .actual_price
-            .ok_or_else(|| (f("actual_price"), "is required".to_owned()))?;
+            .ok_or_else(|| (f("actual_price"), "必填".to_owned()))?;
         items.push(ConsumptionItem {
             item_type,
             item_code: code(&f("item_code"), it.item_code)?,
@@ -889,14 +905,14 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
     }
     let total = r
         .total_amount
-        .ok_or_else(|| ("total_amount".to_owned(), "is required".to_owned()))?;
+        .ok_or_else(|| ("total_amount".to_owned(), "必填".to_owned()))?;
     let total_amount_cents = cents("total_amount", total)?;
     let sum: i64 = items.iter().map(|i| i.actual_price_cents).sum();
     if sum != total_amount_cents {
         return err(
             "total_amount",
             format!(
-                "{} does not equal the sum of the items' actual_price, {}",
+                "{} 不等于各明细实付金额 actual_price 之和 {}",
                 yuan(total_amount_cents),
                 yuan(sum)
             ),
@@ -937,7 +953,7 @@ fn consultation(r: RawConsultation) -> Result<Consultation, FieldError> {
         if p.chars().any(char::is_whitespace) {
             return err(
                 &format!("project_codes[{i}]"),
-                format!("{p:?} has spaces inside; a code has none"),
+                format!("{p:?} 中间有空格，编码不能含空格"),
             );
         }
     }
@@ -959,10 +975,10 @@ fn consultation(r: RawConsultation) -> Result<Consultation, FieldError> {
 fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError> {
     let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
     if day > latest {
-        return err(field, format!("{day} is in the future"));
+        return err(field, format!("{day} 在将来"));
     }
     if day.year() < 2000 {
-        return err(field, format!("{day} is implausibly early (before 2000)"));
+        return err(field, format!("{day} 早得不合理（2000 年以前）"));
     }
     Ok(())
 }
@@ -970,6 +986,23 @@ fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_type_is_said_in_chinese() {
+        assert_eq!(
+            type_error_in_words("invalid type: integer `5`, expected a string"),
+            "类型不对：应为文本，实为整数 `5`"
+        );
+        assert_eq!(
+            type_error_in_words("invalid type: string \"abc\", expected f64"),
+            "类型不对：应为数字，实为文本 \"abc\""
+        );
+        assert_eq!(
+            type_error_in_words("invalid type: map, expected a sequence"),
+            "类型不对：应为数组 [ ]，实为对象 { }"
+        );
+        assert_eq!(type_error_in_words("something else"), "something else");
+    }
 
     /// A parsed file: its valid records, the rejected ones, and how many there were in all.
     #[derive(Debug, Clone, PartialEq)]
@@ -1075,7 +1108,7 @@ mod tests {
         assert!(
             p.errors[0]
                 .to_string()
-                .contains("record #0 (C1), field `person.birthday`")
+                .contains("第 0 条记录（C1），字段 `person.birthday`")
         );
     }
 
@@ -1161,7 +1194,7 @@ mod tests {
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.errors[0].field, "person.lunar_birthday");
         assert!(
-            p.errors[0].to_string().contains("no leap month 6"),
+            p.errors[0].to_string().contains("没有闰 6 月"),
             "{}",
             p.errors[0]
         );
@@ -1234,7 +1267,7 @@ mod tests {
         );
         assert!(p.errors[0].message.contains("100.00") && p.errors[0].message.contains("90.00"));
         assert!(
-            p.errors[2].message.contains("decimals"),
+            p.errors[2].message.contains("小数位"),
             "{}",
             p.errors[2].message
         );

@@ -177,7 +177,12 @@ impl KnownCodes {
                     &r.order_number,
                     &format!("items[{i}].item_code"),
                     format!(
-                        "unknown {what} {}; import {what}s.json first",
+                        "未知的{} {}：请先导入 {what}s.json",
+                        if what == "project" {
+                            "项目"
+                        } else {
+                            "产品"
+                        },
                         item.item_code
                     ),
                 ));
@@ -189,7 +194,7 @@ impl KnownCodes {
                     index,
                     &r.order_number,
                     &format!("items[{i}].doctor_code"),
-                    format!("unknown doctor {doctor}; import doctors.json first"),
+                    format!("未知的医生 {doctor}：请先导入 doctors.json"),
                 ));
             }
         }
@@ -204,7 +209,7 @@ impl KnownCodes {
                     index,
                     &r.code,
                     &format!("project_codes[{i}]"),
-                    format!("unknown project {code}; import projects.json first"),
+                    format!("未知的项目 {code}：请先导入 projects.json"),
                 ));
             }
         }
@@ -213,7 +218,7 @@ impl KnownCodes {
                 index,
                 &r.code,
                 "doctor_code",
-                format!("unknown doctor {doctor}; import doctors.json first"),
+                format!("未知的医生 {doctor}：请先导入 doctors.json"),
             )),
             _ => Ok(()),
         }
@@ -295,13 +300,13 @@ fn unknown_customer(
 ) -> RecordError {
     let message = match customer_institution {
         Some(other) => belongs_elsewhere(
-            "customer",
+            "客户",
             r.customer_code(),
             ctx.code_of(other),
             institution_code,
         ),
         None => format!(
-            "unknown customer {} of institution {institution_code}; import the customer first",
+            "机构 {institution_code} 没有客户 {}：请先导入该客户",
             r.customer_code()
         ),
     };
@@ -325,7 +330,7 @@ pub fn doctor_institution(
         && owner != *id
     {
         return Err(refuse(belongs_elsewhere(
-            "doctor",
+            "医生",
             &r.code,
             ctx.code_of(owner),
             folder,
@@ -335,14 +340,14 @@ pub fn doctor_institution(
         (Some((_, id)), None) => Ok(Some(*id)),
         (Some((folder, id)), Some(code)) if code == folder => Ok(Some(*id)),
         (Some((folder, _)), Some(code)) => Err(refuse(format!(
-            "doctor {} names institution {code}, but the file is in the folder of {folder}; an institution's file cannot change another institution's records",
+            "医生 {} 写的机构是 {code}，但文件在 {folder} 的文件夹里：一家机构的文件不能修改其他机构的数据",
             r.code
         ))),
         (None, Some(code)) => ctx
             .institutions
             .get(code)
             .map(|id| Some(*id))
-            .ok_or_else(|| refuse(format!("unknown institution {code}"))),
+            .ok_or_else(|| refuse(format!("未知的机构 {code}"))),
         (None, None) => Ok(None),
     }
 }

@@ -32,7 +32,7 @@ pub enum WriteError {
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     /// The folder names an institution that has not been imported.
-    #[error("institution {0} is not known; import institutions.json first")]
+    #[error("未知的机构 {0}：请先导入 institutions.json")]
     UnknownInstitution(String),
     /// The file could not be read to its end while it was being written (it changed, or
     /// a disk error); nothing of it is kept where the engine allows (see the store).
@@ -178,7 +178,7 @@ pub fn refused(index: usize, key: String, e: &sqlx::Error) -> RecordError {
         key: Some(key),
         field: "(record)".into(),
         message: format!(
-            "the database refused this record: {}",
+            "数据库拒绝了这条记录：{}",
             crate::domain::privacy::mask_digit_runs(&message)
         ),
     }

@@ -63,11 +63,7 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
         .map(|e| (e.record, e.field.as_str()))
         .collect();
     assert_eq!(fields, vec![(1, "customer_code"), (2, "order_date")]);
-    assert!(
-        cons.errors[0]
-            .message
-            .contains("unknown customer BJ-HA-001-C9")
-    );
+    assert!(cons.errors[0].message.contains("没有客户 BJ-HA-001-C9"));
     assert_eq!(env.count("SELECT count(*) FROM consumption_items").await, 1);
     if backend == Backend::Postgres {
         // The record landed in its institution's partition, created when the institution was inserted.
@@ -124,7 +120,7 @@ async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backen
         },
     )
     .await;
-    assert!(err.contains("institution XX-999 is not known"), "{err}");
+    assert!(err.contains("未知的机构 XX-999"), "{err}");
     assert_eq!(
         env.job(&id).await.attempts,
         1,

@@ -99,8 +99,7 @@ async fn the_seed_s_dated_layout_imports_and_files_leave_pending(backend: Backen
         .unwrap();
     assert_eq!(customers.1, 1);
     assert!(
-        customers.2.contains("GZ-404-C0001")
-            && customers.2.contains("cannot tell which institution"),
+        customers.2.contains("GZ-404-C0001") && customers.2.contains("无法判断"),
         "{}",
         customers.2
     );
@@ -157,16 +156,12 @@ async fn an_institution_s_file_never_changes_another_institution_s_rows(backend:
     let log = &env.store().import_log(&batch).await.unwrap()[0];
     assert_eq!((log.inserted, log.rejected), (1, 2));
     assert!(
-        log.errors[0]
-            .message
-            .contains("prefix of institution SH-ML-002"),
+        log.errors[0].message.contains("带有机构 SH-ML-002 的前缀"),
         "{:?}",
         log.errors
     );
     assert!(
-        log.errors[1]
-            .message
-            .contains("belongs to institution SH-ML-002"),
+        log.errors[1].message.contains("属于机构 SH-ML-002"),
         "{:?}",
         log.errors
     );
@@ -196,9 +191,7 @@ async fn an_institution_s_file_never_changes_another_institution_s_rows(backend:
         .unwrap();
     assert_eq!(orders.rejected, 1);
     assert!(
-        orders.errors[0]
-            .message
-            .contains("belongs to institution SH-ML-002"),
+        orders.errors[0].message.contains("属于机构 SH-ML-002"),
         "{:?}",
         orders.errors
     );
@@ -217,9 +210,7 @@ async fn an_institution_s_file_never_changes_another_institution_s_rows(backend:
     let log = &env.store().import_log(&batch).await.unwrap()[0];
     assert_eq!(log.rejected, 1, "{:?}", log.errors);
     assert!(
-        log.errors[0]
-            .message
-            .contains("belongs to institution SH-ML-002"),
+        log.errors[0].message.contains("属于机构 SH-ML-002"),
         "{:?}",
         log.errors
     );
@@ -338,9 +329,7 @@ async fn a_record_the_database_refuses_is_rejected_and_the_rest_land_without_ret
     assert_eq!((log.inserted, log.rejected), (2, 1), "{:?}", log.errors);
     assert_eq!(log.errors[0].record, 1);
     assert!(
-        log.errors[0]
-            .message
-            .contains("the database refused this record"),
+        log.errors[0].message.contains("数据库拒绝了这条记录"),
         "{:?}",
         log.errors
     );

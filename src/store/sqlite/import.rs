@@ -380,7 +380,7 @@ async fn customers(
         ctx,
         owned,
         &existing,
-        "customer",
+        "客户",
         |r| &r.code,
         "customer_code",
         rejected,
