@@ -7,7 +7,8 @@
 //!
 //! Missed ticks (no daemon was running): with `cron.missed = "once"` the latest tick of each
 //! schedule within the past 24 hours is claimed at start-up, so it runs once, late; with
-//! `"skip"` it is dropped.
+//! `"skip"` it is dropped. Only a schedule that has claimed a tick before can miss one: the first
+//! start of a fresh database catches nothing up.
 //!
 //! A claim that fails (the database restarting) is tried again with backoff until the
 //! schedule's next tick, so a short outage at 09:00 does not cost the day's greetings. The job a
@@ -70,8 +71,22 @@ pub async fn run_producers(app: &App, schedules: &[CronSchedule], mut stop: watc
     if app.settings.cron.missed == MissedTicks::Once {
         let now = Utc::now();
         for p in &parsed {
-            if let Some(tick) = latest_tick(&p.schedule, tz, now) {
-                claim_and_log(app, p, tz, tick, &mut stop).await;
+            let Some(tick) = latest_tick(&p.schedule, tz, now) else {
+                continue;
+            };
+            // A tick from before this schedule ever ran here (a database created minutes ago, a
+            // schedule new in this version) was not missed: catching it up would make the first
+            // start of a fresh deployment send the day's messages for real at once.
+            match app.store.cron_ran_before(p.def.name, tick).await {
+                Ok(true) => claim_and_log(app, p, tz, tick, &mut stop).await,
+                Ok(false) => info!(
+                    schedule = p.def.name,
+                    %tick,
+                    "not catching up a tick from before this schedule first ran here"
+                ),
+                Err(e) => {
+                    warn!(schedule = p.def.name, error = %e, "could not tell whether a tick was missed; not catching it up")
+                }
             }
         }
     }

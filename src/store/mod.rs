@@ -166,6 +166,9 @@ pub trait Repository:
         worker_names: &[String],
         still_running: &[String],
     ) -> StoreResult<u64>;
+    /// Whether `schedule` claimed any tick before `before`: only then is a tick at `before` that
+    /// no daemon claimed a missed one (a new database or a new schedule has missed nothing).
+    async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool>;
     /// Claims a cron tick and enqueues its job in one transaction; `None` if already claimed.
     async fn claim_cron_tick(
         &self,

@@ -22,7 +22,51 @@ const EVERY_SECOND: &[CronSchedule] = &[CronSchedule {
 crate::on_both_backends!(
     two_producers_claiming_the_same_tick_enqueue_once,
     two_running_producers_enqueue_each_tick_exactly_once,
+    a_fresh_database_catches_up_no_tick_but_a_missed_one_runs_once,
 );
+
+/// An hourly schedule whose latest tick is always in the past hour.
+const HOURLY: &[CronSchedule] = &[CronSchedule {
+    name: "test-hourly",
+    expression: "0 0 * * * *",
+    queue: SystemHealth::QUEUE,
+    description: "test",
+}];
+
+/// Issue #25 item 1: the first start of a fresh deployment must not run the day's ticks that
+/// fell before it existed (a birthday scan would send for real at once); a tick missed by a
+/// deployment that ran before is still caught up, once.
+async fn a_fresh_database_catches_up_no_tick_but_a_missed_one_runs_once(backend: Backend) {
+    let env = TestEnv::new(backend, &[("REVISIT__CRON__ENABLED", "true")]).await;
+    let run = |env: &TestEnv| {
+        let app = env.app.clone();
+        async move {
+            let (stop, rx) = watch::channel(false);
+            let producers = tokio::spawn(async move { run_producers(&app, HOURLY, rx).await });
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            stop.send(true).unwrap();
+            producers.await.unwrap();
+        }
+    };
+    run(&env).await;
+    assert!(
+        env.jobs_of(SystemHealth::QUEUE).await.is_empty(),
+        "a fresh database ran a tick from before it existed"
+    );
+    // The schedule ran here before (a day ago): the tick no daemon claimed is caught up, once.
+    let earlier = Utc::now() - chrono::Duration::days(1);
+    claim_tick(&env.app, &HOURLY[0], env.app.settings.tz(), earlier)
+        .await
+        .unwrap()
+        .unwrap();
+    run(&env).await;
+    run(&env).await;
+    assert_eq!(
+        env.jobs_of(SystemHealth::QUEUE).await.len(),
+        2,
+        "yesterday's and the missed one"
+    );
+}
 
 async fn two_producers_claiming_the_same_tick_enqueue_once(backend: Backend) {
     let env = TestEnv::new(backend, &[]).await;

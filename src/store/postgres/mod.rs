@@ -116,6 +116,16 @@ impl Repository for PgStore {
         jobs::release_held(&self.pool, worker_names, still_running).await
     }
 
+    async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM cron_ticks WHERE schedule = $1 AND fire_time < $2)",
+        )
+        .bind(schedule)
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+    }
+
     async fn claim_cron_tick(
         &self,
         schedule: &str,

@@ -94,6 +94,20 @@ pub async fn release_held(
     Ok(done.rows_affected())
 }
 
+pub async fn cron_ran_before(
+    pool: &SqlitePool,
+    schedule: &str,
+    before: DateTime<Utc>,
+) -> StoreResult<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM cron_ticks WHERE schedule = ?1 AND fire_time < ?2)",
+    )
+    .bind(schedule)
+    .bind(ts(before))
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn claim_tick(
     pool: &SqlitePool,
     schedule: &str,

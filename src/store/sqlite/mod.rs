@@ -256,6 +256,10 @@ impl Repository for SqliteStore {
         jobs::release_held(&self.pool, worker_names, still_running).await
     }
 
+    async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool> {
+        jobs::cron_ran_before(&self.pool, schedule, before).await
+    }
+
     async fn claim_cron_tick(
         &self,
         schedule: &str,
