@@ -95,7 +95,7 @@ pub async fn check(settings: &Settings) -> anyhow::Result<()> {
                 settings.backend().name(),
                 crate::config::redact_url(&settings.database.url)
             );
-            anyhow::bail!("system check failed");
+            anyhow::bail!("系统检查未通过");
         }
     };
     let app = crate::app::App::new(db, settings.clone())?;
@@ -113,7 +113,7 @@ pub async fn check(settings: &Settings) -> anyhow::Result<()> {
         println!("{mark} {}: {}", r.name, r.detail);
     }
     if failed {
-        anyhow::bail!("system check failed");
+        anyhow::bail!("系统检查未通过");
     }
     Ok(())
 }

@@ -79,7 +79,11 @@ pub async fn print_import_summary(app: &App, batch: &str) -> anyhow::Result<()> 
     let rows = app.store.import_log(batch).await?;
     let refused = rows
         .iter()
-        .filter(|r| r.errors.iter().any(|e| e.field == "(file)"))
+        .filter(|r| {
+            r.errors
+                .iter()
+                .any(|e| e.field == crate::domain::records::FILE_FIELD)
+        })
         .count();
     let rejected: i64 = rows.iter().map(|r| i64::from(r.rejected)).sum();
     for r in &rows {

@@ -368,7 +368,8 @@ pub fn for_each_record<R: Read>(
 /// A record's error for being too large.
 pub fn oversized(record: usize) -> StreamError {
     StreamError(format!(
-        "第 {record} 条记录超过 {} MB，已跳过：一条记录只应是一位客户、一张订单或一个项目/产品",
+        "第 {} 条记录超过 {} MB，已跳过：一条记录只应是一位客户、一张订单或一个项目/产品",
+        record + 1,
         MAX_RECORD_BYTES >> 20
     ))
 }
@@ -461,6 +462,8 @@ pub fn for_each_record_skipping<R: Read>(
 fn describe(e: &serde_json::Error, records_read: usize) -> StreamError {
     use serde_json::error::Category;
     let at = format!("第 {} 行第 {} 列", e.line(), e.column());
+    // Counted from 1, as staff count; the record being read when the reader stopped.
+    let n = records_read + 1;
     StreamError(match e.classify() {
         Category::Io => e
             .io_error_kind()
@@ -470,13 +473,13 @@ fn describe(e: &serde_json::Error, records_read: usize) -> StreamError {
             "文件是空的：导入文件应是一个 JSON 数组，没有记录时写 [ ]".into()
         }
         Category::Eof => {
-            format!("文件在第 {records_read} 条记录中间结束（{at}）：文件不完整，请重新导出")
+            format!("文件在第 {n} 条记录中间结束（{at}）：文件不完整，请重新导出")
         }
         Category::Syntax if e.to_string().contains("recursion limit") => {
-            format!("第 {records_read} 条记录嵌套太深（{at}）：一条记录最多含一层明细列表")
+            format!("第 {n} 条记录嵌套太深（{at}）：一条记录最多含一层明细列表")
         }
         Category::Syntax => format!(
-            "不是合法的 JSON：第 {records_read} 条记录（{at}）{}",
+            "不是合法的 JSON：第 {n} 条记录（{at}）{}",
             syntax_in_words(&strip_position(&e.to_string()))
         ),
         Category::Data => format!(
@@ -588,7 +591,7 @@ mod tests {
     fn truncated_wrong_shape_trailing_and_deep_files_say_so() {
         let e = read(br#"[{"a":1},{"a":"#).unwrap_err();
         assert!(
-            e.0.contains("第 1 条记录中间结束") && e.0.contains("请重新导出"),
+            e.0.contains("第 2 条记录中间结束") && e.0.contains("请重新导出"),
             "{e}"
         );
         let e = read(br#"{"records":[]}"#).unwrap_err();

@@ -50,9 +50,17 @@ impl RecordError {
     }
 }
 
+/// The `field` of an error that refused a whole file.
+pub const FILE_FIELD: &str = "(file)";
+
 impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "第 {} 条记录", self.record)?;
+        // A file refused whole is the file's error, not a record's.
+        if self.field == FILE_FIELD {
+            return f.write_str(&self.message);
+        }
+        // Counted from 1, as staff count (`record` is the index).
+        write!(f, "第 {} 条记录", self.record + 1)?;
         if let Some(key) = &self.key {
             write!(f, "（{key}）")?;
         }
@@ -346,7 +354,7 @@ pub fn duplicate_error(kind: ImportKind, index: usize, key: &str, first: usize) 
         record: index,
         key: Some(key.to_owned()),
         field: key_field(kind).to_owned(),
-        message: format!("与同一文件的第 {first} 条记录重复，保留第一条"),
+        message: format!("与同一文件的第 {} 条记录重复，保留第一条", first + 1),
     }
 }
 
@@ -1108,7 +1116,7 @@ mod tests {
         assert!(
             p.errors[0]
                 .to_string()
-                .contains("第 0 条记录（C1），字段 `person.birthday`")
+                .contains("第 1 条记录（C1），字段 `person.birthday`")
         );
     }
 

@@ -157,7 +157,7 @@ impl Handler for ImportFile {
         let reason = RecordError {
             record: 0,
             key: None,
-            field: "(file)".into(),
+            field: crate::domain::records::FILE_FIELD.into(),
             message: format!("整个文件未导入：{error}"),
         };
         let file = FileImport {

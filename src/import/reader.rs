@@ -121,13 +121,15 @@ fn check_within(path: &Path, kind: ImportKind, limit: u64) -> Result<Checked, Fi
             Err(ReadStop::Oversized { record, from }) => {
                 if oversized_at.len() >= MAX_OVERSIZED {
                     return Err(file_error(format!(
-                        "超过 {MAX_OVERSIZED} 条记录大于 {} MB（最后一条是第 {record} 条），不像是系统导出的文件，整个文件未导入",
-                        json_stream::MAX_RECORD_BYTES >> 20
+                        "超过 {MAX_OVERSIZED} 条记录大于 {} MB（最后一条是第 {} 条），不像是系统导出的文件，整个文件未导入",
+                        json_stream::MAX_RECORD_BYTES >> 20,
+                        record + 1
                     )));
                 }
                 let range = record_range(path, from).map_err(|e| {
                     file_error(format!(
-                        "第 {record} 条记录大于 {} MB，且读不到它的结尾（{e}），整个文件未导入",
+                        "第 {} 条记录大于 {} MB，且读不到它的结尾（{e}），整个文件未导入",
+                        record + 1,
                         json_stream::MAX_RECORD_BYTES >> 20
                     ))
                 })?;

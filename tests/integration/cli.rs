@@ -256,6 +256,8 @@ async fn import_wait_exits_3_when_a_file_or_a_record_is_rejected(backend: Backen
             let all = format!("{stdout}{stderr}");
             assert!(all.contains(said), "{what}: {all}");
             assert!(!all.contains("the file"), "{what}: English in {all}");
+            // A file refused whole is the file's error, not record 0's.
+            assert!(!all.contains("(file)"), "{what}: {all}");
         }
     }
     worker.kill().await.unwrap();

@@ -478,7 +478,7 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     )
     .await;
     let v = env.app.projections.vectors.clone().unwrap();
-    assert!(v.location.starts_with("Qdrant server at http://127.0.0.1:"));
+    assert!(v.location.starts_with("Qdrant 服务器 http://127.0.0.1:"));
     let (_, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
     assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
     let hits = v

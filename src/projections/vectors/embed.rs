@@ -55,10 +55,10 @@ impl Embedder {
     pub fn describe(&self) -> String {
         match self {
             Self::Lexical(l) => format!(
-                "offline lexical (character n-grams, {} dimensions)",
+                "离线词面向量（字符 n-gram，{} 维；按字面相似，不是语义）",
                 l.dimension()
             ),
-            Self::Remote(r) => format!("{} at {} ({} dimensions)", r.model, r.url, r.dimension),
+            Self::Remote(r) => format!("{}（{}，{} 维）", r.model, r.url, r.dimension),
         }
     }
 

@@ -42,12 +42,12 @@ impl Vectors {
             };
             (
                 Arc::new(edge::EdgeIndex::with_sharing(&s.dir, s.dimension, sharing)),
-                format!("embedded engine in {}", s.dir),
+                format!("内嵌引擎，目录 {}", s.dir),
             )
         } else {
             (
                 Arc::new(server::QdrantIndex::new(s)?),
-                format!("Qdrant server at {}", s.url),
+                format!("Qdrant 服务器 {}", s.url),
             )
         };
         Ok(Self {

@@ -29,7 +29,7 @@ impl Projection for Vectors {
     async fn version(&self) -> anyhow::Result<String> {
         let customers = self.index.count(Collection::Customers).await?;
         Ok(format!(
-            "{}, {} customers, embeddings: {}",
+            "{}，客户 {} 个，向量：{}",
             self.location,
             customers,
             self.embedder.describe()

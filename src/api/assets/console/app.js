@@ -239,7 +239,8 @@ function showImportResults(files) {
     if (f.errors.length) {
       const list = el("ul", { class: "record-errors" });
       for (const e of f.errors) {
-        list.append(el("li", {}, `第 ${e.record + 1} 条${e.key ? `（${e.key}）` : ""} 字段 ${e.field}：${e.message}`));
+        // A file refused whole is the file's error, not a record's.
+        list.append(el("li", {}, e.field === "(file)" ? e.message : `第 ${e.record + 1} 条${e.key ? `（${e.key}）` : ""} 字段 ${e.field}：${e.message}`));
       }
       $("#import-errors").append(el("h4", {}, `${f.file} 被拒绝的记录（${f.errors.length}）`), list);
     }

@@ -62,8 +62,8 @@ fn owner_ids(owned: &[Owned]) -> Vec<String> {
 impl GraphStore for EmbeddedGraph {
     fn describe(&self) -> String {
         match self.pool {
-            DbPool::Postgres(_) => "embedded graph in the primary store (PostgreSQL)".to_owned(),
-            DbPool::Sqlite(_) => "embedded graph in the primary store (SQLite)".to_owned(),
+            DbPool::Postgres(_) => "内嵌关系图，存于主库（PostgreSQL）".to_owned(),
+            DbPool::Sqlite(_) => "内嵌关系图，存于主库（SQLite）".to_owned(),
         }
     }
 

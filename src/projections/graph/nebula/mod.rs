@@ -205,7 +205,7 @@ fn text(s: String) -> Option<String> {
 #[async_trait]
 impl GraphStore for NebulaGraph {
     fn describe(&self) -> String {
-        format!("NebulaGraph at {}, space {}", self.addr, self.space)
+        format!("NebulaGraph {}，图空间 {}", self.addr, self.space)
     }
 
     async fn version(&self) -> anyhow::Result<String> {
