@@ -67,7 +67,7 @@ impl Gates {
                 rl.llm_concurrent_calls,
                 llm_lease,
             ),
-            channels: ["console", "webhook", "sms", "wecom"]
+            channels: crate::domain::delivery::CHANNELS
                 .into_iter()
                 .filter_map(|channel| {
                     let per_second = rl.channels.get(channel).copied().unwrap_or(0.0);

@@ -529,7 +529,7 @@ impl Settings {
             ));
         }
         for (channel, per_second) in &rl.channels {
-            if !["console", "webhook", "sms", "wecom"].contains(&channel.as_str()) {
+            if !crate::domain::delivery::CHANNELS.contains(&channel.as_str()) {
                 return Err(invalid(
                     "rate_limits.channels",
                     format!("没有名为 {channel:?} 的渠道（可用：console、webhook、sms、wecom）"),

@@ -131,14 +131,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => {
                     let probes = metrics
                         .filter(|a| !a.is_empty())
-                        .or_else(|| Some(app.settings.worker.metrics_addr.clone()))
-                        .filter(|a| !a.is_empty());
-                    match probes {
-                        Some(a) => {
-                            let addr = serve::addr(&app, Some(&a))?;
-                            serve::worker_and_probes(app, options, addr).await
-                        }
-                        None => run_pool(app, options, shutdown_signal()).await,
+                        .unwrap_or_else(|| app.settings.worker.metrics_addr.clone());
+                    if probes.is_empty() {
+                        run_pool(app, options, shutdown_signal()).await
+                    } else {
+                        let addr = serve::addr(&app, Some(&probes))?;
+                        serve::worker_and_probes(app, options, addr).await
                     }
                 }
             }
@@ -217,7 +215,7 @@ pub async fn connect_as(mut settings: Settings, role: Role<'_>) -> anyhow::Resul
     }
     let db = store::open(&settings).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot open {}: {e:#} (is the database server running? try `revisit init`)",
+            "无法打开数据库 {}：{e:#}（数据库服务器在运行吗？可先运行 `revisit init`）",
             crate::config::redact_url(&settings.database.url)
         )
     })?;

@@ -15,6 +15,9 @@
 
 use chrono::{DateTime, Utc};
 
+/// The channels a message can go through (`reminders.channel`, `notify::Channel::name`).
+pub const CHANNELS: [&str; 4] = ["console", "webhook", "sms", "wecom"];
+
 /// The error a revisit flagged `delivery_uncertain` carries.
 pub const UNCERTAIN_MESSAGE: &str = "delivery uncertain: an earlier try was cut off after it started and may have been delivered; the channel cannot drop a repeat, so nothing was sent again. Check with the customer, then retry the send by hand if it did not arrive";
 

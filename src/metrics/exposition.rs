@@ -1,7 +1,7 @@
 //! `/metrics`: the database's figures (queue depth, paused queues, projection lag) read at
 //! scrape time, beside what this process counted, in Prometheus's text format.
 
-use revisit_jobs::{ALL_KINDS, ProjectionName};
+use revisit_jobs::ALL_KINDS;
 
 use super::{encode, get};
 use crate::app::App;
@@ -41,14 +41,7 @@ async fn refresh(app: &App) -> anyhow::Result<()> {
             .get_or_create(&[("queue", q)])
             .set(i64::from(paused.iter().any(|p| p.queue == q)));
     }
-    for projection in [
-        ProjectionName::Clickhouse,
-        ProjectionName::Vectors,
-        ProjectionName::Graph,
-    ] {
-        if !app.projections.names().contains(&projection) {
-            continue;
-        }
+    for projection in app.projections.names() {
         let lag = app.store.projection_lag(projection).await?;
         let labels = [("projection", projection.as_str())];
         m.projection_pending.get_or_create(&labels).set(lag.total());

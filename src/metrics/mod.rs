@@ -42,8 +42,6 @@ const JOB_SECONDS: &[f64] = &[
 ];
 const CALL_SECONDS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
 
-/// The channels a send goes through (`notify::Channel::name`).
-const CHANNELS: [&str; 4] = ["console", "webhook", "sms", "wecom"];
 /// How a send ends, as `revisit_sends_total` counts it.
 const SEND_OUTCOMES: [&str; 7] = [
     "sent",
@@ -224,7 +222,7 @@ impl Metrics {
         for kind in ["prompt", "completion"] {
             let _ = m.llm_tokens.get_or_create(&[("kind", kind)]);
         }
-        for channel in CHANNELS {
+        for channel in crate::domain::delivery::CHANNELS {
             for outcome in SEND_OUTCOMES {
                 let _ = m
                     .sends

@@ -17,13 +17,7 @@ use crate::{app::App, store::queue_control::ActivityRow};
 
 /// Writes the process's activity rows until `stop` turns true, then once more.
 pub async fn record(app: Arc<App>, queues: Vec<&'static str>, mut stop: watch::Receiver<bool>) {
-    let process = format!(
-        "{}-{}",
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "host".to_owned()),
-        std::process::id()
-    );
+    let process = format!("{}-{}", super::worker::host_name(), std::process::id());
     let every = std::time::Duration::from_secs(app.settings.worker.stats_secs.max(1));
     loop {
         let stopping = tokio::select! {

@@ -17,7 +17,7 @@
 use std::{future::Future, sync::Arc};
 
 use apalis::prelude::*;
-use revisit_jobs::{Job, KindInfo};
+use revisit_jobs::KindInfo;
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -160,13 +160,18 @@ pub struct PoolOptions {
     pub cron: bool,
 }
 
+/// This machine's name, for names that say where a worker process runs.
+pub(super) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned())
+}
+
 /// A name unique to this process and queue: apalis refuses two live workers with one name.
 fn worker_name(queue: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "host".to_owned());
     format!(
-        "{host}-{}-{}-{queue}",
+        "{}-{}-{}-{queue}",
+        host_name(),
         std::process::id(),
         ulid::Ulid::generate().to_string()[20..].to_lowercase()
     )
@@ -281,10 +286,11 @@ pub async fn run_pool(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let queues: Vec<&'static str> = if options.queues.is_empty() {
+        // The same default the connection budget counts.
         revisit_jobs::ALL_KINDS
             .iter()
-            .filter(|k| k.queue != revisit_jobs::Noop::QUEUE)
             .map(|k| k.queue)
+            .filter(|q| crate::store::connection_budget::served(&[], q))
             .collect()
     } else {
         options.queues.clone()
@@ -306,7 +312,7 @@ pub async fn run_pool(
             true
         });
     // The LISTEN connection stays checked out for as long as the pool runs: it gets a pool of
-    // its own, of one, so it never takes a connection jobs work with. One for every queue.
+    // its own, of one, so it never takes a connection jobs work with. It serves every queue.
     let wake_hub = match &app.pool {
         DbPool::Postgres(pool) => Some(Arc::new(WakeHub::start(
             sqlx::postgres::PgPoolOptions::new()

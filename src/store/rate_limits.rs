@@ -63,7 +63,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Why a call did not get through a gate: try again after this long.
 #[derive(Debug)]
 pub struct Busy {
-    pub gate: String,
+    pub gate: &'static str,
     pub retry_after: Duration,
 }
 
@@ -73,7 +73,7 @@ impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rate limit {} is busy; trying again in {} s",
+            "限速 {} 已满：{} 秒后再试",
             self.gate,
             self.retry_after.as_secs()
         )
@@ -83,13 +83,13 @@ impl std::fmt::Display for Busy {
 /// A slot held: give it back with [`Pass::release`]; dropped without, it is given back in the
 /// background.
 pub struct Pass {
-    held: Option<(Arc<dyn RateLimits>, String, i32, String)>,
+    held: Option<(Arc<dyn RateLimits>, &'static str, i32, String)>,
 }
 
 impl Pass {
     pub async fn release(mut self) {
         if let Some((store, name, slot, holder)) = self.held.take()
-            && let Err(e) = store.free_slot(&name, slot, &holder).await
+            && let Err(e) = store.free_slot(name, slot, &holder).await
         {
             tracing::warn!(gate = %name, error = %e, "could not give a rate-limit slot back; its lease will free it");
         }
@@ -102,7 +102,7 @@ impl Drop for Pass {
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             rt.spawn(async move {
-                let _ = store.free_slot(&name, slot, &holder).await;
+                let _ = store.free_slot(name, slot, &holder).await;
             });
         }
     }
@@ -149,12 +149,12 @@ impl Gate {
                     .await?
                 {
                     Some(slot) => {
-                        pass.held = Some((self.store.clone(), self.name.to_owned(), slot, holder));
+                        pass.held = Some((self.store.clone(), self.name, slot, holder));
                         break;
                     }
                     None if started.elapsed() + pause > MAX_WAIT => {
                         return Err(anyhow::Error::new(Busy {
-                            gate: self.name.to_owned(),
+                            gate: self.name,
                             retry_after: Duration::from_secs(5),
                         }));
                     }
@@ -176,7 +176,7 @@ impl Gate {
                 Err(wait) => {
                     pass.release().await;
                     return Err(anyhow::Error::new(Busy {
-                        gate: self.name.to_owned(),
+                        gate: self.name,
                         retry_after: wait.saturating_sub(left).max(Duration::from_secs(1)),
                     }));
                 }
