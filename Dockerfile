@@ -10,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/revisit /usr/local/bin/revisit
 WORKDIR /app
 COPY config ./config
-COPY data ./data
+COPY examples ./examples
 # Uploads through the API (a named volume takes this folder's owner when first mounted).
 RUN mkdir -p /app/data/uploads && chown nobody /app/data/uploads
 USER nobody

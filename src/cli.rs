@@ -55,6 +55,9 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Real sending: status, on (after showing what will be sent), off (stops at once).
+    #[command(subcommand)]
+    Sending(SendingCommand),
     /// Enqueue a revisit scan now, as its daily producer does: the birthday greeting (09:00),
     /// check-ins after treatments (10:00), maintenance reminders (10:30) or win-back (11:00).
     RunReminders {
@@ -194,12 +197,32 @@ pub enum Command {
     /// mode through the real queue and workers, and print the greetings.
     Demo {
         /// The sample data folder.
-        #[arg(long, default_value = "data/import/initial")]
+        #[arg(long, default_value = crate::import::SAMPLE_DATA)]
         data: PathBuf,
     },
     /// Benchmarks shipped with the project.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendingCommand {
+    /// Whether real sending is on, and what it sends.
+    Status,
+    /// Show what will be sent, ask for confirmation, and switch real sending on.
+    On {
+        /// Confirm without asking (scripts).
+        #[arg(long)]
+        yes: bool,
+        /// Who switches it (kept with the switch).
+        #[arg(long, default_value = "命令行")]
+        by: String,
+    },
+    /// Switch real sending off: scans run in test mode, queued real messages are not sent.
+    Off {
+        #[arg(long, default_value = "命令行")]
+        by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -798,6 +798,27 @@ impl Settings {
         self.timezone().expect("validated at load")
     }
 
+    /// `t` on the chain's clock, to the minute (`2026-12-07 09:00`): what staff read. Pair it
+    /// with [`Settings::zone_note`] once per listing.
+    pub fn local_time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        t.with_timezone(&self.tz())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
+    /// `t` on the chain's clock, to the second without the year (`12-07 09:00:05`).
+    pub fn local_time_short(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        t.with_timezone(&self.tz())
+            .format("%m-%d %H:%M:%S")
+            .to_string()
+    }
+
+    /// Which clock the times of a listing are on: `时间为 Asia/Shanghai（UTC+08:00）`.
+    pub fn zone_note(&self) -> String {
+        let offset = chrono::Utc::now().with_timezone(&self.tz()).format("%:z");
+        format!("时间为 {}（UTC{offset}）", self.app.timezone)
+    }
+
     /// An institution's time zone: its own (validated at import), else the chain's.
     pub fn tz_of(&self, institution_timezone: Option<&str>) -> Tz {
         institution_timezone

@@ -352,6 +352,8 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     let (batch, files) = crate::import::enqueue_plan(&app, &data).await?;
     super::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
     importer.stop().await?;
+    // The bench's own scratch database, whose peer plays the channel: real sends measured.
+    app.store.set_sending(true, "bench").await?;
     store::enqueue(
         &*app.store,
         &app.settings,

@@ -19,6 +19,7 @@ mod init;
 mod jobs;
 mod lint;
 mod reminders;
+mod sending;
 mod serve;
 mod sync;
 mod tokens;
@@ -91,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve::serve(app, addr).await
         }
         Command::Lint { text, institution } => lint::lint(&settings, &text, institution.as_deref()),
+        Command::Sending(cmd) => sending::sending(&*connect(settings).await?, cmd).await,
         Command::Tokens(cmd) => tokens::tokens(&*connect(settings).await?, cmd).await,
         Command::Consent(cmd) => consent::consent(&*connect(settings).await?, cmd).await,
         Command::Approvals(cmd) => consent::approvals(&*connect(settings).await?, cmd).await,

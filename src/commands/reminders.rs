@@ -25,6 +25,11 @@ pub async fn run_reminders(
     scope: ScanScope,
     wait_for_it: bool,
 ) -> anyhow::Result<()> {
+    if !scope.test_mode && !app.store.sending_live().await? {
+        anyhow::bail!(
+            "正式发送尚未开启，不会向客户发送：先运行 revisit sending on（会先说明将发送什么），或加 --test-mode 只生成不发送"
+        );
+    }
     let since = Utc::now();
     let test_mode = scope.test_mode;
     let settings = &app.settings;

@@ -19,7 +19,10 @@ use chrono::{DateTime, Utc};
 pub const CHANNELS: [&str; 4] = ["console", "webhook", "sms", "wecom"];
 
 /// The error a revisit flagged `delivery_uncertain` carries.
-pub const UNCERTAIN_MESSAGE: &str = "delivery uncertain: an earlier try was cut off after it started and may have been delivered; the channel cannot drop a repeat, so nothing was sent again. Check with the customer, then retry the send by hand if it did not arrive";
+pub const UNCERTAIN_MESSAGE: &str = "送达情况不明：上一次发送开始后被中断，消息可能已经送达；该渠道无法识别重复消息，因此没有再次发送。请先向客户确认，未收到再手动重试";
+
+/// Why a real message still queued when real sending was switched off was not sent.
+pub const SENDING_OFF: &str = "正式发送已关闭（revisit sending off），此条未发送；开启后不会补发";
 
 /// What the claim transaction reads of a revisit.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
 use crate::{
     domain::{
         consent,
-        delivery::{ClaimDecision, SendOutcome, UNCERTAIN_MESSAGE},
+        delivery::{ClaimDecision, SENDING_OFF, SendOutcome, UNCERTAIN_MESSAGE},
         privacy::mask_phone,
     },
     notify::{Channel, Delivered, SendError},
@@ -75,6 +75,19 @@ impl Handler for MessageSend {
                 "an earlier try may have been delivered; sending again with the same idempotency key, which the receiver drops"
             ),
             ClaimDecision::Claim { repeat: false } => {}
+        }
+        // Switched off after this message was made: it is not sent, late or ever.
+        if !r.test_mode && !store.sending_live().await? {
+            finish(
+                ctx,
+                id,
+                &token,
+                channel.name(),
+                SendOutcome::Skipped(SENDING_OFF.into()),
+            )
+            .await?;
+            info!(revisit = id, "real sending is off; not sent");
+            return Ok(());
         }
         // Consent is asked of the configured channel even in test mode, so that staff see
         // who would not be sent anything.

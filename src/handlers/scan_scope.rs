@@ -34,7 +34,8 @@ pub(super) async fn resolve(
 const REVISITS_PER_TRANSACTION: usize = 100;
 
 /// Creates the revisits found (each with its greeting job, a transaction per part), under the
-/// frequency cap.
+/// frequency cap. A real scan while real sending is off (`revisit sending on` was never run, or
+/// `off` since) runs in test mode: whatever asked for it, no customer is contacted.
 pub(super) async fn create(
     ctx: &JobCtx<'_>,
     scan: &'static str,
@@ -46,16 +47,23 @@ pub(super) async fn create(
     let attempts = settings
         .policy(&KindInfo::of::<GreetingGenerate>())
         .max_attempts as i32;
+    let test_mode = scope.test_mode || !ctx.app.store.sending_live().await?;
+    if test_mode && !scope.test_mode {
+        info!(
+            scan,
+            "real sending is off (revisit sending on); this scan runs in test mode"
+        );
+    }
     let mut done = crate::store::Created::default();
     for part in found.chunks(REVISITS_PER_TRANSACTION) {
         let part = ctx
             .app
             .store
-            .create_revisits(part, scope.test_mode, attempts, settings.consent.cap())
+            .create_revisits(part, test_mode, attempts, settings.consent.cap())
             .await?;
         done.created += part.created;
         done.capped += part.capped;
     }
-    info!(%today, scan, test_mode = scope.test_mode, found = found.len(), created = done.created, capped = done.capped, "revisit scan done");
+    info!(%today, scan, test_mode, found = found.len(), created = done.created, capped = done.capped, "revisit scan done");
     Ok(())
 }

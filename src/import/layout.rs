@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_sample_incremental_folder_is_in_the_seed_s_layout() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/incremental");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/import/incremental");
         let plan = plan(&dir).unwrap();
         assert_eq!(plan.len(), 2);
         assert!(plan.iter().all(|f| f.institution.is_none()));
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_sample_data_plans_in_stage_order() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/initial");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/import/initial");
         let plan = plan(&dir).unwrap();
         let stages: Vec<u8> = plan.iter().map(|f| f.kind.stage()).collect();
         let mut sorted = stages.clone();

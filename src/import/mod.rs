@@ -14,6 +14,11 @@ use revisit_jobs::ImportFile;
 
 use crate::{app::App, store::enqueue};
 
+/// The sample chain shipped with the project (`revisit demo`, the console's 导入示例数据). It
+/// lies outside `app.import_dir`, so no import ever moves it: an incremental file is moved
+/// to `processed/` only from the import folder's own `incremental/pending/`.
+pub const SAMPLE_DATA: &str = "examples/import/initial";
+
 /// Enqueues the import of a file or a folder of the layout: the first file's job, carrying
 /// the rest of the plan. Returns the batch (to follow it) and the number of files.
 pub async fn enqueue_plan(app: &App, path: &Path) -> anyhow::Result<(String, usize)> {

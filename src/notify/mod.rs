@@ -177,7 +177,7 @@ impl Channel {
                     to = %crate::domain::privacy::mask_name(&msg.name),
                     phone = %crate::domain::privacy::mask_phone(&msg.phone),
                     message = %msg.message,
-                    "[测试模式·未发送] test mode: shown, not sent"
+                    "console channel: shown here, not delivered to the customer"
                 );
                 Ok(Delivered::Sent)
             }

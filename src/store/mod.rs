@@ -19,6 +19,7 @@ pub mod projection_rules;
 pub mod queue_control;
 pub mod rate_limits;
 pub mod search_profiles;
+pub mod sending_switch;
 pub mod sqlite;
 pub mod tasks;
 mod types;
@@ -132,6 +133,7 @@ pub trait Repository:
     + queue_control::QueueControl
     + rate_limits::RateLimits
     + search_profiles::SearchProfiles
+    + sending_switch::SendingSwitch
     + tasks::Tasks
     + Send
     + Sync

@@ -45,7 +45,7 @@ async fn a_second_process_works_while_worker_daemons_write(backend: Backend) {
         (child, log)
     };
     let daemons = [spawn_daemon(1), spawn_daemon(2)];
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/import/initial");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/import/initial");
     let vars = env.child_env(&[("RUST_LOG", "warn")]);
     let cwd_path = cwd.path().to_path_buf();
     let outputs = tokio::task::spawn_blocking(move || {

@@ -179,7 +179,24 @@ impl TestEnv {
             backend,
             "the test runs on the engine it names"
         );
+        // The tests drive real sends through test channels: an operator has switched sending on.
+        // `sending::*` tests what happens before that.
+        app.store
+            .set_sending(true, "test")
+            .await
+            .expect("switch sending on");
         Self { db, app }
+    }
+
+    /// As [`TestEnv::new`], on a database as a fresh deployment leaves it: real sending off.
+    pub async fn fresh(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let env = Self::new(backend, overrides).await;
+        env.app
+            .store
+            .set_sending(false, "test")
+            .await
+            .expect("switch sending off");
+        env
     }
 
     pub fn store(&self) -> &dyn Repository {

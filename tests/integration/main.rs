@@ -25,5 +25,6 @@ mod reminders;
 mod report;
 mod runtime;
 mod send;
+mod sending;
 mod vectors;
 mod wecom;

@@ -247,7 +247,10 @@ async fn a_worker_killed_after_sending_is_flagged_uncertain_and_not_sent_again(b
     let r = kill_after_the_receiver_got_it(&env, &hook, &victim, &[], "failed").await;
     assert!(r.delivery_uncertain, "flagged for a person to check");
     assert!(
-        r.last_error.as_deref().unwrap_or("").contains("uncertain"),
+        r.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("送达情况不明"),
         "{:?}",
         r.last_error
     );

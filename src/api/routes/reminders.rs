@@ -139,6 +139,7 @@ pub struct RunAnswer {
         (status = 202, body = RunAnswer),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -158,6 +159,13 @@ pub async fn run(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "员工只能以测试模式运行扫描（不发送）；正式发送由管理员执行",
+            ));
+        }
+        if !app.store.sending_live().await? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "sending_off",
+                "正式发送尚未开启：管理员确认将发送的内容后运行 revisit sending on；现在只能以测试模式运行",
             ));
         }
         if req.today.is_some_and(|d| d != today(&app)) {

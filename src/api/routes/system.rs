@@ -267,7 +267,7 @@ pub struct InitRequest {
     /// Do not create ClickHouse's database and tables.
     #[serde(default)]
     pub skip_clickhouse: bool,
-    /// Import the sample data shipped in `data/import/initial` (two institutions).
+    /// Import the sample data shipped in `examples/import/initial` (two institutions).
     #[serde(default)]
     pub sample_data: bool,
     /// Drop ClickHouse's tables and rebuild them from the primary store. Needs `confirm`.
@@ -364,7 +364,7 @@ pub async fn init(
     });
     let mut import_batch = None;
     if req.sample_data {
-        let dir = std::path::Path::new(&app.settings.app.import_dir).join("initial");
+        let dir = std::path::Path::new(crate::import::SAMPLE_DATA);
         match crate::import::enqueue_plan(&app, &dir).await {
             Ok((batch, files)) => {
                 steps.push(CheckItem {

@@ -17,6 +17,7 @@ mod rate_limits;
 mod reports;
 mod revisits;
 mod search_profiles;
+mod sending_switch;
 mod setup;
 mod tasks;
 

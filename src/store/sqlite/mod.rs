@@ -29,6 +29,7 @@ mod rate_limits;
 mod reports;
 mod revisits;
 mod search_profiles;
+mod sending_switch;
 mod tasks;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
