@@ -365,7 +365,7 @@ pub async fn init(
     let mut import_batch = None;
     if req.sample_data {
         let dir = std::path::Path::new(crate::import::SAMPLE_DATA);
-        match crate::import::enqueue_plan(&app, &dir).await {
+        match crate::import::enqueue_plan(&app, dir).await {
             Ok((batch, files)) => {
                 steps.push(CheckItem {
                     name: "示例数据".into(),
