@@ -21,5 +21,5 @@ pub fn lint(settings: &Settings, text: &str, institution: Option<&str>) -> anyho
     for v in &violations {
         println!("   {}", v.describe());
     }
-    anyhow::bail!("the message fails {} rule(s)", violations.len())
+    anyhow::bail!("这条消息有 {} 处未通过合规检查", violations.len())
 }

@@ -165,7 +165,7 @@ pub fn winback_due(last: NaiveDate, days: i64, today: NaiveDate) -> Option<Naive
 }
 
 /// What the check-in that asks for a score ends with, within the message's length.
-pub const SCORE_QUESTION: &str = "请回复1-5为本次服务打分。";
+pub const SCORE_QUESTION: &str = "请回复1-5为本次服务打分（5分为非常满意）。";
 
 /// Whether the check-in on day `offset` of a project with check-in `days` is the one that asks
 /// for a score: the first on or after `satisfaction_day`, or the last when all are earlier.

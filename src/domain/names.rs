@@ -36,9 +36,139 @@ pub fn begins_with_surname(run: &str) -> bool {
         || run.chars().next().is_some_and(|c| SURNAMES.contains(c))
 }
 
+/// Titles that follow a family name when a message addresses someone, and the gender each
+/// implies.
+const TITLES: [(&str, &str); 5] = [
+    ("女士", "女"),
+    ("小姐", "女"),
+    ("太太", "女"),
+    ("夫人", "女"),
+    ("先生", "男"),
+];
+
+/// How a message addresses someone: the family name and the title it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// As written: `叶女士`, `张丽女士`.
+    pub written: String,
+    pub surname: String,
+    pub title: &'static str,
+}
+
+/// What is wrong with how `text` addresses the customer `full_name` (gender `女`, `男` or
+/// unknown): another family name (叶女士 for 钱丽), a title of the other gender, or a gendered
+/// title for a customer whose gender is unknown. Each wrong address once, as written and why
+/// (in Chinese).
+pub fn salutation_problems(
+    text: &str,
+    full_name: &str,
+    gender: Option<&str>,
+) -> Vec<(String, String)> {
+    let surname = surname_of(full_name).unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for a in addresses(text, full_name) {
+        let gender_of_title = TITLES.iter().find(|(t, _)| *t == a.title).map(|(_, g)| *g);
+        let why = if a.surname != surname {
+            format!("称呼与客户的姓（{surname}）不符")
+        } else {
+            match (gender, gender_of_title) {
+                (Some(g), Some(t)) if (g == "女" || g == "男") && g != t => {
+                    format!("称呼与客户登记的性别（{g}）不符")
+                }
+                (None, Some(_)) => "客户性别未登记，不应使用女士、先生等称呼".to_owned(),
+                _ => continue,
+            }
+        };
+        let problem = (a.written, why);
+        if !out.contains(&problem) {
+            out.push(problem);
+        }
+    }
+    out
+}
+
+/// Every `<family name><title>` in `text`, with a given name between them or not (叶女士,
+/// 欧阳先生, 张丽女士). `full_name` written out before a title counts as its family name.
+pub fn addresses(text: &str, full_name: &str) -> Vec<Address> {
+    let mut out = Vec::new();
+    for (title, _) in TITLES {
+        for (at, _) in text.match_indices(title) {
+            let before: Vec<char> = text[..at].chars().collect();
+            let tail = |n: usize| -> Option<String> {
+                (before.len() >= n).then(|| before[before.len() - n..].iter().collect())
+            };
+            let found = if !full_name.is_empty() && text[..at].ends_with(full_name) {
+                surname_of(full_name).map(|s| (full_name.to_owned(), s.to_owned()))
+            } else if let Some(s) = tail(2).filter(|t| COMPOUND_SURNAMES.contains(&t.as_str())) {
+                Some((s.clone(), s))
+            } else if let Some(s) = tail(1).filter(|t| SURNAMES.contains(t.as_str())) {
+                Some((s.clone(), s))
+            } else {
+                // A surname and a one- or two-character given name: 叶丽女士, 叶美丽女士.
+                [2, 3].iter().find_map(|n| {
+                    let run = tail(*n)?;
+                    let first: String = run.chars().take(1).collect();
+                    (SURNAMES.contains(first.as_str()) && run.chars().all(is_han))
+                        .then(|| (run.clone(), first))
+                })
+            };
+            if let Some((name, surname)) = found {
+                out.push(Address {
+                    written: format!("{name}{title}"),
+                    surname,
+                    title,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_greeting_addressed_to_someone_else_is_caught() {
+        let wrong = salutation_problems("叶女士，祝您生日快乐！", "钱丽", Some("女"));
+        assert_eq!(
+            wrong,
+            vec![("叶女士".to_owned(), "称呼与客户的姓（钱）不符".to_owned())]
+        );
+        assert!(salutation_problems("钱女士，祝您生日快乐！", "钱丽", Some("女")).is_empty());
+        assert!(salutation_problems("亲爱的钱丽女士，生日快乐", "钱丽", Some("女")).is_empty());
+        assert_eq!(
+            salutation_problems("亲爱的叶丽女士，生日快乐", "钱丽", Some("女")).len(),
+            1
+        );
+        // Compound surnames: 欧阳 is the family name, not 阳.
+        assert!(salutation_problems("欧阳先生，您好", "欧阳锋", Some("男")).is_empty());
+        assert_eq!(
+            salutation_problems("司马先生，您好", "欧阳锋", Some("男"))[0].1,
+            "称呼与客户的姓（欧阳）不符"
+        );
+        // The title follows the gender on record; none is guessed.
+        assert_eq!(
+            salutation_problems("张先生，生日快乐", "张丽", Some("女"))[0].1,
+            "称呼与客户登记的性别（女）不符"
+        );
+        assert_eq!(
+            salutation_problems("张女士，生日快乐", "张丽", None)[0].0,
+            "张女士"
+        );
+        assert!(salutation_problems("尊敬的顾客，生日快乐", "张丽", None).is_empty());
+        // A doctor named in the message is not an address.
+        assert!(salutation_problems("张女士，李明医生祝您生日快乐", "张丽", Some("女")).is_empty());
+        // Each wrong address once.
+        assert_eq!(
+            salutation_problems("叶女士好！叶女士生日快乐", "钱丽", Some("女")).len(),
+            1
+        );
+    }
 
     #[test]
     fn compound_surnames_need_a_given_name() {

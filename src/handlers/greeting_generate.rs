@@ -90,6 +90,8 @@ impl Handler for GreetingGenerate {
         // What the system itself says or takes from this customer's record: no leak there.
         let names = NameCheck {
             customer_id: r.customer_id,
+            full_name: context.full_name.clone(),
+            gender: context.gender.clone(),
             ours: format!("{system}\n{template_text}\n{tail}\n{}", context.own_words()),
         };
         let (message, generated_by, model, compliance) = if app.settings.llm_enabled() {
@@ -256,11 +258,14 @@ struct NameCheck {
     customer_id: i64,
     /// Everything the system wrote or took from this customer's own record.
     ours: String,
+    /// Whom the message must address: their family name, and the title of their gender.
+    full_name: String,
+    gender: Option<String>,
 }
 
 /// Everything wrong with a message: the compliance rules and, with `names`, the full name of
 /// another customer of the same institution (`compliance::name_candidates` says which runs of
-/// the text could be one).
+/// the text could be one) and an address that is not the customer's (`names::salutation_problems`).
 async fn violations(
     app: &App,
     text: &str,
@@ -276,6 +281,11 @@ async fn violations(
             .await?
         {
             found.push(compliance::other_customer_name(&name));
+        }
+        for (written, why) in
+            crate::domain::names::salutation_problems(text, &n.full_name, n.gender.as_deref())
+        {
+            found.push(compliance::wrong_salutation(written, why));
         }
     }
     Ok(found)

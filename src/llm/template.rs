@@ -16,12 +16,20 @@ pub fn message(ctx: &GreetingContext, max_chars: usize) -> String {
         Occasion::Birthday => return birthday_greeting(ctx, max_chars),
         Occasion::Checkin => {
             if let (Some(t), Some(n)) = (treated, ctx.day_offset) {
-                candidates.push(format!(
-                    "{who}，您好！您{}月{}日在{inst}做的{}已经{n}天了，恢复得还好吗？如有任何不适，请及时联系我们。",
-                    t.date.month(),
-                    t.date.day(),
-                    t.item_name
-                ));
+                // "昨天", or the date and the day count since: never "已经1天了".
+                candidates.push(if n == 1 {
+                    format!(
+                        "{who}，您好！您昨天在{inst}做了{}，今天感觉还好吗？如有任何不适，请及时联系我们。",
+                        t.item_name
+                    )
+                } else {
+                    format!(
+                        "{who}，您好！您{}月{}日在{inst}做了{}，到今天是第{n}天，恢复得还好吗？如有任何不适，请及时联系我们。",
+                        t.date.month(),
+                        t.date.day(),
+                        t.item_name
+                    )
+                });
                 candidates.push(format!(
                     "{who}，您好！{}后第{n}天，恢复得还好吗？如有不适请及时联系我们。",
                     t.item_name
@@ -51,7 +59,7 @@ pub fn message(ctx: &GreetingContext, max_chars: usize) -> String {
         }
         Occasion::Winback => {
             candidates.push(format!(
-                "{who}，好久不见！{inst}一直记挂着您，期待您有空时再来坐坐。"
+                "{who}，好久不见！{inst}一直惦记着您，期待您有空时再来坐坐。"
             ));
             candidates.push(format!("{who}，好久不见，期待再次为您服务！"));
         }
@@ -70,7 +78,7 @@ pub fn birthday_greeting(ctx: &GreetingContext, max_chars: usize) -> String {
     let mut candidates = Vec::new();
     if let (Some(project), Some(doctor)) = (ctx.last_project(), ctx.doctors().first()) {
         candidates.push(format!(
-            "{who}，{inst}祝您生日快乐！{doctor}医生还记挂着您上次的{item}，期待再次为您服务。",
+            "{who}，{inst}祝您生日快乐！感谢您上次信任{doctor}医生为您做{item}，期待再次为您服务。",
             item = project.item_name
         ));
     }
@@ -113,7 +121,14 @@ mod tests {
         c.subject = Some(c.history[0].clone());
         c.day_offset = Some(3);
         let g = message(&c, 70);
-        assert!(g.contains("水光针已经3天了") && g.contains("恢复"), "{g}");
+        assert!(
+            g.contains("做了水光针，到今天是第3天") && g.contains("恢复"),
+            "{g}"
+        );
+        c.day_offset = Some(1);
+        let g = message(&c, 70);
+        assert!(g.contains("您昨天在") && !g.contains("1天"), "{g}");
+        c.day_offset = Some(3);
         c.occasion = Occasion::Cycle;
         let g = message(&c, 70);
         assert!(g.contains("维养") && g.contains("李明医生"), "{g}");

@@ -370,7 +370,10 @@ async fn a_low_score_to_the_satisfaction_question_opens_a_task_for_staff(backend
     .await;
     for r in hook.received() {
         let text = r.body["message"].as_str().unwrap();
-        assert!(text.ends_with("请回复1-5为本次服务打分。"), "{text}");
+        assert!(
+            text.ends_with("请回复1-5为本次服务打分（5分为非常满意）。"),
+            "{text}"
+        );
         assert!(!text.contains("拒收请回复R"), "care, not marketing: {text}");
     }
     // C1 answers 2: the score is kept, a task opens, staff are alerted.

@@ -17,7 +17,42 @@ crate::on_both_backends!(
     another_customers_name_is_never_sent_and_never_repeated_to_the_llm,
     a_customer_named_like_a_greeting_stops_no_greeting,
     a_self_hosted_model_needs_no_key_and_no_health_data_leaves_by_default,
+    a_greeting_addressed_to_someone_else_is_rewritten_then_replaced,
 );
+
+/// The customer is 张丽 (女). An answer to 叶女士 is rewritten with the reason; one to 张先生
+/// after that falls back to the template, which addresses 张女士.
+async fn a_greeting_addressed_to_someone_else_is_rewritten_then_replaced(backend: Backend) {
+    let llm = MockServer::start(Arc::new(|n, _| {
+        let text = if n == 0 {
+            "叶女士，生日快乐！期待与您再见。"
+        } else {
+            "张先生，生日快乐！期待与您再见。"
+        };
+        (200, vec![], chat_answer(text))
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
+    let (revisit, r) = greeted(&env, true).await;
+    assert_eq!(llm.count(), 2);
+    let second = llm.received()[1].body.to_string();
+    assert!(
+        second.contains("叶女士") && second.contains("称呼与客户的姓（张）不符"),
+        "{second}"
+    );
+    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    let message = r.message.unwrap();
+    assert!(message.starts_with("张女士"), "{message}");
+    let note = compliance_note(&env, revisit).await.unwrap();
+    assert!(
+        note.contains("叶女士") && note.contains("张先生") && note.contains("性别"),
+        "{note}"
+    );
+}
 
 /// The compliance note recorded on a revisit.
 async fn compliance_note(env: &TestEnv, revisit: i64) -> Option<String> {
