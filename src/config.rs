@@ -28,16 +28,18 @@ const SEED_ENV_NAMES: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
+    #[error("无法读取配置文件 {path}：{reason}")]
+    Read { path: String, reason: String },
+    #[error("配置文件 {path} 第 {line} 行第 {column} 列不是有效的 TOML：{message}")]
+    Parse {
         path: String,
-        source: std::io::Error,
+        line: usize,
+        column: usize,
+        message: String,
     },
-    #[error("config file {path} is not valid TOML: {message}")]
-    Parse { path: String, message: String },
-    #[error("config: {0}")]
+    #[error("配置有误：{0}")]
     Shape(String),
-    #[error("config key `{key}`: {message}")]
+    #[error("配置项 `{key}`：{message}")]
     Invalid { key: String, message: String },
 }
 
@@ -504,17 +506,28 @@ impl Settings {
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut merged = parse_toml(DEFAULTS, "<built-in defaults>")?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
                 path: path.display().to_string(),
-                source,
+                reason: match e.kind() {
+                    std::io::ErrorKind::NotFound => "文件不存在".to_owned(),
+                    std::io::ErrorKind::PermissionDenied => "没有读取权限".to_owned(),
+                    std::io::ErrorKind::InvalidData => "不是 UTF-8 编码的文本".to_owned(),
+                    _ => e.to_string(),
+                },
             })?;
             let overlay = parse_toml(&text, &path.display().to_string())?;
             merge(&mut merged, overlay);
         }
         apply_env(&mut merged, env)?;
-        let settings: Settings = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Shape(e.message().to_owned()))?;
+        // The path of what does not fit, for the message: `reminders.days_ahead`.
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| {
+                let words = crate::domain::records::type_error_in_words(e.inner().message());
+                match e.path().to_string().as_str() {
+                    "." | "" => ConfigError::Shape(words),
+                    key => invalid(key, words),
+                }
+            })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -543,15 +556,15 @@ impl Settings {
             }
         }
         if self.app.institutions.is_empty() {
-            return Err(invalid(
-                "app.institutions",
-                "name at least one institution code",
-            ));
+            return Err(invalid("app.institutions", "至少填写一个机构编码"));
         }
         if !(0..=60).contains(&self.reminders.days_ahead) {
             return Err(invalid(
                 "reminders.days_ahead",
-                format!("must be 0..=60, got {}", self.reminders.days_ahead),
+                format!(
+                    "应为 0 到 60 之间的天数，现在是 {}",
+                    self.reminders.days_ahead
+                ),
             ));
         }
         if !self.reminders.send_window.trim().is_empty()
@@ -560,23 +573,20 @@ impl Settings {
             return Err(invalid(
                 "reminders.send_window",
                 format!(
-                    "must be HH:MM-HH:MM with the start before the end, e.g. 08:00-21:00, or empty for any time; got {:?}",
+                    "应为 HH:MM-HH:MM（开始早于结束），例如 08:00-21:00；留空表示不限时段；现在是 {:?}",
                     self.reminders.send_window
                 ),
             ));
         }
         if self.reminders.max_message_chars < 10 {
-            return Err(invalid(
-                "reminders.max_message_chars",
-                "must be at least 10",
-            ));
+            return Err(invalid("reminders.max_message_chars", "至少为 10"));
         }
         let opt_out = crate::domain::consent::opt_out_chars(&self.consent.opt_out_text);
         if opt_out * 2 > self.reminders.max_message_chars {
             return Err(invalid(
                 "consent.opt_out_text",
                 format!(
-                    "takes {opt_out} of the message's {} characters (reminders.max_message_chars); shorten it",
+                    "占去了消息 {} 字上限（reminders.max_message_chars）中的 {opt_out} 字，请缩短",
                     self.reminders.max_message_chars
                 ),
             ));
@@ -586,7 +596,7 @@ impl Settings {
         {
             return Err(invalid(
                 "alerts.wecom_robot_url",
-                "must be an http(s) URL or empty",
+                "应为 http(s) 网址，或留空",
             ));
         }
         match self.reminders.channel.as_str() {
@@ -595,7 +605,7 @@ impl Settings {
                 if !is_http_url(self.webhook.url.expose()) {
                     return Err(invalid(
                         "webhook.url",
-                        "reminders.channel is \"webhook\", so an http(s) URL is required",
+                        "reminders.channel 为 webhook，必须填写 http(s) 网址",
                     ));
                 }
             }
@@ -608,19 +618,16 @@ impl Settings {
                     ("sms.template_code", s.template_code.as_str()),
                 ] {
                     if value.trim().is_empty() {
-                        return Err(invalid(
-                            key,
-                            "reminders.channel is \"sms\", so this is required",
-                        ));
+                        return Err(invalid(key, "reminders.channel 为 sms，此项必填"));
                     }
                 }
                 if !is_http_url(&s.endpoint) {
-                    return Err(invalid("sms.endpoint", "must be an http(s) URL"));
+                    return Err(invalid("sms.endpoint", "应为 http(s) 网址"));
                 }
                 if !s.template_param.values().any(|v| v.contains("{message}")) {
                     return Err(invalid(
                         "sms.template_param",
-                        "no variable holds {message}: the greeting would not be sent",
+                        "没有任何变量包含 {message}：回访内容将无法发出",
                     ));
                 }
             }
@@ -631,48 +638,43 @@ impl Settings {
                     ("wecom.corp_secret", w.corp_secret.expose()),
                 ] {
                     if value.trim().is_empty() {
-                        return Err(invalid(
-                            key,
-                            "reminders.channel is \"wecom\", so this is required",
-                        ));
+                        return Err(invalid(key, "reminders.channel 为 wecom，此项必填"));
                     }
                 }
                 if !is_http_url(&w.api_base) {
-                    return Err(invalid("wecom.api_base", "must be an http(s) URL"));
+                    return Err(invalid("wecom.api_base", "应为 http(s) 网址"));
                 }
                 if !(w.confirm_hours > 0.0 && w.confirm_hours <= 24.0 * 30.0) {
                     return Err(invalid(
                         "wecom.confirm_hours",
-                        "must be more than 0 and at most 720 (30 days)",
+                        "应大于 0 且不超过 720（30 天）",
                     ));
                 }
                 if w.poll_secs == 0 {
-                    return Err(invalid("wecom.poll_secs", "must be at least 1"));
+                    return Err(invalid("wecom.poll_secs", "至少为 1"));
                 }
             }
             other => {
                 return Err(invalid(
                     "reminders.channel",
-                    format!(
-                        "unknown channel {other:?}; use \"console\", \"webhook\", \"sms\" or \"wecom\""
-                    ),
+                    format!("没有名为 {other:?} 的渠道；可用：console、webhook、sms、wecom"),
                 ));
             }
         }
         if !(8..=4096).contains(&self.vectors.dimension) {
-            return Err(invalid("vectors.dimension", "must be 8..=4096"));
+            return Err(invalid("vectors.dimension", "应在 8 到 4096 之间"));
         }
         if !self.vectors.embeddings_url.is_empty() {
             if !is_http_url(&self.vectors.embeddings_url) {
                 return Err(invalid(
                     "vectors.embeddings_url",
-                    "must be an http(s) URL, or empty for the offline embedder",
+                    "应为 http(s) 网址；留空则使用离线向量化",
                 ));
             }
             if self.vectors.embeddings_model.trim().is_empty() {
                 return Err(invalid(
                     "vectors.embeddings_model",
-                    "vectors.embeddings_url is set, so the model is required",
+                    "已设置 vectors.embeddings_url，必须同时填写模型名",
                 ));
             }
         }
@@ -681,7 +683,7 @@ impl Settings {
             if port.is_none_or(|p| p.parse::<u16>().is_err()) {
                 return Err(invalid(
                     "graph.nebula_addr",
-                    "must be host:port, e.g. 127.0.0.1:9669",
+                    "应为 主机:端口，例如 127.0.0.1:9669",
                 ));
             }
             let space = &self.graph.nebula_space;
@@ -691,84 +693,81 @@ impl Settings {
             {
                 return Err(invalid(
                     "graph.nebula_space",
-                    "must be letters, digits and _, not starting with a digit",
+                    "只能包含字母、数字和下划线，且不能以数字开头",
                 ));
             }
         }
         if !self.vectors.url.is_empty() && !is_http_url(&self.vectors.url) {
             return Err(invalid(
                 "vectors.url",
-                "must be the Qdrant server's gRPC URL, e.g. http://127.0.0.1:6334 (set QDRANT_URL), or empty",
+                "应为 Qdrant 服务器的 gRPC 地址，例如 http://127.0.0.1:6334（设置 QDRANT_URL），或留空",
             ));
         }
         if crate::store::Backend::of_url(&self.database.url).is_none() {
             return Err(invalid(
                 "database.url",
-                "must be a postgres://… or sqlite://… URL (set DATABASE_URL)",
+                "应为 postgres://… 或 sqlite://… 地址（设置 DATABASE_URL）",
             ));
         }
         if self.clickhouse.enabled() && !is_http_url(&self.clickhouse.url) {
             return Err(invalid(
                 "clickhouse.url",
-                "must be the server's HTTP URL, e.g. http://127.0.0.1:8123 (set CLICKHOUSE_URL), or empty",
+                "应为 ClickHouse 的 HTTP 地址，例如 http://127.0.0.1:8123（设置 CLICKHOUSE_URL），或留空",
             ));
         }
         if self.clickhouse.enabled() && !is_identifier(&self.clickhouse.database) {
-            return Err(invalid(
-                "clickhouse.database",
-                "letters, digits and underscores only",
-            ));
+            return Err(invalid("clickhouse.database", "只能包含字母、数字和下划线"));
         }
         if self.api.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "api.addr",
                 format!(
-                    "must be host:port with an IP address, e.g. 127.0.0.1:8000, got {:?}",
+                    "应为 IP地址:端口，例如 127.0.0.1:8000；现在是 {:?}",
                     self.api.addr
                 ),
             ));
         }
         if self.api.max_upload_mb == 0 || self.api.max_body_kb == 0 {
-            return Err(invalid("api.max_upload_mb", "limits must be above 0"));
+            return Err(invalid("api.max_upload_mb", "上限必须大于 0"));
         }
         if self.database.max_connections < 2 {
-            return Err(invalid("database.max_connections", "must be at least 2"));
+            return Err(invalid("database.max_connections", "至少为 2"));
         }
         if !is_http_url(&self.llm.api_url) {
             return Err(invalid(
                 "llm.api_url",
-                "must be an http(s) URL (set LLM_API_URL)",
+                "应为 http(s) 网址（设置 LLM_API_URL）",
             ));
         }
         if !matches!(self.llm.thinking.as_str(), "" | "disabled" | "enabled") {
             return Err(invalid(
                 "llm.thinking",
-                "must be \"disabled\", \"enabled\" or \"\" (leave the field out)",
+                "应为 \"disabled\"、\"enabled\" 或留空",
             ));
         }
         if self.llm.model.trim().is_empty() {
-            return Err(invalid("llm.model", "must not be empty (set LLM_MODEL)"));
+            return Err(invalid("llm.model", "不能为空（设置 LLM_MODEL）"));
         }
         if self.llm.max_concurrent_calls == 0 {
-            return Err(invalid("llm.max_concurrent_calls", "must be at least 1"));
+            return Err(invalid("llm.max_concurrent_calls", "至少为 1"));
         }
         if self.llm.max_tries_per_attempt == 0 {
-            return Err(invalid("llm.max_tries_per_attempt", "must be at least 1"));
+            return Err(invalid("llm.max_tries_per_attempt", "至少为 1"));
         }
         if self.worker.heartbeat_secs == 0 || self.worker.missed_heartbeats == 0 {
             return Err(invalid(
                 "worker.heartbeat_secs",
-                "heartbeat_secs and missed_heartbeats must both be at least 1",
+                "heartbeat_secs 和 missed_heartbeats 都至少为 1",
             ));
         }
         if self.worker.batch_size == 0 {
-            return Err(invalid("worker.batch_size", "must be at least 1"));
+            return Err(invalid("worker.batch_size", "至少为 1"));
         }
         for name in self.jobs.keys() {
             if KindInfo::find(&normalize_kind(name)).is_none() {
                 return Err(invalid(
                     &format!("jobs.{name}"),
-                    "unknown job kind; see `revisit jobs kinds`",
+                    "没有这种任务类型；可运行 revisit jobs kinds 查看",
                 ));
             }
         }
@@ -777,7 +776,7 @@ impl Settings {
             if p.max_attempts == 0 || p.concurrency == 0 {
                 return Err(invalid(
                     &format!("jobs.\"{}\"", kind.name),
-                    "max_attempts and concurrency must be at least 1",
+                    "max_attempts 和 concurrency 都至少为 1",
                 ));
             }
         }
@@ -788,7 +787,7 @@ impl Settings {
         self.app.timezone.parse::<Tz>().map_err(|_| {
             invalid(
                 "app.timezone",
-                format!("unknown time zone {:?}", self.app.timezone),
+                format!("不认识的时区 {:?}（例如 Asia/Shanghai）", self.app.timezone),
             )
         })
     }
@@ -878,9 +877,15 @@ fn is_http_url(url: &str) -> bool {
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-        path: origin.to_owned(),
-        message: e.message().to_owned(),
+    text.parse::<toml::Table>().map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..at];
+        ConfigError::Parse {
+            path: origin.to_owned(),
+            line: before.matches('\n').count() + 1,
+            column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            message: format!("语法错误（{}）", e.message().trim()),
+        }
     })
 }
 
@@ -908,7 +913,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             let path: Vec<String> = rest.split("__").map(|s| s.to_lowercase()).collect();
             if path.iter().any(|s| s.is_empty()) {
                 return Err(ConfigError::Shape(format!(
-                    "environment variable {name} has an empty key segment"
+                    "环境变量 {name} 中有空的键名段"
                 )));
             }
             sets.push((path, value));

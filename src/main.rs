@@ -1,7 +1,5 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = revisit::cli::Cli::parse();
+    let cli = revisit::cli::parse();
     revisit::telemetry::init(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

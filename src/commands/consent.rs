@@ -62,6 +62,8 @@ pub async fn consent(app: &App, cmd: ConsentCommand) -> anyhow::Result<()> {
             let rows = app.store.suppressions(phone.as_deref(), limit).await?;
             if rows.is_empty() {
                 println!("没有退订记录");
+            } else {
+                println!("（{}）", app.settings.zone_note());
             }
             for s in rows {
                 println!(
@@ -73,7 +75,7 @@ pub async fn consent(app: &App, cmd: ConsentCommand) -> anyhow::Result<()> {
                     } else {
                         "员工记录"
                     },
-                    s.created_at.format("%Y-%m-%d %H:%M"),
+                    app.settings.local_time(s.created_at),
                     s.reason.map(|r| format!("  「{r}」")).unwrap_or_default()
                 );
             }

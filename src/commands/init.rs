@@ -24,9 +24,7 @@ pub async fn init(
     let name = store::database_name(url);
     if force {
         if !yes && !confirm_drop(&name)? {
-            anyhow::bail!(
-                "init --force refused: the database {name} was not confirmed, nothing was changed"
-            );
+            anyhow::bail!("未确认数据库名 {name}，init --force 已取消，没有做任何改动");
         }
         store::drop_database(url).await?;
         println!("🗑️  已删除数据库 {name}");
@@ -42,7 +40,7 @@ pub async fn init(
         let ch = ClickhouseStore::new(&settings.clickhouse);
         ch.init().await.map_err(|e| {
             anyhow::anyhow!(
-                "ClickHouse at {}: {e:#} (start it, or run `revisit init --skip-clickhouse`)",
+                "无法连接 ClickHouse（{}）：{e:#}（请启动它，或运行 revisit init --skip-clickhouse）",
                 url_origin(&settings.clickhouse.url)
             )
         })?;
@@ -59,7 +57,7 @@ pub async fn init(
         let graph = NebulaGraph::new(&settings.graph)?;
         graph.init().await.map_err(|e| {
             anyhow::anyhow!(
-                "NebulaGraph at {}: {e:#} (start it, or run `revisit init --skip-graph`)",
+                "无法连接 NebulaGraph（{}）：{e:#}（请启动它，或运行 revisit init --skip-graph）",
                 settings.graph.nebula_addr
             )
         })?;

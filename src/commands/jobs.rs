@@ -28,18 +28,22 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
                 .await?;
             if rows.is_empty() {
                 println!("没有符合条件的任务");
+            } else {
+                println!("（{}）", app.settings.zone_note());
             }
             for r in rows {
                 println!(
-                    "{}  {:<22} {:<8} 尝试 {}/{}  {}{}",
+                    "{}  {:<22} {:<6} 尝试 {}/{}  {}{}",
                     r.id,
                     r.queue,
-                    r.state,
+                    crate::store::job_state_label(&r.state),
                     r.attempts,
                     r.max_attempts,
                     match (&r.done_at, r.state.as_str()) {
-                        (Some(d), _) => format!("结束 {}", d.format("%m-%d %H:%M:%S")),
-                        (None, "pending") => format!("计划 {}", r.run_at.format("%m-%d %H:%M:%S")),
+                        (Some(d), _) => format!("结束 {}", app.settings.local_time_short(*d)),
+                        (None, "pending") => {
+                            format!("计划 {}", app.settings.local_time_short(r.run_at))
+                        }
                         _ => String::new(),
                     },
                     r.last_error

@@ -24,7 +24,7 @@ pub async fn sync(
 ) -> anyhow::Result<()> {
     let name = ProjectionName::parse(store_name).with_context(|| {
         let known: Vec<&str> = ProjectionName::ALL.iter().map(|p| p.as_str()).collect();
-        format!("unknown store {store_name:?}; known: {}", known.join(", "))
+        format!("没有名为 {store_name:?} 的投影；可用：{}", known.join("、"))
     })?;
     if stop {
         let known = app.store.unregister_projection(name).await?;
@@ -41,8 +41,14 @@ pub async fn sync(
     }
     let Some(projection) = app.projections.get(name).cloned() else {
         anyhow::bail!(
-            "{} 未配置：请设置它的地址（CLICKHOUSE_URL，或配置中的 clickhouse.url）",
-            name.as_str()
+            "{} 未配置：{}",
+            name.as_str(),
+            match name.as_str() {
+                "clickhouse" => "请设置 CLICKHOUSE_URL（或配置中的 clickhouse.url）",
+                "vectors" =>
+                    "请在配置中设置 vectors.enabled = true（或 vectors.url 指向 Qdrant 服务器）",
+                _ => "请在配置中启用 graph（graph.enabled 或 graph.nebula_addr）",
+            }
         );
     };
     app.store.register_projection(name).await?;

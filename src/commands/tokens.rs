@@ -58,6 +58,8 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
             let rows = app.store.list_tokens().await?;
             if rows.is_empty() {
                 println!("还没有令牌：revisit tokens create --role admin");
+            } else {
+                println!("（{}）", app.settings.zone_note());
             }
             for t in rows {
                 println!(
@@ -66,12 +68,12 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                     t.prefix,
                     t.role.as_str(),
                     t.institution_code.as_deref().unwrap_or("（全部）"),
-                    t.created_at.format("%Y-%m-%d %H:%M"),
+                    app.settings.local_time(t.created_at),
                     t.last_used_at
-                        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .map(|d| app.settings.local_time(d))
                         .unwrap_or_else(|| "从未".into()),
                     t.revoked_at
-                        .map(|d| format!("  已吊销 {}", d.format("%Y-%m-%d %H:%M")))
+                        .map(|d| format!("  已吊销 {}", app.settings.local_time(d)))
                         .unwrap_or_default(),
                     t.expires_at
                         .map(|d| format!(
@@ -81,7 +83,7 @@ pub async fn tokens(app: &App, cmd: TokensCommand) -> anyhow::Result<()> {
                             } else {
                                 "过期于"
                             },
-                            d.format("%Y-%m-%d %H:%M")
+                            app.settings.local_time(d)
                         ))
                         .unwrap_or_default(),
                     t.label.map(|l| format!("  {l}")).unwrap_or_default(),

@@ -97,7 +97,7 @@ pub async fn search(
     let c = match collection {
         "projects" => Collection::Projects,
         "products" => Collection::Products,
-        other => anyhow::bail!("unknown collection {other:?}: projects or products"),
+        other => anyhow::bail!("没有 {other:?} 这一类；可用：projects（项目）或 products（产品）"),
     };
     anyhow::ensure!(!text.trim().is_empty(), "请输入搜索文字");
     let found = v.search_catalogue(c, text, limit).await?;

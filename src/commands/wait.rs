@@ -66,7 +66,8 @@ pub async fn import_batch(
         if started.elapsed() > timeout {
             eprintln!();
             anyhow::bail!(
-                "import not finished after {timeout:?} ({done}/{files} files); is a worker running?"
+                "等待 {} 秒后导入仍未完成（{done}/{files} 个文件）；worker 在运行吗？",
+                timeout.as_secs()
             );
         }
         tokio::time::sleep(POLL).await;

@@ -425,8 +425,9 @@ fn typed<R: DeserializeOwned, T>(
     check(raw)
 }
 
-/// serde's "invalid type: integer `5`, expected a string" in Chinese; other texts unchanged.
-fn type_error_in_words(text: &str) -> String {
+/// serde's "invalid type: integer `5`, expected a string", "missing field `x`" and "unknown
+/// field `x`, expected one of …" in Chinese; other texts unchanged.
+pub fn type_error_in_words(text: &str) -> String {
     fn kind(t: &str) -> String {
         let t = t.trim();
         let (word, rest) = match t.split_once(' ') {
@@ -457,6 +458,27 @@ fn type_error_in_words(text: &str) -> String {
         && let Some((got, want)) = rest.split_once(", expected ")
     {
         return format!("类型不对：应为{}，实为{}", kind(want), kind(got));
+    }
+    if let Some(rest) = text.strip_prefix("missing field ") {
+        return format!("缺少字段 {}", rest.trim());
+    }
+    if let Some(rest) = text.strip_prefix("unknown field ") {
+        return match rest.split_once(", expected ") {
+            Some((field, known)) => format!(
+                "没有字段 {field}（可用：{}）",
+                known.trim_start_matches("one of ").trim()
+            ),
+            None => format!("没有字段 {}", rest.trim()),
+        };
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ") {
+        return match rest.split_once(", expected ") {
+            Some((value, known)) => format!(
+                "不认识的取值 {value}（可用：{}）",
+                known.trim_start_matches("one of ").trim()
+            ),
+            None => format!("不认识的取值 {}", rest.trim()),
+        };
     }
     text.to_owned()
 }

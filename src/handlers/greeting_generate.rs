@@ -32,9 +32,7 @@ impl Handler for GreetingGenerate {
         let app = ctx.app;
         let id = self.revisit_id;
         let Some(r) = app.store.revisit(id).await? else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id} does not exist"
-            )));
+            return Err(JobError::permanent(anyhow::anyhow!("回访 #{id} 不存在")));
         };
         if r.message.is_some() || r.status == "skipped" {
             return Ok(());
@@ -45,13 +43,13 @@ impl Handler for GreetingGenerate {
             .await?
         else {
             return Err(JobError::permanent(anyhow::anyhow!(
-                "customer {} of revisit {id} does not exist",
+                "回访 #{id} 的客户（编号 {}）不存在",
                 r.customer_id
             )));
         };
         let occasion = Occasion::parse(&r.occasion).ok_or_else(|| {
             JobError::permanent(anyhow::anyhow!(
-                "revisit {id}: unknown occasion {:?}",
+                "回访 #{id}：不认识的回访类型 {:?}",
                 r.occasion
             ))
         })?;
@@ -245,7 +243,7 @@ async fn ask(app: &App, system: &str, user: &str, max: usize) -> Result<Option<S
             message,
             retry_after,
         }) => Err(JobError::Retry {
-            error: anyhow::anyhow!("LLM unavailable: {message}"),
+            error: anyhow::anyhow!("大模型暂时不可用：{message}"),
             after: retry_after,
         }),
         Err(refused @ LlmError::Refused(_)) => Err(JobError::permanent(refused)),

@@ -24,9 +24,7 @@ impl Handler for MessageSend {
         let store = &app.store;
         let id = self.revisit_id;
         let Some(r) = store.revisit(id).await? else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id} does not exist"
-            )));
+            return Err(JobError::permanent(anyhow::anyhow!("回访 #{id} 不存在")));
         };
         let channel = if r.test_mode {
             Channel::Console
@@ -45,7 +43,7 @@ impl Handler for MessageSend {
             ClaimDecision::Settled => return Ok(()),
             ClaimDecision::NoMessage => {
                 return Err(JobError::permanent(anyhow::anyhow!(
-                    "revisit {id} has no message to send"
+                    "回访 #{id} 还没有可发送的消息"
                 )));
             }
             ClaimDecision::Busy(until) => {
@@ -56,9 +54,7 @@ impl Handler for MessageSend {
                     "another run is delivering this message; not sending, looking again after its lease"
                 );
                 return Err(JobError::Retry {
-                    error: anyhow::anyhow!(
-                        "another run holds the send of revisit {id}; looking again after its lease"
-                    ),
+                    error: anyhow::anyhow!("回访 #{id} 正由另一次运行发送，租约到期后再看"),
                     after: Some(wait + std::time::Duration::from_secs(1)),
                 });
             }
@@ -159,7 +155,7 @@ impl Handler for MessageSend {
                     SendOutcome::NotDelivered(e.clone()),
                 )
                 .await?;
-                Err(JobError::retry(anyhow::anyhow!("not delivered: {e}")))
+                Err(JobError::retry(anyhow::anyhow!("未送达：{e}")))
             }
             Err(SendError::Uncertain(e)) => {
                 // Stays `sending` with the lease ended: the next try decides whether it may repeat.
@@ -171,7 +167,7 @@ impl Handler for MessageSend {
                     SendOutcome::Uncertain(e.clone()),
                 )
                 .await?;
-                Err(JobError::retry(anyhow::anyhow!("delivery uncertain: {e}")))
+                Err(JobError::retry(anyhow::anyhow!("送达情况不明：{e}")))
             }
             Err(SendError::Rejected(e)) => {
                 finish(
@@ -182,9 +178,7 @@ impl Handler for MessageSend {
                     SendOutcome::Rejected(e.clone()),
                 )
                 .await?;
-                Err(JobError::permanent(anyhow::anyhow!(
-                    "rejected by the channel: {e}"
-                )))
+                Err(JobError::permanent(anyhow::anyhow!("渠道拒收：{e}")))
             }
         }
     }

@@ -397,7 +397,7 @@ pub async fn create_if_missing(url: &str) -> anyhow::Result<bool> {
     match Backend::of_url(url) {
         Some(Backend::Postgres) => Ok(postgres::create_database_if_missing(url).await?),
         Some(Backend::Sqlite) => sqlite::create_if_missing(url),
-        None => anyhow::bail!("unsupported database URL"),
+        None => anyhow::bail!("不支持的数据库地址：应为 postgres://… 或 sqlite://…"),
     }
 }
 
@@ -406,7 +406,7 @@ pub async fn drop_database(url: &str) -> anyhow::Result<()> {
     match Backend::of_url(url) {
         Some(Backend::Postgres) => Ok(postgres::drop_database(url).await?),
         Some(Backend::Sqlite) => sqlite::remove(url),
-        None => anyhow::bail!("unsupported database URL"),
+        None => anyhow::bail!("不支持的数据库地址：应为 postgres://… 或 sqlite://…"),
     }
 }
 

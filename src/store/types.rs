@@ -265,6 +265,17 @@ impl JobState {
     }
 }
 
+/// A job row's state as staff read it.
+pub fn job_state_label(state: &str) -> &str {
+    match state {
+        "pending" => "等待中",
+        "running" => "运行中",
+        "done" => "已完成",
+        "failed" => "已失败",
+        other => other,
+    }
+}
+
 /// SQL naming a job row's state (`pending`, `running`, `done`, `failed`).
 pub const STATE_CASE: &str = "CASE
     WHEN status = 'Done' THEN 'done'

@@ -117,6 +117,36 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Bac
     );
 }
 
+/// Help and argument errors are Chinese: clap's own English never reaches the reader.
+#[test]
+fn help_and_argument_errors_speak_chinese() {
+    let out = revisit(&[], &["jobs", "list", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("用法：") && help.contains("选项："), "{help}");
+    assert!(
+        help.contains("<机构编码>") || help.contains("--limit <条数>"),
+        "{help}"
+    );
+    for (args, said) in [
+        (&["nope"][..], "没有命令 \"nope\""),
+        (&["jobs", "list", "--bogus"][..], "不认识的参数 --bogus"),
+        (
+            &["run-reminders", "--kind", "x"][..],
+            "可用：birthday、checkin、cycle、winback",
+        ),
+    ] {
+        let out = revisit(&[], args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("error:") && !stderr.contains("Usage"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn lint_shows_the_verdict_and_fails_on_banned_text() {
     let out = revisit(&[], &["lint", "生日快乐！全城最好的机构，保证效果"]);
@@ -125,6 +155,23 @@ fn lint_shows_the_verdict_and_fails_on_banned_text() {
     assert!(
         stdout.contains("第九条") && stdout.contains("第十六条"),
         "{stdout}"
+    );
+    // The term in its clause, once; the verdict in Chinese.
+    assert!(stdout.contains("全城【最】好的机构"), "{stdout}");
+    assert_eq!(stdout.matches("【最】").count(), 1, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("未通过合规检查") && !stderr.contains("error"),
+        "{stderr}"
+    );
+    let out = revisit(
+        &[],
+        &["lint", "张女士，祝您生日快乐，新的一岁做最好的自己！"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let out = revisit(
         &[],
@@ -162,6 +209,38 @@ async fn a_bad_setting_names_its_key() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("reminders.days_ahead"), "{stderr}");
+    assert!(stderr.contains("0 到 60"), "in Chinese: {stderr}");
+
+    // A missing file says so once; a bad TOML names its line and column; a wrong type names
+    // its key. All in Chinese.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[reminders]\ndays_ahead = 3\nchannel = \n").unwrap();
+    let typed = dir.path().join("typed.toml");
+    std::fs::write(&typed, "[reminders]\ndays_ahead = \"x\"\n").unwrap();
+    let (missing, bad, typed) = (
+        "/nope/revisit.toml".to_owned(),
+        bad.display().to_string(),
+        typed.display().to_string(),
+    );
+    let outs = tokio::task::spawn_blocking(move || {
+        [missing, bad, typed].map(|f| revisit(&[], &["--config", &f, "check"]))
+    })
+    .await
+    .unwrap();
+    let said: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    assert_eq!(said[0].matches("文件不存在").count(), 1, "{}", said[0]);
+    assert!(!said[0].contains("No such file"), "{}", said[0]);
+    assert!(said[1].contains("第 3 行第 11 列"), "{}", said[1]);
+    assert!(
+        said[2].contains("reminders.days_ahead") && said[2].contains("应为整数"),
+        "{}",
+        said[2]
+    );
+    assert!(outs.iter().all(|o| o.status.code() == Some(1)));
 }
 
 async fn import_wait_shows_progress_within_a_large_file_and_a_relative_path_works(
