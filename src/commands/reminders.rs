@@ -32,6 +32,7 @@ pub async fn run_reminders(
     }
     let since = Utc::now();
     let test_mode = scope.test_mode;
+    let scope_copy = scope.clone();
     let settings = &app.settings;
     let (job, queue) = crate::queue::scans::scan_job(settings, occasion, scope);
     let id = app
@@ -54,6 +55,9 @@ pub async fn run_reminders(
         wait::revisits_settled(app, since, Duration::from_secs(1800)).await?;
         let rows = app.store.revisits_since(since).await?;
         print_revisits(&rows);
+        if rows.is_empty() {
+            println!("   {}", nothing_new(app, occasion, &scope_copy).await?);
+        }
         let failed = rows.iter().filter(|r| r.status == "failed").count();
         if failed > 0 {
             return Err(super::Incomplete(format!(
@@ -65,9 +69,57 @@ pub async fn run_reminders(
     Ok(())
 }
 
+/// Customers of `institutions` whose birthday (solar or lunar) falls in the window that
+/// starts `today`, revisited already or not.
+pub async fn birthdays_due(
+    app: &App,
+    institutions: &[String],
+    today: NaiveDate,
+) -> anyhow::Result<usize> {
+    let window =
+        crate::domain::birthday::BirthdayWindow::new(today, app.settings.reminders.days_ahead);
+    Ok(app
+        .store
+        .birthday_candidates(institutions, &window)
+        .await?
+        .iter()
+        .filter(|c| window.kept_on(c.birthday, c.lunar_birthday).is_some())
+        .count())
+}
+
+/// Why a scan made no revisit: nobody was due, or everyone due was revisited already.
+async fn nothing_new(app: &App, occasion: Occasion, scope: &ScanScope) -> anyhow::Result<String> {
+    if occasion != Occasion::Birthday {
+        return Ok(format!(
+            "今天没有新到期的{}：没有客户到期，或到期的客户已经回访过",
+            occasion.label()
+        ));
+    }
+    let settings = &app.settings;
+    let today = scope
+        .today
+        .unwrap_or_else(|| crate::domain::birthday::local_today(Utc::now(), settings.tz()));
+    let institutions = match &scope.institution {
+        Some(code) => vec![code.clone()],
+        None => settings.app.institutions.clone(),
+    };
+    let due = birthdays_due(app, &institutions, today).await?;
+    Ok(if due == 0 {
+        format!(
+            "{today} 起 {} 天内没有客户过生日",
+            settings.reminders.days_ahead
+        )
+    } else {
+        format!(
+            "{today} 起 {} 天内过生日的 {due} 位客户都已回访过（或已达到联系频次上限）",
+            settings.reminders.days_ahead
+        )
+    })
+}
+
 pub fn print_revisits(rows: &[RevisitView]) {
     if rows.is_empty() {
-        println!("   本次没有新的回访（窗口内的客户都已回访过）");
+        println!("   本次没有新的回访");
         return;
     }
     for r in rows {

@@ -8,10 +8,7 @@ use chrono::Utc;
 use revisit_jobs::CRON_SCHEDULES;
 
 use crate::{
-    app::App,
-    cli::SendingCommand,
-    domain::birthday::{BirthdayWindow, local_today},
-    queue::scans::occasion_of,
+    app::App, cli::SendingCommand, domain::birthday::local_today, queue::scans::occasion_of,
 };
 
 /// The word an operator types to switch real sending on at a terminal.
@@ -99,14 +96,7 @@ async fn print_what_is_sent(app: &App) -> anyhow::Result<()> {
         );
     }
     let today = local_today(Utc::now(), settings.tz());
-    let window = BirthdayWindow::new(today, settings.reminders.days_ahead);
-    let due = app
-        .store
-        .birthday_candidates(&settings.app.institutions, &window)
-        .await?
-        .iter()
-        .filter(|c| window.kept_on(c.birthday, c.lunar_birthday).is_some())
-        .count();
+    let due = super::reminders::birthdays_due(app, &settings.app.institutions, today).await?;
     println!(
         "  今天起 {} 天内过生日的客户：{due} 位（已回访过的不会重复发送）",
         settings.reminders.days_ahead

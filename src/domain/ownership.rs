@@ -37,6 +37,18 @@ pub fn owner<'a>(
     }
 }
 
+/// Whether the file at `path` sits where the layout puts an institution's folder: in a folder
+/// whose parent is `institutions` or a dated folder (`2026-01-15`). Only there does an unknown
+/// folder name mean an institution that was not imported.
+pub fn in_institution_slot(path: &str) -> bool {
+    let path = std::path::Path::new(path);
+    let Some(slot) = path.parent().and_then(|folder| folder.parent()) else {
+        return false;
+    };
+    let name = slot.file_name().unwrap_or_default().to_string_lossy();
+    name == "institutions" || chrono::NaiveDate::parse_from_str(&name, "%Y-%m-%d").is_ok()
+}
+
 /// The error for a row that exists under another institution.
 pub fn belongs_elsewhere(what: &str, code: &str, owner: &str, file_institution: &str) -> String {
     format!("{what} {code} 属于机构 {owner}：{file_institution} 的文件不能修改它")
@@ -45,6 +57,18 @@ pub fn belongs_elsewhere(what: &str, code: &str, owner: &str, file_institution: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_layout_s_places_hold_institution_folders() {
+        assert!(in_institution_slot(
+            "data/import/initial/institutions/XX-9/customers.json"
+        ));
+        assert!(in_institution_slot(
+            "pending/2026-01-15/XX-9/customers_add.json"
+        ));
+        assert!(!in_institution_slot("/home/it/exports/customers.json"));
+        assert!(!in_institution_slot("customers.json"));
+    }
 
     const KNOWN: [&str; 3] = ["BJ-HA-001", "SH-ML-002", "BJ"];
 

@@ -319,17 +319,27 @@ impl Record {
 
 /// Validates one element of a file of `kind` (its raw JSON text): the typed record, or what
 /// is wrong with it.
-pub fn validate(kind: ImportKind, index: usize, raw: &RawValue) -> Result<Record, RecordError> {
+pub fn validate(
+    kind: ImportKind,
+    index: usize,
+    raw: &RawValue,
+) -> Result<Record, Vec<RecordError>> {
     let value = raw.get();
     // Only a rejected record needs its code read on its own, for the report.
-    let fail = |(field, message): FieldError| RecordError {
-        record: index,
-        key: serde_json::from_str(value)
+    let fail = |problems: Vec<FieldError>| {
+        let key = serde_json::from_str(value)
             .ok()
             .as_ref()
-            .and_then(|v| record_key_of(kind, v)),
-        field,
-        message,
+            .and_then(|v| record_key_of(kind, v));
+        problems
+            .into_iter()
+            .map(|(field, message)| RecordError {
+                record: index,
+                key: key.clone(),
+                field,
+                message,
+            })
+            .collect::<Vec<_>>()
     };
     match kind {
         ImportKind::Institutions => typed(value, institution)
@@ -401,28 +411,109 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Problem found while validating one record: field and message.
 type FieldError = (String, String);
 
-/// The typed form of one element, checked by `check`.
+/// Every problem of one record, each field once (its first problem).
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn push(&mut self, field: &str, message: impl Into<String>) {
+        if !self.0.iter().any(|(f, _)| f == field) {
+            self.0.push((field.to_owned(), message.into()));
+        }
+    }
+
+    /// The value, or its type's default with the problem noted: checking goes on, so that
+    /// staff see all of a record's problems at once; a record with any is never written.
+    fn ok<T: Default>(&mut self, r: Result<T, FieldError>) -> T {
+        r.unwrap_or_else(|(field, message)| {
+            self.push(&field, message);
+            T::default()
+        })
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Most problems reported of one record.
+const MAX_PROBLEMS: usize = 20;
+
+/// The typed form of one element, checked by `check`. A field of the wrong JSON type is
+/// noted, taken out and the element read again, so that its other fields are checked too.
 fn typed<R: DeserializeOwned, T>(
     value: &str,
-    check: fn(R) -> Result<T, FieldError>,
-) -> Result<T, FieldError> {
-    let mut de = serde_json::Deserializer::from_str(value);
-    let raw = serde_path_to_error::deserialize::<_, R>(&mut de).map_err(|e| {
+    check: fn(R, &mut Problems) -> T,
+) -> Result<T, Vec<FieldError>> {
+    let mut problems = Problems::default();
+    let mut json: Option<serde_json::Value> = None;
+    let mut text = std::borrow::Cow::Borrowed(value);
+    for _ in 0..MAX_PROBLEMS {
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let e = match serde_path_to_error::deserialize::<_, R>(&mut de) {
+            Ok(raw) => {
+                let checked = check(raw, &mut problems);
+                return problems.finish(checked);
+            }
+            Err(e) => e,
+        };
         let field = e.path().to_string();
-        (
-            if field == "." {
-                "(record)".to_owned()
-            } else {
-                field
-            },
+        let whole = field == ".";
+        let again = problems.0.iter().any(|(f, _)| *f == field);
+        problems.push(
+            if whole { "(record)" } else { &field },
             // serde echoes the bad value, which may be a phone number; the position within
             // the record is noise beside the field's name.
             mask_digit_runs(&type_error_in_words(&strip_position(
-                &e.into_inner().to_string(),
+                &e.inner().to_string(),
             ))),
-        )
-    })?;
-    check(raw)
+        );
+        let v = json.get_or_insert_with(|| serde_json::from_str(value).unwrap_or_default());
+        if whole || again || !take_out(v, e.path()) {
+            break;
+        }
+        text = std::borrow::Cow::Owned(v.to_string());
+    }
+    Err(problems.0)
+}
+
+/// Takes the field at `path` out of `value` (an array element becomes null); false when
+/// there is nothing there to take.
+fn take_out(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for s in parents {
+        let next = match s {
+            Segment::Map { key } => at.get_mut(key.as_str()),
+            Segment::Seq { index } => at.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(n) => at = n,
+            None => return false,
+        }
+    }
+    match last {
+        Segment::Map { key } => at
+            .as_object_mut()
+            .is_some_and(|o| o.remove(key.as_str()).is_some()),
+        Segment::Seq { index } => match at.get_mut(*index) {
+            Some(slot) if !slot.is_null() => {
+                *slot = serde_json::Value::Null;
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// serde's "invalid type: integer `5`, expected a string", "missing field `x`" and "unknown
@@ -650,26 +741,26 @@ struct RawInstitution {
     timezone: Option<String>,
 }
 
-fn institution(r: RawInstitution) -> Result<Institution, FieldError> {
-    let timezone = optional("timezone", r.timezone)?;
+fn institution(r: RawInstitution, p: &mut Problems) -> Institution {
+    let timezone = p.ok(optional("timezone", r.timezone));
     if let Some(tz) = &timezone
         && tz.parse::<chrono_tz::Tz>().is_err()
     {
-        return err(
+        p.push(
             "timezone",
             format!("{tz:?} 不是 IANA 时区名（如 Asia/Shanghai）"),
         );
     }
-    Ok(Institution {
-        code: institution_code("institution_code", r.institution_code)?,
-        name: required("name", r.name)?,
-        kind: optional("type", r.kind)?,
-        address: long_text("address", r.address)?,
-        phone: optional("phone", r.phone)?,
-        email: optional("email", r.email)?,
-        status: status("status", r.status, "active")?,
+    Institution {
+        code: p.ok(institution_code("institution_code", r.institution_code)),
+        name: p.ok(required("name", r.name)),
+        kind: p.ok(optional("type", r.kind)),
+        address: p.ok(long_text("address", r.address)),
+        phone: p.ok(optional("phone", r.phone)),
+        email: p.ok(optional("email", r.email)),
+        status: p.ok(status("status", r.status, "active")),
         timezone,
-    })
+    }
 }
 
 #[derive(Deserialize)]
@@ -683,15 +774,15 @@ struct RawDoctor {
     status: Option<String>,
 }
 
-fn doctor(r: RawDoctor) -> Result<Doctor, FieldError> {
-    Ok(Doctor {
-        code: code("doctor_code", r.doctor_code)?,
-        institution_code: optional("institution_code", r.institution_code)?,
-        name: required("name", r.name)?,
-        title: optional("title", r.title)?,
-        specialties: list("specialties", r.specialties)?,
-        status: status("status", r.status, "active")?,
-    })
+fn doctor(r: RawDoctor, p: &mut Problems) -> Doctor {
+    Doctor {
+        code: p.ok(code("doctor_code", r.doctor_code)),
+        institution_code: p.ok(optional("institution_code", r.institution_code)),
+        name: p.ok(required("name", r.name)),
+        title: p.ok(optional("title", r.title)),
+        specialties: p.ok(list("specialties", r.specialties)),
+        status: p.ok(status("status", r.status, "active")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -706,43 +797,41 @@ struct RawProject {
     status: Option<String>,
 }
 
-fn project(r: RawProject) -> Result<Project, FieldError> {
-    let followup_days = match r.followup_days {
-        Some(days) => {
-            let text = days
-                .iter()
+fn project(r: RawProject, p: &mut Problems) -> Project {
+    let followup_days = r.followup_days.and_then(|days| {
+        let text = days
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let days = p.ok(super::followup::parse_days(&text)
+            .map(Some)
+            .map_err(|e| ("followup_days".to_owned(), e)))?;
+        Some(
+            days.iter()
                 .map(i64::to_string)
                 .collect::<Vec<_>>()
-                .join(",");
-            let days =
-                super::followup::parse_days(&text).map_err(|e| ("followup_days".to_owned(), e))?;
-            Some(
-                days.iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-        }
-        None => None,
-    };
+                .join(","),
+        )
+    });
     if let Some(days) = r.cycle_days
         && !(1..=3650).contains(&days)
     {
-        return err("cycle_days", format!("{days} 不在 1 到 3650 天之间"));
+        p.push("cycle_days", format!("{days} 不在 1 到 3650 天之间"));
     }
-    Ok(Project {
-        code: code("project_code", r.project_code)?,
-        name: required("name", r.name)?,
-        category: optional("category", r.category)?,
-        standard_price_cents: r
+    Project {
+        code: p.ok(code("project_code", r.project_code)),
+        name: p.ok(required("name", r.name)),
+        category: p.ok(optional("category", r.category)),
+        standard_price_cents: p.ok(r
             .standard_price
-            .map(|p| cents("standard_price", p))
-            .transpose()?,
+            .map(|v| cents("standard_price", v))
+            .transpose()),
         cycle_days: r.cycle_days,
         followup_days,
-        description: long_text("description", r.description)?,
-        status: status("status", r.status, "active")?,
-    })
+        description: p.ok(long_text("description", r.description)),
+        status: p.ok(status("status", r.status, "active")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -756,19 +845,19 @@ struct RawProduct {
     status: Option<String>,
 }
 
-fn product(r: RawProduct) -> Result<Product, FieldError> {
-    Ok(Product {
-        code: code("product_code", r.product_code)?,
-        name: required("name", r.name)?,
-        category: optional("category", r.category)?,
-        brand: optional("brand", r.brand)?,
-        specification: optional("specification", r.specification)?,
-        price_cents: r.price.map(|p| cents("price", p)).transpose()?,
-        status: status("status", r.status, "active")?,
-    })
+fn product(r: RawProduct, p: &mut Problems) -> Product {
+    Product {
+        code: p.ok(code("product_code", r.product_code)),
+        name: p.ok(required("name", r.name)),
+        category: p.ok(optional("category", r.category)),
+        brand: p.ok(optional("brand", r.brand)),
+        specification: p.ok(optional("specification", r.specification)),
+        price_cents: p.ok(r.price.map(|v| cents("price", v)).transpose()),
+        status: p.ok(status("status", r.status, "active")),
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct RawPerson {
     name: Option<String>,
     gender: Option<String>,
@@ -793,64 +882,82 @@ struct RawCustomer {
     referrer_code: Option<String>,
 }
 
-fn customer(r: RawCustomer) -> Result<Customer, FieldError> {
-    let code = code("customer_code", r.customer_code)?;
-    let Some(p) = r.person else {
-        return err("person", "必填");
+fn customer(r: RawCustomer, p: &mut Problems) -> Customer {
+    let code = p.ok(code("customer_code", r.customer_code));
+    let missing = r.person.is_none();
+    let person = r.person.unwrap_or_else(|| {
+        p.push("person", "必填");
+        RawPerson::default()
+    });
+    let referrer_code = p.ok(optional_code("referrer_code", r.referrer_code));
+    if !code.is_empty() && referrer_code.as_deref() == Some(code.as_str()) {
+        p.push("referrer_code", "不能是客户自己的编号");
+    }
+    let name = if missing {
+        String::new()
+    } else {
+        p.ok(required("person.name", person.name))
     };
-    let referrer_code = optional_code("referrer_code", r.referrer_code)?;
-    if referrer_code.as_deref() == Some(code.as_str()) {
-        return err("referrer_code", "不能是客户自己的编号");
-    }
-    let name = required("person.name", p.name)?;
     if name.chars().count() > 50 {
-        return err("person.name", "超过 50 个字，不像是姓名");
+        p.push("person.name", "超过 50 个字，不像是姓名");
     }
-    let phone_raw = required("person.phone", p.phone)?;
-    let phone = normalize_phone(&phone_raw)
-        .ok_or_else(|| ("person.phone".to_owned(), "不是手机号".to_owned()))?;
-    let birthday = match optional("person.birthday", p.birthday)? {
-        Some(text) => {
-            let day = date("person.birthday", &text)?;
+    let phone = if missing {
+        String::new()
+    } else {
+        let raw = p.ok(required("person.phone", person.phone));
+        if raw.is_empty() {
+            String::new()
+        } else {
+            p.ok(normalize_phone(&raw)
+                .ok_or_else(|| ("person.phone".to_owned(), "不是手机号".to_owned())))
+        }
+    };
+    let birthday = p
+        .ok(optional("person.birthday", person.birthday))
+        .and_then(|text| {
+            let day = p.ok(date("person.birthday", &text).map(Some))?;
             if day.year() < 1900 || day > chrono::Utc::now().date_naive() {
-                return err(
+                p.push(
                     "person.birthday",
                     format!("{text} 不是可能的生日（早于 1900 年或在今天之后）"),
                 );
+                return None;
             }
             Some(day)
-        }
-        None => None,
-    };
-    let lunar_birthday = optional("person.lunar_birthday", p.lunar_birthday)?
-        .map(|text| {
-            super::lunar::LunarBirthday::parse(&text)
-                .map_err(|e| ("person.lunar_birthday".to_owned(), e))
-        })
-        .transpose()?;
-    if let Some(g) = &p.gender
+        });
+    let lunar_birthday = p
+        .ok(optional("person.lunar_birthday", person.lunar_birthday))
+        .and_then(|text| {
+            p.ok(super::lunar::LunarBirthday::parse(&text)
+                .map(Some)
+                .map_err(|e| ("person.lunar_birthday".to_owned(), e)))
+        });
+    if let Some(g) = &person.gender
         && !matches!(g.trim(), "男" | "女" | "其他" | "")
     {
-        return err("person.gender", format!("{g:?} 应为 男、女 或 其他"));
+        p.push("person.gender", format!("{g:?} 应为 男、女 或 其他"));
     }
-    Ok(Customer {
+    Customer {
         code,
         person: Person {
             name,
-            gender: optional("person.gender", p.gender)?,
+            gender: p.ok(optional("person.gender", person.gender)),
             birthday,
             lunar_birthday,
             phone,
         },
-        vip_level: optional("vip_level", r.vip_level)?,
-        source: optional("source", r.source)?,
-        tags: list("tags", r.tags)?,
-        notes: long_text("notes", r.notes)?,
+        vip_level: p.ok(optional("vip_level", r.vip_level)),
+        source: p.ok(optional("source", r.source)),
+        tags: p.ok(list("tags", r.tags)),
+        notes: p.ok(long_text("notes", r.notes)),
         opted_out: r.opted_out,
-        wecom_external_userid: optional_code("wecom_external_userid", r.wecom_external_userid)?,
-        wecom_userid: optional_code("wecom_userid", r.wecom_userid)?,
+        wecom_external_userid: p.ok(optional_code(
+            "wecom_external_userid",
+            r.wecom_external_userid,
+        )),
+        wecom_userid: p.ok(optional_code("wecom_userid", r.wecom_userid)),
         referrer_code,
-    })
+    }
 }
 
 #[derive(Deserialize)]
@@ -879,67 +986,81 @@ struct RawConsumption {
     doctor_code: Option<String>,
 }
 
-fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
-    let order_number = code("order_number", r.order_number)?;
-    let customer_code = code("customer_code", r.customer_code)?;
-    let order_date = date("order_date", &required("order_date", r.order_date)?)?;
-    plausible_business_date("order_date", order_date)?;
+fn consumption(r: RawConsumption, p: &mut Problems) -> ConsumptionRecord {
+    let order_number = p.ok(code("order_number", r.order_number));
+    let customer_code = p.ok(code("customer_code", r.customer_code));
+    let order_date = p
+        .ok(required("order_date", r.order_date).map(Some))
+        .and_then(|text| p.ok(date("order_date", &text).map(Some)))
+        .inspect(|d| {
+            if let Err((f, m)) = plausible_business_date("order_date", *d) {
+                p.push(&f, m);
+            }
+        })
+        .unwrap_or_default();
     if r.items.is_empty() {
-        return err("items", "消费记录至少要有一条明细");
+        p.push("items", "消费记录至少要有一条明细");
     }
     if r.items.len() > MAX_ITEMS {
-        return err(
+        p.push(
             "items",
             format!("有 {} 条明细，最多 {MAX_ITEMS} 条", r.items.len()),
         );
     }
-    let record_doctor = optional("doctor_code", r.doctor_code)?;
-    let mut items = Vec::with_capacity(r.items.len());
-    for (i, it) in r.items.into_iter().enumerate() {
+    let record_doctor = p.ok(optional("doctor_code", r.doctor_code));
+    let problems_before_items = p.0.len();
+    let mut items = Vec::with_capacity(r.items.len().min(MAX_ITEMS));
+    for (i, it) in r.items.into_iter().enumerate().take(MAX_ITEMS) {
         let f = |name: &str| format!("items[{i}].{name}");
-        let item_type = required(&f("item_type"), it.item_type)?;
-        if item_type != "project" && item_type != "product" {
-            return err(
+        let item_type = p.ok(required(&f("item_type"), it.item_type));
+        if !item_type.is_empty() && item_type != "project" && item_type != "product" {
+            p.push(
                 &f("item_type"),
                 format!("{item_type:?} 应为 project（项目）或 product（产品）"),
             );
         }
-        let quantity = it
+        let quantity = p.ok(it
             .quantity
-            .ok_or_else(|| (f("quantity"), "必填".to_owned()))?;
-        if quantity <= 0 {
-            return err(&f("quantity"), format!("{quantity} 不是正数数量"));
+            .ok_or_else(|| (f("quantity"), "必填".to_owned())));
+        if it.quantity.is_some() && quantity <= 0 {
+            p.push(&f("quantity"), format!("{quantity} 不是正数数量"));
         }
         if let Some(d) = it.discount
             && !(0.0..=1.0).contains(&d)
         {
-            return err(&f("discount"), format!("{d} 不是 0 到 1 之间的折扣率"));
+            p.push(&f("discount"), format!("{d} 不是 0 到 1 之间的折扣率"));
         }
-        let unit = it
+        let unit = p.ok(it
             .unit_price
-            .ok_or_else(|| (f("unit_price"), "必填".to_owned()))?;
-        let actual = it
+            .ok_or_else(|| (f("unit_price"), "必填".to_owned())));
+        let actual = p.ok(it
             .actual_price
-            .ok_or_else(|| (f("actual_price"), "必填".to_owned()))?;
+            .ok_or_else(|| (f("actual_price"), "必填".to_owned())));
         items.push(ConsumptionItem {
             item_type,
-            item_code: code(&f("item_code"), it.item_code)?,
-            item_name: required(&f("item_name"), it.item_name)?,
+            item_code: p.ok(code(&f("item_code"), it.item_code)),
+            item_name: p.ok(required(&f("item_name"), it.item_name)),
             quantity,
-            unit_price_cents: cents(&f("unit_price"), unit)?,
+            unit_price_cents: p.ok(cents(&f("unit_price"), unit)),
             discount: it.discount,
-            actual_price_cents: cents(&f("actual_price"), actual)?,
-            doctor_code: optional(&f("doctor_code"), it.doctor_code)?
+            actual_price_cents: p.ok(cents(&f("actual_price"), actual)),
+            doctor_code: p
+                .ok(optional(&f("doctor_code"), it.doctor_code))
                 .or_else(|| record_doctor.clone()),
         });
     }
-    let total = r
-        .total_amount
-        .ok_or_else(|| ("total_amount".to_owned(), "必填".to_owned()))?;
-    let total_amount_cents = cents("total_amount", total)?;
+    let total_amount_cents = p
+        .ok(r
+            .total_amount
+            .ok_or_else(|| ("total_amount".to_owned(), "必填".to_owned()))
+            .and_then(|t| cents("total_amount", t))
+            .map(Some))
+        .unwrap_or_default();
     let sum: i64 = items.iter().map(|i| i.actual_price_cents).sum();
-    if sum != total_amount_cents {
-        return err(
+    // The sum means something only when every item's amount could be read.
+    let items_read = p.0.len() == problems_before_items;
+    if items_read && r.total_amount.is_some() && sum != total_amount_cents {
+        p.push(
             "total_amount",
             format!(
                 "{} 不等于各明细实付金额 actual_price 之和 {}",
@@ -948,15 +1069,15 @@ fn consumption(r: RawConsumption) -> Result<ConsumptionRecord, FieldError> {
             ),
         );
     }
-    Ok(ConsumptionRecord {
+    ConsumptionRecord {
         order_number,
         customer_code,
         order_date,
         items,
         total_amount_cents,
-        payment_method: optional("payment_method", r.payment_method)?,
-        status: status("status", r.status, "completed")?,
-    })
+        payment_method: p.ok(optional("payment_method", r.payment_method)),
+        status: p.ok(status("status", r.status, "completed")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -973,31 +1094,38 @@ struct RawConsultation {
     outcome: Option<String>,
 }
 
-fn consultation(r: RawConsultation) -> Result<Consultation, FieldError> {
-    let own_code = code("consultation_code", r.consultation_code)?;
-    let customer_code = code("customer_code", r.customer_code)?;
-    let consult_date = date("consult_date", &required("consult_date", r.consult_date)?)?;
-    plausible_business_date("consult_date", consult_date)?;
-    let project_codes = list("project_codes", r.project_codes)?;
-    for (i, p) in project_codes.iter().enumerate() {
-        if p.chars().any(char::is_whitespace) {
-            return err(
+fn consultation(r: RawConsultation, p: &mut Problems) -> Consultation {
+    let own_code = p.ok(code("consultation_code", r.consultation_code));
+    let customer_code = p.ok(code("customer_code", r.customer_code));
+    let consult_date = p
+        .ok(required("consult_date", r.consult_date).map(Some))
+        .and_then(|text| p.ok(date("consult_date", &text).map(Some)))
+        .inspect(|d| {
+            if let Err((f, m)) = plausible_business_date("consult_date", *d) {
+                p.push(&f, m);
+            }
+        })
+        .unwrap_or_default();
+    let project_codes = p.ok(list("project_codes", r.project_codes));
+    for (i, code) in project_codes.iter().enumerate() {
+        if code.chars().any(char::is_whitespace) {
+            p.push(
                 &format!("project_codes[{i}]"),
-                format!("{p:?} 中间有空格，编码不能含空格"),
+                format!("{code:?} 中间有空格，编码不能含空格"),
             );
         }
     }
-    Ok(Consultation {
+    Consultation {
         code: own_code,
         customer_code,
         consult_date,
-        channel: optional("channel", r.channel)?,
-        consultant: optional("consultant", r.consultant)?,
-        doctor_code: optional("doctor_code", r.doctor_code)?,
+        channel: p.ok(optional("channel", r.channel)),
+        consultant: p.ok(optional("consultant", r.consultant)),
+        doctor_code: p.ok(optional("doctor_code", r.doctor_code)),
         project_codes,
-        content: long_text("content", r.content)?,
-        outcome: optional("outcome", r.outcome)?,
-    })
+        content: p.ok(long_text("content", r.content)),
+        outcome: p.ok(optional("outcome", r.outcome)),
+    }
 }
 
 /// A day something happened at a clinic: not in the future (a day of slack for exports made in
@@ -1016,6 +1144,28 @@ fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_problem_of_a_record_is_reported_once() {
+        let json = r#"[{"customer_code":"C 1","person":{"name":"","phone":"12","birthday":"1990-13-01","gender":5},"tags":"vip"}]"#;
+        let p = parse(ImportKind::Customers, json);
+        let got: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "person.gender",
+                "tags",
+                "customer_code",
+                "person.name",
+                "person.phone",
+                "person.birthday"
+            ],
+            "{:?}",
+            p.errors
+        );
+        assert!(p.errors.iter().all(|e| e.record == 0));
+        assert!(p.records.is_empty());
+    }
 
     #[test]
     fn a_wrong_type_is_said_in_chinese() {
@@ -1056,7 +1206,7 @@ mod tests {
                         records.push(index, record);
                     }
                 },
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             }
         })
         .map_err(|e| FileError {
@@ -1288,8 +1438,13 @@ mod tests {
             vec![
                 (1, "total_amount"),
                 (2, "order_date"),
+                // Every problem of a record, not only its first.
                 (3, "items[0].unit_price"),
+                (3, "items[0].actual_price"),
+                (3, "total_amount"),
                 (4, "items[0].unit_price"),
+                (4, "items[0].actual_price"),
+                (4, "total_amount"),
                 (5, "customer_code"),
                 (6, "total_amount"),
                 (7, "payment_method"),
@@ -1302,9 +1457,9 @@ mod tests {
             p.errors[2].message
         );
         assert!(
-            p.errors[4].message.contains("U+0000"),
+            p.errors[8].message.contains("U+0000"),
             "{}",
-            p.errors[4].message
+            p.errors[8].message
         );
     }
 

@@ -51,19 +51,7 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
             detail: format!("不可用（请先运行 revisit init）：{e}"),
         },
     });
-    out.push(CheckResult {
-        name: "LLM",
-        ok: Some(true),
-        detail: if app.settings.llm_enabled() {
-            format!(
-                "{}（{}）",
-                app.settings.llm.model,
-                redact_url(&app.settings.llm.api_url)
-            )
-        } else {
-            "未配置 LLM_API_KEY：使用模板话术".to_owned()
-        },
-    });
+    out.push(llm_check(app).await);
     out.push(CheckResult {
         name: "发送渠道",
         ok: Some(true),
@@ -81,14 +69,95 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
             _ => "console（测试模式：只显示，不发送）".to_owned(),
         },
     });
-    out.push(clickhouse_check(app).await);
-    out.push(vectors_check(app).await);
-    out.push(graph_check(app).await);
+    out.push(sending_check(app).await);
+    let projections = [
+        clickhouse_check(app).await,
+        vectors_check(app).await,
+        graph_check(app).await,
+    ];
+    // A projection is only kept up to date by a running worker: without one, "caught up"
+    // is true only until the next change.
+    let syncing = live_workers(
+        app,
+        <revisit_jobs::ProjectionSync as revisit_jobs::Job>::QUEUE,
+    )
+    .await;
+    for mut p in projections {
+        if p.ok == Some(true) && syncing == Some(0) {
+            p.ok = None;
+            p.detail
+                .push_str("；没有运行中的 worker，之后的变更不会同步（请运行 revisit worker）");
+        }
+        out.push(p);
+    }
     // Whatever a line quotes (a URL, a driver's error), no credential leaves in it.
     for r in &mut out {
         r.detail = crate::domain::privacy::redact_secrets(&r.detail);
     }
     out
+}
+
+/// Workers alive (a heartbeat within the dead-worker timeout) that serve `queue`.
+async fn live_workers(app: &App, queue: &str) -> Option<i64> {
+    let w = &app.settings.worker;
+    let within = std::time::Duration::from_secs(w.heartbeat_secs * w.missed_heartbeats as u64);
+    app.store.live_workers(queue, within).await.ok()
+}
+
+/// The LLM: asked whether it answers, not only whether it is configured.
+async fn llm_check(app: &App) -> CheckResult {
+    let name = "LLM";
+    if !app.settings.llm_enabled() {
+        return CheckResult {
+            name,
+            ok: None,
+            detail: "未配置 LLM_API_KEY：使用模板话术".to_owned(),
+        };
+    }
+    let at = format!(
+        "{}（{}）",
+        app.settings.llm.model,
+        redact_url(&app.settings.llm.api_url)
+    );
+    match app.llm.reachable().await {
+        Ok(()) => CheckResult {
+            name,
+            ok: Some(true),
+            detail: format!("{at}，有应答"),
+        },
+        Err(why) => CheckResult {
+            name,
+            ok: Some(false),
+            detail: format!("{at}：{why}；在它恢复前，话术会重试，最终改用模板"),
+        },
+    }
+}
+
+/// Real sending: on (since when, by whom) or off (test mode only).
+async fn sending_check(app: &App) -> CheckResult {
+    let name = "正式发送";
+    match app.store.sending_state().await {
+        Ok(s) if s.live => CheckResult {
+            name,
+            ok: Some(true),
+            detail: format!(
+                "已开启（{}，{}）；关闭：revisit sending off",
+                app.settings.local_time(s.changed_at),
+                s.changed_by.strip_prefix("cli:").unwrap_or(&s.changed_by)
+            ),
+        },
+        Ok(_) => CheckResult {
+            name,
+            ok: None,
+            detail: "未开启：只以测试模式生成和显示，不发给客户（确认后运行 revisit sending on）"
+                .to_owned(),
+        },
+        Err(e) => CheckResult {
+            name,
+            ok: Some(false),
+            detail: format!("无法读取：{e}"),
+        },
+    }
 }
 
 /// PostgreSQL's connections: its limit, what is open, and what one more worker would take.

@@ -86,23 +86,26 @@ fn check_within(path: &Path, kind: ImportKind, limit: u64) -> Result<Checked, Fi
             ..Checked::default()
         };
         let mut first_of: HashMap<String, usize> = HashMap::new();
-        let reject = |checked: &mut Checked, e: RecordError| {
+        // One rejected record, with every problem it has.
+        let reject = |checked: &mut Checked, errors: Vec<RecordError>| {
             checked.rejected += 1;
-            checked.skip.insert(e.record);
-            if checked.errors.len() < MAX_REPORTED_ERRORS {
-                checked.errors.push(e);
+            for e in errors {
+                checked.skip.insert(e.record);
+                if checked.errors.len() < MAX_REPORTED_ERRORS {
+                    checked.errors.push(e);
+                }
             }
         };
         let read = for_each_record_skipping(file, &oversized, limit, |index, value| {
             if oversized_at.contains(&index) {
                 let e = json_stream::oversized(index);
-                return reject(&mut checked, RecordError::whole(index, e.0));
+                return reject(&mut checked, vec![RecordError::whole(index, e.0)]);
             }
             match validate(kind, index, value) {
                 Ok(record) => match first_of.get(record.key()) {
                     Some(first) => reject(
                         &mut checked,
-                        duplicate_error(kind, index, record.key(), *first),
+                        vec![duplicate_error(kind, index, record.key(), *first)],
                     ),
                     None => {
                         first_of.insert(record.key().to_owned(), index);

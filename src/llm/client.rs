@@ -105,6 +105,33 @@ impl LlmClient {
         &self.settings.model
     }
 
+    /// Whether the LLM answers: `GET …/models` beside the chat URL (every OpenAI-compatible
+    /// API has it), with the key. A server without that path still answered; a refused key or
+    /// no answer at all is the error, in Chinese.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let mut url = reqwest::Url::parse(&self.settings.api_url).map_err(|e| e.to_string())?;
+        if let Some(base) = url.path().strip_suffix("/chat/completions") {
+            let models = format!("{base}/models");
+            url.set_path(&models);
+        }
+        let mut request = self.http.get(url).timeout(Duration::from_secs(10));
+        if !self.settings.api_key.is_empty() {
+            request = request.bearer_auth(self.settings.api_key.expose());
+        }
+        match request.send().await {
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Err(format!(
+                "密钥被拒绝（HTTP {}）：请检查 LLM_API_KEY",
+                r.status().as_u16()
+            )),
+            Ok(_) => Ok(()),
+            Err(e) if e.is_timeout() => Err("10 秒内没有应答".to_owned()),
+            Err(e) => Err(format!(
+                "无法连接：{}",
+                crate::domain::privacy::redact_secrets(&e.to_string())
+            )),
+        }
+    }
+
     /// One chat completion: the system and user prompts in, the answer's text out.
     pub async fn complete(&self, system: &str, user: &str) -> Result<String, LlmError> {
         let _slot = self

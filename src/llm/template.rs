@@ -19,7 +19,7 @@ pub fn message(ctx: &GreetingContext, max_chars: usize) -> String {
                 // "昨天", or the date and the day count since: never "已经1天了".
                 candidates.push(if n == 1 {
                     format!(
-                        "{who}，您好！您昨天在{inst}做了{}，今天感觉还好吗？如有任何不适，请及时联系我们。",
+                        "{who}，您好！您昨天在{inst}做了{}，今天恢复得还好吗？如有任何不适，请及时联系我们。",
                         t.item_name
                     )
                 } else {

@@ -314,6 +314,10 @@ pub trait Repository:
     /// (pending, failed) jobs.
     async fn queue_summary(&self) -> StoreResult<(i64, i64)>;
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()>;
+    /// The latest check a worker recorded (`system.health`): when, and its lines.
+    async fn latest_health(
+        &self,
+    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>>;
 
     // ---- projections -------------------------------------------------------------------------
     /// Records that this deployment keeps `projection` (idempotent).

@@ -104,16 +104,24 @@ pub struct WriteContext {
 impl WriteContext {
     /// `Err` names the folder's institution when it is not known. A store raises it only when
     /// the file has records to write: a file logged as failed needs no context.
+    ///
+    /// A folder that is no known institution and does not stand where the layout puts one
+    /// (`institutions/<code>/`, `pending/<date>/<code>/`) is just where the file was saved
+    /// (`exports/customers.json`): each record's institution comes from its code's prefix.
     pub fn new(
         institutions: HashMap<String, i64>,
         folder: Option<&str>,
+        path: &str,
         source_seq: i32,
     ) -> Result<Self, String> {
         let folder = match folder {
-            Some(code) => Some((
-                code.to_owned(),
-                *institutions.get(code).ok_or_else(|| code.to_owned())?,
-            )),
+            Some(code) => match institutions.get(code) {
+                Some(id) => Some((code.to_owned(), *id)),
+                None if crate::domain::ownership::in_institution_slot(path) => {
+                    return Err(code.to_owned());
+                }
+                None => None,
+            },
             None => None,
         };
         Ok(Self {

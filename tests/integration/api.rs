@@ -543,11 +543,38 @@ async fn staff_meet_limits_and_never_see_secrets(backend: Backend) {
     assert_eq!(st, StatusCode::OK, "another token has its own allowance");
 
     // The system check: the admin sees where things are (credentials redacted), staff only
-    // whether each part works.
+    // whether each part works. What the workers use (the LLM, the channel) is what a worker
+    // last found, not this server's settings; before any worker checked, it says so.
+    let (_, before) = s.get("/api/v1/system/check", Some(&admin)).await;
+    assert!(before.to_string().contains("还没有 worker 报告过"), "{before}");
+    let workers = env.start_workers(vec![revisit_jobs::SystemHealth::QUEUE]);
+    let id = revisit::store::enqueue(
+        env.store(),
+        &env.app.settings,
+        &revisit_jobs::SystemHealth::default(),
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    eventually(Duration::from_secs(30), "the workers' check", || async {
+        (env.job(&id).await.state == "done").then_some(())
+    })
+    .await;
+    workers.stop().await;
     let (st, admin_check) = s.get("/api/v1/system/check", Some(&admin)).await;
     assert_eq!(st, StatusCode::OK);
     let text = admin_check.to_string();
     assert!(text.contains("llm.example.com"), "{text}");
+    assert!(text.contains("worker 于"), "{text}");
+    // llm.example.com cannot be reached from here: not ✅ for an LLM never reached.
+    let llm = admin_check
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "LLM")
+        .unwrap();
+    assert_eq!(llm["ok"], json!(false), "{llm}");
     assert!(!text.contains("sk-leak"), "{text}");
     let (_, staff_check) = s.get("/api/v1/system/check", Some(&bj)).await;
     let text = staff_check.to_string();

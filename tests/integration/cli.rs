@@ -13,7 +13,59 @@ crate::on_both_backends!(
     import_wait_exits_3_when_a_file_or_a_record_is_rejected,
     run_reminders_wait_exits_3_when_a_revisit_fails,
     a_command_that_did_not_do_what_was_asked_exits_non_zero_in_chinese,
+    check_claims_only_what_it_verified,
 );
+
+/// `revisit check` marks ✅ only what it verified: an LLM that answers (one that does not is
+/// ❌), real sending only once switched on, a projection only while a worker keeps it synced.
+/// When nobody was due, run-reminders says so rather than "all revisited".
+async fn check_claims_only_what_it_verified(backend: Backend) {
+    let llm = MockServer::start(std::sync::Arc::new(|_, _| {
+        (200, vec![], serde_json::json!({"data": []}))
+    }))
+    .await;
+    let env = TestEnv::fresh(backend, &[]).await;
+    let line = |stdout: &str, name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!(" {name}:")))
+            .unwrap_or_else(|| panic!("no {name} line: {stdout}"))
+            .to_owned()
+    };
+    let answering = [("LLM_API_URL", llm.url.as_str()), ("LLM_API_KEY", "sk-test")];
+    let (_, stdout, _) = run_cli_with(&env, &answering, args(&["check"]), None).await;
+    assert!(line(&stdout, "LLM").starts_with("✅"), "{stdout}");
+    assert!(llm.count() >= 1, "the LLM was asked");
+    assert!(line(&stdout, "正式发送").contains("未开启"), "{stdout}");
+    let vectors = line(&stdout, "Qdrant");
+    assert!(
+        !vectors.starts_with("✅") && vectors.contains("没有运行中的 worker"),
+        "{vectors}"
+    );
+    let dead = free_addr();
+    let unreachable = [
+        ("LLM_API_URL", &*format!("http://{dead}/v1/chat/completions")),
+        ("LLM_API_KEY", "sk-test"),
+    ];
+    let (code, stdout, _) = run_cli_with(&env, &unreachable, args(&["check"]), None).await;
+    assert!(line(&stdout, "LLM").starts_with("❌"), "{stdout}");
+    assert_eq!(code, Some(1), "{stdout}");
+
+    // Nobody has a birthday in the window: said so, not "all revisited".
+    let tree = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
+    import_tree(&env, tree.path()).await;
+    let mut worker = worker_daemon(&env, &[], &[]);
+    let (code, stdout, stderr) = run_cli(
+        &env,
+        args(&["run-reminders", "--test-mode", "--wait"]),
+        None,
+    )
+    .await;
+    worker.kill().await.unwrap();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("天内没有客户过生日"), "{stdout}");
+    assert!(!stdout.contains("都已回访过"), "{stdout}");
+}
 
 /// Each command that could not do what it was asked says so in Chinese and exits non-zero:
 /// 3 when it did part of it (approvals naming ids not waiting), 1 when it did nothing.
@@ -109,7 +161,7 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Bac
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("已取消"), "{stderr}");
     assert_eq!(
         env.count("SELECT count(*) FROM institutions").await,
         1,

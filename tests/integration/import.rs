@@ -94,8 +94,10 @@ async fn bad_records_are_reported_and_valid_ones_land_and_reimport_changes_nothi
 
 async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backend) {
     let env = TestEnv::new(backend, &[]).await;
+    // In the layout's place for an institution's folder: the folder names the institution.
+    // (A folder elsewhere is just where the file was saved; see import_rules.)
     let dir = write_tree(&[(
-        "XX-999/customers.json",
+        "institutions/XX-999/customers.json",
         &customers_json(&[("XX-999-C1", "张丽", "1990-05-15", "13800138000")]),
     )]);
     let workers = env.start_workers(vec![revisit_jobs::ImportFile::QUEUE]);

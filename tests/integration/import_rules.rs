@@ -18,7 +18,46 @@ crate::on_both_backends!(
     a_record_the_database_refuses_is_rejected_and_the_rest_land_without_retries,
     a_corrected_order_s_items_replace_its_old_items,
     a_shared_phone_changes_nothing_another_institution_knows,
+    a_file_saved_outside_the_layout_takes_each_institution_from_the_codes,
 );
+
+/// A chain's IT person saves an export as `exports/customers.json` and imports it: `exports`
+/// is no institution, so each record goes to the institution its code starts with; a record
+/// whose code starts with none is rejected with the reason, and the rest land.
+async fn a_file_saved_outside_the_layout_takes_each_institution_from_the_codes(backend: Backend) {
+    let env = TestEnv::new(backend, &[]).await;
+    let first = write_tree(&[("common/institutions.json", INSTITUTIONS)]);
+    import_tree(&env, first.path()).await;
+    let rows = serde_json::json!([
+        customer("BJ-HA-001-C1", "张丽", "13800000001"),
+        customer("SH-ML-002-C1", "李娜", "13800000002"),
+        customer("C-NO-PREFIX", "王芳", "13800000003")
+    ])
+    .to_string();
+    let tree = write_tree(&[("exports/customers.json", &rows)]);
+    let batch = import_tree(&env, &tree.path().join("exports/customers.json")).await;
+    let log = &env.store().import_log(&batch).await.unwrap()[0];
+    assert_eq!((log.inserted, log.rejected), (2, 1), "{:?}", log.errors);
+    assert_eq!(log.errors[0].key.as_deref(), Some("C-NO-PREFIX"));
+    assert!(
+        log.errors[0].message.contains("无法判断"),
+        "{:?}",
+        log.errors
+    );
+    let owners: Vec<(String, String)> = env
+        .rows(
+            "SELECT c.code, i.code FROM customers c JOIN institutions i ON i.id = c.institution_id
+             ORDER BY c.code",
+        )
+        .await;
+    assert_eq!(
+        owners,
+        [
+            ("BJ-HA-001-C1".to_owned(), "BJ-HA-001".to_owned()),
+            ("SH-ML-002-C1".to_owned(), "SH-ML-002".to_owned())
+        ]
+    );
+}
 
 fn customer(code: &str, name: &str, phone: &str) -> serde_json::Value {
     serde_json::json!({"customer_code": code,

@@ -232,9 +232,12 @@ pub struct CheckItem {
 )]
 pub async fn check(State(app): State<Arc<App>>, caller: Caller) -> Json<Vec<CheckItem>> {
     let admin = caller.is_admin();
+    let mut lines = run_checks(&app).await;
+    if !app.runs_workers.load(std::sync::atomic::Ordering::Relaxed) {
+        from_the_workers(&app, &mut lines).await;
+    }
     Json(
-        run_checks(&app)
-            .await
+        lines
             .into_iter()
             .map(|r| CheckItem {
                 name: r.name.to_owned(),
@@ -250,6 +253,38 @@ pub async fn check(State(app): State<Arc<App>>, caller: Caller) -> Json<Vec<Chec
             })
             .collect(),
     )
+}
+
+/// The lines about what the workers use (the LLM, the channel): this process's settings may
+/// not be theirs, so they are read from the check a worker last recorded (`system.health`,
+/// every 30 minutes), with its time.
+async fn from_the_workers(app: &App, lines: &mut [crate::handlers::CheckResult]) {
+    const WORKER_SIDE: [&str; 2] = ["LLM", "发送渠道"];
+    let recorded = app.store.latest_health().await.ok().flatten();
+    for line in lines.iter_mut().filter(|l| WORKER_SIDE.contains(&l.name)) {
+        let theirs = recorded.as_ref().and_then(|(at, results)| {
+            let item = results
+                .as_array()?
+                .iter()
+                .find(|r| r["name"].as_str() == Some(line.name))?;
+            Some((
+                *at,
+                item["ok"].as_bool(),
+                item["detail"].as_str().unwrap_or_default().to_owned(),
+            ))
+        });
+        match theirs {
+            Some((at, ok, detail)) => {
+                line.ok = ok;
+                line.detail = format!("{detail}（worker 于 {} 检查）", app.settings.local_time(at));
+            }
+            None => {
+                line.ok = None;
+                line.detail =
+                    "还没有 worker 报告过（运行中的 worker 每 30 分钟检查一次）".to_owned();
+            }
+        }
+    }
 }
 
 /// A check line as staff read it.

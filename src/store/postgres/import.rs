@@ -51,6 +51,7 @@ pub async fn import_file(
     let ctx = WriteContext::new(
         institutions,
         file.source.institution.as_deref(),
+        &file.source.path,
         file.source_seq,
     );
     let known = if matches!(

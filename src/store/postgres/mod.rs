@@ -482,6 +482,14 @@ impl Repository for PgStore {
             .map(|_| ())
     }
 
+    async fn latest_health(
+        &self,
+    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
+        sqlx::query_as("SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()> {
         projections::register(&self.pool, projection).await
     }

@@ -68,6 +68,7 @@ pub async fn import_file(
     let mut ctx = WriteContext::new(
         institutions,
         file.source.institution.as_deref(),
+        &file.source.path,
         file.source_seq,
     );
     let mut imported = Imported::default();

@@ -595,6 +595,17 @@ impl Repository for SqliteStore {
             .map(|_| ())
     }
 
+    async fn latest_health(
+        &self,
+    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
+        let row: Option<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+            "SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(at, text)| (at, serde_json::from_str(&text).unwrap_or_default())))
+    }
+
     async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()> {
         projections::register(&self.pool, projection).await
     }
