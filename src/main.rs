@@ -22,7 +22,11 @@ fn main() -> std::process::ExitCode {
             // English to whoever runs the system.
             let text = revisit::domain::privacy::redact_secrets(&format!("{e:#}"));
             let chinese = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
-            eprintln!("{} {text}", if chinese { "错误：" } else { "error:" });
+            if chinese {
+                eprintln!("错误：{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -25,8 +25,9 @@ fn in_chinese(e: GraphError) -> anyhow::Error {
         GraphError::UnknownCustomer(c) => anyhow::anyhow!("没有编号为 {c} 的客户"),
         GraphError::UnknownInstitution(c) => anyhow::anyhow!("没有编号为 {c} 的机构"),
         GraphError::UnknownItem(c) => anyhow::anyhow!(
-            "关系图中没有编号为 {c} 的项目或产品（是否已运行 `revisit sync graph --full --wait`？）"
+            "项目或产品 {c} 还没有同步到关系图：请运行 `revisit sync graph --wait`（需要运行中的 worker）"
         ),
+        GraphError::NoSuchItem(c) => anyhow::anyhow!("没有编号或名称为 {c} 的项目或产品"),
         GraphError::Failed(e) => e,
     }
 }

@@ -89,9 +89,9 @@ pub async fn check(settings: &Settings) -> anyhow::Result<()> {
         Ok(db) => db,
         Err(e) => {
             println!(
-                "❌ {}: 无法打开 {}：{e:#}",
+                "❌ {}: {}",
                 settings.backend().name(),
-                crate::config::redact_url(&settings.database.url)
+                store::open_error_in_words(&e, &settings.database.url)
             );
             anyhow::bail!("系统检查未通过");
         }

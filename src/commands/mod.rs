@@ -215,11 +215,8 @@ pub async fn connect_as(mut settings: Settings, role: Role<'_>) -> anyhow::Resul
         settings.database.pool_size = Some(Budget::of(&settings, role).work);
         settings.database.application_name = Some(role.application_name());
     }
-    let db = store::open(&settings).await.map_err(|e| {
-        anyhow::anyhow!(
-            "无法打开数据库 {}：{e:#}（数据库服务器在运行吗？可先运行 `revisit init`）",
-            crate::config::redact_url(&settings.database.url)
-        )
-    })?;
+    let db = store::open(&settings)
+        .await
+        .map_err(|e| anyhow::anyhow!(store::open_error_in_words(&e, &settings.database.url)))?;
     App::new(db, settings)
 }

@@ -160,6 +160,8 @@ pub enum RevisitRetry {
 pub trait Directory: Send + Sync {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>>;
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>>;
+    /// The codes of the projects and products with this code or this name (staff type names).
+    async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>>;
     async fn customer_page(&self, query: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>>;
     /// Customers of an institution whose birthday (solar, or lunar when they keep one) may be
     /// kept in `window`.

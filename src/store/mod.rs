@@ -386,6 +386,34 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
     })
 }
 
+/// Why [`open`] failed, once and in Chinese, with what to do: the layers between the driver
+/// and here each repeat their cause, which a reader needs only once.
+pub fn open_error_in_words(e: &anyhow::Error, url: &str) -> String {
+    let name = database_name(url);
+    let sqlx = e.chain().find_map(|c| c.downcast_ref::<sqlx::Error>());
+    let why = match sqlx {
+        Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("3D000") => {
+            format!("数据库 {name} 不存在：请先运行 revisit init（会创建它）")
+        }
+        Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("28P01") => {
+            "用户名或密码不对：请检查 DATABASE_URL".to_owned()
+        }
+        Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("53300") => {
+            "数据库服务器的连接数已满：见 README 的数据库连接预算，或运行 revisit check".to_owned()
+        }
+        Some(sqlx::Error::PoolTimedOut) | Some(sqlx::Error::Io(_)) => {
+            "连接不上数据库服务器：它在运行吗？地址和端口对吗？".to_owned()
+        }
+        Some(sqlx::Error::Database(db)) => format!("数据库拒绝了连接：{}", db.message()),
+        _ => e
+            .chain()
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    };
+    format!("无法打开数据库 {}：{why}", crate::config::redact_url(url))
+}
+
 /// Inserts a job of kind `J` with the configured policy.
 pub async fn enqueue<J: Job>(
     repo: &dyn Repository,

@@ -546,7 +546,10 @@ async fn staff_meet_limits_and_never_see_secrets(backend: Backend) {
     // whether each part works. What the workers use (the LLM, the channel) is what a worker
     // last found, not this server's settings; before any worker checked, it says so.
     let (_, before) = s.get("/api/v1/system/check", Some(&admin)).await;
-    assert!(before.to_string().contains("还没有 worker 报告过"), "{before}");
+    assert!(
+        before.to_string().contains("还没有 worker 报告过"),
+        "{before}"
+    );
     let workers = env.start_workers(vec![revisit_jobs::SystemHealth::QUEUE]);
     let id = revisit::store::enqueue(
         env.store(),

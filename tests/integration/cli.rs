@@ -32,7 +32,10 @@ async fn check_claims_only_what_it_verified(backend: Backend) {
             .unwrap_or_else(|| panic!("no {name} line: {stdout}"))
             .to_owned()
     };
-    let answering = [("LLM_API_URL", llm.url.as_str()), ("LLM_API_KEY", "sk-test")];
+    let answering = [
+        ("LLM_API_URL", llm.url.as_str()),
+        ("LLM_API_KEY", "sk-test"),
+    ];
     let (_, stdout, _) = run_cli_with(&env, &answering, args(&["check"]), None).await;
     assert!(line(&stdout, "LLM").starts_with("✅"), "{stdout}");
     assert!(llm.count() >= 1, "the LLM was asked");
@@ -44,7 +47,10 @@ async fn check_claims_only_what_it_verified(backend: Backend) {
     );
     let dead = free_addr();
     let unreachable = [
-        ("LLM_API_URL", &*format!("http://{dead}/v1/chat/completions")),
+        (
+            "LLM_API_URL",
+            &*format!("http://{dead}/v1/chat/completions"),
+        ),
         ("LLM_API_KEY", "sk-test"),
     ];
     let (code, stdout, _) = run_cli_with(&env, &unreachable, args(&["check"]), None).await;
@@ -293,6 +299,20 @@ async fn a_bad_setting_names_its_key() {
         said[2]
     );
     assert!(outs.iter().all(|o| o.status.code() == Some(1)));
+
+    // A database that does not exist: its cause once, and what to do.
+    let url = format!("{}/revisit_no_such_database", server_url());
+    let vars = vec![("DATABASE_URL".to_owned(), url)];
+    let out = tokio::task::spawn_blocking(move || revisit(&vars, &["jobs", "list"]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.matches("不存在").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("revisit init") && !stderr.contains("error"),
+        "{stderr}"
+    );
 }
 
 async fn import_wait_shows_progress_within_a_large_file_and_a_relative_path_works(

@@ -249,9 +249,13 @@ async fn relations_sharing_and_also_had_follow_the_imported_data(backend: Backen
     assert_eq!(also, vec![("PRD-001", 1), ("PRJ-002", 1)]);
     let (total, also) = g.also_had(store, "SH-ML-002", "PRJ-002", 10).await.unwrap();
     assert_eq!((total, also.len()), (1, 0));
+    // Staff may type the name: the same answer.
+    let (by_name, also_by_name) = g.also_had(store, "BJ-HA-001", "水光针", 10).await.unwrap();
+    assert_eq!((by_name, also_by_name.len()), (2, 2));
+    // Nothing of that code or name: said so, without blaming the sync.
     assert!(matches!(
         g.also_had(store, "BJ-HA-001", "NOPE", 10).await,
-        Err(GraphError::UnknownItem(_))
+        Err(GraphError::NoSuchItem(_))
     ));
     assert!(matches!(
         g.also_had(store, "XX", "PRJ-001", 10).await,

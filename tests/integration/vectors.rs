@@ -227,6 +227,15 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
         .await
         .unwrap();
     assert_eq!(hits[0].code, "PRJ-001", "{hits:?}");
+    assert!(
+        hits.iter().all(|h| h.score > 0.0),
+        "nothing unrelated: {hits:?}"
+    );
+    let none = v
+        .search_catalogue(Collection::Projects, "完全无关ZZ", 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
     let hits = v
         .search_catalogue(Collection::Products, "面膜", 1)
         .await

@@ -18,8 +18,12 @@ pub enum GraphError {
     UnknownCustomer(String),
     #[error("no institution has the code {0}")]
     UnknownInstitution(String),
+    /// The item is in the primary store but not yet in the graph.
     #[error("no project or product has the code {0} in the graph")]
     UnknownItem(String),
+    /// No project or product has this code or name at all.
+    #[error("no project or product has the code or name {0}")]
+    NoSuchItem(String),
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
 }
@@ -113,7 +117,15 @@ impl Graph {
             .institution(institution)
             .await?
             .ok_or_else(|| GraphError::UnknownInstitution(institution.to_owned()))?;
-        let candidates = [VertexKind::Project.vid(item), VertexKind::Product.vid(item)];
+        // Staff may type a name (补水) as well as a code (P001).
+        let codes = store.item_codes(item).await?;
+        if codes.is_empty() {
+            return Err(GraphError::NoSuchItem(item.to_owned()));
+        }
+        let candidates: Vec<String> = codes
+            .iter()
+            .flat_map(|c| [VertexKind::Project.vid(c), VertexKind::Product.vid(c)])
+            .collect();
         let found = self.store.vertices(&candidates).await?;
         let vid = candidates
             .iter()

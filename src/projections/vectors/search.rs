@@ -128,9 +128,27 @@ impl Vectors {
             "customers are searched with `similar`"
         );
         let vector = self.embed_one(text.to_owned()).await?;
-        let hits = self.index.search(collection, vector, None, limit).await?;
+        // Unrelated items are left out (below), so more are asked for than are shown.
+        let hits = self
+            .index
+            .search(collection, vector, None, (limit * 4).clamp(1, 200))
+            .await?;
+        let lexical = matches!(self.embedder, super::embed::Embedder::Lexical(_));
+        let wanted: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
         Ok(hits
             .into_iter()
+            // A score of 0 or below shares nothing with the text. The offline embedder hashes
+            // n-grams into few dimensions, so an unrelated item can score a little above 0:
+            // with it, an item must share a character with the text to be an answer.
+            .filter(|h| h.score > 1e-6)
+            .filter(|h| {
+                !lexical
+                    || ["name", "category", "description", "brand", "specification"]
+                        .iter()
+                        .filter_map(|k| h.payload.get(*k).and_then(Value::as_str))
+                        .any(|field| field.chars().any(|c| wanted.contains(&c)))
+            })
+            .take(limit)
             .map(|h| {
                 let text = |k: &str| h.payload.get(k).and_then(Value::as_str).map(str::to_owned);
                 CatalogueHit {

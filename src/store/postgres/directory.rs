@@ -32,6 +32,17 @@ impl Directory for PgStore {
             .await
     }
 
+    async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT code FROM projects WHERE code = $1 OR name = $1
+             UNION SELECT code FROM products WHERE code = $1 OR name = $1
+             ORDER BY 1",
+        )
+        .bind(code_or_name)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
         // The statement is put together from fixed pieces so that each shape gets a plan of its
         // own: `($2 IS NULL OR c.code > $2)` would hide the index range from a generic plan.

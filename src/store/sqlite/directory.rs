@@ -32,6 +32,17 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT code FROM projects WHERE code = ?1 OR name = ?1
+             UNION SELECT code FROM products WHERE code = ?1 OR name = ?1
+             ORDER BY 1",
+        )
+        .bind(code_or_name)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
         // Put together from fixed pieces: SQLite cannot use the index range for
         // `(?2 IS NULL OR c.code > ?2)`, so a deep page would walk every code before it.
