@@ -224,8 +224,8 @@ impl Handler for GreetingGenerate {
         Ok(())
     }
 
-    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
-        mark_failed(ctx, self.revisit_id, error).await;
+    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str, permanent: bool) {
+        mark_failed(ctx, self.revisit_id, error, permanent).await;
     }
 }
 
@@ -299,9 +299,9 @@ fn describe(v: &[Violation]) -> String {
 
 /// Records on the revisit that its job is dead, where staff and the report see it.
 /// Staff are alerted to a real one (a test-mode failure reaches nobody).
-pub(super) async fn mark_failed(ctx: &JobCtx<'_>, id: i64, error: &str) {
+pub(super) async fn mark_failed(ctx: &JobCtx<'_>, id: i64, error: &str, permanent: bool) {
     let store = &ctx.app.store;
-    if let Err(e) = store.mark_revisit_failed(id, error).await {
+    if let Err(e) = store.mark_revisit_failed(id, error, permanent).await {
         warn!(revisit = id, error = %e, "could not mark the revisit failed");
     }
     if let Ok(Some(r)) = store.revisit(id).await

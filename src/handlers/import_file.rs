@@ -151,7 +151,7 @@ impl Handler for ImportFile {
 
     /// A file that cannot be imported is logged with its reason, leaves `pending/` for
     /// `failed/`, and its plan goes on with the next file.
-    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
+    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str, _permanent: bool) {
         crate::metrics::import_file("refused");
         let src = &self.source;
         let reason = RecordError {

@@ -183,8 +183,8 @@ impl Handler for MessageSend {
         }
     }
 
-    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
-        mark_failed(ctx, self.revisit_id, error).await;
+    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str, permanent: bool) {
+        mark_failed(ctx, self.revisit_id, error, permanent).await;
     }
 }
 

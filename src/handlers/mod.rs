@@ -92,9 +92,14 @@ pub struct JobCtx<'a> {
 pub trait Handler: Job {
     fn run(&self, ctx: &JobCtx<'_>) -> impl Future<Output = Result<(), JobError>> + Send;
 
-    /// Called once when the job is dead (out of attempts, or failed permanently), to record the
-    /// failure where people look for it (e.g. the revisit's status).
-    fn on_dead(&self, _ctx: &JobCtx<'_>, _error: &str) -> impl Future<Output = ()> + Send {
+    /// Called once when the job is dead (out of attempts, or failed permanently: `permanent`),
+    /// to record the failure where people look for it (e.g. the revisit's status).
+    fn on_dead(
+        &self,
+        _ctx: &JobCtx<'_>,
+        _error: &str,
+        _permanent: bool,
+    ) -> impl Future<Output = ()> + Send {
         async {}
     }
 }

@@ -129,9 +129,9 @@ impl Handler for WecomConfirm {
         Ok(())
     }
 
-    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str) {
+    async fn on_dead(&self, ctx: &JobCtx<'_>, error: &str, permanent: bool) {
         // The task may still be confirmed later: the revisit is flagged uncertain.
-        mark_failed(ctx, self.revisit_id, error).await;
+        mark_failed(ctx, self.revisit_id, error, permanent).await;
     }
 }
 

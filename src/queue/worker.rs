@@ -101,11 +101,11 @@ async fn run_job<J: Handler>(
         };
         if attempt > meta.max_attempts {
             let message = format!(
-                "gave up after {} attempts: the job was interrupted every time (worker killed or crashed while running it)",
+                "已尝试 {} 次，每次都在执行中被中断（worker 被终止或崩溃），不再自动重试",
                 meta.max_attempts
             );
-            error!(%message, "job is dead");
-            args.on_dead(&ctx, &message).await;
+            error!(attempts = meta.max_attempts, "job is dead: interrupted on every attempt");
+            args.on_dead(&ctx, &message, false).await;
             ended(JobEnd::Dead);
             return Err(AbortError::new(message).into());
         }
@@ -117,7 +117,7 @@ async fn run_job<J: Handler>(
             Err(JobError::Permanent(e)) => {
                 let message = stored_error(&e);
                 error!(error = %message, "job failed permanently; not retried");
-                args.on_dead(&ctx, &message).await;
+                args.on_dead(&ctx, &message, true).await;
                 ended(JobEnd::Dead);
                 Err(AbortError::new(message).into())
             }
@@ -126,7 +126,7 @@ async fn run_job<J: Handler>(
                 let policy = app.settings.policy(&KindInfo::of::<J>());
                 if attempt >= meta.max_attempts {
                     error!(error = %message, "job failed on its last attempt; it is dead until retried by hand");
-                    args.on_dead(&ctx, &message).await;
+                    args.on_dead(&ctx, &message, false).await;
                     ended(JobEnd::Dead);
                     return Err(message.into());
                 }

@@ -142,6 +142,8 @@ pub struct RevisitRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// `pending` while it waits for staff approval; `approved`, `rejected`; none when not asked.
     pub approval: Option<String>,
+    /// It failed in a way retrying as it is cannot fix (see the error).
+    pub failure_permanent: bool,
 }
 
 /// What putting a failed revisit back in the queue did.
@@ -160,6 +162,12 @@ pub enum RevisitRetry {
 pub trait Directory: Send + Sync {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>>;
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>>;
+    /// The names of these customers of institution `institution_id` (others are left out).
+    async fn customer_names(
+        &self,
+        institution_id: i64,
+        codes: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
     /// The codes of the projects and products with this code or this name (staff type names).
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>>;
     async fn customer_page(&self, query: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>>;

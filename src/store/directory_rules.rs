@@ -38,7 +38,7 @@ pub const REVISIT_SELECT: &str =
     "SELECT r.id, i.code AS institution, c.code AS customer_code, c.name,
         p.phone, r.occasion, r.occasion_date, r.test_mode, r.status, r.generated_by, r.message,
         r.channel, r.send_attempts, r.last_error, r.delivery_uncertain, r.created_at, r.sent_at,
-        r.approval
+        r.approval, r.failure_permanent
     FROM revisits r
     JOIN customers c ON c.id = r.customer_id
     JOIN persons p ON p.id = c.person_id

@@ -63,7 +63,14 @@ test("staff log in, check the system, run a test-mode birthday revisit and see t
   assert.match(await page.textContent("#who-text"), /员工 · BJ-HA-001/);
   await page.waitForSelector("#check-table tbody tr");
   const marks = await page.locator("#check-table tbody tr td:first-child").allTextContents();
-  assert.ok(marks.includes("✅"), marks.join(" "));
+  // Text badges, not emoji (which show as empty boxes without an emoji font).
+  assert.ok(marks.includes("正常"), marks.join(" "));
+  assert.ok(marks.every((m) => ["正常", "异常", "未启用"].includes(m)), marks.join(" "));
+  // Staff see their tabs only, and which clock the times are on.
+  for (const admin of ["init", "jobs"]) {
+    assert.equal(await page.isVisible(`#tabs button[data-tab=${admin}]`), false, admin);
+  }
+  assert.match(await page.textContent("#tz-note"), /Asia\/Shanghai/);
   await page.screenshot({ path: `${shots}/1-system-check.png`, fullPage: true });
 
   await tab(page, "birthday");
@@ -96,7 +103,7 @@ test("a real run's failed send is retried from the console and then sent", async
   const failed = statusOf(page, "失败");
   await failed.first().waitFor({ timeout: 30000 });
   await page.waitForFunction(() => /完成/.test(document.querySelector("#birthday-status").textContent), null, { timeout: 30000 });
-  assert.match(await failed.first().locator("td.error-text").textContent(), /400/);
+  assert.match(await failed.first().locator("td.reason").textContent(), /503/);
   await failed.first().locator("button.retry").click();
   // The retry runs in a worker: refresh until it is sent.
   for (let i = 0; i < 30 && (await statusOf(page, "失败").count()) > 0; i++) {
@@ -105,6 +112,9 @@ test("a real run's failed send is retried from the console and then sent", async
   }
   assert.equal(await statusOf(page, "失败").count(), 0);
   assert.equal(await statusOf(page, "已发送").count(), 2, "both real greetings sent, each once");
+  // Sent after a retry: the earlier try's error is no longer shown.
+  const reasons = await statusOf(page, "已发送").locator("td.reason").allTextContents();
+  assert.deepEqual(reasons, ["", ""]);
   assert.deepEqual(page.errors, []);
   await page.close();
 });
@@ -147,7 +157,12 @@ test("admin tabs: initialise, customers, jobs and the dashboard with charts", as
   // Customers like this one, from vector search, each row opening that customer.
   await page.waitForSelector("#customer-similar tbody tr");
   const similar = await page.locator("#customer-similar tbody tr td:first-child").allTextContents();
-  assert.ok(similar.length > 0 && similar.every((c) => c.startsWith("BJ-HA-001-")), similar.join(" "));
+  // Code and name, as staff know their customers.
+  assert.ok(similar.length > 0 && similar.every((c) => /^BJ-HA-001-\S+ \S+$/.test(c)), similar.join(" "));
+  // The detail opens above the list, in view.
+  const detail = await page.locator("#customer-detail").boundingBox();
+  const list = await page.locator("#customer-table").boundingBox();
+  assert.ok(detail.y < list.y, `${detail.y} < ${list.y}`);
   await page.screenshot({ path: `${shots}/5-customers.png`, fullPage: true });
 
   await page.selectOption("#institution", "");

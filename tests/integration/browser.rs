@@ -33,8 +33,10 @@ async fn the_console_works_in_a_real_browser() {
         assert!(ci.success(), "npm ci in tests/browser failed");
     }
     let hook = MockServer::start(Arc::new(|n, _| {
+        // The gateway is down for the first message: with one attempt allowed it fails, and
+        // a retry (the gateway back) sends it.
         if n == 0 {
-            (400, vec![], json!({"error": "invalid number"}))
+            (503, vec![], json!({"error": "gateway busy"}))
         } else {
             (200, vec![], json!({"ok": true}))
         }
@@ -48,6 +50,7 @@ async fn the_console_works_in_a_real_browser() {
             ("REVISIT__REMINDERS__CHANNEL", "webhook"),
             ("REVISIT__WEBHOOK__URL", &hook.url),
             ("REVISIT__API__UPLOADS_DIR", &uploads_dir),
+            ("REVISIT__JOBS__MESSAGE.SEND__MAX_ATTEMPTS", "1"),
             // The queue page's chart, written every second rather than every minute.
             ("REVISIT__WORKER__STATS_SECS", "1"),
         ],

@@ -272,7 +272,7 @@ async fn changes_reach_clickhouse_and_a_late_job_never_overwrites_newer_data(bac
         .unwrap();
     let (revisit_id,): (i64,) = env.rows("SELECT id FROM revisits").await[0];
     env.store()
-        .mark_revisit_failed(revisit_id, "LLM down")
+        .mark_revisit_failed(revisit_id, "LLM down", false)
         .await
         .unwrap();
     sync_now(&env.app).await;

@@ -339,7 +339,7 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts(backend: Backe
         let (state, err) = env.store().job_state(&job).await.unwrap().unwrap();
         if state == "failed" {
             let err = err.unwrap_or_default();
-            assert!(err.contains("gave up after 2 attempts"), "{err}");
+            assert!(err.contains("已尝试 2 次"), "{err}");
             break;
         }
         assert!(

@@ -69,10 +69,16 @@ pub struct RevisitItem {
     pub sent_at: Option<DateTime<Utc>>,
     /// pending (waiting for staff approval) | approved | rejected; absent when not asked for.
     pub approval: Option<String>,
+    /// A failed revisit that retrying may deliver (it ran out of attempts, e.g. a gateway was
+    /// down). One that failed permanently (refused by the compliance check or the channel) is
+    /// not: its cause must be fixed first.
+    pub retryable: bool,
 }
 
 impl From<RevisitRow> for RevisitItem {
     fn from(r: RevisitRow) -> Self {
+        let sent = r.status == "sent";
+        let retryable = r.status == "failed" && !r.failure_permanent;
         Self {
             status_label: match (r.status.as_str(), r.approval.as_deref()) {
                 ("generated", Some("pending")) => "待审批",
@@ -95,11 +101,14 @@ impl From<RevisitRow> for RevisitItem {
             message: r.message,
             channel: r.channel,
             send_attempts: r.send_attempts,
-            last_error: r.last_error,
+            // An error is what went wrong with a revisit that did not go out; once sent, an
+            // earlier try's error is history.
+            last_error: r.last_error.filter(|_| !sent),
             delivery_uncertain: r.delivery_uncertain,
             created_at: r.created_at,
             sent_at: r.sent_at,
             approval: r.approval,
+            retryable,
         }
     }
 }

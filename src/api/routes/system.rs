@@ -175,6 +175,8 @@ pub struct Me {
     pub institution: Option<String>,
     /// The institutions this token sees.
     pub institutions: Vec<InstitutionItem>,
+    /// The chain's time zone (`app.timezone`): the console shows every time on its clock.
+    pub timezone: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -213,6 +215,7 @@ pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<M
         role: caller.0.role.as_str().to_owned(),
         institution: caller.0.institution_code.clone(),
         institutions,
+        timezone: app.settings.app.timezone.clone(),
     }))
 }
 

@@ -32,6 +32,20 @@ impl Directory for PgStore {
             .await
     }
 
+    async fn customer_names(
+        &self,
+        institution_id: i64,
+        codes: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT code, name FROM customers WHERE institution_id = $1 AND code = ANY($2)",
+        )
+        .bind(institution_id)
+        .bind(codes)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
             "SELECT code FROM projects WHERE code = $1 OR name = $1

@@ -427,8 +427,13 @@ impl Repository for PgStore {
         revisits::save_greeting(&self.pool, greeting, send_max_attempts).await
     }
 
-    async fn mark_revisit_failed(&self, id: i64, error: &str) -> StoreResult<()> {
-        revisits::mark_failed(&self.pool, id, error).await
+    async fn mark_revisit_failed(
+        &self,
+        id: i64,
+        error: &str,
+        permanent: bool,
+    ) -> StoreResult<()> {
+        revisits::mark_failed(&self.pool, id, error, permanent).await
     }
 
     async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient> {

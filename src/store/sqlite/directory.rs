@@ -32,6 +32,22 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn customer_names(
+        &self,
+        institution_id: i64,
+        codes: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        let codes = serde_json::to_string(codes).expect("codes serialise");
+        sqlx::query_as(
+            "SELECT code, name FROM customers
+             WHERE institution_id = ?1 AND code IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(institution_id)
+        .bind(codes)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
             "SELECT code FROM projects WHERE code = ?1 OR name = ?1

@@ -144,14 +144,20 @@ pub async fn save_greeting(
 
 /// Marks a revisit failed (unless it was sent or skipped). One that was `sending` may have been
 /// delivered: it is flagged so that nobody retries it blindly.
-pub async fn mark_revisit_failed(pool: &SqlitePool, id: i64, error: &str) -> StoreResult<()> {
+pub async fn mark_revisit_failed(
+    pool: &SqlitePool,
+    id: i64,
+    error: &str,
+    permanent: bool,
+) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE revisits SET status = 'failed', last_error = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+        "UPDATE revisits SET status = 'failed', last_error = ?2, failure_permanent = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
              delivery_uncertain = delivery_uncertain OR status IN ('sending', 'submitted')
          WHERE id = ?1 AND status NOT IN ('sent', 'skipped')",
     )
     .bind(id)
     .bind(error)
+    .bind(permanent)
     .execute(pool)
     .await
     .map(|_| ())
@@ -223,7 +229,7 @@ pub async fn finish_send(
 ) -> StoreResult<bool> {
     let (status, error) = outcome.status();
     let done = sqlx::query(
-        "UPDATE revisits SET status = ?3, last_error = COALESCE(?4, last_error),
+        "UPDATE revisits SET status = ?3, last_error = CASE WHEN ?3 = 'sent' THEN NULL ELSE COALESCE(?4, last_error) END,
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
              sent_at = CASE WHEN ?3 = 'sent' THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE sent_at END,
              send_token = CASE WHEN ?3 = 'sending' THEN send_token END,

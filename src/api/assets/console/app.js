@@ -64,8 +64,15 @@ function fillTable(sel, rows) {
 }
 
 const yuan = (cents) => (cents / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const mark = (ok) => (ok === true ? "✅" : ok === false ? "❌" : "➖");
-const when = (t) => (t ? new Date(t).toLocaleString("zh-CN", { hour12: false }) : "");
+// Status as a text badge (no emoji: without an emoji font they render as empty boxes).
+const mark = (ok) =>
+  ok === true ? el("span", { class: "badge ok" }, "正常") : ok === false ? el("span", { class: "badge bad" }, "异常") : el("span", { class: "badge off" }, "未启用");
+// Times on the chain's clock (app.timezone), whatever the browser's; the header says which.
+const when = (t) =>
+  t ? new Date(t).toLocaleString("zh-CN", { hour12: false, timeZone: (state.me && state.me.timezone) || undefined }) : "";
+// What an order's status means to staff.
+const ORDER_STATUS = { completed: "已完成", refunded: "已退款", partially_refunded: "部分退款", cancelled: "已取消", pending: "待付款", paid: "已付款" };
+const orderStatus = (s) => ORDER_STATUS[s] || s || "";
 
 function institution() {
   return $("#institution").value;
@@ -86,6 +93,7 @@ async function login(token) {
   const admin = state.me.role === "admin";
   document.body.classList.toggle("is-admin", admin);
   $("#who-text").textContent = admin ? "管理员（整个连锁）" : `员工 · ${state.me.institution}`;
+  $("#tz-note").textContent = `时间为 ${state.me.timezone}`;
   const select = $("#institution");
   const options = state.me.institutions.map((i) => el("option", { value: i.code }, `${i.code} ${i.name}`));
   if (admin) options.unshift(el("option", { value: "" }, "全部机构"));
@@ -301,8 +309,10 @@ async function loadRevisits() {
   tbody.replaceChildren(
     ...page.items.map((r) => {
       const actions = el("td");
-      if (r.status === "failed") {
+      if (r.retryable) {
         actions.append(el("button", { type: "button", class: "retry", "data-revisit": String(r.id), onclick: () => retryRevisit(r.id) }, "重试"));
+      } else if (r.status === "failed") {
+        actions.append(el("span", { class: "hint" }, "重试无法解决，请先处理原因"));
       }
       if (r.approval === "pending" && r.status === "generated") {
         actions.append(
@@ -320,11 +330,12 @@ async function loadRevisits() {
         el("td", {}, `${r.occasion_label} ${r.occasion_date}`),
         el("td", { class: "status" }, r.test_mode && r.status === "sent" ? "测试·未发送" : r.status_label),
         el("td", { class: "message" }, r.message || ""),
-        el("td", { class: "error-text" }, (r.delivery_uncertain ? "可能已送达；" : "") + (r.last_error || "")),
+        el("td", { class: "reason" }, (r.delivery_uncertain ? "可能已送达；" : "") + (r.last_error || "")),
         actions,
       );
     }),
   );
+  $("#revisit-empty").hidden = page.items.length > 0;
   return page.items;
 }
 
@@ -379,6 +390,7 @@ async function loadCustomers(more) {
   else tbody.replaceChildren(...rows);
   state.nextAfter = page.next_after;
   $("#customer-more").hidden = !page.next_after;
+  $("#customer-empty").hidden = more || page.items.length > 0;
 }
 
 async function showCustomer(inst, code) {
@@ -388,9 +400,10 @@ async function showCustomer(inst, code) {
   const body = el("tbody");
   for (const o of c.orders) {
     const items = o.items.map((i) => `${i.item_name}×${i.quantity}${i.doctor_name ? `（${i.doctor_name}）` : ""}`).join("，");
-    body.append(el("tr", {}, ...[o.order_date, o.order_number, yuan(o.total_amount_cents), o.status, items].map((v) => el("td", {}, v))));
+    body.append(el("tr", {}, ...[o.order_date, o.order_number, yuan(o.total_amount_cents), orderStatus(o.status), items].map((v) => el("td", {}, v))));
   }
   orders.append(body);
+  const ordersBlock = c.orders.length ? orders : el("p", { class: "hint" }, "暂无消费记录");
   const consultations = c.consultations.length
     ? el(
         "table",
@@ -404,17 +417,19 @@ async function showCustomer(inst, code) {
           ),
         ),
       )
-    : el("p", {}, "暂无咨询记录");
+    : el("p", { class: "hint" }, "暂无咨询记录");
   // A test-mode greeting was only shown, never sent: say so, as the revisits tab does.
   const statusOf = (r) => (r.test_mode && r.status === "sent" ? "测试·未发送" : r.status_label);
-  const revisits = el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${statusOf(r)}：${r.message || r.last_error || ""}`)));
+  const revisits = c.revisits.length
+    ? el("ul", {}, ...c.revisits.map((r) => el("li", {}, `${r.occasion_label} ${r.occasion_date} ${statusOf(r)}：${r.message || r.last_error || ""}`)))
+    : el("p", { class: "hint" }, "暂无回访");
   const similar = await similarCustomers(inst, code);
   box.replaceChildren(
     el("h3", {}, `${c.code} ${c.name}`),
     el("p", {}, `手机 ${c.phone} · 生日 ${c.birthday || "未知"}${c.lunar_birthday ? `（过农历生日：${c.lunar_birthday}）` : ""} · 会员 ${c.vip_level || "无"} · 来源 ${c.source || "未知"}${c.opted_out ? " · 已拒绝联系" : c.opted_out_elsewhere ? " · 已在连锁内其他机构拒绝联系，本机构也不再发送" : ""}`),
     el("p", {}, `标签：${c.tags.join("、") || "无"}　备注：${c.notes || "无"}`),
     el("h4", {}, "消费记录"),
-    orders,
+    ordersBlock,
     el("h4", {}, "咨询记录"),
     consultations,
     el("h4", {}, "回访"),
@@ -424,6 +439,8 @@ async function showCustomer(inst, code) {
     el("button", { type: "button", onclick: () => (box.hidden = true) }, "关闭"),
   );
   box.hidden = false;
+  // Above the list: opened from far down a long list, it is brought into view.
+  box.scrollIntoView({ block: "start" });
 }
 
 /// The customers most like this one, as a table whose rows open them; a note when vector
@@ -435,7 +452,7 @@ async function similarCustomers(inst, code) {
   } catch (e) {
     return el("p", { id: "customer-similar" }, `相似客户暂不可用：${e.message}`);
   }
-  if (!page.items.length) return el("p", { id: "customer-similar" }, "暂无相似客户（向量库尚未同步时为空）");
+  if (!page.items.length) return el("p", { id: "customer-similar", class: "hint" }, "暂无相似客户（向量库尚未同步时为空）");
   const why = (s) =>
     [
       s.shared_projects.length ? `都做过 ${s.shared_projects.join("、")}` : "",
@@ -448,7 +465,7 @@ async function similarCustomers(inst, code) {
   return el(
     "table",
     { id: "customer-similar" },
-    el("thead", {}, el("tr", {}, ...["客户编号", "相似度", "相同之处"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ...["客户", "相似度", "相同之处"].map((h) => el("th", {}, h)))),
     el(
       "tbody",
       {},
@@ -456,7 +473,7 @@ async function similarCustomers(inst, code) {
         el(
           "tr",
           { class: "clickable", onclick: () => showCustomer(inst, s.code).catch(showError) },
-          ...[s.code, s.score.toFixed(2), why(s)].map((v) => el("td", {}, v)),
+          ...[`${s.code} ${s.name}`, s.score.toFixed(2), why(s)].map((v) => el("td", {}, v)),
         ),
       ),
     ),
@@ -493,6 +510,7 @@ async function loadTasks() {
       );
     }),
   );
+  $("#tasks-empty").hidden = list.items.length > 0;
 }
 
 async function finishTask(id) {
