@@ -55,6 +55,14 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
     if found.is_empty() {
         println!("（没有找到）");
     }
+    // Named as staff know them (masked, as every list the CLI prints).
+    let codes: Vec<String> = found.iter().map(|s| s.code.clone()).collect();
+    let names: std::collections::HashMap<String, String> = app
+        .store
+        .customer_names(me.institution_id, &codes)
+        .await?
+        .into_iter()
+        .collect();
     for (i, s) in found.iter().enumerate() {
         let mut why = Vec::new();
         if !s.shared_projects.is_empty() {
@@ -76,9 +84,13 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
             why.push("文本相近".into());
         }
         println!(
-            "{:>3}. {}  相似度 {:.2}  {}",
+            "{:>3}. {} {}  相似度 {:.2}  {}",
             i + 1,
             s.code,
+            names
+                .get(&s.code)
+                .map(|n| crate::domain::privacy::mask_name(n))
+                .unwrap_or_default(),
             s.score,
             why.join("；")
         );

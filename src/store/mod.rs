@@ -285,8 +285,7 @@ pub trait Repository:
     ) -> StoreResult<bool>;
     /// Marks a revisit failed (unless sent or skipped) with the error; `permanent` when
     /// retrying as it is cannot help.
-    async fn mark_revisit_failed(&self, id: i64, error: &str, permanent: bool)
-    -> StoreResult<()>;
+    async fn mark_revisit_failed(&self, id: i64, error: &str, permanent: bool) -> StoreResult<()>;
     /// What a channel needs, unless the person opted out (at any institution) or their number
     /// is suppressed for `channel` (or for every channel).
     async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient>;

@@ -152,6 +152,47 @@ async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
     assert_eq!(shown, greeted, "{stdout}");
     // Phones are masked in what the demo prints.
     assert!(stdout.contains("****"), "{stdout}");
+    // Every feature answers after the demo: similar customers (vectors filled), the relation
+    // graph with the sample referral, and a low score on a check-in opening a task.
+    assert!(stdout.contains("相似度"), "{stdout}");
+    assert!(
+        stdout.contains("由其推荐 客户 BJ-HA-001-C0001")
+            && stdout.contains("推荐了 客户 BJ-HA-001-C0005"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("术后回访") && stdout.contains("5分为非常满意"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("已为该机构员工生成一条低分跟进待办"),
+        "{stdout}"
+    );
+    let opened = revisit::store::open(&settings(&db.url, &[])).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = opened.pool.clone();
+        async move {
+            match pool {
+                revisit::store::DbPool::Postgres(p) => sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+                revisit::store::DbPool::Sqlite(p) => sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+            }
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM staff_tasks WHERE status = 'open'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM customers WHERE lunar_birthday IS NOT NULL").await,
+        1,
+        "the sample data keeps a lunar birthday"
+    );
 }
 
 async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Backend) {

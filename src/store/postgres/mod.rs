@@ -427,12 +427,7 @@ impl Repository for PgStore {
         revisits::save_greeting(&self.pool, greeting, send_max_attempts).await
     }
 
-    async fn mark_revisit_failed(
-        &self,
-        id: i64,
-        error: &str,
-        permanent: bool,
-    ) -> StoreResult<()> {
+    async fn mark_revisit_failed(&self, id: i64, error: &str, permanent: bool) -> StoreResult<()> {
         revisits::mark_failed(&self.pool, id, error, permanent).await
     }
 
