@@ -14,7 +14,7 @@ impl Handler for AlertSend {
     async fn run(&self, ctx: &JobCtx<'_>) -> Result<(), JobError> {
         let Some(robot) = &ctx.app.robot else {
             return Err(JobError::permanent(anyhow::anyhow!(
-                "no WeCom robot is configured in this worker (alerts.wecom_robot_url)"
+                "这个 worker 没有配置企业微信机器人（alerts.wecom_robot_url）"
             )));
         };
         match robot.post(&self.text).await {
@@ -23,7 +23,7 @@ impl Handler for AlertSend {
                 Ok(())
             }
             Err(RobotError::Later { after, reason }) => Err(JobError::Retry {
-                error: anyhow::anyhow!("alert not posted yet: {reason}"),
+                error: anyhow::anyhow!("告警尚未发出：{reason}"),
                 after: Some(after),
             }),
             Err(refused @ RobotError::Refused(_)) => Err(JobError::permanent(refused)),

@@ -90,7 +90,7 @@ impl Handler for ImportFile {
         let p = path.clone();
         let checked = tokio::task::spawn_blocking(move || reader::check(&p, kind))
             .await
-            .map_err(|e| JobError::retry(anyhow::anyhow!("reading {}: {e}", src.path)))?
+            .map_err(|e| JobError::retry(anyhow::anyhow!("读取 {} 失败：{e}", src.path)))?
             .map_err(|e| JobError::permanent(anyhow::anyhow!("{}", e.message)))?;
         info!(file = %src.path, records = checked.total, rejected = checked.rejected, "file checked; writing");
 

@@ -16,7 +16,7 @@ pub async fn rebuild(
     let projection = app
         .projections
         .get(name)
-        .ok_or_else(|| anyhow::anyhow!("{} is not configured", name.as_str()))?;
+        .ok_or_else(|| anyhow::anyhow!("{} 未配置", name.as_str()))?;
     app.store.register_projection(name).await?;
     projection.reset().await?;
     let attempts = app

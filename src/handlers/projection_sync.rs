@@ -19,7 +19,7 @@ impl Handler for ProjectionSync {
             // Another process enqueued it with a projection this one has no settings for: a
             // worker of the same deployment with that setting will run it.
             return Err(JobError::retry(anyhow!(
-                "projection {} is not configured in this worker",
+                "这个 worker 没有配置投影 {}",
                 self.projection.as_str()
             )));
         };

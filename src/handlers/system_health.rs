@@ -66,7 +66,7 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
                 app.settings.sms.sign_name,
                 app.settings.sms.template_code
             ),
-            _ => "console（测试模式：只显示，不发送）".to_owned(),
+            _ => "console（只记录并在控制台显示，不发给客户）".to_owned(),
         },
     });
     out.push(sending_check(app).await);

@@ -25,13 +25,11 @@ impl Handler for WecomConfirm {
         let id = self.revisit_id;
         let Channel::Wecom(wecom) = &app.channel else {
             return Err(JobError::permanent(anyhow::anyhow!(
-                "this worker's channel is not wecom (reminders.channel); it cannot look up WeCom tasks"
+                "这个 worker 的发送渠道不是 wecom（reminders.channel），无法查询企业微信任务"
             )));
         };
         let Some(r) = app.store.revisit(id).await? else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id} does not exist"
-            )));
+            return Err(JobError::permanent(anyhow::anyhow!("回访 #{id} 不存在")));
         };
         if r.status != "submitted" {
             // Settled by an earlier run.
@@ -39,7 +37,7 @@ impl Handler for WecomConfirm {
         }
         let (Some(msgid), Some(submitted_at)) = (r.channel_ref.clone(), r.submitted_at) else {
             return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id} is submitted without a task reference"
+                "回访 #{id} 已提交，但没有企业微信任务编号"
             )));
         };
         let Recipient::Reachable(out) = app.store.outgoing(&r, "wecom").await? else {
@@ -56,7 +54,7 @@ impl Handler for WecomConfirm {
             (out.wecom_external_userid.as_deref(), wecom.sender_of(&out))
         else {
             return Err(JobError::permanent(anyhow::anyhow!(
-                "revisit {id}: the customer has no WeCom contact any more"
+                "回访 #{id}：客户已不再是企业微信联系人"
             )));
         };
         let status = wecom
@@ -116,9 +114,7 @@ impl Handler for WecomConfirm {
                 let left = (deadline - Utc::now()).to_std().unwrap_or_default();
                 let poll = Duration::from_secs(app.settings.wecom.poll_secs);
                 return Err(JobError::Retry {
-                    error: anyhow::anyhow!(
-                        "waiting for the staff member to confirm the WeCom task"
-                    ),
+                    error: anyhow::anyhow!("等待员工在企业微信中确认发送"),
                     after: Some(poll.min(left + Duration::from_millis(100))),
                 });
             }
@@ -143,9 +139,7 @@ async fn withdraw(ctx: &JobCtx<'_>, id: i64, msgid: &str, reason: &str) -> Resul
     };
     // Withdrawn first: a revisit skipped while its task can still be confirmed would lie.
     wecom.cancel(msgid).await.map_err(|e| match e {
-        CallError::Refused(e) => {
-            JobError::permanent(anyhow::anyhow!("could not withdraw the WeCom task: {e}"))
-        }
+        CallError::Refused(e) => JobError::permanent(anyhow::anyhow!("无法撤回企业微信任务：{e}")),
         other => JobError::retry(other),
     })?;
     app.store
