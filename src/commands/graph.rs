@@ -68,7 +68,8 @@ pub fn describe(r: &Relation) -> String {
         (EdgeKind::IsPerson, false) => "同一人的另一客户档案",
         (EdgeKind::ReferredBy, true) => "由其推荐",
         (EdgeKind::ReferredBy, false) => "推荐了",
-        (EdgeKind::Bought, _) => "做过/买过",
+        (EdgeKind::Bought, _) if r.to.kind == VertexKind::Product => "买过",
+        (EdgeKind::Bought, _) => "做过",
         (EdgeKind::ServedBy, _) => "接诊医生",
     };
     let mut line = format!("{what} {}", label(&r.to));
@@ -115,7 +116,12 @@ pub async fn graph(app: &Arc<App>, cmd: GraphCommand) -> anyhow::Result<()> {
                 warn_if_empty(g).await?;
             }
             let start = VertexKind::Customer.vid(&customer_code);
-            for r in &found {
+            // The customer's own person is a step of the walk (to the same person's files at
+            // other institutions), not something to tell staff.
+            for r in found
+                .iter()
+                .filter(|r| !(r.edge == EdgeKind::IsPerson && r.forward && r.from == start))
+            {
                 let from = if r.from == start {
                     String::new()
                 } else {

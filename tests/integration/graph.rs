@@ -79,7 +79,11 @@ fn tree(o3_status: &str) -> Vec<(&'static str, String)> {
             "BJ-C1",
             "2026-03-10",
             "completed",
-            vec![item("PRJ-001", "project", Some("DOC-1"), 2600.0)]
+            // One visit, written as two lines of the same project.
+            vec![
+                item("PRJ-001", "project", Some("DOC-1"), 1300.0),
+                item("PRJ-001", "project", Some("DOC-1"), 1300.0)
+            ]
         ),
         order(
             "BJ-O3",
@@ -151,8 +155,9 @@ async fn relations_sharing_and_also_had_follow_the_imported_data(backend: Backen
     let sh = store.institution("SH-ML-002").await.unwrap().unwrap().id;
 
     let found = g.relations_of(store, "BJ-C1", None, 2).await.unwrap();
-    // Depth 1: the institution, what they bought (two orders of PRJ-001 folded into one
-    // relation), their doctor, their person, who referred them and whom they referred.
+    // Depth 1: the institution, what they bought (two visits for PRJ-001, three order lines,
+    // folded into one relation), their doctor, their person, who referred them and whom they
+    // referred.
     let inst = find(&found, EdgeKind::BelongsTo, &format!("i:{bj}")).expect("institution");
     assert_eq!(
         (inst.depth, inst.to.name.as_deref()),

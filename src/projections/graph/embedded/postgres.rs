@@ -169,8 +169,10 @@ pub async fn relations(pool: &PgPool, start: &str, depth: u32) -> StoreResult<Ve
              FROM walk WHERE depth > 0
              GROUP BY came_from, via, forward, vid
            UNION ALL
-             SELECT r.depth + 1, r.vid, e.kind, true, e.dst, count(*), min(e.on_date),
-                    max(e.on_date), sum(e.amount_cents)::bigint
+             SELECT r.depth + 1, r.vid, e.kind, true, e.dst,
+                    -- visits (days), not order lines: two items of one visit count once
+                    count(DISTINCT e.on_date) + max(CASE WHEN e.on_date IS NULL THEN 1 ELSE 0 END),
+                    min(e.on_date), max(e.on_date), sum(e.amount_cents)::bigint
              FROM reached r
              JOIN graph_edges e ON e.src = r.vid
                                AND e.kind IN ('belongs_to', 'bought', 'served_by')

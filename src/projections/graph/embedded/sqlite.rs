@@ -123,8 +123,10 @@ pub async fn relations(pool: &SqlitePool, start: &str, depth: u32) -> StoreResul
              FROM walk WHERE depth > 0
              GROUP BY came_from, via, forward, vid
            UNION ALL
-             SELECT r.depth + 1, r.vid, e.kind, 1, e.dst, count(*), min(e.on_date),
-                    max(e.on_date), sum(e.amount_cents)
+             SELECT r.depth + 1, r.vid, e.kind, 1, e.dst,
+                    -- visits (days), not order lines: two items of one visit count once
+                    count(DISTINCT e.on_date) + max(CASE WHEN e.on_date IS NULL THEN 1 ELSE 0 END),
+                    min(e.on_date), max(e.on_date), sum(e.amount_cents)
              FROM reached r
              JOIN graph_edges e ON e.src = r.vid
                                AND e.kind IN ('belongs_to', 'bought', 'served_by')
