@@ -160,6 +160,11 @@ async fn demo_on_an_empty_database_prints_greetings(backend: Backend) {
             && stdout.contains("推荐了 客户 BJ-HA-001-C0005"),
         "{stdout}"
     );
+    // Relations say what happened (做过 a project), and nothing that says nothing.
+    assert!(
+        stdout.contains("做过 项目") && !stdout.contains("是 本人"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("术后回访") && stdout.contains("5分为非常满意"),
         "{stdout}"
