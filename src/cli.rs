@@ -454,6 +454,27 @@ pub enum BenchCommand {
     /// monitoring reads over it (queue depths, a /metrics scrape), and what jobs.prune and a
     /// VACUUM free.
     JobsTable(BenchJobsTableArgs),
+    /// How meaningful `similar` is: one institution of planted cohorts (each group shares three
+    /// projects, a product and a doctor; tags, VIP levels and care notes are random noise),
+    /// synced into vector search; prints precision@5, the share of each customer's five most
+    /// similar that come from their own group.
+    Similar(BenchSimilarArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSimilarArgs {
+    /// Groups of customers.
+    #[arg(long, default_value_t = 40)]
+    pub cohorts: usize,
+    /// Customers in each group.
+    #[arg(long, default_value_t = 10)]
+    pub per_cohort: usize,
+    /// Other treatments a customer may also have had, outside the group's (noise).
+    #[arg(long, default_value_t = 3)]
+    pub noise_items: usize,
+    /// The random generator's seed: the same seed, the same data.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

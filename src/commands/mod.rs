@@ -9,6 +9,7 @@ mod bench_greetings;
 mod bench_import;
 mod bench_jobs_table;
 mod bench_scan;
+mod bench_similar;
 mod bench_vectors;
 mod consent;
 mod dashboard;
@@ -195,6 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Vectors(args)) => bench_vectors::run(settings, args).await,
         Command::Bench(BenchCommand::Graph(args)) => bench_graph::run(settings, args).await,
+        Command::Bench(BenchCommand::Similar(args)) => bench_similar::run(settings, args).await,
         Command::Bench(BenchCommand::Scan(args)) => bench_scan::run(settings, args).await,
         Command::Bench(BenchCommand::JobsTable(args)) => {
             bench_jobs_table::run(settings, args).await

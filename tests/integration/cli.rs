@@ -221,6 +221,39 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Bac
     );
 }
 
+/// The shipped evaluation of similar customers runs and measures: on planted cohorts without
+/// noise treatments nearly every one of a customer's five most similar is of their own group.
+/// (Issue #26 raises the bar for data with noise.)
+#[test]
+fn the_similar_customer_evaluation_measures_precision() {
+    let out = revisit(
+        &[],
+        &[
+            "bench",
+            "similar",
+            "--cohorts",
+            "8",
+            "--per-cohort",
+            "8",
+            "--noise-items",
+            "0",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let precision: f64 = stdout
+        .split("precision@5: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no precision printed: {stdout}"));
+    assert!(precision >= 0.95, "{precision}: {stdout}");
+}
+
 /// Help and argument errors are Chinese: clap's own English never reaches the reader.
 #[test]
 fn help_and_argument_errors_speak_chinese() {
