@@ -122,7 +122,7 @@ pub async fn serve_probes(
 /// Headers every answer carries: no sniffing of types, no framing (clickjacking), no referrer
 /// leaving with a URL, scripts and styles from this server only (the docs page's one inline
 /// script and the console's inline styles allowed), and no caching of the API's answers, which
-/// hold personal data. TLS is the reverse proxy's (README: 部署与 HTTPS).
+/// hold personal data. TLS is the reverse proxy's (README: 部署（docker-compose）).
 async fn security_headers(req: Request, next: Next) -> Response {
     use axum::http::{HeaderValue, header};
     let api = req.uri().path().starts_with("/api/");
