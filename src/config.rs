@@ -812,10 +812,10 @@ impl Settings {
             .to_string()
     }
 
-    /// Which clock the times of a listing are on: `时间为 Asia/Shanghai（UTC+08:00）`.
+    /// Which clock the times of a listing are on: `时间为 Asia/Shanghai，UTC+08:00`.
     pub fn zone_note(&self) -> String {
         let offset = chrono::Utc::now().with_timezone(&self.tz()).format("%:z");
-        format!("时间为 {}（UTC{offset}）", self.app.timezone)
+        format!("时间为 {}，UTC{offset}", self.app.timezone)
     }
 
     /// An institution's time zone: its own (validated at import), else the chain's.

@@ -1,4 +1,23 @@
+/// The exit status of a process whose reader went away (`revisit jobs list | head`), as the
+/// shell reports one killed by SIGPIPE.
+const READER_GONE: i32 = 141;
+
 fn main() -> std::process::ExitCode {
+    // A listing piped into `head` stops quietly when `head` has read enough, as other command
+    // line tools do, instead of a panic. (SIGPIPE stays ignored: the daemons' sockets need it.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(READER_GONE);
+        }
+        default_hook(info);
+    }));
     let cli = revisit::cli::parse();
     revisit::telemetry::init(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -19,16 +19,25 @@ pub async fn sending(app: &App, cmd: SendingCommand) -> anyhow::Result<()> {
         SendingCommand::Status => {
             let state = app.store.sending_state().await?;
             println!(
-                "{}（{} {} 由{}设置）",
+                "{}",
                 if state.live {
                     "正式发送：已开启，到期的回访会发给客户"
                 } else {
-                    "正式发送：未开启（测试模式：只生成和显示话术，不发给客户）"
-                },
-                app.settings.local_time(state.changed_at),
-                app.settings.app.timezone,
-                who(&state.changed_by)
+                    "正式发送：未开启。测试模式：只生成和显示话术，不发给客户"
+                }
             );
+            let at = format!(
+                "{} {}",
+                app.settings.local_time(state.changed_at),
+                app.settings.app.timezone
+            );
+            match state.changed_by.as_str() {
+                "migration" if state.live => {
+                    println!("  最近设置：升级时沿用（此前已有正式发送）（{at}）")
+                }
+                "migration" => println!("  最近设置：系统初始状态（{at}）"),
+                by => println!("  最近设置：{}，{at}", who(by)),
+            }
             print_what_is_sent(app).await
         }
         SendingCommand::On { yes, by } => {
@@ -116,11 +125,9 @@ fn clock(expression: &str) -> String {
     }
 }
 
-fn who(changed_by: &str) -> String {
-    match changed_by {
-        "migration" => "系统升级".to_owned(),
-        by => by.strip_prefix("cli:").unwrap_or(by).to_owned(),
-    }
+/// Who switched it, as staff call them: the name given with `--by`.
+fn who(changed_by: &str) -> &str {
+    changed_by.strip_prefix("cli:").unwrap_or(changed_by)
 }
 
 /// Asks at a terminal; without one (a script, CI) nobody confirmed.

@@ -137,13 +137,19 @@ async fn llm_check(app: &App) -> CheckResult {
 async fn sending_check(app: &App) -> CheckResult {
     let name = "正式发送";
     match app.store.sending_state().await {
+        Ok(s) if s.live && s.changed_by == "migration" => CheckResult {
+            name,
+            ok: Some(true),
+            detail: "已开启（升级时沿用，此前已有正式发送）；关闭：revisit sending off".to_owned(),
+        },
         Ok(s) if s.live => CheckResult {
             name,
             ok: Some(true),
             detail: format!(
-                "已开启（{}，{}）；关闭：revisit sending off",
+                "已开启（{}，{} {}）；关闭：revisit sending off",
+                s.changed_by.strip_prefix("cli:").unwrap_or(&s.changed_by),
                 app.settings.local_time(s.changed_at),
-                s.changed_by.strip_prefix("cli:").unwrap_or(&s.changed_by)
+                app.settings.app.timezone
             ),
         },
         Ok(_) => CheckResult {

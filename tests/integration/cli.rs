@@ -254,6 +254,28 @@ fn the_similar_customer_evaluation_measures_precision() {
     assert!(precision >= 0.95, "{precision}: {stdout}");
 }
 
+/// Output piped into a reader that has gone (`revisit … | head`) ends the command quietly, as
+/// SIGPIPE ends other tools (status 141), never with a panic's message.
+#[test]
+fn a_reader_that_went_away_ends_the_command_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .args(["lint", "张女士，祝您生日快乐！"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run revisit");
+    // The reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Help and argument errors are Chinese: clap's own English never reaches the reader.
 #[test]
 fn help_and_argument_errors_speak_chinese() {
