@@ -23,18 +23,10 @@ crate::on_both_backends!(
 /// The customer is 张丽 (女). An answer to 叶女士 is rewritten with the reason; one to 张先生
 /// after that falls back to the template, which addresses 张女士.
 async fn a_greeting_addressed_to_someone_else_is_rewritten_then_replaced(backend: Backend) {
-    let llm = MockServer::start(Arc::new(|n, _| {
-        let text = if n == 0 {
-            "叶女士，生日快乐！期待与您再见。"
-        } else {
-            "张先生，生日快乐！期待与您再见。"
-        };
-        (200, vec![], chat_answer(text))
-    }))
-    .await;
-    let env = TestEnv::new(
+    let (llm, env) = llm_answering(
         backend,
-        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+        "叶女士，生日快乐！期待与您再见。",
+        "张先生，生日快乐！期待与您再见。",
     )
     .await;
     let (revisit, r) = greeted(&env, true).await;
@@ -52,6 +44,25 @@ async fn a_greeting_addressed_to_someone_else_is_rewritten_then_replaced(backend
         note.contains("叶女士") && note.contains("张先生") && note.contains("性别"),
         "{note}"
     );
+}
+
+/// An LLM that answers `first`, then `then` to every later request, and a test environment
+/// that uses it.
+async fn llm_answering(
+    backend: Backend,
+    first: &'static str,
+    then: &'static str,
+) -> (MockServer, TestEnv) {
+    let llm = MockServer::start(Arc::new(move |n, _| {
+        (200, vec![], chat_answer(if n == 0 { first } else { then }))
+    }))
+    .await;
+    let env = TestEnv::new(
+        backend,
+        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+    )
+    .await;
+    (llm, env)
 }
 
 /// The compliance note recorded on a revisit.
@@ -113,21 +124,10 @@ async fn an_llm_that_answers_with_banned_content_never_reaches_the_customer(back
 }
 
 async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backend) {
-    let llm = MockServer::start(Arc::new(|n, _| {
-        if n == 0 {
-            (200, vec![], chat_answer(BANNED))
-        } else {
-            (
-                200,
-                vec![],
-                chat_answer("张女士，生日快乐！李明医生和我们都记得您，期待再见。"),
-            )
-        }
-    }))
-    .await;
-    let env = TestEnv::new(
+    let (_llm, env) = llm_answering(
         backend,
-        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+        BANNED,
+        "张女士，生日快乐！李明医生和我们都记得您，期待再见。",
     )
     .await;
     let (revisit, r) = greeted(&env, true).await;
@@ -256,18 +256,10 @@ async fn an_llm_answer_longer_than_one_sms_is_cut_to_the_limit(backend: Backend)
 }
 
 async fn another_customers_name_is_never_sent_and_never_repeated_to_the_llm(backend: Backend) {
-    let llm = MockServer::start(Arc::new(|n, _| {
-        let text = if n == 0 {
-            "张女士，生日快乐！王芳托我们向您问好，期待再见。"
-        } else {
-            "张女士，生日快乐！李明医生和我们都记得您，期待再见。"
-        };
-        (200, vec![], chat_answer(text))
-    }))
-    .await;
-    let env = TestEnv::new(
+    let (llm, env) = llm_answering(
         backend,
-        &[("LLM_API_URL", &llm.url), ("LLM_API_KEY", "sk-test")],
+        "张女士，生日快乐！王芳托我们向您问好，期待再见。",
+        "张女士，生日快乐！李明医生和我们都记得您，期待再见。",
     )
     .await;
     // Another customer of the same institution is called 王芳.
