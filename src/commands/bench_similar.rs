@@ -13,6 +13,7 @@ use std::{collections::HashMap, path::Path, time::Instant};
 
 use anyhow::Context;
 use revisit_jobs::ProjectionName;
+use serde_json::Value;
 
 use super::bench_vectors::{full_resync, import_generated};
 use crate::{app::App, cli::BenchSimilarArgs, config::Settings, store};
@@ -159,50 +160,29 @@ pub(super) fn planted_cohorts(
     let inst = dir.join("institutions").join(INSTITUTION);
     std::fs::create_dir_all(&common)?;
     std::fs::create_dir_all(&inst)?;
-    let json = |v: serde_json::Value| serde_json::to_vec(&v).expect("json");
+    let json = |v: Value| serde_json::to_vec(&v).expect("json");
     std::fs::write(
         common.join("institutions.json"),
         json(serde_json::json!([{"institution_code": INSTITUTION, "name": "评估医疗美容门诊部"}])),
     )?;
-    std::fs::write(
-        common.join("projects.json"),
-        json(serde_json::Value::Array(
-            PROJECTS
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    serde_json::json!({"project_code": format!("EP-{i:02}"), "name": name,
-                        "standard_price": 1000.0})
-                })
-                .collect(),
-        )),
+    // A catalogue file: one row per name, its code from its place in the list.
+    let catalogue = |file: &str, names: &[&str], row: &dyn Fn(usize, &str) -> Value| {
+        let rows: Vec<Value> = names.iter().enumerate().map(|(i, n)| row(i, n)).collect();
+        std::fs::write(common.join(file), json(rows.into()))
+    };
+    catalogue("projects.json", &PROJECTS, &|i, name| {
+        serde_json::json!({"project_code": format!("EP-{i:02}"), "name": name,
+            "standard_price": 1000.0})
+    })?;
+    catalogue(
+        "products.json",
+        &PRODUCTS,
+        &|i, name| serde_json::json!({"product_code": format!("EG-{i:02}"), "name": name, "price": 100.0}),
     )?;
-    std::fs::write(
-        common.join("products.json"),
-        json(serde_json::Value::Array(
-            PRODUCTS
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    serde_json::json!({"product_code": format!("EG-{i:02}"), "name": name,
-                        "price": 100.0})
-                })
-                .collect(),
-        )),
-    )?;
-    std::fs::write(
-        common.join("doctors.json"),
-        json(serde_json::Value::Array(
-            DOCTORS
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    serde_json::json!({"doctor_code": format!("ED-{i:02}"), "name": name,
-                        "institution_code": INSTITUTION})
-                })
-                .collect(),
-        )),
-    )?;
+    catalogue("doctors.json", &DOCTORS, &|i, name| {
+        serde_json::json!({"doctor_code": format!("ED-{i:02}"), "name": name,
+            "institution_code": INSTITUTION})
+    })?;
     let mut truth = HashMap::new();
     let mut customers = Vec::new();
     let mut orders = Vec::new();
@@ -224,13 +204,9 @@ pub(super) fn planted_cohorts(
                 "tags": &tags[..rng.usize(2..6)],
                 "notes": NOTES[rng.usize(..NOTES.len())],
             }));
-            let items: Vec<serde_json::Value> = projects
+            let items: Vec<Value> = projects
                 .iter()
-                .map(|p| {
-                    serde_json::json!({"item_type": "project", "item_code": format!("EP-{p:02}"),
-                        "item_name": PROJECTS[*p], "quantity": 1, "unit_price": 1000.0,
-                        "actual_price": 1000.0, "doctor_code": format!("ED-{doctor:02}")})
-                })
+                .map(|p| project_item(*p, doctor))
                 .chain(std::iter::once(serde_json::json!({"item_type": "product",
                     "item_code": format!("EG-{product:02}"), "item_name": PRODUCTS[product],
                     "quantity": 1, "unit_price": 100.0, "actual_price": 100.0})))
@@ -241,14 +217,8 @@ pub(super) fn planted_cohorts(
                 "items": items,
             }));
             // Noise: what this customer also had, outside the group's, with any doctor.
-            let extra: Vec<serde_json::Value> = (0..rng.usize(..=noise_items))
-                .map(|_| {
-                    let p = rng.usize(..PROJECTS.len());
-                    serde_json::json!({"item_type": "project", "item_code": format!("EP-{p:02}"),
-                        "item_name": PROJECTS[p], "quantity": 1, "unit_price": 1000.0,
-                        "actual_price": 1000.0,
-                        "doctor_code": format!("ED-{:02}", rng.usize(..DOCTORS.len()))})
-                })
+            let extra: Vec<Value> = (0..rng.usize(..=noise_items))
+                .map(|_| project_item(rng.usize(..PROJECTS.len()), rng.usize(..DOCTORS.len())))
                 .collect();
             if !extra.is_empty() {
                 orders.push(serde_json::json!({
@@ -263,6 +233,13 @@ pub(super) fn planted_cohorts(
     std::fs::write(inst.join("customers.json"), json(customers.into()))?;
     std::fs::write(inst.join("consumption_records.json"), json(orders.into()))?;
     Ok(truth)
+}
+
+/// An order line: project `p` (¥1,000) by doctor `doctor`.
+fn project_item(p: usize, doctor: usize) -> Value {
+    serde_json::json!({"item_type": "project", "item_code": format!("EP-{p:02}"),
+        "item_name": PROJECTS[p], "quantity": 1, "unit_price": 1000.0, "actual_price": 1000.0,
+        "doctor_code": format!("ED-{doctor:02}")})
 }
 
 /// The share of each customer's `K` most similar that are of their own group, over all.
