@@ -989,15 +989,7 @@ struct RawConsumption {
 fn consumption(r: RawConsumption, p: &mut Problems) -> ConsumptionRecord {
     let order_number = p.ok(code("order_number", r.order_number));
     let customer_code = p.ok(code("customer_code", r.customer_code));
-    let order_date = p
-        .ok(required("order_date", r.order_date).map(Some))
-        .and_then(|text| p.ok(date("order_date", &text).map(Some)))
-        .inspect(|d| {
-            if let Err((f, m)) = plausible_business_date("order_date", *d) {
-                p.push(&f, m);
-            }
-        })
-        .unwrap_or_default();
+    let order_date = p.ok(business_date("order_date", r.order_date));
     if r.items.is_empty() {
         p.push("items", "消费记录至少要有一条明细");
     }
@@ -1097,15 +1089,7 @@ struct RawConsultation {
 fn consultation(r: RawConsultation, p: &mut Problems) -> Consultation {
     let own_code = p.ok(code("consultation_code", r.consultation_code));
     let customer_code = p.ok(code("customer_code", r.customer_code));
-    let consult_date = p
-        .ok(required("consult_date", r.consult_date).map(Some))
-        .and_then(|text| p.ok(date("consult_date", &text).map(Some)))
-        .inspect(|d| {
-            if let Err((f, m)) = plausible_business_date("consult_date", *d) {
-                p.push(&f, m);
-            }
-        })
-        .unwrap_or_default();
+    let consult_date = p.ok(business_date("consult_date", r.consult_date));
     let project_codes = p.ok(list("project_codes", r.project_codes));
     for (i, code) in project_codes.iter().enumerate() {
         if code.chars().any(char::is_whitespace) {
@@ -1128,9 +1112,10 @@ fn consultation(r: RawConsultation, p: &mut Problems) -> Consultation {
     }
 }
 
-/// A day something happened at a clinic: not in the future (a day of slack for exports made in
-/// another time zone), not before 2000.
-fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError> {
+/// A day something happened at a clinic (required): a date, not in the future (a day of slack
+/// for exports made in another time zone), not before 2000.
+fn business_date(field: &str, value: Option<String>) -> Result<NaiveDate, FieldError> {
+    let day = date(field, &required(field, value)?)?;
     let latest = chrono::Utc::now().date_naive() + chrono::Days::new(1);
     if day > latest {
         return err(field, format!("{day} 在将来"));
@@ -1138,7 +1123,7 @@ fn plausible_business_date(field: &str, day: NaiveDate) -> Result<(), FieldError
     if day.year() < 2000 {
         return err(field, format!("{day} 早得不合理（2000 年以前）"));
     }
-    Ok(())
+    Ok(day)
 }
 
 #[cfg(test)]
