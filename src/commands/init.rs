@@ -1,7 +1,5 @@
 //! `revisit init` and `revisit check`.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use crate::{
     config::{Settings, url_origin},
     handlers::run_checks,
@@ -69,19 +67,13 @@ pub async fn init(
     Ok(())
 }
 
-/// Asks for the database name on a terminal. Without one (a script, CI) there is no one to
-/// confirm, so the answer is no.
+/// Asks for the database name on a terminal; without one, the answer is no.
 fn confirm_drop(name: &str) -> anyhow::Result<bool> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        eprintln!("⚠️  --force 会删除数据库 {name} 的全部数据。非交互环境请加 --yes 确认。");
-        return Ok(false);
-    }
-    print!("⚠️  这将删除数据库 {name} 的全部数据！请输入数据库名确认：");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(line.trim() == name)
+    super::typed_at_terminal(
+        &format!("⚠️  这将删除数据库 {name} 的全部数据！请输入数据库名确认："),
+        name,
+        &format!("⚠️  --force 会删除数据库 {name} 的全部数据。非交互环境请加 --yes 确认。"),
+    )
 }
 
 pub async fn check(settings: &Settings) -> anyhow::Result<()> {

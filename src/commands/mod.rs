@@ -47,6 +47,22 @@ pub use demo::demo;
 /// it from 1 (the command itself failed) and 2 (bad arguments).
 pub const EXIT_INCOMPLETE: u8 = 3;
 
+/// Asks at a terminal for `answer` to be typed after `question`. Without a terminal (a script,
+/// CI) there is no one to confirm: `without_terminal` is said, and the answer is no.
+fn typed_at_terminal(question: &str, answer: &str, without_terminal: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("{without_terminal}");
+        return Ok(false);
+    }
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim() == answer)
+}
+
 /// The command ran, and this part of what it was asked did not happen (exit code
 /// [`EXIT_INCOMPLETE`]); the message says what, in Chinese.
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,6 @@
 //! database sends nothing to customers until an operator who has read what will be sent
 //! switches it on; `off` stops it again at once, for every worker.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use chrono::Utc;
 use revisit_jobs::CRON_SCHEDULES;
 
@@ -132,16 +130,11 @@ fn who(changed_by: &str) -> &str {
 
 /// Asks at a terminal; without one (a script, CI) nobody confirmed.
 fn confirmed() -> anyhow::Result<bool> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        eprintln!("非交互环境需要加 --yes 确认");
-        return Ok(false);
-    }
-    print!("确认开启正式发送？请输入“{CONFIRM_WORD}”：");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(line.trim() == CONFIRM_WORD)
+    super::typed_at_terminal(
+        &format!("确认开启正式发送？请输入“{CONFIRM_WORD}”："),
+        CONFIRM_WORD,
+        "非交互环境需要加 --yes 确认",
+    )
 }
 
 #[cfg(test)]
