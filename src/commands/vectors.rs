@@ -32,11 +32,15 @@ async fn warn_if_empty(v: &Vectors, c: Collection) -> anyhow::Result<()> {
 
 pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> anyhow::Result<()> {
     let v = vectors(app)?;
-    let (me, found) = match v.similar(app.store.as_ref(), code, None, limit).await {
+    let (me, mut found) = match v.similar(app.store.as_ref(), code, None, limit).await {
         Ok(r) => r,
         Err(SearchError::UnknownCustomer(c)) => anyhow::bail!("没有编号为 {c} 的客户"),
         Err(SearchError::Failed(e)) => return Err(e),
     };
+    // Names masked, as in every list the CLI prints.
+    for s in &mut found {
+        s.name = crate::domain::privacy::mask_name(&s.name);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&found)?);
         return Ok(());
@@ -55,14 +59,6 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
     if found.is_empty() {
         println!("（没有找到）");
     }
-    // Named as staff know them (masked, as every list the CLI prints).
-    let codes: Vec<String> = found.iter().map(|s| s.code.clone()).collect();
-    let names: std::collections::HashMap<String, String> = app
-        .store
-        .customer_names(me.institution_id, &codes)
-        .await?
-        .into_iter()
-        .collect();
     for (i, s) in found.iter().enumerate() {
         let mut why = Vec::new();
         if !s.shared_projects.is_empty() {
@@ -87,10 +83,7 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
             "{:>3}. {} {}  相似度 {:.2}  {}",
             i + 1,
             s.code,
-            names
-                .get(&s.code)
-                .map(|n| crate::domain::privacy::mask_name(n))
-                .unwrap_or_default(),
+            s.name,
             s.score,
             why.join("；")
         );

@@ -30,15 +30,7 @@ pub struct SimilarPage {
     pub institution: String,
     pub customer_code: String,
     /// Nearest first; never the customer themself, never one who opted out.
-    pub items: Vec<SimilarItem>,
-}
-
-/// A similar customer with their name, for staff of their institution.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SimilarItem {
-    #[serde(flatten)]
-    pub customer: SimilarCustomer,
-    pub name: String,
+    pub items: Vec<SimilarCustomer>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,21 +100,6 @@ pub async fn similar(
         Err(SearchError::UnknownCustomer(_)) => return Err(ApiError::not_found("客户")),
         Err(SearchError::Failed(e)) => return Err(unavailable(e)),
     };
-    // Names from the primary store, of this institution's customers only (the caller's).
-    let codes: Vec<String> = items.iter().map(|s| s.code.clone()).collect();
-    let names: std::collections::HashMap<String, String> = app
-        .store
-        .customer_names(inst.id, &codes)
-        .await?
-        .into_iter()
-        .collect();
-    let items = items
-        .into_iter()
-        .map(|customer| SimilarItem {
-            name: names.get(&customer.code).cloned().unwrap_or_default(),
-            customer,
-        })
-        .collect();
     Ok(Json(SimilarPage {
         institution: inst.code,
         customer_code: me.code,

@@ -11,6 +11,9 @@ use crate::{domain::snapshot::SearchProfile, store::Repository};
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SimilarCustomer {
     pub code: String,
+    /// Their name, read from the primary store (the index holds none), for staff of their
+    /// institution.
+    pub name: String,
     /// Cosine similarity of the two customers' texts, 1 the same.
     pub score: f32,
     pub vip_level: Option<String>,
@@ -89,7 +92,7 @@ impl Vectors {
                 limit + 1,
             )
             .await?;
-        let out = hits
+        let mut out: Vec<SimilarCustomer> = hits
             .into_iter()
             .filter(|h| h.id != own)
             .take(limit)
@@ -104,6 +107,7 @@ impl Vectors {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned(),
+                    name: String::new(),
                     score,
                     same_vip_level: vip_level.is_some() && vip_level == me.vip_level,
                     vip_level,
@@ -113,6 +117,16 @@ impl Vectors {
                 }
             })
             .collect();
+        let codes: Vec<String> = out.iter().map(|s| s.code.clone()).collect();
+        let names: std::collections::HashMap<String, String> = store
+            .customer_names(me.institution_id, &codes)
+            .await
+            .map_err(anyhow::Error::from)?
+            .into_iter()
+            .collect();
+        for s in &mut out {
+            s.name = names.get(&s.code).cloned().unwrap_or_default();
+        }
         Ok((me, out))
     }
 
