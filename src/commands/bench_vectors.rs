@@ -92,6 +92,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         prepared.extend(docs.into_iter().zip(vecs).map(|(d, vector)| Point {
             id: d.id,
             vector,
+            sparse: d.sparse,
             institution_id: d.institution_id,
             payload: d.payload,
         }));
@@ -124,7 +125,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     for (v, inst) in &queries {
         let hits = vectors
             .index
-            .search(Collection::Customers, v.clone(), Some(*inst), 10)
+            .search(Collection::Customers, v.clone().into(), Some(*inst), 10)
             .await?;
         anyhow::ensure!(hits.len() == 10, "a search found {} points", hits.len());
         if hits[0].score > 0.999 {
@@ -136,7 +137,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         async move {
             vectors
                 .index
-                .search(Collection::Customers, v, Some(inst), 10)
+                .search(Collection::Customers, v.into(), Some(inst), 10)
                 .await
                 .map(|_| ())
         }
@@ -193,7 +194,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         let fresh = EdgeIndex::new(&vectors_dir, dimension);
         let t = Instant::now();
         fresh
-            .search(Collection::Customers, v0.clone(), Some(inst0), 10)
+            .search(Collection::Customers, v0.clone().into(), Some(inst0), 10)
             .await?;
         cold.push(t.elapsed());
     }

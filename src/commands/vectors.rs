@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use crate::{
     app::App,
-    projections::vectors::{Collection, Vectors, search::SearchError},
+    projections::vectors::{
+        Collection, Vectors,
+        search::{SearchError, SimilarityReason},
+    },
 };
 
 fn vectors(app: &App) -> anyhow::Result<&Arc<Vectors>> {
@@ -47,7 +50,7 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
     }
     warn_if_empty(v, Collection::Customers).await?;
     println!(
-        "与 {} 相似的客户（同一机构，按相似度排序；会员等级：{}；项目：{}）",
+        "与 {} 相似的客户（同一机构；按共同的项目、医生、产品排序，越少见的越重要；会员等级：{}；项目：{}）",
         me.code,
         me.vip_level.as_deref().unwrap_or("无"),
         if me.projects.is_empty() {
@@ -60,35 +63,33 @@ pub async fn similar(app: &Arc<App>, code: &str, limit: usize, json: bool) -> an
         println!("（没有找到）");
     }
     for (i, s) in found.iter().enumerate() {
-        let mut why = Vec::new();
-        if !s.shared_projects.is_empty() {
-            why.push(format!("都做过 {}", s.shared_projects.join("、")));
-        }
-        if !s.shared_products.is_empty() {
-            why.push(format!("都买过 {}", s.shared_products.join("、")));
-        }
-        if !s.shared_tags.is_empty() {
-            why.push(format!("共同标签 {}", s.shared_tags.join("、")));
-        }
-        if s.same_vip_level {
-            why.push(format!(
-                "同为{}",
-                s.vip_level.as_deref().unwrap_or_default()
-            ));
-        }
-        if why.is_empty() {
-            why.push("文本相近".into());
-        }
         println!(
             "{:>3}. {} {}  相似度 {:.2}  {}",
             i + 1,
             s.code,
             s.name,
             s.score,
-            why.join("；")
+            reasons_in_words(&s.reasons, 4)
         );
     }
     Ok(())
+}
+
+/// The strongest `most` reasons, each with its share of the score, as staff read them.
+pub fn reasons_in_words(reasons: &[SimilarityReason], most: usize) -> String {
+    let total: f32 = reasons.iter().map(|r| r.weight).sum();
+    if reasons.is_empty() || total <= 0.0 {
+        return "文字描述相近（没有共同的项目、产品、医生或标签）".into();
+    }
+    let mut words: Vec<String> = reasons
+        .iter()
+        .take(most)
+        .map(|r| format!("{}（{:.0}%）", r.text, r.weight / total * 100.0))
+        .collect();
+    if reasons.len() > most {
+        words.push(format!("等 {} 项", reasons.len()));
+    }
+    words.join("；")
 }
 
 pub async fn search(

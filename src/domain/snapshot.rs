@@ -123,6 +123,22 @@ pub struct SearchProfile {
     pub projects: Vec<String>,
     /// Names of the products of completed orders, most recent first, each once.
     pub products: Vec<String>,
+    /// What they had, line by line, each (item, doctor) once, most recent first: what the
+    /// structured similarity is made of.
+    pub items: Vec<BoughtItem>,
+}
+
+/// A project or product a customer had in a completed order, and who treated them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoughtItem {
+    /// `project` or `product`.
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+    /// The catalogue's category of the item, if it has one.
+    pub category: Option<String>,
+    pub doctor_code: Option<String>,
+    pub doctor_name: Option<String>,
 }
 
 /// The current state of some entities of one kind. Entities that no longer exist are absent.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::snapshot::SearchProfile;
+use crate::domain::snapshot::{BoughtItem, SearchProfile};
 
 #[async_trait]
 pub trait SearchProfiles: Send + Sync {
@@ -29,29 +29,69 @@ pub(crate) fn profile(
         opted_out,
         projects: Vec::new(),
         products: Vec::new(),
+        items: Vec::new(),
     }
 }
 
-/// One item name bought by a customer: customer id, `project` or `product`, name.
-pub(crate) type BoughtRow = (i64, String, String);
+/// One line bought by a customer: customer id, `project` or `product`, code, name, the item's
+/// category, the doctor's code and name.
+pub(crate) type BoughtRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-/// Puts each customer's bought names (rows already most recent first) into their profile.
+/// The lines of completed orders of some customers, most recent first, with the item's
+/// category and the doctor's name; `{ids}` is where the engine's "customer id in the list"
+/// condition goes.
+pub(crate) const BOUGHT_SQL: &str =
+    "SELECT r.customer_id, it.item_type, it.item_code, it.item_name,
+            COALESCE(pj.category, pd.category), it.doctor_code, d.name
+     FROM consumption_records r
+     JOIN consumption_items it
+       ON it.institution_id = r.institution_id AND it.order_number = r.order_number
+     LEFT JOIN projects pj ON it.item_type = 'project' AND pj.code = it.item_code
+     LEFT JOIN products pd ON it.item_type = 'product' AND pd.code = it.item_code
+     LEFT JOIN doctors d ON d.code = it.doctor_code
+     WHERE r.customer_id {ids} AND r.status = 'completed'
+     ORDER BY r.customer_id, r.order_date DESC, r.order_number, it.line_no";
+
+/// Puts each customer's bought lines (rows already most recent first) into their profile.
 pub(crate) fn attach_bought(profiles: &mut [SearchProfile], rows: Vec<BoughtRow>) {
     let mut at = std::collections::HashMap::new();
     for (i, p) in profiles.iter().enumerate() {
         at.insert(p.id, i);
     }
-    for (customer, kind, name) in rows {
+    for (customer, kind, code, name, category, doctor_code, doctor_name) in rows {
         let Some(&i) = at.get(&customer) else {
             continue;
         };
-        let list = if kind == "project" {
-            &mut profiles[i].projects
+        let p = &mut profiles[i];
+        let names = if kind == "project" {
+            &mut p.projects
         } else {
-            &mut profiles[i].products
+            &mut p.products
         };
-        if !list.contains(&name) {
-            list.push(name);
+        if !names.contains(&name) {
+            names.push(name.clone());
+        }
+        let seen = p
+            .items
+            .iter()
+            .any(|it| it.kind == kind && it.code == code && it.doctor_code == doctor_code);
+        if !seen {
+            p.items.push(BoughtItem {
+                kind,
+                code,
+                name,
+                category,
+                doctor_code,
+                doctor_name,
+            });
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A test Qdrant server: Qdrant's gRPC API (the service definitions `qdrant-client` carries)
 //! served over real HTTP/2 on 127.0.0.1, with the embedded engine behind it. It answers the
-//! calls the server adapter makes (collections: exists, create, info; points: upsert, delete
-//! by ids or everything, get, count, query nearest with an institution filter; field index;
+//! calls the server adapter makes (collections: exists, create with the customers' sparse traits
+//! vector (IDF), info; points: upsert of a dense or a dense and a sparse vector, delete by ids or
+//! everything, get, count (all, or of one trait key), query nearest (dense, or sparse by name,
+//! or both as two prefetches fused by weighted RRF) with an institution filter; field indexes;
 //! health) and refuses every other call, or any other shape of these, as `unimplemented`: an
 //! adapter that starts sending something new fails its test until this server learns it.
 
@@ -17,7 +19,10 @@ use qdrant_client::{
     },
 };
 use revisit::projections::vectors::{
-    Collection, INSTITUTION_KEY, Point, VectorIndex, edge::EdgeIndex,
+    Collection, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, VectorIndex,
+    edge::EdgeIndex,
+    hybrid_depth,
+    traits::{SPARSE_NAME, TRAITS_KEY},
 };
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
@@ -33,7 +38,8 @@ pub struct TestQdrant {
 
 #[derive(Default)]
 struct State {
-    collections: HashMap<String, u64>,
+    /// Each collection's dimension, and whether it has the sparse traits vector.
+    collections: HashMap<String, (u64, bool)>,
     engine: Option<EdgeIndex>,
 }
 
@@ -68,14 +74,54 @@ fn to_grpc(map: Map<String, Value>) -> HashMap<String, q::Value> {
 }
 
 #[allow(deprecated)]
-fn dense(vectors: Option<q::Vectors>) -> Result<Vec<f32>, Status> {
+fn dense_of(v: q::Vector) -> Result<Vec<f32>, Status> {
+    match v.vector {
+        Some(q::vector::Vector::Dense(d)) => Ok(d.data),
+        None if v.indices.is_none() && v.vectors_count.is_none() => Ok(v.data),
+        _ => Err(unimplemented("vectors other than one dense vector")),
+    }
+}
+
+/// A point's vectors: one dense vector, or the unnamed dense vector and the sparse traits.
+fn vectors_of(vectors: Option<q::Vectors>) -> Result<(Vec<f32>, Option<Sparse>), Status> {
     match vectors.and_then(|v| v.vectors_options) {
-        Some(q::vectors::VectorsOptions::Vector(v)) => match v.vector {
-            Some(q::vector::Vector::Dense(d)) => Ok(d.data),
-            None if v.indices.is_none() && v.vectors_count.is_none() => Ok(v.data),
-            _ => Err(unimplemented("vectors other than one dense vector")),
-        },
-        _ => Err(unimplemented("named vectors")),
+        Some(q::vectors::VectorsOptions::Vector(v)) => Ok((dense_of(v)?, None)),
+        Some(q::vectors::VectorsOptions::Vectors(mut named)) if named.vectors.len() == 2 => {
+            let dense = named
+                .vectors
+                .remove("")
+                .ok_or_else(|| unimplemented("named vectors without the unnamed dense one"))?;
+            let sparse = match named.vectors.remove(SPARSE_NAME).and_then(|v| v.vector) {
+                Some(q::vector::Vector::Sparse(s)) => Sparse {
+                    indices: s.indices,
+                    values: s.values,
+                },
+                _ => return Err(unimplemented("named vectors other than the traits")),
+            };
+            Ok((dense_of(dense)?, Some(sparse)))
+        }
+        _ => Err(unimplemented("named vectors other than dense + traits")),
+    }
+}
+
+/// A query's nearest-neighbour input, as the adapter sends it: dense, or sparse `using` the
+/// traits.
+fn nearest_of(query: Option<q::Query>, using: Option<&str>) -> Result<Query, Status> {
+    let input = match query.and_then(|q| q.variant) {
+        Some(q::query::Variant::Nearest(q::VectorInput { variant })) => variant,
+        _ => return Err(unimplemented("queries other than the nearest")),
+    };
+    match (input, using) {
+        (Some(q::vector_input::Variant::Dense(d)), None) => Ok(Query::Dense(d.data)),
+        (Some(q::vector_input::Variant::Sparse(s)), Some(SPARSE_NAME)) => {
+            Ok(Query::Traits(Sparse {
+                indices: s.indices,
+                values: s.values,
+            }))
+        }
+        _ => Err(unimplemented(
+            "queries other than a dense vector or the sparse traits by name",
+        )),
     }
 }
 
@@ -96,6 +142,23 @@ fn institution_of(filter: Option<q::Filter>) -> Result<Option<i64>, Status> {
             }
         }
         _ => Err(unimplemented("filters other than one institution")),
+    }
+}
+
+/// The trait key of a filter that only matches the traits to one keyword.
+fn trait_key_of(f: q::Filter) -> Result<String, Status> {
+    if !f.should.is_empty() || !f.must_not.is_empty() || f.min_should.is_some() || f.must.len() != 1
+    {
+        return Err(unimplemented("filters other than one trait"));
+    }
+    match f.must.into_iter().next().and_then(|c| c.condition_one_of) {
+        Some(q::condition::ConditionOneOf::Field(fc)) if fc.key == TRAITS_KEY => {
+            match fc.r#match.and_then(|m| m.match_value) {
+                Some(q::r#match::MatchValue::Keyword(k)) => Ok(k),
+                _ => Err(unimplemented("a trait match other than a keyword")),
+            }
+        }
+        _ => Err(unimplemented("filters other than one trait")),
     }
 }
 
@@ -201,6 +264,22 @@ impl Collections for Svc {
         if params.distance != q::Distance::Cosine as i32 {
             return Err(unimplemented("distances other than cosine"));
         }
+        let traits = match r.sparse_vectors_config {
+            None => false,
+            Some(s)
+                if s.map.len() == 1
+                    && s.map.get(SPARSE_NAME).is_some_and(|p| {
+                        p.modifier == Some(q::Modifier::Idf as i32) && p.index.is_none()
+                    }) =>
+            {
+                true
+            }
+            Some(_) => return Err(unimplemented("sparse vectors other than the traits (IDF)")),
+        };
+        // The embedded engine gives the customers (and only them) the traits vector.
+        if traits != (collection_of(&r.collection_name)? == Collection::Customers) {
+            return Err(unimplemented("the traits vector on a collection other than customers"));
+        }
         let mut state = self.0.state.lock().await;
         if state.collections.contains_key(&r.collection_name) {
             return Err(Status::already_exists(format!(
@@ -211,7 +290,9 @@ impl Collections for Svc {
         if state.engine.is_none() {
             state.engine = Some(EdgeIndex::new(self.0.dir.path(), params.size as usize));
         }
-        state.collections.insert(r.collection_name, params.size);
+        state
+            .collections
+            .insert(r.collection_name, (params.size, traits));
         Ok(Response::new(q::CollectionOperationResponse {
             result: true,
             time: 0.0,
@@ -224,7 +305,7 @@ impl Collections for Svc {
     ) -> Result<Response<q::GetCollectionInfoResponse>, Status> {
         self.0.note("collection_info");
         let name = request.into_inner().collection_name;
-        let Some(size) = self.0.state.lock().await.collections.get(&name).copied() else {
+        let Some((size, traits)) = self.0.state.lock().await.collections.get(&name).copied() else {
             return Err(Status::not_found(format!(
                 "Collection `{name}` doesn't exist!"
             )));
@@ -239,6 +320,15 @@ impl Collections for Svc {
                                 distance: q::Distance::Cosine as i32,
                                 ..Default::default()
                             })),
+                        }),
+                        sparse_vectors_config: traits.then(|| q::SparseVectorConfig {
+                            map: HashMap::from([(
+                                SPARSE_NAME.to_owned(),
+                                q::SparseVectorParams {
+                                    index: None,
+                                    modifier: Some(q::Modifier::Idf as i32),
+                                },
+                            )]),
                         }),
                         ..Default::default()
                     }),
@@ -334,9 +424,14 @@ impl Points for Svc {
         for p in r.points {
             let mut payload = to_json(p.payload);
             let institution_id = payload.remove(INSTITUTION_KEY).and_then(|v| v.as_i64());
+            let (vector, sparse) = vectors_of(p.vectors)?;
+            if sparse.is_some() != (c == Collection::Customers) {
+                return Err(unimplemented("the traits vector on a collection other than customers"));
+            }
             points.push(Point {
                 id: num_id(p.id)?,
-                vector: dense(p.vectors)?,
+                vector,
+                sparse,
                 institution_id,
                 payload,
             });
@@ -395,15 +490,37 @@ impl Points for Svc {
             result.push(q::RetrievedPoint {
                 id: Some(id.into()),
                 payload: to_grpc(payload),
-                vectors: with_vectors.then(|| q::VectorsOutput {
-                    vectors_options: Some(q::vectors_output::VectorsOptions::Vector(
-                        q::VectorOutput {
-                            vector: Some(q::vector_output::Vector::Dense(q::DenseVector {
-                                data: p.vector,
-                            })),
-                            ..Default::default()
-                        },
-                    )),
+                vectors: with_vectors.then(|| {
+                    let dense = q::VectorOutput {
+                        vector: Some(q::vector_output::Vector::Dense(q::DenseVector {
+                            data: p.vector,
+                        })),
+                        ..Default::default()
+                    };
+                    q::VectorsOutput {
+                        vectors_options: Some(match p.sparse {
+                            None => q::vectors_output::VectorsOptions::Vector(dense),
+                            Some(s) => {
+                                q::vectors_output::VectorsOptions::Vectors(q::NamedVectorsOutput {
+                                    vectors: HashMap::from([
+                                        (String::new(), dense),
+                                        (
+                                            SPARSE_NAME.to_owned(),
+                                            q::VectorOutput {
+                                                vector: Some(q::vector_output::Vector::Sparse(
+                                                    q::SparseVector {
+                                                        indices: s.indices,
+                                                        values: s.values,
+                                                    },
+                                                )),
+                                                ..Default::default()
+                                            },
+                                        ),
+                                    ]),
+                                })
+                            }
+                        }),
+                    }
                 }),
                 ..Default::default()
             });
@@ -421,11 +538,18 @@ impl Points for Svc {
     ) -> Result<Response<q::PointsOperationResponse>, Status> {
         self.0.note("create_field_index");
         let r = request.into_inner();
-        self.0.engine(&r.collection_name).await?;
-        if r.field_name != INSTITUTION_KEY || r.field_type != Some(q::FieldType::Integer as i32) {
-            return Err(unimplemented("indexes other than the institution's"));
+        let (_, c) = self.0.engine(&r.collection_name).await?;
+        let institution =
+            r.field_name == INSTITUTION_KEY && r.field_type == Some(q::FieldType::Integer as i32);
+        let traits = c == Collection::Customers
+            && r.field_name == TRAITS_KEY
+            && r.field_type == Some(q::FieldType::Keyword as i32);
+        if !institution && !traits {
+            return Err(unimplemented(
+                "indexes other than the institution's and the customers' traits",
+            ));
         }
-        // The embedded engine indexes the institution when it creates a collection.
+        // The embedded engine makes both indexes when it creates a collection.
         Ok(Response::new(done()))
     }
 
@@ -435,11 +559,17 @@ impl Points for Svc {
     ) -> Result<Response<q::CountResponse>, Status> {
         self.0.note("count");
         let r = request.into_inner();
-        if r.filter.is_some() {
-            return Err(unimplemented("counting with a filter"));
-        }
         let (engine, c) = self.0.engine(&r.collection_name).await?;
-        let count = engine.count(c).await.map_err(failed)? as u64;
+        let count = match r.filter {
+            None => engine.count(c).await.map_err(failed)? as u64,
+            Some(f) => {
+                let key = trait_key_of(f)?;
+                if c != Collection::Customers || r.exact != Some(true) {
+                    return Err(unimplemented("inexact counts, or of traits other than customers'"));
+                }
+                engine.trait_counts(&[key]).await.map_err(failed)?.1[0]
+            }
+        };
         Ok(Response::new(q::CountResponse {
             result: Some(q::CountResult { count }),
             time: 0.0,
@@ -453,26 +583,46 @@ impl Points for Svc {
     ) -> Result<Response<q::QueryResponse>, Status> {
         self.0.note("query");
         let r = request.into_inner();
-        if !r.prefetch.is_empty() || r.using.is_some() || r.offset.is_some() {
-            return Err(unimplemented(
-                "queries with prefetch, named vectors or offsets",
-            ));
+        if r.offset.is_some() {
+            return Err(unimplemented("queries with offsets"));
         }
-        let vector = match r.query.and_then(|q| q.variant) {
-            Some(q::query::Variant::Nearest(q::VectorInput {
-                variant: Some(q::vector_input::Variant::Dense(d)),
-            })) => d.data,
-            _ => {
-                return Err(unimplemented(
-                    "queries other than the nearest to a dense vector",
-                ));
+        let limit = r.limit.unwrap_or(10) as usize;
+        let institution = institution_of(r.filter.clone())?;
+        let query = if r.prefetch.is_empty() {
+            nearest_of(r.query, r.using.as_deref())?
+        } else {
+            // The hybrid: the traits and the text, each ranked as deep, both with the query's
+            // filter, fused by RRF with the adapter's k and weights.
+            let rrf = match r.query.and_then(|q| q.variant) {
+                Some(q::query::Variant::Rrf(rrf)) => rrf,
+                _ => return Err(unimplemented("prefetches fused other than by RRF")),
+            };
+            if rrf.k != Some(RRF_K as u32)
+                || rrf.weights != [TRAITS_WEIGHT, 1.0]
+                || r.prefetch.len() != 2
+                || r.using.is_some()
+            {
+                return Err(unimplemented("an RRF other than traits and text, 3:1"));
+            }
+            let mut parts = Vec::new();
+            for p in r.prefetch {
+                if !p.prefetch.is_empty()
+                    || p.limit != Some(hybrid_depth(limit) as u64)
+                    || p.filter != r.filter
+                    || p.score_threshold.is_some()
+                {
+                    return Err(unimplemented("prefetches of another shape"));
+                }
+                parts.push(nearest_of(p.query, p.using.as_deref())?);
+            }
+            match (parts.remove(0), parts.remove(0)) {
+                (Query::Traits(traits), Query::Dense(dense)) => Query::Hybrid { dense, traits },
+                _ => return Err(unimplemented("prefetches other than traits, then text")),
             }
         };
-        let institution = institution_of(r.filter)?;
         let (engine, c) = self.0.engine(&r.collection_name).await?;
-        let limit = r.limit.unwrap_or(10) as usize;
         let hits = engine
-            .search(c, vector, institution, limit)
+            .search(c, query, institution, limit)
             .await
             .map_err(failed)?;
         let with_payload = r.with_payload.is_some();

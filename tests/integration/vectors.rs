@@ -203,14 +203,28 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     assert_eq!(v.index.count(Collection::Products).await.unwrap(), 2);
 
     // Customers like BJ-C1: only its own institution's (SH-C1 is its twin, elsewhere), not
-    // itself, nearest first, with what they share.
+    // itself, and only those it shares something with (BJ-C3 had another treatment, of another
+    // category, another level and tag), with what they share, strongest first.
     let (me, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
     assert_eq!(me.projects, vec!["水光针"]);
-    assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
+    assert_eq!(codes(&found), vec!["BJ-C2"]);
     assert_eq!(found[0].shared_projects, vec!["水光针"]);
     assert_eq!(found[0].shared_tags, vec!["敏感肌"]);
     assert!(found[0].same_vip_level);
-    assert!(found[0].score > found[1].score);
+    let reasons: Vec<&str> = found[0].reasons.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["都做过 水光针", "都有「注射」类的消费", "同为金卡", "都有标签「敏感肌」"],
+        "{:?}",
+        found[0].reasons
+    );
+    // The reasons are the score: each its two values times its rarity, as the engine weighs.
+    let sum: f32 = found[0].reasons.iter().map(|r| r.weight).sum();
+    assert!(
+        (sum - found[0].score).abs() < 1e-3 * found[0].score.max(1.0),
+        "{sum} vs {}",
+        found[0].score
+    );
     let point = customer_point(&v, "BJ-C1").await;
     let payload = serde_json::to_string(&point.payload).unwrap();
     assert!(
@@ -262,7 +276,14 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     projection_caught_up(&env.app, revisit_jobs::ProjectionName::Vectors).await;
     assert_eq!(v.index.count(Collection::Customers).await.unwrap(), 3);
     let c2 = customer_point(&v, "BJ-C2").await;
-    assert_eq!(c2.payload["products"], json!(["胶原蛋白口服液"]));
+    assert!(
+        c2.payload["traits"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("g:PRD-002")),
+        "{:?}",
+        c2.payload
+    );
     let c1 = customer_point(&v, "BJ-C1").await;
     assert_eq!(c1.payload["vip_level"], json!("钻石卡"));
     let (_, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
@@ -394,7 +415,8 @@ async fn a_late_sync_job_never_overwrites_a_newer_point(backend: Backend) {
 #[tokio::test]
 async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     use revisit::projections::vectors::{
-        Collection, Point, VectorIndex, embed::LexicalEmbedder, point_id, server::QdrantIndex,
+        Collection, Point, Sparse, VectorIndex, embed::LexicalEmbedder, point_id,
+        server::QdrantIndex,
     };
     let (server, url) = crate::qdrant_server::TestQdrant::start().await;
     let mut s = settings("");
@@ -410,6 +432,10 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
         Point {
             id: point_id(Collection::Customers, code),
             vector: e.embed(text),
+            sparse: Some(Sparse {
+                indices: vec![1, 7],
+                values: vec![0.6, 0.8],
+            }),
             institution_id: Some(inst),
             payload,
         }
@@ -429,12 +455,12 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     assert_eq!(index.count(Collection::Projects).await.unwrap(), 0);
     let query = e.embed("水光针 补水");
     let all = index
-        .search(Collection::Customers, query.clone(), None, 10)
+        .search(Collection::Customers, query.clone().into(), None, 10)
         .await
         .unwrap();
     assert_eq!(all[0].id, point_id(Collection::Customers, "B1"));
     let mine = index
-        .search(Collection::Customers, query, Some(1), 10)
+        .search(Collection::Customers, query.into(), Some(1), 10)
         .await
         .unwrap();
     let mine_codes: Vec<&str> = mine
@@ -446,6 +472,7 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     let a2 = point_id(Collection::Customers, "A2");
     let got = index.get(Collection::Customers, a2).await.unwrap().unwrap();
     assert_eq!((got.institution_id, got.vector.len()), (Some(1), 64));
+    assert_eq!(got.sparse.map(|s| s.indices), Some(vec![1, 7]));
     let versions = index
         .versions(Collection::Customers, &[a2, 42])
         .await
@@ -457,14 +484,15 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     assert_eq!(index.count(Collection::Customers).await.unwrap(), 0);
     {
         let calls = server.calls.lock().unwrap();
-        // Collections are created once, with their institution index; nothing unserved.
+        // Collections are created once, with their institution index (and the customers'
+        // traits index); nothing unserved.
         assert_eq!(
             calls.iter().filter(|c| *c == "create_collection").count(),
             3
         );
         assert_eq!(
             calls.iter().filter(|c| *c == "create_field_index").count(),
-            3
+            4
         );
     }
 
@@ -489,7 +517,7 @@ async fn the_qdrant_adapter_speaks_grpc_to_a_qdrant_api_server() {
     let v = env.app.projections.vectors.clone().unwrap();
     assert!(v.location.starts_with("Qdrant 服务器 http://127.0.0.1:"));
     let (_, found) = v.similar(env.store(), "BJ-C1", None, 10).await.unwrap();
-    assert_eq!(codes(&found), vec!["BJ-C2", "BJ-C3"]);
+    assert_eq!(codes(&found), vec!["BJ-C2"]);
     let hits = v
         .search_catalogue(Collection::Projects, "补水", 1)
         .await

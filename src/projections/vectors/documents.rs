@@ -1,13 +1,14 @@
 //! How an entity becomes a point: the text that is embedded and the payload a search shows.
 //!
 //! A customer's text is what they bought and how staff label them (VIP level, tags, the projects
-//! and products of completed orders); their payload holds the same. Never a name, a phone number
-//! or staff's notes: the text may go to an embeddings API outside the chain, and notes may hold
-//! medical history (docs/threat-model.md).
+//! and products of completed orders); their structured traits ([`traits`]) are a sparse vector,
+//! and their payload holds the traits' keys. Never a name, a phone number or staff's notes: the
+//! text may go to an embeddings API outside the chain, and notes may hold medical history
+//! (docs/threat-model.md).
 
 use serde_json::{Map, Value};
 
-use super::{Collection, VERSION_KEY, point_id};
+use super::{Collection, Sparse, VERSION_KEY, point_id, traits};
 use crate::domain::snapshot::{ProductSnap, ProjectSnap, SearchProfile};
 
 /// A point before its vector: id, text to embed, institution, payload.
@@ -15,6 +16,8 @@ use crate::domain::snapshot::{ProductSnap, ProjectSnap, SearchProfile};
 pub struct Document {
     pub id: u64,
     pub text: String,
+    /// The structured traits (customers only).
+    pub sparse: Option<Sparse>,
     pub institution_id: Option<i64>,
     pub payload: Map<String, Value>,
 }
@@ -37,16 +40,23 @@ pub fn customer(p: &SearchProfile, version: i64) -> Document {
             .chain(p.projects.iter().map(String::as_str))
             .chain(p.products.iter().map(String::as_str)),
     );
+    let traits = traits::of(p);
     let mut payload = Map::new();
     payload.insert("code".into(), p.code.clone().into());
     payload.insert("vip_level".into(), p.vip_level.clone().into());
-    payload.insert("tags".into(), p.tags.clone().into());
-    payload.insert("projects".into(), p.projects.clone().into());
-    payload.insert("products".into(), p.products.clone().into());
+    payload.insert(
+        traits::TRAITS_KEY.into(),
+        traits
+            .iter()
+            .map(|t| Value::from(t.key.as_str()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
     payload.insert(VERSION_KEY.into(), version.into());
     Document {
         id: point_id(Collection::Customers, &p.code),
         text,
+        sparse: Some(traits::sparse(&traits)),
         institution_id: Some(p.institution_id),
         payload,
     }
@@ -69,6 +79,7 @@ pub fn project(p: &ProjectSnap, version: i64) -> Document {
     Document {
         id: point_id(Collection::Projects, &p.code),
         text,
+        sparse: None,
         institution_id: None,
         payload,
     }
@@ -93,6 +104,7 @@ pub fn product(p: &ProductSnap, version: i64) -> Document {
     Document {
         id: point_id(Collection::Products, &p.code),
         text,
+        sparse: None,
         institution_id: None,
         payload,
     }
@@ -113,10 +125,13 @@ mod tests {
             opted_out: false,
             projects: vec!["水光针".into()],
             products: vec!["医用修护面膜".into()],
+            items: Vec::new(),
         };
         let d = customer(&p, 9);
         assert_eq!(d.text, "金卡 敏感肌 水光针 医用修护面膜");
         assert!(!d.payload.contains_key("notes"));
+        assert_eq!(d.payload[traits::TRAITS_KEY], serde_json::json!(["v:金卡", "t:敏感肌"]));
+        assert_eq!(d.sparse.as_ref().map(|s| s.indices.len()), Some(2));
         assert!(!serde_json::to_string(&d.payload).unwrap().contains("怕痛"));
         assert_eq!(d.institution_id, Some(7));
         assert_eq!(d.payload[VERSION_KEY], 9);

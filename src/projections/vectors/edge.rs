@@ -13,17 +13,23 @@ use std::{
 use anyhow::Context;
 use async_trait::async_trait;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
-    EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, JsonPath,
-    Match, NamedQuery, Payload, PayloadFieldSchema, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest,
-    ScoringQuery, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal,
-    WithPayloadInterface, WithVector,
+    Condition, CountRequest, CreateIndex, CreateVectorName, DEFAULT_VECTOR_NAME, Distance,
+    EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder,
+    FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier, NamedQuery,
+    Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStructPersisted, Prefetch, QueryEnum, QueryRequest, ScoringQuery,
+    SparseVector, UpdateOperation, ValueVariants, VectorInternal, VectorNameConfig,
+    VectorNameOperations, VectorPersisted, VectorStructInternal, VectorStructPersisted,
+    WithPayloadInterface, WithVector, external::ordered_float::OrderedFloat,
 };
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::{Collection, Hit, INSTITUTION_KEY, Point, VERSION_KEY, VectorIndex};
+use super::{
+    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, VERSION_KEY,
+    VectorIndex, hybrid_depth,
+    traits::{SPARSE_NAME, TRAITS_KEY},
+};
 
 /// How the embedded engine shares its folder with other processes.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +179,7 @@ impl EdgeIndex {
         let deadline = Instant::now() + inner.sharing.lock_wait;
         let shard = loop {
             let p = path.clone();
-            match blocking(move || open(&p, dimension)).await {
+            match blocking(move || open(&p, dimension, collection)).await {
                 Ok(shard) => break shard,
                 Err(e) if held_elsewhere(&e) && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -275,8 +281,9 @@ fn held_elsewhere(e: &anyhow::Error) -> bool {
         || text.contains("temporarily unavailable")
 }
 
-/// Opens the shard in `path`, or creates it there with its institution index.
-fn open(path: &Path, dimension: usize) -> anyhow::Result<EdgeShard> {
+/// Opens the shard of `collection` in `path`, or creates it there with its institution index
+/// (and, for customers, the sparse vector of their traits and an index of their keys).
+fn open(path: &Path, dimension: usize, collection: Collection) -> anyhow::Result<EdgeShard> {
     let has_data = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
     if has_data {
         let shard = EdgeShard::load(path, None)
@@ -292,28 +299,68 @@ fn open(path: &Path, dimension: usize) -> anyhow::Result<EdgeShard> {
             "{} holds vectors of {stored:?} dimensions, not {dimension}: rebuild it (revisit sync --full)",
             path.display()
         );
+        let has_traits = shard.config().sparse_vectors.contains_key(SPARSE_NAME);
+        if collection == Collection::Customers && !has_traits {
+            add_traits(&shard)?;
+            tracing::warn!(
+                dir = %path.display(),
+                "the customers' collection predates structured similarity: its traits were added; \
+                 customers synced before have none until `revisit sync vectors --full`"
+            );
+        }
         return Ok(shard);
     }
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-    let config = EdgeConfigBuilder::new()
-        .vector(
-            DEFAULT_VECTOR_NAME,
-            EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
-        )
-        .build();
-    let shard = EdgeShard::new(path, config)
+    let mut config = EdgeConfigBuilder::new().vector(
+        DEFAULT_VECTOR_NAME,
+        EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
+    );
+    if collection == Collection::Customers {
+        config = config.sparse_vector(
+            SPARSE_NAME,
+            EdgeSparseVectorParamsBuilder::new()
+                .modifier(Modifier::Idf)
+                .build(),
+        );
+    }
+    let shard = EdgeShard::new(path, config.build())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("creating the vector collection in {}", path.display()))?;
+    index_field(&shard, institution_key(), PayloadSchemaType::Integer)?;
+    if collection == Collection::Customers {
+        index_field(&shard, traits_key(), PayloadSchemaType::Keyword)?;
+    }
+    flush(&shard)?;
+    Ok(shard)
+}
+
+/// Adds the traits' sparse vector and key index to a customers' shard made before them.
+fn add_traits(shard: &EdgeShard) -> anyhow::Result<()> {
+    // The engine does not export the sparse variant's wrapper: it is built from its JSON form.
+    let config: VectorNameConfig =
+        serde_json::from_value(serde_json::json!({"sparse": {"modifier": "idf"}}))
+            .context("the traits' vector configuration")?;
+    shard
+        .update(UpdateOperation::VectorNameOperation(
+            VectorNameOperations::CreateVectorName(CreateVectorName {
+                vector_name: SPARSE_NAME.into(),
+                config,
+            }),
+        ))
+        .map_err(|e| anyhow::anyhow!("adding the traits' vector: {e}"))?;
+    index_field(shard, traits_key(), PayloadSchemaType::Keyword)?;
+    flush(shard)
+}
+
+fn index_field(shard: &EdgeShard, field: JsonPath, kind: PayloadSchemaType) -> anyhow::Result<()> {
     shard
         .update(UpdateOperation::FieldIndexOperation(
             FieldIndexOperations::CreateIndex(CreateIndex {
-                field_name: institution_key(),
-                field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Integer)),
+                field_name: field.clone(),
+                field_schema: Some(PayloadFieldSchema::FieldType(kind)),
             }),
         ))
-        .map_err(|e| anyhow::anyhow!("indexing {INSTITUTION_KEY}: {e}"))?;
-    flush(&shard)?;
-    Ok(shard)
+        .map_err(|e| anyhow::anyhow!("indexing {field}: {e}"))
 }
 
 /// Runs a blocking call of the engine on the blocking pool.
@@ -331,6 +378,10 @@ fn institution_key() -> JsonPath {
         .expect("a plain key is a valid path")
 }
 
+fn traits_key() -> JsonPath {
+    TRAITS_KEY.parse().expect("a plain key is a valid path")
+}
+
 fn version_key() -> JsonPath {
     VERSION_KEY.parse().expect("a plain key is a valid path")
 }
@@ -340,6 +391,67 @@ fn institution_filter(institution: i64) -> Filter {
         institution_key(),
         Match::new_value(ValueVariants::Integer(institution)),
     )))
+}
+
+fn sparse_vector(s: Sparse) -> SparseVector {
+    SparseVector {
+        indices: s.indices,
+        values: s.values,
+    }
+}
+
+/// A nearest-neighbour search of one vector of the collection.
+fn nearest(query: VectorInternal, using: Option<&str>) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(match using {
+        Some(name) => NamedQuery::new(query, name),
+        None => NamedQuery {
+            query,
+            using: None,
+        },
+    }))
+}
+
+/// The engine's request for `query`: one search, or two fused by weighted reciprocal rank.
+fn request(query: Query, filter: Option<Filter>, limit: usize) -> QueryRequest {
+    let prefetch = |query: ScoringQuery| Prefetch {
+        prefetches: Vec::new(),
+        query: Some(query),
+        limit: hybrid_depth(limit),
+        params: None,
+        filter: filter.clone(),
+        score_threshold: None,
+    };
+    let (prefetches, query) = match query {
+        Query::Dense(v) => (Vec::new(), nearest(VectorInternal::Dense(v), None)),
+        Query::Traits(t) => (
+            Vec::new(),
+            nearest(VectorInternal::Sparse(sparse_vector(t)), Some(SPARSE_NAME)),
+        ),
+        Query::Hybrid { dense, traits } => (
+            vec![
+                prefetch(nearest(
+                    VectorInternal::Sparse(sparse_vector(traits)),
+                    Some(SPARSE_NAME),
+                )),
+                prefetch(nearest(VectorInternal::Dense(dense), None)),
+            ],
+            ScoringQuery::Fusion(Fusion::Rrf {
+                k: RRF_K,
+                weights: Some(vec![OrderedFloat(TRAITS_WEIGHT), OrderedFloat(1.0)]),
+            }),
+        ),
+    };
+    QueryRequest {
+        prefetches,
+        query: Some(query),
+        filter,
+        score_threshold: None,
+        limit,
+        offset: 0,
+        params: None,
+        with_vector: WithVector::Bool(false),
+        with_payload: WithPayloadInterface::Bool(true),
+    }
 }
 
 fn num_id(id: &PointId) -> Option<u64> {
@@ -387,9 +499,19 @@ impl VectorIndex for EdgeIndex {
                     if let Some(inst) = p.institution_id {
                         payload.insert(INSTITUTION_KEY.into(), Value::from(inst));
                     }
+                    let vector = match p.sparse {
+                        None => p.vector.into(),
+                        Some(traits) => VectorStructPersisted::Named(HashMap::from([
+                            (DEFAULT_VECTOR_NAME.to_owned(), VectorPersisted::Dense(p.vector)),
+                            (
+                                SPARSE_NAME.to_owned(),
+                                VectorPersisted::Sparse(sparse_vector(traits)),
+                            ),
+                        ])),
+                    };
                     PointStructPersisted {
                         id: PointId::NumId(p.id),
-                        vector: p.vector.into(),
+                        vector,
                         payload: Some(Payload(payload)),
                     }
                 })
@@ -423,25 +545,13 @@ impl VectorIndex for EdgeIndex {
     async fn search(
         &self,
         collection: Collection,
-        vector: Vec<f32>,
+        query: Query,
         institution: Option<i64>,
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>> {
         let shard = self.shard(collection, false).await?;
         blocking(move || {
-            let request = QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(
-                    NamedQuery::default_dense(vector),
-                ))),
-                filter: institution.map(institution_filter),
-                score_threshold: None,
-                limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(true),
-            };
+            let request = request(query, institution.map(institution_filter), limit);
             let found = shard
                 .query(request)
                 .map_err(|e| anyhow::anyhow!("searching: {e}"))?;
@@ -461,6 +571,36 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)> {
+        let shard = self.shard(Collection::Customers, false).await?;
+        let keys = keys.to_vec();
+        blocking(move || {
+            let count = |filter: Option<Filter>| {
+                shard
+                    .count(CountRequest {
+                        filter,
+                        exact: true,
+                    })
+                    .map(|n| n as u64)
+                    .map_err(|e| anyhow::anyhow!("counting traits: {e}"))
+            };
+            let all = count(None)?;
+            let each = keys
+                .into_iter()
+                .map(|k| {
+                    count(Some(Filter::new_must(Condition::Field(
+                        FieldCondition::new_match(
+                            traits_key(),
+                            Match::new_value(ValueVariants::String(k)),
+                        ),
+                    ))))
+                })
+                .collect::<anyhow::Result<Vec<u64>>>()?;
+            Ok((all, each))
+        })
+        .await
+    }
+
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>> {
         let shard = self.shard(collection, false).await?;
         blocking(move || {
@@ -472,20 +612,29 @@ impl VectorIndex for EdgeIndex {
                 )
                 .map_err(|e| anyhow::anyhow!("retrieving point {id}: {e}"))?;
             Ok(found.into_iter().next().map(|r| {
-                let vector = match r.vector {
-                    Some(VectorStructInternal::Single(v)) => v,
+                let (vector, sparse) = match r.vector {
+                    Some(VectorStructInternal::Single(v)) => (v, None),
                     Some(VectorStructInternal::Named(mut named)) => {
-                        match named.remove(DEFAULT_VECTOR_NAME) {
+                        let dense = match named.remove(DEFAULT_VECTOR_NAME) {
                             Some(VectorInternal::Dense(v)) => v,
                             _ => Vec::new(),
-                        }
+                        };
+                        let sparse = match named.remove(SPARSE_NAME) {
+                            Some(VectorInternal::Sparse(s)) => Some(Sparse {
+                                indices: s.indices,
+                                values: s.values,
+                            }),
+                            _ => None,
+                        };
+                        (dense, sparse)
                     }
-                    _ => Vec::new(),
+                    _ => (Vec::new(), None),
                 };
                 let (payload, institution_id) = split_payload(r.payload);
                 Point {
                     id,
                     vector,
+                    sparse,
                     institution_id,
                     payload,
                 }
@@ -566,6 +715,7 @@ mod tests {
         Point {
             id: point_id(Collection::Customers, code),
             vector: e.embed(text),
+            sparse: None,
             institution_id: Some(institution),
             payload,
         }
@@ -607,13 +757,13 @@ mod tests {
         drop(second);
         let query = e.embed("水光针 补水");
         let all = index
-            .search(Collection::Customers, query.clone(), None, 10)
+            .search(Collection::Customers, query.clone().into(), None, 10)
             .await
             .unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].id, point_id(Collection::Customers, "B1"));
         let mine = index
-            .search(Collection::Customers, query, Some(1), 10)
+            .search(Collection::Customers, query.into(), Some(1), 10)
             .await
             .unwrap();
         let codes: Vec<&str> = mine

@@ -13,6 +13,7 @@ pub mod embed;
 pub mod search;
 pub mod server;
 mod sync;
+pub mod traits;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -86,11 +87,48 @@ pub fn point_id(collection: Collection, code: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+/// A sparse vector: the dimensions it has, ascending, and their values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sparse {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+/// What a search looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    /// The points nearest this dense vector (cosine).
+    Dense(Vec<f32>),
+    /// The points whose structured traits ([`traits`]) score highest against these: the sum over
+    /// shared dimensions of the two values times the dimension's inverse document frequency.
+    Traits(Sparse),
+    /// Both, each ranked apart, fused by reciprocal rank with the traits weighing
+    /// [`TRAITS_WEIGHT`] times the text: `Σ weight / (RRF_K + rank)`.
+    Hybrid { dense: Vec<f32>, traits: Sparse },
+}
+
+impl From<Vec<f32>> for Query {
+    fn from(v: Vec<f32>) -> Self {
+        Self::Dense(v)
+    }
+}
+
+/// How much more the structured traits weigh than the text in a [`Query::Hybrid`].
+pub const TRAITS_WEIGHT: f32 = 3.0;
+/// The `k` of reciprocal rank fusion.
+pub const RRF_K: usize = 60;
+/// How many points each part of a [`Query::Hybrid`] ranks before they are fused.
+pub fn hybrid_depth(limit: usize) -> usize {
+    (limit * 4).clamp(40, 400)
+}
+
 /// One entity as a vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub id: u64,
     pub vector: Vec<f32>,
+    /// Its structured traits (customers only).
+    pub sparse: Option<Sparse>,
     /// Its institution; none for the chain's catalogue (projects, products).
     pub institution_id: Option<i64>,
     /// What a search shows of it (codes, names of projects; never a person's name or phone).
@@ -119,14 +157,18 @@ pub trait VectorIndex: Send + Sync {
     /// Writes points, each replacing the point of the same id.
     async fn upsert(&self, collection: Collection, points: Vec<Point>) -> anyhow::Result<()>;
     async fn delete(&self, collection: Collection, ids: Vec<u64>) -> anyhow::Result<()>;
-    /// The `limit` points nearest `vector`, only of `institution` when given, nearest first.
+    /// The `limit` points that best answer `query`, only of `institution` when given, best
+    /// first.
     async fn search(
         &self,
         collection: Collection,
-        vector: Vec<f32>,
+        query: Query,
         institution: Option<i64>,
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>>;
+    /// How many customers have structured traits, and how many of them have each of `keys`
+    /// (the counts the index weighs a trait's rarity by).
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)>;
     /// The point of this id, with its vector.
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>>;
     /// The [`VERSION_KEY`] of each of these points that exists.

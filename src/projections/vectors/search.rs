@@ -1,27 +1,49 @@
-//! What vector search answers: customers like a given one (same institution, with why), and a
-//! text search of the catalogue. Library functions: the CLI prints them, the API serves them.
+//! What vector search answers: customers like a given one (same institution, each with the
+//! reasons that ranked them), and a text search of the catalogue. Library functions: the CLI
+//! prints them, the API serves them. What "similar" means: docs/similar-customers.md.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Collection, Hit, Vectors, documents, point_id};
+use super::{
+    Collection, Hit, Query, Vectors, documents, embed::Embedder, point_id,
+    traits::{self, TRAITS_KEY, TraitKind},
+};
 use crate::{domain::snapshot::SearchProfile, store::Repository};
 
-/// A customer found like another, and what they share.
+/// A customer found like another, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SimilarCustomer {
     pub code: String,
     /// Their name, read from the primary store (the index holds none), for staff of their
     /// institution.
     pub name: String,
-    /// Cosine similarity of the two customers' texts, 1 the same.
+    /// How alike: the sum of the reasons' weights; with an embeddings API configured, the
+    /// fused rank score of the traits and the text (docs/similar-customers.md).
     pub score: f32,
     pub vip_level: Option<String>,
-    /// Projects both bought.
+    /// What both share, the strongest part of the score first.
+    pub reasons: Vec<SimilarityReason>,
+    /// Projects both had.
     pub shared_projects: Vec<String>,
     pub shared_products: Vec<String>,
+    /// Doctors who treated both.
+    pub shared_doctors: Vec<String>,
     pub shared_tags: Vec<String>,
     pub same_vip_level: bool,
+}
+
+/// One trait two customers share, and its part of the score.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SimilarityReason {
+    pub kind: TraitKind,
+    /// What staff read, in Chinese: 都由 王晓雯 医生做 玻尿酸填充.
+    pub text: String,
+    /// Its part of the structured score: the two customers' values of the trait times how rare
+    /// the trait is (its inverse document frequency).
+    pub weight: f32,
 }
 
 /// A project or product found by text.
@@ -42,8 +64,10 @@ pub enum SearchError {
     Failed(#[from] anyhow::Error),
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
+fn trait_keys(payload: &serde_json::Map<String, Value>) -> Vec<String> {
+    payload
+        .get(TRAITS_KEY)
+        .and_then(Value::as_array)
         .map(|a| {
             a.iter()
                 .filter_map(|s| s.as_str().map(str::to_owned))
@@ -52,15 +76,11 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn shared(mine: &[String], theirs: Vec<String>) -> Vec<String> {
-    theirs.into_iter().filter(|t| mine.contains(t)).collect()
-}
-
 impl Vectors {
-    /// Up to `limit` customers of the same institution most like the customer `code`, nearest
-    /// first. The customer is read from the primary store (not from the index), so this works
-    /// for one not synced yet. With `within`, a customer of another institution is unknown
-    /// (and nothing is searched for them).
+    /// Up to `limit` customers of the same institution most like the customer `code`, most alike
+    /// first, each with the traits both share, strongest first. The customer is read from the
+    /// primary store (not from the index), so this works for one not synced yet. With `within`,
+    /// a customer of another institution is unknown (and nothing is searched for them).
     pub async fn similar(
         &self,
         store: &dyn Repository,
@@ -80,23 +100,88 @@ impl Vectors {
             .pop()
             .filter(|me| within.is_none_or(|inst| inst == me.institution_id))
             .ok_or_else(|| SearchError::UnknownCustomer(code.to_owned()))?;
-        let doc = documents::customer(&me, 0);
-        let vector = self.embed_one(doc.text).await?;
+        let mine = traits::of(&me);
+        if mine.is_empty() {
+            // Nothing had, no level, no tag: nothing to be alike in.
+            return Ok((me, Vec::new()));
+        }
+        let sparse = traits::sparse(&mine);
+        let query = match &self.embedder {
+            Embedder::Lexical(_) => Query::Traits(sparse),
+            Embedder::Remote(_) => Query::Hybrid {
+                dense: self.embed_one(documents::customer(&me, 0).text).await?,
+                traits: sparse,
+            },
+        };
         let own = point_id(Collection::Customers, code);
-        let hits = self
+        let hits: Vec<Hit> = self
             .index
             .search(
                 Collection::Customers,
-                vector,
+                query,
                 Some(me.institution_id),
                 limit + 1,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|h| h.id != own && h.score > 0.0)
+            .take(limit)
+            .collect();
+
+        // Each result's shared traits, weighed as the index weighed them.
+        let theirs: Vec<Vec<String>> = hits.iter().map(|h| trait_keys(&h.payload)).collect();
+        let mut shared_keys: Vec<String> = Vec::new();
+        for keys in &theirs {
+            for k in keys {
+                if mine.iter().any(|t| &t.key == k) && !shared_keys.contains(k) {
+                    shared_keys.push(k.clone());
+                }
+            }
+        }
+        let (n, counts) = self.index.trait_counts(&shared_keys).await?;
+        let idf: HashMap<&str, f32> = shared_keys
+            .iter()
+            .zip(counts)
+            .map(|(k, df)| (k.as_str(), traits::idf(n, df)))
+            .collect();
+        let my_keys: Vec<&str> = mine.iter().map(|t| t.key.as_str()).collect();
         let mut out: Vec<SimilarCustomer> = hits
             .into_iter()
-            .filter(|h| h.id != own)
-            .take(limit)
-            .map(|Hit { score, payload, .. }| {
+            .zip(theirs)
+            .map(|(Hit { score, payload, .. }, keys)| {
+                let their_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let have: HashSet<&str> = their_keys.iter().copied().collect();
+                let mut reasons: Vec<SimilarityReason> = mine
+                    .iter()
+                    .filter(|t| have.contains(t.key.as_str()))
+                    .map(|t| SimilarityReason {
+                        kind: t.kind,
+                        text: t.label.clone(),
+                        weight: traits::value_of(my_keys.iter().copied(), &t.key)
+                            * traits::value_of(their_keys.iter().copied(), &t.key)
+                            * idf.get(t.key.as_str()).copied().unwrap_or_default(),
+                    })
+                    .collect();
+                reasons.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+                let named = |kind: TraitKind| -> Vec<String> {
+                    mine.iter()
+                        .filter(|t| t.kind == kind && have.contains(t.key.as_str()))
+                        .map(|t| t.key.split_once(':').map_or("", |k| k.1).to_owned())
+                        .collect()
+                };
+                let names_of = |kind: TraitKind, field: fn(&crate::domain::snapshot::BoughtItem) -> Option<(&str, &str)>| {
+                    let codes = named(kind);
+                    let mut out: Vec<String> = Vec::new();
+                    for it in &me.items {
+                        if let Some((code, name)) = field(it)
+                            && codes.iter().any(|c| c == code)
+                            && !out.iter().any(|n| n == name)
+                        {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    out
+                };
                 let vip_level = payload
                     .get("vip_level")
                     .and_then(Value::as_str)
@@ -111,14 +196,23 @@ impl Vectors {
                     score,
                     same_vip_level: vip_level.is_some() && vip_level == me.vip_level,
                     vip_level,
-                    shared_projects: shared(&me.projects, strings(payload.get("projects"))),
-                    shared_products: shared(&me.products, strings(payload.get("products"))),
-                    shared_tags: shared(&me.tags, strings(payload.get("tags"))),
+                    shared_projects: names_of(TraitKind::Project, |it| {
+                        (it.kind == "project").then_some((it.code.as_str(), it.name.as_str()))
+                    }),
+                    shared_products: names_of(TraitKind::Product, |it| {
+                        (it.kind == "product").then_some((it.code.as_str(), it.name.as_str()))
+                    }),
+                    shared_doctors: names_of(TraitKind::Doctor, |it| {
+                        let code = it.doctor_code.as_deref()?;
+                        Some((code, it.doctor_name.as_deref().unwrap_or(code)))
+                    }),
+                    shared_tags: named(TraitKind::Tag),
+                    reasons,
                 }
             })
             .collect();
         let codes: Vec<String> = out.iter().map(|s| s.code.clone()).collect();
-        let names: std::collections::HashMap<String, String> = store
+        let names: HashMap<String, String> = store
             .customer_names(me.institution_id, &codes)
             .await
             .map_err(anyhow::Error::from)?
@@ -145,9 +239,9 @@ impl Vectors {
         // Unrelated items are left out (below), so more are asked for than are shown.
         let hits = self
             .index
-            .search(collection, vector, None, (limit * 4).clamp(1, 200))
+            .search(collection, vector.into(), None, (limit * 4).clamp(1, 200))
             .await?;
-        let lexical = matches!(self.embedder, super::embed::Embedder::Lexical(_));
+        let lexical = matches!(self.embedder, Embedder::Lexical(_));
         let wanted: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
         Ok(hits
             .into_iter()

@@ -1,6 +1,8 @@
 //! A Qdrant server through `qdrant-client` (gRPC), when `vectors.url` is set: the three
 //! collections `revisit_customers`, `revisit_projects` and `revisit_products`, cosine distance,
-//! an integer index on the institution. Every write waits until the server has applied it.
+//! an integer index on the institution; the customers also have the sparse vector of their
+//! traits (IDF modifier) and a keyword index of their keys. Every write waits until the server
+//! has applied it.
 //!
 //! Tested over real gRPC against a server in the tests that serves Qdrant's gRPC API with the
 //! embedded engine behind it (`tests/integration/vectors.rs`); it has not run against a real
@@ -14,15 +16,21 @@ use qdrant_client::{
     Payload, Qdrant,
     qdrant::{
         Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, PointId, PointStruct,
-        PointsIdsList, Query, QueryPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder,
-        point_id::PointIdOptions, vector_output, vectors_output,
+        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
+        NamedVectors, PointId, PointStruct, PointsIdsList, PrefetchQueryBuilder,
+        Query as QdrantQuery, QueryPointsBuilder, RrfBuilder, SparseVectorParamsBuilder,
+        SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput,
+        VectorParamsBuilder, point_id::PointIdOptions, vector_output, vectors_output,
     },
 };
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use super::{Collection, Hit, INSTITUTION_KEY, Point, VERSION_KEY, VectorIndex};
+use super::{
+    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, VERSION_KEY,
+    VectorIndex, hybrid_depth,
+    traits::{SPARSE_NAME, TRAITS_KEY},
+};
 use crate::config::VectorSettings;
 
 pub struct QdrantIndex {
@@ -70,10 +78,18 @@ impl QdrantIndex {
         let name = collection_name(c);
         if self.client.collection_exists(&name).await? {
             let info = self.client.collection_info(&name).await?;
-            let size = info
-                .result
-                .and_then(|r| r.config)
-                .and_then(|c| c.params)
+            let params = info.result.and_then(|r| r.config).and_then(|c| c.params);
+            let has_traits = params
+                .as_ref()
+                .and_then(|p| p.sparse_vectors_config.as_ref())
+                .is_some_and(|s| s.map.contains_key(SPARSE_NAME));
+            anyhow::ensure!(
+                c != Collection::Customers || has_traits,
+                "Qdrant collection {name} predates structured similarity (it has no sparse \
+                 vector {SPARSE_NAME:?}): delete it on the server, then rebuild it \
+                 (revisit sync vectors --full)"
+            );
+            let size = params
                 .and_then(|p| p.vectors_config)
                 .and_then(|v| v.config)
                 .and_then(|c| match c {
@@ -88,21 +104,41 @@ impl QdrantIndex {
             );
             return Ok(());
         }
+        let mut create = CreateCollectionBuilder::new(&name).vectors_config(
+            VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine),
+        );
+        let mut indexes = vec![(INSTITUTION_KEY, FieldType::Integer)];
+        if c == Collection::Customers {
+            let mut sparse = SparseVectorsConfigBuilder::default();
+            sparse.add_named_vector_params(
+                SPARSE_NAME,
+                SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+            );
+            create = create.sparse_vectors_config(sparse);
+            indexes.push((TRAITS_KEY, FieldType::Keyword));
+        }
         self.client
-            .create_collection(CreateCollectionBuilder::new(&name).vectors_config(
-                VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine),
-            ))
+            .create_collection(create)
             .await
             .with_context(|| format!("creating Qdrant collection {name}"))?;
-        self.client
-            .create_field_index(
-                CreateFieldIndexCollectionBuilder::new(&name, INSTITUTION_KEY, FieldType::Integer)
-                    .wait(true),
-            )
-            .await
-            .with_context(|| format!("indexing {INSTITUTION_KEY} of {name}"))?;
+        for (field, kind) in indexes {
+            self.client
+                .create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(&name, field, kind).wait(true),
+                )
+                .await
+                .with_context(|| format!("indexing {field} of {name}"))?;
+        }
         Ok(())
     }
+}
+
+fn sparse_input(s: Sparse) -> VectorInput {
+    VectorInput::new_sparse(s.indices, s.values)
+}
+
+fn institution_filter(institution: Option<i64>) -> Option<Filter> {
+    institution.map(|inst| Filter::must([Condition::matches(INSTITUTION_KEY, inst)]))
 }
 
 fn num_id(id: Option<PointId>) -> Option<u64> {
@@ -139,7 +175,19 @@ impl VectorIndex for QdrantIndex {
                 if let Some(inst) = p.institution_id {
                     payload.insert(INSTITUTION_KEY.into(), Value::from(inst));
                 }
-                PointStruct::new(p.id, p.vector, Payload::from(payload))
+                match p.sparse {
+                    None => PointStruct::new(p.id, p.vector, Payload::from(payload)),
+                    Some(traits) => PointStruct::new(
+                        p.id,
+                        NamedVectors::default()
+                            .add_vector("", Vector::new_dense(p.vector))
+                            .add_vector(
+                                SPARSE_NAME,
+                                Vector::new_sparse(traits.indices, traits.values),
+                            ),
+                        Payload::from(payload),
+                    ),
+                }
             })
             .collect();
         self.client
@@ -170,18 +218,44 @@ impl VectorIndex for QdrantIndex {
     async fn search(
         &self,
         collection: Collection,
-        vector: Vec<f32>,
+        query: Query,
         institution: Option<i64>,
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>> {
         self.ready().await?;
         let mut request = QueryPointsBuilder::new(collection_name(collection))
-            .query(Query::new_nearest(vector))
             .limit(limit as u64)
             .with_payload(true);
-        if let Some(inst) = institution {
-            request = request.filter(Filter::must([Condition::matches(INSTITUTION_KEY, inst)]));
+        let filter = institution_filter(institution);
+        if let Some(f) = &filter {
+            request = request.filter(f.clone());
         }
+        request = match query {
+            Query::Dense(v) => request.query(QdrantQuery::new_nearest(v)),
+            Query::Traits(t) => request
+                .query(QdrantQuery::new_nearest(sparse_input(t)))
+                .using(SPARSE_NAME),
+            Query::Hybrid { dense, traits } => {
+                let part = |query: VectorInput, using: Option<&str>| {
+                    let mut p = PrefetchQueryBuilder::default()
+                        .query(QdrantQuery::new_nearest(query))
+                        .limit(hybrid_depth(limit) as u64);
+                    if let Some(name) = using {
+                        p = p.using(name);
+                    }
+                    if let Some(f) = &filter {
+                        p = p.filter(f.clone());
+                    }
+                    p
+                };
+                request
+                    .add_prefetch(part(sparse_input(traits), Some(SPARSE_NAME)))
+                    .add_prefetch(part(VectorInput::new_dense(dense), None))
+                    .query(QdrantQuery::new_rrf(
+                        RrfBuilder::with_k(RRF_K as u32).weights(vec![TRAITS_WEIGHT, 1.0]),
+                    ))
+            }
+        };
         let found = self.client.query(request).await.context("searching")?;
         Ok(found
             .result
@@ -198,6 +272,30 @@ impl VectorIndex for QdrantIndex {
             .collect())
     }
 
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)> {
+        self.ready().await?;
+        let name = collection_name(Collection::Customers);
+        let count = |filter: Option<Filter>| {
+            let mut request = CountPointsBuilder::new(&name).exact(true);
+            if let Some(f) = filter {
+                request = request.filter(f);
+            }
+            async move {
+                let found = self.client.count(request).await.context("counting traits")?;
+                anyhow::Ok(found.result.map_or(0, |r| r.count))
+            }
+        };
+        let all = count(None).await?;
+        let each = futures::future::try_join_all(keys.iter().map(|k| {
+            count(Some(Filter::must([Condition::matches(
+                TRAITS_KEY,
+                k.clone(),
+            )])))
+        }))
+        .await?;
+        Ok((all, each))
+    }
+
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>> {
         self.ready().await?;
         let found = self
@@ -210,17 +308,32 @@ impl VectorIndex for QdrantIndex {
             .await
             .with_context(|| format!("retrieving point {id}"))?;
         Ok(found.result.into_iter().next().map(|r| {
-            let vector = match r.vectors.and_then(|v| v.vectors_options) {
-                Some(vectors_output::VectorsOptions::Vector(v)) => match v.into_vector() {
-                    vector_output::Vector::Dense(d) => d.data,
-                    _ => Vec::new(),
-                },
+            let dense = |v: qdrant_client::qdrant::VectorOutput| match v.into_vector() {
+                vector_output::Vector::Dense(d) => d.data,
                 _ => Vec::new(),
+            };
+            let (vector, sparse) = match r.vectors.and_then(|v| v.vectors_options) {
+                Some(vectors_output::VectorsOptions::Vector(v)) => (dense(v), None),
+                Some(vectors_output::VectorsOptions::Vectors(mut named)) => (
+                    named.vectors.remove("").map(dense).unwrap_or_default(),
+                    named
+                        .vectors
+                        .remove(SPARSE_NAME)
+                        .and_then(|v| match v.into_vector() {
+                            vector_output::Vector::Sparse(s) => Some(Sparse {
+                                indices: s.indices,
+                                values: s.values,
+                            }),
+                            _ => None,
+                        }),
+                ),
+                _ => (Vec::new(), None),
             };
             let (payload, institution_id) = split_payload(r.payload);
             Point {
                 id,
                 vector,
+                sparse,
                 institution_id,
                 payload,
             }

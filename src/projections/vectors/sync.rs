@@ -100,6 +100,7 @@ impl Projection for Vectors {
             .map(|(d, vector)| Point {
                 id: d.id,
                 vector,
+                sparse: d.sparse,
                 institution_id: d.institution_id,
                 payload: d.payload,
             })

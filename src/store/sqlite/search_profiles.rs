@@ -7,7 +7,7 @@ use crate::{
     domain::snapshot::SearchProfile,
     store::{
         StoreResult,
-        search_profiles::{BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
+        search_profiles::{BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
     },
 };
 
@@ -32,14 +32,7 @@ impl SearchProfiles for SqliteStore {
                 profile((id, code, inst, vip, tags, out))
             })
             .collect();
-        let bought: Vec<BoughtRow> = sqlx::query_as(
-            "SELECT r.customer_id, it.item_type, it.item_name
-             FROM consumption_records r
-             JOIN consumption_items it
-               ON it.institution_id = r.institution_id AND it.order_number = r.order_number
-             WHERE r.customer_id IN (SELECT value FROM json_each(?1)) AND r.status = 'completed'
-             ORDER BY r.customer_id, r.order_date DESC, r.order_number, it.line_no",
-        )
+        let bought: Vec<BoughtRow> = sqlx::query_as(sqlx::AssertSqlSafe(BOUGHT_SQL.replace("{ids}", "IN (SELECT value FROM json_each(?1))")))
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;

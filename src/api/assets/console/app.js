@@ -453,15 +453,14 @@ async function similarCustomers(inst, code) {
     return el("p", { id: "customer-similar" }, `相似客户暂不可用：${e.message}`);
   }
   if (!page.items.length) return el("p", { id: "customer-similar", class: "hint" }, "暂无相似客户（向量库尚未同步时为空）");
-  const why = (s) =>
-    [
-      s.shared_projects.length ? `都做过 ${s.shared_projects.join("、")}` : "",
-      s.shared_products.length ? `都买过 ${s.shared_products.join("、")}` : "",
-      s.shared_tags.length ? `共同标签 ${s.shared_tags.join("、")}` : "",
-      s.same_vip_level ? `同为${s.vip_level}` : "",
-    ]
-      .filter(Boolean)
-      .join("；") || "文字相近";
+  // The strongest reasons first, each with its share of the score (as `revisit similar` says it).
+  const why = (s) => {
+    const total = s.reasons.reduce((sum, r) => sum + r.weight, 0);
+    if (!s.reasons.length || total <= 0) return "文字描述相近（没有共同的项目、产品、医生或标签）";
+    const shown = s.reasons.slice(0, 3).map((r) => `${r.text}（${Math.round((r.weight / total) * 100)}%）`);
+    if (s.reasons.length > 3) shown.push(`等 ${s.reasons.length} 项`);
+    return shown.join("；");
+  };
   return el(
     "table",
     { id: "customer-similar" },

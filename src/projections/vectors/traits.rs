@@ -1,0 +1,252 @@
+//! What makes two customers similar, as a clinic means it (docs/similar-customers.md): the
+//! treatments they had and who did them, the products they bought, their doctors and the
+//! categories of what they had; then, a little, their VIP level and staff's tags. Free-text notes
+//! (which may hold health data) are not a trait.
+//!
+//! Each trait is one dimension of a sparse vector, its index a hash of the trait's key, its value
+//! the weight of its kind, the customer's weights scaled to unit length (a customer who had
+//! everything is not like everyone). The index weighs each dimension by its inverse document
+//! frequency (Qdrant's `Idf` modifier): a treatment few customers had counts for more than one
+//! everybody had. A search scores a customer by the sum over the traits both share of
+//! `query value × stored value × idf`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Sparse;
+use crate::domain::snapshot::SearchProfile;
+
+/// The name of the sparse vector in the customers' collection.
+pub const SPARSE_NAME: &str = "traits";
+/// The payload key holding a customer's trait keys (indexed: its counts give the IDF that
+/// explains a result).
+pub const TRAITS_KEY: &str = "traits";
+
+/// The kinds of trait, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TraitKind {
+    /// The same treatment by the same doctor.
+    ProjectWithDoctor,
+    Project,
+    Product,
+    Doctor,
+    /// A category of the catalogue (of projects or products).
+    Category,
+    VipLevel,
+    Tag,
+}
+
+impl TraitKind {
+    /// How much a trait of this kind weighs before its rarity does.
+    pub fn weight(self) -> f32 {
+        match self {
+            Self::ProjectWithDoctor | Self::Project => 1.0,
+            Self::Product => 0.8,
+            Self::Doctor => 0.6,
+            Self::Category => 0.4,
+            Self::VipLevel | Self::Tag => 0.2,
+        }
+    }
+
+    /// The kind of a trait key.
+    pub fn of_key(key: &str) -> Option<Self> {
+        let prefix = key.split_once(':')?.0;
+        [
+            Self::ProjectWithDoctor,
+            Self::Project,
+            Self::Product,
+            Self::Doctor,
+            Self::Category,
+            Self::VipLevel,
+            Self::Tag,
+        ]
+        .into_iter()
+        .find(|k| k.prefix() == prefix)
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::ProjectWithDoctor => "pd",
+            Self::Project => "p",
+            Self::Product => "g",
+            Self::Doctor => "d",
+            Self::Category => "c",
+            Self::VipLevel => "v",
+            Self::Tag => "t",
+        }
+    }
+}
+
+/// One trait of a customer: its kind, its key (codes, not names, so a renamed item stays the
+/// same trait) and what staff read of it when two customers share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trait {
+    pub kind: TraitKind,
+    pub key: String,
+    pub label: String,
+}
+
+fn doctor(name: Option<&str>, code: &str) -> String {
+    format!("{} 医生", name.filter(|n| !n.trim().is_empty()).unwrap_or(code))
+}
+
+/// The traits of a customer, strongest kind first, each once.
+pub fn of(p: &SearchProfile) -> Vec<Trait> {
+    let mut out: BTreeMap<(TraitKind, String), String> = BTreeMap::new();
+    let mut add = |kind: TraitKind, value: &str, label: String| {
+        let value = value.trim();
+        if !value.is_empty() {
+            let key = format!("{}:{value}", kind.prefix());
+            out.entry((kind, key)).or_insert(label);
+        }
+    };
+    for it in &p.items {
+        let project = it.kind == "project";
+        if project {
+            add(TraitKind::Project, &it.code, format!("都做过 {}", it.name));
+            if let Some(d) = it.doctor_code.as_deref().filter(|d| !d.trim().is_empty()) {
+                let who = doctor(it.doctor_name.as_deref(), d);
+                add(
+                    TraitKind::ProjectWithDoctor,
+                    &format!("{}@{d}", it.code),
+                    format!("都由 {who}做 {}", it.name),
+                );
+                add(TraitKind::Doctor, d, format!("都找 {who}看过"));
+            }
+        } else {
+            add(TraitKind::Product, &it.code, format!("都买过 {}", it.name));
+        }
+        if let Some(c) = &it.category {
+            add(TraitKind::Category, c, format!("都有「{c}」类的消费"));
+        }
+    }
+    if let Some(v) = &p.vip_level {
+        add(TraitKind::VipLevel, v, format!("同为{v}"));
+    }
+    for t in &p.tags {
+        add(TraitKind::Tag, t, format!("都有标签「{t}」"));
+    }
+    out.into_iter()
+        .map(|((kind, key), label)| Trait { kind, key, label })
+        .collect()
+}
+
+/// The sparse dimension of a trait key: FNV-1a (32 bits) of its bytes, the same on every run
+/// and every machine.
+pub fn dimension(key: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The traits as a sparse vector: each kind's weight, scaled so the vector has unit length.
+/// Two keys of one hash (vanishingly rare) share their dimension.
+pub fn sparse(traits: &[Trait]) -> Sparse {
+    let norm = traits
+        .iter()
+        .map(|t| t.kind.weight().powi(2))
+        .sum::<f32>()
+        .sqrt();
+    let mut dims: BTreeMap<u32, f32> = BTreeMap::new();
+    for t in traits {
+        *dims.entry(dimension(&t.key)).or_default() += t.kind.weight() / norm;
+    }
+    Sparse {
+        indices: dims.keys().copied().collect(),
+        values: dims.values().copied().collect(),
+    }
+}
+
+/// The length of the unscaled vector of these trait keys: what each value was divided by.
+pub fn norm_of_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> f32 {
+    keys.into_iter()
+        .filter_map(TraitKind::of_key)
+        .map(|k| k.weight().powi(2))
+        .sum::<f32>()
+        .sqrt()
+}
+
+/// The value of `key`'s dimension in the sparse vector of a customer with these trait keys
+/// (0 when they do not have it).
+pub fn value_of<'a>(keys: impl IntoIterator<Item = &'a str> + Clone, key: &str) -> f32 {
+    if !keys.clone().into_iter().any(|k| k == key) {
+        return 0.0;
+    }
+    let norm = norm_of_keys(keys);
+    TraitKind::of_key(key).map_or(0.0, |k| k.weight() / norm)
+}
+
+/// Qdrant's inverse document frequency of a dimension that `df` of `n` points have.
+pub fn idf(n: u64, df: u64) -> f32 {
+    let (n, df) = (n as f32, df as f32);
+    ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::snapshot::BoughtItem;
+
+    fn item(kind: &str, code: &str, name: &str, doctor: Option<(&str, &str)>) -> BoughtItem {
+        BoughtItem {
+            kind: kind.into(),
+            code: code.into(),
+            name: name.into(),
+            category: (kind == "project").then(|| "注射".into()),
+            doctor_code: doctor.map(|d| d.0.into()),
+            doctor_name: doctor.map(|d| d.1.into()),
+        }
+    }
+
+    #[test]
+    fn traits_are_what_was_had_and_by_whom_never_the_notes() {
+        let p = SearchProfile {
+            id: 1,
+            code: "C1".into(),
+            institution_id: 1,
+            vip_level: Some("金卡".into()),
+            tags: vec!["敏感肌".into()],
+            opted_out: false,
+            projects: vec!["玻尿酸填充".into()],
+            products: vec!["玻尿酸精华液".into()],
+            items: vec![
+                item("project", "P1", "玻尿酸填充", Some(("D1", "王晓雯"))),
+                item("project", "P1", "玻尿酸填充", Some(("D1", "王晓雯"))),
+                item("product", "G1", "玻尿酸精华液", None),
+            ],
+        };
+        let t = of(&p);
+        let labels: Vec<&str> = t.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "都由 王晓雯 医生做 玻尿酸填充",
+                "都做过 玻尿酸填充",
+                "都买过 玻尿酸精华液",
+                "都找 王晓雯 医生看过",
+                "都有「注射」类的消费",
+                "同为金卡",
+                "都有标签「敏感肌」",
+            ]
+        );
+        let v = sparse(&t);
+        assert_eq!(v.indices.len(), 7);
+        let length: f32 = v.values.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((length - 1.0).abs() < 1e-5);
+        let keys = t.iter().map(|t| t.key.as_str());
+        assert!((value_of(keys.clone(), "pd:P1@D1") - v.values[v.indices.iter().position(|i| *i == dimension("pd:P1@D1")).unwrap()]).abs() < 1e-6);
+        assert!(value_of(keys.clone(), "pd:P1@D1") > value_of(keys.clone(), "t:敏感肌") * 4.9);
+        assert_eq!(value_of(keys, "t:怕痛"), 0.0);
+        assert_eq!(TraitKind::of_key("pd:P1@D1"), Some(TraitKind::ProjectWithDoctor));
+        assert_eq!(TraitKind::of_key("怕痛"), None);
+        // Rarer weighs more.
+        assert!(idf(1000, 5) > idf(1000, 500));
+        assert_eq!(dimension("p:P1"), dimension("p:P1"));
+        assert_ne!(dimension("p:P1"), dimension("p:P2"));
+    }
+}
