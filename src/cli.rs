@@ -472,6 +472,10 @@ pub struct BenchSimilarArgs {
     /// Other treatments a customer may also have had, outside the group's (noise).
     #[arg(long, default_value_t = 3)]
     pub noise_items: usize,
+    /// Each of a group's treatments by any doctor, rather than the group's own: the groups share
+    /// treatments and a product only.
+    #[arg(long)]
+    pub any_doctor: bool,
     /// The random generator's seed: the same seed, the same data.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

@@ -1,7 +1,8 @@
 //! `revisit bench similar`: how meaningful "similar customers" is, measured on planted cohorts.
 //!
 //! One institution whose customers come in groups: each group has three projects, a product and
-//! a doctor of its own choosing (groups may overlap by chance, as real ones do); tags, VIP levels,
+//! a doctor of its own choosing (with `--any-doctor`, any doctor treats each line; groups may
+//! overlap by chance, as real ones do); tags, VIP levels,
 //! common care notes and up to `--noise-items` other treatments (any project, any doctor) are
 //! drawn at random for every customer, as noise. The data is imported
 //! and synced into vector search as in production, then every customer's five most similar are
@@ -109,10 +110,15 @@ pub async fn run(mut settings: Settings, args: BenchSimilarArgs) -> anyhow::Resu
     settings.vectors.dir = dir.join("vectors").display().to_string();
     settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     println!(
-        "相似客户评估 similar-customer evaluation: {} groups of {} customers, up to {} other treatments each (seed {}), {} dimensions, under {}",
+        "相似客户评估 similar-customer evaluation: {} groups of {} customers, up to {} other treatments each, {} (seed {}), {} dimensions, under {}",
         args.cohorts,
         args.per_cohort,
         args.noise_items,
+        if args.any_doctor {
+            "group treatments by any doctor"
+        } else {
+            "each group with a doctor of its own"
+        },
         args.seed,
         settings.vectors.dimension,
         dir.display()
@@ -123,6 +129,7 @@ pub async fn run(mut settings: Settings, args: BenchSimilarArgs) -> anyhow::Resu
         args.cohorts,
         args.per_cohort,
         args.noise_items,
+        args.any_doctor,
         args.seed,
     )?;
     store::create_if_missing(&settings.database.url).await?;
@@ -153,6 +160,7 @@ pub(super) fn planted_cohorts(
     cohorts: usize,
     per_cohort: usize,
     noise_items: usize,
+    any_doctor: bool,
     seed: u64,
 ) -> anyhow::Result<HashMap<String, usize>> {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -206,7 +214,14 @@ pub(super) fn planted_cohorts(
             }));
             let items: Vec<Value> = projects
                 .iter()
-                .map(|p| project_item(*p, doctor))
+                .map(|p| {
+                    let doctor = if any_doctor {
+                        rng.usize(..DOCTORS.len())
+                    } else {
+                        doctor
+                    };
+                    project_item(*p, doctor)
+                })
                 .chain(std::iter::once(serde_json::json!({"item_type": "product",
                     "item_code": format!("EG-{product:02}"), "item_name": PRODUCTS[product],
                     "quantity": 1, "unit_price": 100.0, "actual_price": 100.0})))

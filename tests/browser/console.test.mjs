@@ -159,6 +159,9 @@ test("admin tabs: initialise, customers, jobs and the dashboard with charts", as
   const similar = await page.locator("#customer-similar tbody tr td:first-child").allTextContents();
   // Code and name, as staff know their customers.
   assert.ok(similar.length > 0 && similar.every((c) => /^BJ-HA-001-\S+ \S+$/.test(c)), similar.join(" "));
+  // Each says why, in staff's words, with each reason's share: 都做过 水光针（31%）；……
+  const why = await page.locator("#customer-similar tbody tr td:nth-child(3)").allTextContents();
+  assert.ok(why.every((w) => /^[都同].+（\d+%）/.test(w)), why.join(" | "));
   // The detail opens above the list, in view.
   const detail = await page.locator("#customer-detail").boundingBox();
   const list = await page.locator("#customer-table").boundingBox();

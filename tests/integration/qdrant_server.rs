@@ -564,8 +564,10 @@ impl Points for Svc {
             None => engine.count(c).await.map_err(failed)? as u64,
             Some(f) => {
                 let key = trait_key_of(f)?;
-                if c != Collection::Customers || r.exact != Some(true) {
-                    return Err(unimplemented("inexact counts, or of traits other than customers'"));
+                if c != Collection::Customers || r.exact != Some(false) {
+                    return Err(unimplemented(
+                        "exact trait counts, or of traits other than customers'",
+                    ));
                 }
                 engine.trait_counts(&[key]).await.map_err(failed)?.1[0]
             }

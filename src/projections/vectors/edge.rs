@@ -575,11 +575,13 @@ impl VectorIndex for EdgeIndex {
         let shard = self.shard(Collection::Customers, false).await?;
         let keys = keys.to_vec();
         blocking(move || {
+            // Estimated: for no filter or one indexed keyword, the engine's estimate is the
+            // size of the point set or of the keyword's posting list, read without walking it.
             let count = |filter: Option<Filter>| {
                 shard
                     .count(CountRequest {
                         filter,
-                        exact: true,
+                        exact: false,
                     })
                     .map(|n| n as u64)
                     .map_err(|e| anyhow::anyhow!("counting traits: {e}"))
@@ -812,6 +814,66 @@ mod tests {
             refused.to_string().contains("64 dimensions")
                 || format!("{refused:#}").contains("Some(64)"),
             "{refused:#}"
+        );
+    }
+
+    /// A customers' folder written before structured similarity (a dense vector only) gains the
+    /// traits vector and its key index when opened: new points carry traits and are found by
+    /// them, and the old points are still there.
+    #[tokio::test]
+    async fn a_folder_from_before_the_traits_gains_them_when_opened() {
+        use crate::projections::vectors::{Sparse, traits};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(Collection::Customers.as_str());
+        std::fs::create_dir_all(&path).unwrap();
+        let e = LexicalEmbedder::new(16);
+        {
+            let config = EdgeConfigBuilder::new()
+                .vector(
+                    DEFAULT_VECTOR_NAME,
+                    EdgeVectorParamsBuilder::new(16, Distance::Cosine).build(),
+                )
+                .build();
+            let old = EdgeShard::new(&path, config).unwrap();
+            index_field(&old, institution_key(), PayloadSchemaType::Integer).unwrap();
+            let p = customer("OLD", 1, "水光针", &e);
+            old.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(vec![PointStructPersisted {
+                    id: PointId::NumId(p.id),
+                    vector: p.vector.into(),
+                    payload: Some(Payload(p.payload)),
+                }]),
+            )))
+            .unwrap();
+            flush(&old).unwrap();
+        }
+        let index = EdgeIndex::with_sharing(dir.path(), 16, sharing(200, 60_000));
+        let mut new = customer("NEW", 1, "水光针", &e);
+        new.payload
+            .insert(TRAITS_KEY.into(), serde_json::json!(["p:P1"]));
+        new.sparse = Some(Sparse {
+            indices: vec![traits::dimension("p:P1")],
+            values: vec![1.0],
+        });
+        index
+            .upsert(Collection::Customers, vec![new.clone()])
+            .await
+            .unwrap();
+        assert_eq!(index.count(Collection::Customers).await.unwrap(), 2);
+        let found = index
+            .search(
+                Collection::Customers,
+                Query::Traits(new.sparse.clone().unwrap()),
+                Some(1),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, new.id);
+        assert_eq!(
+            index.trait_counts(&["p:P1".into(), "p:P2".into()]).await.unwrap(),
+            (2, vec![1, 0])
         );
     }
 }

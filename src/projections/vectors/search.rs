@@ -8,10 +8,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Collection, Hit, Query, Vectors, documents, embed::Embedder, point_id,
+    Collection, Hit, Query, Vectors, documents, embed::Embedder, hybrid_depth, point_id,
     traits::{self, TRAITS_KEY, TraitKind},
 };
-use crate::{domain::snapshot::SearchProfile, store::Repository};
+use crate::{
+    domain::snapshot::{BoughtItem, SearchProfile},
+    store::Repository,
+};
 
 /// A customer found like another, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -21,7 +24,7 @@ pub struct SimilarCustomer {
     /// institution.
     pub name: String,
     /// How alike: the sum of the reasons' weights; with an embeddings API configured, the
-    /// fused rank score of the traits and the text (docs/similar-customers.md).
+    /// fused rank score of the strong traits and the text (docs/similar-customers.md).
     pub score: f32,
     pub vip_level: Option<String>,
     /// What both share, the strongest part of the score first.
@@ -101,18 +104,22 @@ impl Vectors {
             .filter(|me| within.is_none_or(|inst| inst == me.institution_id))
             .ok_or_else(|| SearchError::UnknownCustomer(code.to_owned()))?;
         let mine = traits::of(&me);
-        if mine.is_empty() {
-            // Nothing had, no level, no tag: nothing to be alike in.
+        let sparse = traits::sparse(&mine);
+        if sparse.indices.is_empty() {
+            // No project, product or doctor: nothing to be alike in.
             return Ok((me, Vec::new()));
         }
-        let sparse = traits::sparse(&mine);
-        let query = match &self.embedder {
-            Embedder::Lexical(_) => Query::Traits(sparse),
-            Embedder::Remote(_) => Query::Hybrid {
+        let hybrid = matches!(self.embedder, Embedder::Remote(_));
+        let query = if hybrid {
+            Query::Hybrid {
                 dense: self.embed_one(documents::customer(&me, 0).text).await?,
                 traits: sparse,
-            },
+            }
+        } else {
+            Query::Traits(sparse)
         };
+        // The candidates: those the index ranks first by the strong traits, deep enough that
+        // the weak ones (added below) reorder them but rarely bring in another.
         let own = point_id(Collection::Customers, code);
         let hits: Vec<Hit> = self
             .index
@@ -120,35 +127,26 @@ impl Vectors {
                 Collection::Customers,
                 query,
                 Some(me.institution_id),
-                limit + 1,
+                hybrid_depth(limit) + 1,
             )
             .await?
             .into_iter()
             .filter(|h| h.id != own && h.score > 0.0)
-            .take(limit)
             .collect();
 
-        // Each result's shared traits, weighed as the index weighed them.
-        let theirs: Vec<Vec<String>> = hits.iter().map(|h| trait_keys(&h.payload)).collect();
-        let mut shared_keys: Vec<String> = Vec::new();
-        for keys in &theirs {
-            for k in keys {
-                if mine.iter().any(|t| &t.key == k) && !shared_keys.contains(k) {
-                    shared_keys.push(k.clone());
-                }
-            }
-        }
-        let (n, counts) = self.index.trait_counts(&shared_keys).await?;
-        let idf: HashMap<&str, f32> = shared_keys
+        // Every trait's rarity, as the index weighs it.
+        let my_keys: Vec<String> = mine.iter().map(|t| t.key.clone()).collect();
+        let (n, counts) = self.index.trait_counts(&my_keys).await?;
+        let idf: HashMap<&str, f32> = my_keys
             .iter()
             .zip(counts)
             .map(|(k, df)| (k.as_str(), traits::idf(n, df)))
             .collect();
-        let my_keys: Vec<&str> = mine.iter().map(|t| t.key.as_str()).collect();
+        let my_keys: Vec<&str> = my_keys.iter().map(String::as_str).collect();
         let mut out: Vec<SimilarCustomer> = hits
             .into_iter()
-            .zip(theirs)
-            .map(|(Hit { score, payload, .. }, keys)| {
+            .map(|Hit { score, payload, .. }| {
+                let keys = trait_keys(&payload);
                 let their_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
                 let have: HashSet<&str> = their_keys.iter().copied().collect();
                 let mut reasons: Vec<SimilarityReason> = mine
@@ -169,7 +167,7 @@ impl Vectors {
                         .map(|t| t.key.split_once(':').map_or("", |k| k.1).to_owned())
                         .collect()
                 };
-                let names_of = |kind: TraitKind, field: fn(&crate::domain::snapshot::BoughtItem) -> Option<(&str, &str)>| {
+                let names_of = |kind: TraitKind, field: fn(&BoughtItem) -> Option<(&str, &str)>| {
                     let codes = named(kind);
                     let mut out: Vec<String> = Vec::new();
                     for it in &me.items {
@@ -193,7 +191,13 @@ impl Vectors {
                         .unwrap_or_default()
                         .to_owned(),
                     name: String::new(),
-                    score,
+                    // Without the text, the score is the reasons': the index's part (the
+                    // strong traits) and the weak traits' on top. With it, the fused rank.
+                    score: if hybrid {
+                        score
+                    } else {
+                        reasons.iter().map(|r| r.weight).sum()
+                    },
                     same_vip_level: vip_level.is_some() && vip_level == me.vip_level,
                     vip_level,
                     shared_projects: names_of(TraitKind::Project, |it| {
@@ -211,6 +215,11 @@ impl Vectors {
                 }
             })
             .collect();
+        if !hybrid {
+            // Most alike first; equals in code order, the same on every engine.
+            out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
+        }
+        out.truncate(limit);
         let codes: Vec<String> = out.iter().map(|s| s.code.clone()).collect();
         let names: HashMap<String, String> = store
             .customer_names(me.institution_id, &codes)

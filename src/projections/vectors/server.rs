@@ -276,7 +276,8 @@ impl VectorIndex for QdrantIndex {
         self.ready().await?;
         let name = collection_name(Collection::Customers);
         let count = |filter: Option<Filter>| {
-            let mut request = CountPointsBuilder::new(&name).exact(true);
+            // Estimated from the keyword index, as the embedded engine does.
+            let mut request = CountPointsBuilder::new(&name).exact(false);
             if let Some(f) = filter {
                 request = request.filter(f);
             }

@@ -3,12 +3,18 @@
 //! categories of what they had; then, a little, their VIP level and staff's tags. Free-text notes
 //! (which may hold health data) are not a trait.
 //!
-//! Each trait is one dimension of a sparse vector, its index a hash of the trait's key, its value
-//! the weight of its kind, the customer's weights scaled to unit length (a customer who had
-//! everything is not like everyone). The index weighs each dimension by its inverse document
-//! frequency (Qdrant's `Idf` modifier): a treatment few customers had counts for more than one
-//! everybody had. A search scores a customer by the sum over the traits both share of
-//! `query value × stored value × idf`.
+//! Each trait has a value: the weight of its kind, a customer's weights scaled to unit length (a
+//! customer who had everything is not like everyone). Two customers score the sum over the traits
+//! both share of `value × value × idf`, the trait's inverse document frequency: a treatment few
+//! customers had counts for more than one everybody had.
+//!
+//! The strong kinds (projects, products, doctors; [`TraitKind::in_index`]) are dimensions of a
+//! sparse vector in the index, its index a hash of the trait's key, weighed by the engine's `Idf`
+//! modifier: the search finds the candidates by them. The weak kinds (categories, VIP level,
+//! tags) are added to the candidates' scores afterwards, from the keys in their payload. Each of
+//! these is shared by a large part of the customers, and the engine's writable segment pays, for
+//! each point added to a dimension, a pass over every point already in it: in the index, a VIP
+//! level all 300,000 customers share made a full resync quadratic (hours).
 
 use std::collections::BTreeMap;
 
@@ -27,10 +33,10 @@ pub const TRAITS_KEY: &str = "traits";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TraitKind {
-    /// The same treatment by the same doctor.
-    ProjectWithDoctor,
     Project,
     Product,
+    /// The same treatment by the same doctor (on top of the treatment).
+    ProjectWithDoctor,
     Doctor,
     /// A category of the catalogue (of projects or products).
     Category,
@@ -39,12 +45,21 @@ pub enum TraitKind {
 }
 
 impl TraitKind {
+    /// Whether the trait is a dimension of the index's sparse vector (the others re-rank).
+    pub fn in_index(self) -> bool {
+        matches!(
+            self,
+            Self::Project | Self::Product | Self::ProjectWithDoctor | Self::Doctor
+        )
+    }
+
     /// How much a trait of this kind weighs before its rarity does.
     pub fn weight(self) -> f32 {
         match self {
-            Self::ProjectWithDoctor | Self::Project => 1.0,
+            Self::Project => 1.0,
             Self::Product => 0.8,
-            Self::Doctor => 0.6,
+            Self::ProjectWithDoctor => 0.5,
+            Self::Doctor => 0.3,
             Self::Category => 0.4,
             Self::VipLevel | Self::Tag => 0.2,
         }
@@ -54,9 +69,9 @@ impl TraitKind {
     pub fn of_key(key: &str) -> Option<Self> {
         let prefix = key.split_once(':')?.0;
         [
-            Self::ProjectWithDoctor,
             Self::Project,
             Self::Product,
+            Self::ProjectWithDoctor,
             Self::Doctor,
             Self::Category,
             Self::VipLevel,
@@ -144,16 +159,13 @@ pub fn dimension(key: &str) -> u32 {
     h
 }
 
-/// The traits as a sparse vector: each kind's weight, scaled so the vector has unit length.
-/// Two keys of one hash (vanishingly rare) share their dimension.
+/// The traits of the index ([`TraitKind::in_index`]) as a sparse vector: each kind's weight,
+/// scaled as all the traits are (to unit length). Two keys of one hash (vanishingly rare) share
+/// their dimension.
 pub fn sparse(traits: &[Trait]) -> Sparse {
-    let norm = traits
-        .iter()
-        .map(|t| t.kind.weight().powi(2))
-        .sum::<f32>()
-        .sqrt();
+    let norm = norm_of_keys(traits.iter().map(|t| t.key.as_str()));
     let mut dims: BTreeMap<u32, f32> = BTreeMap::new();
-    for t in traits {
+    for t in traits.iter().filter(|t| t.kind.in_index()) {
         *dims.entry(dimension(&t.key)).or_default() += t.kind.weight() / norm;
     }
     Sparse {
@@ -225,9 +237,9 @@ mod tests {
         assert_eq!(
             labels,
             [
-                "都由 王晓雯 医生做 玻尿酸填充",
                 "都做过 玻尿酸填充",
                 "都买过 玻尿酸精华液",
+                "都由 王晓雯 医生做 玻尿酸填充",
                 "都找 王晓雯 医生看过",
                 "都有「注射」类的消费",
                 "同为金卡",
@@ -235,12 +247,14 @@ mod tests {
             ]
         );
         let v = sparse(&t);
-        assert_eq!(v.indices.len(), 7);
+        // Projects, products and doctors are in the index; category, level and tag re-rank.
+        assert_eq!(v.indices.len(), 4);
         let length: f32 = v.values.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((length - 1.0).abs() < 1e-5);
+        let all: f32 = (1.0f32 + 0.64 + 0.25 + 0.09 + 0.16 + 0.04 + 0.04).sqrt();
+        assert!((length - (1.0f32 + 0.64 + 0.25 + 0.09).sqrt() / all).abs() < 1e-5);
         let keys = t.iter().map(|t| t.key.as_str());
         assert!((value_of(keys.clone(), "pd:P1@D1") - v.values[v.indices.iter().position(|i| *i == dimension("pd:P1@D1")).unwrap()]).abs() < 1e-6);
-        assert!(value_of(keys.clone(), "pd:P1@D1") > value_of(keys.clone(), "t:敏感肌") * 4.9);
+        assert!(value_of(keys.clone(), "p:P1") > value_of(keys.clone(), "t:敏感肌") * 4.9);
         assert_eq!(value_of(keys, "t:怕痛"), 0.0);
         assert_eq!(TraitKind::of_key("pd:P1@D1"), Some(TraitKind::ProjectWithDoctor));
         assert_eq!(TraitKind::of_key("怕痛"), None);
