@@ -425,6 +425,10 @@ impl GraphStore for NebulaGraph {
             .collect();
         leaf_from.sort_unstable();
         let mut folded: BTreeMap<(String, String, String), Relation> = BTreeMap::new();
+        // A relation's visits are its distinct days (an order of three lines is one visit), as
+        // the embedded graph counts them.
+        let mut days: HashMap<(String, String, String), std::collections::BTreeSet<String>> =
+            HashMap::new();
         for chunk in leaf_from.chunks(CHUNK) {
             let rows: Vec<LeafRow> = self.rows(&ngql::leaves(chunk), false).await?;
             for r in rows {
@@ -434,8 +438,8 @@ impl GraphStore for NebulaGraph {
                 let date = r.on_date.parse().ok();
                 let amount = (r.amount_cents != 0).then_some(r.amount_cents);
                 let d = reached.get(&r.from).copied().unwrap_or(0) + 1;
-                let key = (r.from.clone(), r.kind.clone(), r.to.clone());
-                let rel = folded.entry(key).or_insert_with(|| Relation {
+                let key_of = |r: &LeafRow| (r.from.clone(), r.kind.clone(), r.to.clone());
+                let rel = folded.entry(key_of(&r)).or_insert_with(|| Relation {
                     depth: d,
                     from: r.from.clone(),
                     edge,
@@ -446,7 +450,10 @@ impl GraphStore for NebulaGraph {
                     last_date: None,
                     amount_cents: None,
                 });
-                rel.times += 1;
+                let seen = days.entry(key_of(&r)).or_default();
+                if seen.insert(r.on_date.clone()) {
+                    rel.times += 1;
+                }
                 rel.first_date = rel.first_date.min(date).or(date.or(rel.first_date));
                 rel.last_date = rel.last_date.max(date);
                 if let Some(a) = amount {
