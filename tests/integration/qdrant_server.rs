@@ -278,7 +278,9 @@ impl Collections for Svc {
         };
         // The embedded engine gives the customers (and only them) the traits vector.
         if traits != (collection_of(&r.collection_name)? == Collection::Customers) {
-            return Err(unimplemented("the traits vector on a collection other than customers"));
+            return Err(unimplemented(
+                "the traits vector on a collection other than customers",
+            ));
         }
         let mut state = self.0.state.lock().await;
         if state.collections.contains_key(&r.collection_name) {
@@ -426,7 +428,9 @@ impl Points for Svc {
             let institution_id = payload.remove(INSTITUTION_KEY).and_then(|v| v.as_i64());
             let (vector, sparse) = vectors_of(p.vectors)?;
             if sparse.is_some() != (c == Collection::Customers) {
-                return Err(unimplemented("the traits vector on a collection other than customers"));
+                return Err(unimplemented(
+                    "the traits vector on a collection other than customers",
+                ));
             }
             points.push(Point {
                 id: num_id(p.id)?,

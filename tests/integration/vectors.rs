@@ -214,14 +214,23 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
     let reasons: Vec<&str> = found[0].reasons.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(
         reasons,
-        ["都做过 水光针", "都有「注射」类的消费", "同为金卡", "都有标签「敏感肌」"],
+        [
+            "都做过 水光针",
+            "都有「注射」类的消费",
+            "同为金卡",
+            "都有标签「敏感肌」"
+        ],
         "{:?}",
         found[0].reasons
     );
     // The reasons are the score: each its two values times its rarity, as the engine weighs
     // it: the part of the strong traits is what the index scored.
     let sum: f32 = found[0].reasons.iter().map(|r| r.weight).sum();
-    assert!((sum - found[0].score).abs() < 1e-5, "{sum} vs {}", found[0].score);
+    assert!(
+        (sum - found[0].score).abs() < 1e-5,
+        "{sum} vs {}",
+        found[0].score
+    );
     {
         use revisit::projections::vectors::{Query, traits};
         let hits = v
@@ -245,7 +254,10 @@ async fn customers_projects_and_products_are_searchable_and_follow_every_change(
             .filter(|r| r.kind.in_index())
             .map(|r| r.weight)
             .sum();
-        assert!((strong - engine).abs() < 1e-3 * engine, "{strong} vs {engine}");
+        assert!(
+            (strong - engine).abs() < 1e-3 * engine,
+            "{strong} vs {engine}"
+        );
     }
     let point = customer_point(&v, "BJ-C1").await;
     let payload = serde_json::to_string(&point.payload).unwrap();
@@ -658,7 +670,8 @@ async fn both_engines_rank_similar_customers_alike() {
         },
     };
     let env = TestEnv::new(Backend::Sqlite, &[]).await;
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(revisit::import::SAMPLE_DATA);
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(revisit::import::SAMPLE_DATA);
     import_tree(&env, &sample).await;
     let ids: Vec<i64> = env
         .rows::<(i64,)>("SELECT id FROM customers ORDER BY id")
@@ -708,7 +721,12 @@ async fn both_engines_rank_similar_customers_alike() {
         };
         let a = edge
             .index
-            .search(Collection::Customers, hybrid.clone(), Some(p.institution_id), 8)
+            .search(
+                Collection::Customers,
+                hybrid.clone(),
+                Some(p.institution_id),
+                8,
+            )
             .await
             .unwrap();
         let b = remote

@@ -130,7 +130,10 @@ mod tests {
         let d = customer(&p, 9);
         assert_eq!(d.text, "金卡 敏感肌 水光针 医用修护面膜");
         assert!(!d.payload.contains_key("notes"));
-        assert_eq!(d.payload[traits::TRAITS_KEY], serde_json::json!(["v:金卡", "t:敏感肌"]));
+        assert_eq!(
+            d.payload[traits::TRAITS_KEY],
+            serde_json::json!(["v:金卡", "t:敏感肌"])
+        );
         // A level and a tag re-rank; they are no dimension of the index.
         assert_eq!(d.sparse.as_ref().map(|s| s.indices.len()), Some(0));
         assert!(!serde_json::to_string(&d.payload).unwrap().contains("怕痛"));

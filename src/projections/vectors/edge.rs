@@ -404,10 +404,7 @@ fn sparse_vector(s: Sparse) -> SparseVector {
 fn nearest(query: VectorInternal, using: Option<&str>) -> ScoringQuery {
     ScoringQuery::Vector(QueryEnum::Nearest(match using {
         Some(name) => NamedQuery::new(query, name),
-        None => NamedQuery {
-            query,
-            using: None,
-        },
+        None => NamedQuery { query, using: None },
     }))
 }
 
@@ -502,7 +499,10 @@ impl VectorIndex for EdgeIndex {
                     let vector = match p.sparse {
                         None => p.vector.into(),
                         Some(traits) => VectorStructPersisted::Named(HashMap::from([
-                            (DEFAULT_VECTOR_NAME.to_owned(), VectorPersisted::Dense(p.vector)),
+                            (
+                                DEFAULT_VECTOR_NAME.to_owned(),
+                                VectorPersisted::Dense(p.vector),
+                            ),
                             (
                                 SPARSE_NAME.to_owned(),
                                 VectorPersisted::Sparse(sparse_vector(traits)),
@@ -837,13 +837,15 @@ mod tests {
             let old = EdgeShard::new(&path, config).unwrap();
             index_field(&old, institution_key(), PayloadSchemaType::Integer).unwrap();
             let p = customer("OLD", 1, "水光针", &e);
-            old.update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
-                PointInsertOperations::PointsList(vec![PointStructPersisted {
-                    id: PointId::NumId(p.id),
-                    vector: p.vector.into(),
-                    payload: Some(Payload(p.payload)),
-                }]),
-            )))
+            old.update(UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(vec![
+                    PointStructPersisted {
+                        id: PointId::NumId(p.id),
+                        vector: p.vector.into(),
+                        payload: Some(Payload(p.payload)),
+                    },
+                ])),
+            ))
             .unwrap();
             flush(&old).unwrap();
         }
@@ -872,7 +874,10 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, new.id);
         assert_eq!(
-            index.trait_counts(&["p:P1".into(), "p:P2".into()]).await.unwrap(),
+            index
+                .trait_counts(&["p:P1".into(), "p:P2".into()])
+                .await
+                .unwrap(),
             (2, vec![1, 0])
         );
     }

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Collection, Hit, Query, Vectors, documents, embed::Embedder, hybrid_depth, point_id,
+    Collection, Hit, Query, Vectors, documents,
+    embed::Embedder,
+    hybrid_depth, point_id,
     traits::{self, TRAITS_KEY, TraitKind},
 };
 use crate::{
@@ -217,7 +219,11 @@ impl Vectors {
             .collect();
         if !hybrid {
             // Most alike first; equals in code order, the same on every engine.
-            out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
+            out.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| a.code.cmp(&b.code))
+            });
         }
         out.truncate(limit);
         let codes: Vec<String> = out.iter().map(|s| s.code.clone()).collect();

@@ -16,11 +16,11 @@ use qdrant_client::{
     Payload, Qdrant,
     qdrant::{
         Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier,
-        NamedVectors, PointId, PointStruct, PointsIdsList, PrefetchQueryBuilder,
-        Query as QdrantQuery, QueryPointsBuilder, RrfBuilder, SparseVectorParamsBuilder,
-        SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput,
-        VectorParamsBuilder, point_id::PointIdOptions, vector_output, vectors_output,
+        DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors,
+        PointId, PointStruct, PointsIdsList, PrefetchQueryBuilder, Query as QdrantQuery,
+        QueryPointsBuilder, RrfBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+        UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, point_id::PointIdOptions,
+        vector_output, vectors_output,
     },
 };
 use serde_json::{Map, Value};
@@ -282,7 +282,11 @@ impl VectorIndex for QdrantIndex {
                 request = request.filter(f);
             }
             async move {
-                let found = self.client.count(request).await.context("counting traits")?;
+                let found = self
+                    .client
+                    .count(request)
+                    .await
+                    .context("counting traits")?;
                 anyhow::Ok(found.result.map_or(0, |r| r.count))
             }
         };

@@ -104,7 +104,10 @@ pub struct Trait {
 }
 
 fn doctor(name: Option<&str>, code: &str) -> String {
-    format!("{} 医生", name.filter(|n| !n.trim().is_empty()).unwrap_or(code))
+    format!(
+        "{} 医生",
+        name.filter(|n| !n.trim().is_empty()).unwrap_or(code)
+    )
 }
 
 /// The traits of a customer, strongest kind first, each once.
@@ -253,10 +256,22 @@ mod tests {
         let all: f32 = (1.0f32 + 0.64 + 0.25 + 0.09 + 0.16 + 0.04 + 0.04).sqrt();
         assert!((length - (1.0f32 + 0.64 + 0.25 + 0.09).sqrt() / all).abs() < 1e-5);
         let keys = t.iter().map(|t| t.key.as_str());
-        assert!((value_of(keys.clone(), "pd:P1@D1") - v.values[v.indices.iter().position(|i| *i == dimension("pd:P1@D1")).unwrap()]).abs() < 1e-6);
+        assert!(
+            (value_of(keys.clone(), "pd:P1@D1")
+                - v.values[v
+                    .indices
+                    .iter()
+                    .position(|i| *i == dimension("pd:P1@D1"))
+                    .unwrap()])
+            .abs()
+                < 1e-6
+        );
         assert!(value_of(keys.clone(), "p:P1") > value_of(keys.clone(), "t:敏感肌") * 4.9);
         assert_eq!(value_of(keys, "t:怕痛"), 0.0);
-        assert_eq!(TraitKind::of_key("pd:P1@D1"), Some(TraitKind::ProjectWithDoctor));
+        assert_eq!(
+            TraitKind::of_key("pd:P1@D1"),
+            Some(TraitKind::ProjectWithDoctor)
+        );
         assert_eq!(TraitKind::of_key("怕痛"), None);
         // Rarer weighs more.
         assert!(idf(1000, 5) > idf(1000, 500));

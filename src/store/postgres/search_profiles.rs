@@ -7,7 +7,9 @@ use crate::{
     domain::snapshot::SearchProfile,
     store::{
         StoreResult,
-        search_profiles::{BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
+        search_profiles::{
+            BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile,
+        },
     },
 };
 
@@ -25,7 +27,9 @@ impl SearchProfiles for PgStore {
         .fetch_all(&self.pool)
         .await?;
         let mut profiles: Vec<SearchProfile> = rows.into_iter().map(profile).collect();
-        let bought: Vec<BoughtRow> = sqlx::query_as(sqlx::AssertSqlSafe(BOUGHT_SQL.replace("{ids}", "= ANY($1)")))
+        let bought: Vec<BoughtRow> = sqlx::query_as(sqlx::AssertSqlSafe(
+            BOUGHT_SQL.replace("{ids}", "= ANY($1)"),
+        ))
         .bind(customer_ids)
         .fetch_all(&self.pool)
         .await?;

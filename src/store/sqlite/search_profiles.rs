@@ -7,7 +7,9 @@ use crate::{
     domain::snapshot::SearchProfile,
     store::{
         StoreResult,
-        search_profiles::{BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile},
+        search_profiles::{
+            BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile,
+        },
     },
 };
 
@@ -32,7 +34,9 @@ impl SearchProfiles for SqliteStore {
                 profile((id, code, inst, vip, tags, out))
             })
             .collect();
-        let bought: Vec<BoughtRow> = sqlx::query_as(sqlx::AssertSqlSafe(BOUGHT_SQL.replace("{ids}", "IN (SELECT value FROM json_each(?1))")))
+        let bought: Vec<BoughtRow> = sqlx::query_as(sqlx::AssertSqlSafe(
+            BOUGHT_SQL.replace("{ids}", "IN (SELECT value FROM json_each(?1))"),
+        ))
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
