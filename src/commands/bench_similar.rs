@@ -103,6 +103,8 @@ pub async fn run(mut settings: Settings, args: BenchSimilarArgs) -> anyhow::Resu
     );
     settings.cron.enabled = false;
     settings.clickhouse.url = String::new();
+    // The relation graph's sync jobs would share the queue with the measured ones.
+    settings.graph.enabled = false;
     settings.vectors.enabled = true;
     settings.vectors.url = String::new();
     settings.app.institutions = vec![INSTITUTION.to_owned()];

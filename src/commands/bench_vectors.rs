@@ -33,6 +33,8 @@ use crate::{
 pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Result<()> {
     settings.cron.enabled = false;
     settings.clickhouse.url = String::new();
+    // The relation graph's sync jobs would share the queue with the measured ones.
+    settings.graph.enabled = false;
     anyhow::ensure!(
         settings.vectors.url.is_empty(),
         "bench vectors measures the embedded engine: unset QDRANT_URL / vectors.url"
