@@ -72,9 +72,13 @@ async fn the_console_works_in_a_real_browser() {
     };
     let (b1, b3) = (birthday(1), birthday(3));
     let sh = json!([{"customer_code": "SH-ML-002-C1", "person": {"name": "赵敏", "gender": "女", "birthday": "1991-07-07", "phone": "13700137000"}}]);
+    // Both BJ customers had 水光针 by the same doctor: each is the other's similar customer.
     let orders = r#"[{"order_number":"BJ-O1","customer_code":"BJ-HA-001-C1","order_date":"2026-01-15",
         "total_amount":2520.0,"items":[{"item_type":"project","item_code":"PRJ-001","item_name":"水光针",
-        "quantity":1,"unit_price":2800.0,"discount":0.9,"actual_price":2520.0,"doctor_code":"DOC-1"}]}]"#;
+        "quantity":1,"unit_price":2800.0,"discount":0.9,"actual_price":2520.0,"doctor_code":"DOC-1"}]},
+        {"order_number":"BJ-O2","customer_code":"BJ-HA-001-C2","order_date":"2026-02-20",
+        "total_amount":2800.0,"items":[{"item_type":"project","item_code":"PRJ-001","item_name":"水光针",
+        "quantity":1,"unit_price":2800.0,"actual_price":2800.0,"doctor_code":"DOC-1"}]}]"#;
     let tree = write_tree(&[
         ("common/institutions.json", INSTITUTIONS),
         ("common/projects.json", PROJECTS),
