@@ -93,6 +93,7 @@ impl Vectors {
         within: Option<i64>,
         limit: usize,
     ) -> Result<(SearchProfile, Vec<SimilarCustomer>), SearchError> {
+        let started = std::time::Instant::now();
         let id = store
             .customer_id_of(code)
             .await
@@ -120,6 +121,7 @@ impl Vectors {
         } else {
             Query::Traits(sparse)
         };
+        let read = started.elapsed();
         // The candidates: those the index ranks first by the strong traits, deep enough that
         // the weak ones (added below) reorder them but rarely bring in another.
         let own = point_id(Collection::Customers, code);
@@ -136,9 +138,11 @@ impl Vectors {
             .filter(|h| h.id != own && h.score > 0.0)
             .collect();
 
+        let searched = started.elapsed();
         // Every trait's rarity, as the index weighs it.
         let my_keys: Vec<String> = mine.iter().map(|t| t.key.clone()).collect();
         let (n, counts) = self.index.trait_counts(&my_keys).await?;
+        let counted = started.elapsed();
         let idf: HashMap<&str, f32> = my_keys
             .iter()
             .zip(counts)
@@ -236,6 +240,13 @@ impl Vectors {
         for s in &mut out {
             s.name = names.get(&s.code).cloned().unwrap_or_default();
         }
+        tracing::debug!(
+            read_us = read.as_micros() as u64,
+            search_us = (searched - read).as_micros() as u64,
+            counts_us = (counted - searched).as_micros() as u64,
+            rest_us = (started.elapsed() - counted).as_micros() as u64,
+            "similar customers timed"
+        );
         Ok((me, out))
     }
 
