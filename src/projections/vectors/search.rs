@@ -13,10 +13,7 @@ use super::{
     hybrid_depth, point_id,
     traits::{self, TRAITS_KEY, TraitKind},
 };
-use crate::{
-    domain::snapshot::{BoughtItem, SearchProfile},
-    store::Repository,
-};
+use crate::{domain::snapshot::SearchProfile, store::Repository};
 
 /// A customer found like another, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -148,43 +145,37 @@ impl Vectors {
             .zip(counts)
             .map(|(k, df)| (k.as_str(), traits::idf(n, df)))
             .collect();
-        let my_keys: Vec<&str> = my_keys.iter().map(String::as_str).collect();
+        let my_norm = traits::norm(mine.iter().map(|t| t.kind));
         let mut out: Vec<SimilarCustomer> = hits
             .into_iter()
             .map(|Hit { score, payload, .. }| {
                 let keys = trait_keys(&payload);
-                let their_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let have: HashSet<&str> = their_keys.iter().copied().collect();
-                let mut reasons: Vec<SimilarityReason> = mine
+                let their_norm = traits::norm(keys.iter().filter_map(|k| TraitKind::of_key(k)));
+                let have: HashSet<&str> = keys.iter().map(String::as_str).collect();
+                let both: Vec<&traits::Trait> = mine
                     .iter()
                     .filter(|t| have.contains(t.key.as_str()))
+                    .collect();
+                let mut reasons: Vec<SimilarityReason> = both
+                    .iter()
                     .map(|t| SimilarityReason {
                         kind: t.kind,
                         text: t.label.clone(),
-                        weight: traits::value_of(my_keys.iter().copied(), &t.key)
-                            * traits::value_of(their_keys.iter().copied(), &t.key)
+                        weight: traits::value(t.kind, my_norm)
+                            * traits::value(t.kind, their_norm)
                             * idf.get(t.key.as_str()).copied().unwrap_or_default(),
                     })
                     .collect();
                 reasons.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+                // The names of what both share of one kind, each once.
                 let named = |kind: TraitKind| -> Vec<String> {
-                    mine.iter()
-                        .filter(|t| t.kind == kind && have.contains(t.key.as_str()))
-                        .map(|t| t.key.split_once(':').map_or("", |k| k.1).to_owned())
-                        .collect()
-                };
-                let names_of = |kind: TraitKind, field: fn(&BoughtItem) -> Option<(&str, &str)>| {
-                    let codes = named(kind);
-                    let mut out: Vec<String> = Vec::new();
-                    for it in &me.items {
-                        if let Some((code, name)) = field(it)
-                            && codes.iter().any(|c| c == code)
-                            && !out.iter().any(|n| n == name)
-                        {
-                            out.push(name.to_owned());
+                    let mut names: Vec<String> = Vec::new();
+                    for t in both.iter().filter(|t| t.kind == kind) {
+                        if !names.contains(&t.name) {
+                            names.push(t.name.clone());
                         }
                     }
-                    out
+                    names
                 };
                 let vip_level = payload
                     .get("vip_level")
@@ -206,16 +197,9 @@ impl Vectors {
                     },
                     same_vip_level: vip_level.is_some() && vip_level == me.vip_level,
                     vip_level,
-                    shared_projects: names_of(TraitKind::Project, |it| {
-                        (it.kind == "project").then_some((it.code.as_str(), it.name.as_str()))
-                    }),
-                    shared_products: names_of(TraitKind::Product, |it| {
-                        (it.kind == "product").then_some((it.code.as_str(), it.name.as_str()))
-                    }),
-                    shared_doctors: names_of(TraitKind::Doctor, |it| {
-                        let code = it.doctor_code.as_deref()?;
-                        Some((code, it.doctor_name.as_deref().unwrap_or(code)))
-                    }),
+                    shared_projects: named(TraitKind::Project),
+                    shared_products: named(TraitKind::Product),
+                    shared_doctors: named(TraitKind::Doctor),
                     shared_tags: named(TraitKind::Tag),
                     reasons,
                 }

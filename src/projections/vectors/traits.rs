@@ -95,59 +95,76 @@ impl TraitKind {
 }
 
 /// One trait of a customer: its kind, its key (codes, not names, so a renamed item stays the
-/// same trait) and what staff read of it when two customers share it.
+/// same trait), its name (of the project, product, doctor, category, level or tag) and what staff
+/// read of it when two customers share it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trait {
     pub kind: TraitKind,
     pub key: String,
+    pub name: String,
     pub label: String,
 }
 
-fn doctor(name: Option<&str>, code: &str) -> String {
-    format!(
-        "{} 医生",
-        name.filter(|n| !n.trim().is_empty()).unwrap_or(code)
-    )
+/// A doctor's name, or their code when the directory has none.
+fn doctor_name<'a>(name: Option<&'a str>, code: &'a str) -> &'a str {
+    name.filter(|n| !n.trim().is_empty()).unwrap_or(code)
 }
 
 /// The traits of a customer, strongest kind first, each once.
 pub fn of(p: &SearchProfile) -> Vec<Trait> {
-    let mut out: BTreeMap<(TraitKind, String), String> = BTreeMap::new();
-    let mut add = |kind: TraitKind, value: &str, label: String| {
+    let mut out: BTreeMap<(TraitKind, String), (String, String)> = BTreeMap::new();
+    let mut add = |kind: TraitKind, value: &str, name: &str, label: String| {
         let value = value.trim();
         if !value.is_empty() {
             let key = format!("{}:{value}", kind.prefix());
-            out.entry((kind, key)).or_insert(label);
+            out.entry((kind, key))
+                .or_insert_with(|| (name.to_owned(), label));
         }
     };
     for it in &p.items {
         let project = it.kind == "project";
         if project {
-            add(TraitKind::Project, &it.code, format!("都做过 {}", it.name));
+            add(
+                TraitKind::Project,
+                &it.code,
+                &it.name,
+                format!("都做过 {}", it.name),
+            );
             if let Some(d) = it.doctor_code.as_deref().filter(|d| !d.trim().is_empty()) {
-                let who = doctor(it.doctor_name.as_deref(), d);
+                let who = doctor_name(it.doctor_name.as_deref(), d);
                 add(
                     TraitKind::ProjectWithDoctor,
                     &format!("{}@{d}", it.code),
-                    format!("都由 {who}做 {}", it.name),
+                    &it.name,
+                    format!("都由 {who} 医生做 {}", it.name),
                 );
-                add(TraitKind::Doctor, d, format!("都找 {who}看过"));
+                add(TraitKind::Doctor, d, who, format!("都找 {who} 医生看过"));
             }
         } else {
-            add(TraitKind::Product, &it.code, format!("都买过 {}", it.name));
+            add(
+                TraitKind::Product,
+                &it.code,
+                &it.name,
+                format!("都买过 {}", it.name),
+            );
         }
         if let Some(c) = &it.category {
-            add(TraitKind::Category, c, format!("都有「{c}」类的消费"));
+            add(TraitKind::Category, c, c, format!("都有「{c}」类的消费"));
         }
     }
     if let Some(v) = &p.vip_level {
-        add(TraitKind::VipLevel, v, format!("同为{v}"));
+        add(TraitKind::VipLevel, v, v, format!("同为{v}"));
     }
     for t in &p.tags {
-        add(TraitKind::Tag, t, format!("都有标签「{t}」"));
+        add(TraitKind::Tag, t, t, format!("都有标签「{t}」"));
     }
     out.into_iter()
-        .map(|((kind, key), label)| Trait { kind, key, label })
+        .map(|((kind, key), (name, label))| Trait {
+            kind,
+            key,
+            name,
+            label,
+        })
         .collect()
 }
 
@@ -166,10 +183,10 @@ pub fn dimension(key: &str) -> u32 {
 /// scaled as all the traits are (to unit length). Two keys of one hash (vanishingly rare) share
 /// their dimension.
 pub fn sparse(traits: &[Trait]) -> Sparse {
-    let norm = norm_of_keys(traits.iter().map(|t| t.key.as_str()));
+    let norm = norm(traits.iter().map(|t| t.kind));
     let mut dims: BTreeMap<u32, f32> = BTreeMap::new();
     for t in traits.iter().filter(|t| t.kind.in_index()) {
-        *dims.entry(dimension(&t.key)).or_default() += t.kind.weight() / norm;
+        *dims.entry(dimension(&t.key)).or_default() += value(t.kind, norm);
     }
     Sparse {
         indices: dims.keys().copied().collect(),
@@ -177,23 +194,19 @@ pub fn sparse(traits: &[Trait]) -> Sparse {
     }
 }
 
-/// The length of the unscaled vector of these trait keys: what each value was divided by.
-pub fn norm_of_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> f32 {
-    keys.into_iter()
-        .filter_map(TraitKind::of_key)
+/// The length of the unscaled vector of a customer's traits of these kinds (one per trait):
+/// what each value is divided by.
+pub fn norm(kinds: impl IntoIterator<Item = TraitKind>) -> f32 {
+    kinds
+        .into_iter()
         .map(|k| k.weight().powi(2))
         .sum::<f32>()
         .sqrt()
 }
 
-/// The value of `key`'s dimension in the sparse vector of a customer with these trait keys
-/// (0 when they do not have it).
-pub fn value_of<'a>(keys: impl IntoIterator<Item = &'a str> + Clone, key: &str) -> f32 {
-    if !keys.clone().into_iter().any(|k| k == key) {
-        return 0.0;
-    }
-    let norm = norm_of_keys(keys);
-    TraitKind::of_key(key).map_or(0.0, |k| k.weight() / norm)
+/// The value of a trait of `kind` for a customer whose traits have the length `norm`.
+pub fn value(kind: TraitKind, norm: f32) -> f32 {
+    kind.weight() / norm
 }
 
 /// Qdrant's inverse document frequency of a dimension that `df` of `n` points have.
@@ -255,9 +268,9 @@ mod tests {
         let length: f32 = v.values.iter().map(|x| x * x).sum::<f32>().sqrt();
         let all: f32 = (1.0f32 + 0.64 + 0.25 + 0.09 + 0.16 + 0.04 + 0.04).sqrt();
         assert!((length - (1.0f32 + 0.64 + 0.25 + 0.09).sqrt() / all).abs() < 1e-5);
-        let keys = t.iter().map(|t| t.key.as_str());
+        let n = norm(t.iter().map(|t| t.kind));
         assert!(
-            (value_of(keys.clone(), "pd:P1@D1")
+            (value(TraitKind::ProjectWithDoctor, n)
                 - v.values[v
                     .indices
                     .iter()
@@ -266,8 +279,21 @@ mod tests {
             .abs()
                 < 1e-6
         );
-        assert!(value_of(keys.clone(), "p:P1") > value_of(keys.clone(), "t:敏感肌") * 4.9);
-        assert_eq!(value_of(keys, "t:怕痛"), 0.0);
+        assert!(value(TraitKind::Project, n) > value(TraitKind::Tag, n) * 4.9);
+        assert!(!t.iter().any(|t| t.key == "t:怕痛"));
+        let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "玻尿酸填充",
+                "玻尿酸精华液",
+                "玻尿酸填充",
+                "王晓雯",
+                "注射",
+                "金卡",
+                "敏感肌"
+            ]
+        );
         assert_eq!(
             TraitKind::of_key("pd:P1@D1"),
             Some(TraitKind::ProjectWithDoctor)
