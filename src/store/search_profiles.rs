@@ -9,6 +9,9 @@ use crate::domain::snapshot::{BoughtItem, SearchProfile};
 pub trait SearchProfiles: Send + Sync {
     /// The profiles of these customers (absent ones are left out), in id order.
     async fn search_profiles(&self, customer_ids: &[i64]) -> StoreResult<Vec<SearchProfile>>;
+    /// The profile of the customer with this code: its row and its lines read at once (the
+    /// latency of `similar` begins here).
+    async fn search_profile_of(&self, code: &str) -> StoreResult<Option<SearchProfile>>;
     /// The id of the customer with this code.
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>>;
 }
@@ -59,6 +62,14 @@ pub(crate) const BOUGHT_SQL: &str =
      LEFT JOIN doctors d ON d.code = it.doctor_code
      WHERE r.customer_id {ids} AND r.status = 'completed'
      ORDER BY r.customer_id, r.order_date DESC, r.order_number, it.line_no";
+
+/// [`BOUGHT_SQL`]'s condition for the one customer of a code, its placeholder `{code}`.
+pub(crate) fn bought_by_code_sql(code: &str) -> String {
+    BOUGHT_SQL.replace(
+        "{ids}",
+        &format!("= (SELECT id FROM customers WHERE code = {code})"),
+    )
+}
 
 /// Puts each customer's bought lines (rows already most recent first) into their profile.
 pub(crate) fn attach_bought(profiles: &mut [SearchProfile], rows: Vec<BoughtRow>) {

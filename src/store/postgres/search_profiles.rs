@@ -8,7 +8,8 @@ use crate::{
     store::{
         StoreResult,
         search_profiles::{
-            BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, profile,
+            BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, bought_by_code_sql,
+            profile,
         },
     },
 };
@@ -35,6 +36,26 @@ impl SearchProfiles for PgStore {
         .await?;
         attach_bought(&mut profiles, bought);
         Ok(profiles)
+    }
+
+    async fn search_profile_of(&self, code: &str) -> StoreResult<Option<SearchProfile>> {
+        let row = sqlx::query_as::<_, ProfileRow<Vec<String>>>(
+            "SELECT id, code, institution_id, vip_level, tags, opted_out
+             FROM customers WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool);
+        let bought_sql = bought_by_code_sql("$1");
+        let bought = sqlx::query_as::<_, BoughtRow>(sqlx::AssertSqlSafe(bought_sql.as_str()))
+            .bind(code)
+            .fetch_all(&self.pool);
+        let (row, bought) = tokio::try_join!(row, bought)?;
+        Ok(row.map(|row| {
+            let mut profiles = [profile(row)];
+            attach_bought(&mut profiles, bought);
+            let [p] = profiles;
+            p
+        }))
     }
 
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>> {
