@@ -573,7 +573,7 @@ impl Points for Svc {
                         "exact trait counts, or of traits other than customers'",
                     ));
                 }
-                engine.trait_counts(&[key]).await.map_err(failed)?.1[0]
+                engine.trait_counts(&[key]).await.map_err(failed)?.each[0]
             }
         };
         Ok(Response::new(q::CountResponse {

@@ -26,8 +26,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{
-    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, VERSION_KEY,
-    VectorIndex, hybrid_depth,
+    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, TraitCounts,
+    VERSION_KEY, VectorIndex, hybrid_depth,
     traits::{SPARSE_NAME, TRAITS_KEY},
 };
 
@@ -465,6 +465,56 @@ fn split_payload(payload: Option<Payload>) -> (Map<String, Value>, Option<i64>) 
     (map, institution)
 }
 
+/// The points of `shard` that best answer `query` (on the engine's thread).
+fn search(
+    shard: &EdgeShard,
+    query: Query,
+    institution: Option<i64>,
+    limit: usize,
+) -> anyhow::Result<Vec<Hit>> {
+    let request = request(query, institution.map(institution_filter), limit);
+    let found = shard
+        .query(request)
+        .map_err(|e| anyhow::anyhow!("searching: {e}"))?;
+    Ok(found
+        .into_iter()
+        .filter_map(|p| {
+            let id = num_id(&p.id)?;
+            let (payload, _) = split_payload(p.payload);
+            Some(Hit {
+                id,
+                score: p.score,
+                payload,
+            })
+        })
+        .collect())
+}
+
+/// The counts of trait keys among the customers of `shard` (on the engine's thread).
+/// Estimated: for no filter or one indexed keyword, the engine's estimate is the size of the
+/// point set or of the keyword's posting list, read without walking it.
+fn trait_counts(shard: &EdgeShard, keys: Vec<String>) -> anyhow::Result<TraitCounts> {
+    let count = |filter: Option<Filter>| {
+        shard
+            .count(CountRequest {
+                filter,
+                exact: false,
+            })
+            .map(|n| n as u64)
+            .map_err(|e| anyhow::anyhow!("counting traits: {e}"))
+    };
+    let customers = count(None)?;
+    let each = keys
+        .into_iter()
+        .map(|k| {
+            count(Some(Filter::new_must(Condition::Field(
+                FieldCondition::new_match(traits_key(), Match::new_value(ValueVariants::String(k))),
+            ))))
+        })
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    Ok(TraitCounts { customers, each })
+}
+
 #[async_trait]
 impl VectorIndex for EdgeIndex {
     async fn init(&self) -> anyhow::Result<()> {
@@ -550,55 +600,29 @@ impl VectorIndex for EdgeIndex {
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>> {
         let shard = self.shard(collection, false).await?;
-        blocking(move || {
-            let request = request(query, institution.map(institution_filter), limit);
-            let found = shard
-                .query(request)
-                .map_err(|e| anyhow::anyhow!("searching: {e}"))?;
-            Ok(found
-                .into_iter()
-                .filter_map(|p| {
-                    let id = num_id(&p.id)?;
-                    let (payload, _) = split_payload(p.payload);
-                    Some(Hit {
-                        id,
-                        score: p.score,
-                        payload,
-                    })
-                })
-                .collect())
-        })
-        .await
+        blocking(move || search(&shard, query, institution, limit)).await
     }
 
-    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)> {
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<TraitCounts> {
+        let shard = self.shard(Collection::Customers, false).await?;
+        let keys = keys.to_vec();
+        blocking(move || trait_counts(&shard, keys)).await
+    }
+
+    async fn search_customers(
+        &self,
+        query: Query,
+        institution: i64,
+        limit: usize,
+        keys: &[String],
+    ) -> anyhow::Result<(Vec<Hit>, TraitCounts)> {
         let shard = self.shard(Collection::Customers, false).await?;
         let keys = keys.to_vec();
         blocking(move || {
-            // Estimated: for no filter or one indexed keyword, the engine's estimate is the
-            // size of the point set or of the keyword's posting list, read without walking it.
-            let count = |filter: Option<Filter>| {
-                shard
-                    .count(CountRequest {
-                        filter,
-                        exact: false,
-                    })
-                    .map(|n| n as u64)
-                    .map_err(|e| anyhow::anyhow!("counting traits: {e}"))
-            };
-            let all = count(None)?;
-            let each = keys
-                .into_iter()
-                .map(|k| {
-                    count(Some(Filter::new_must(Condition::Field(
-                        FieldCondition::new_match(
-                            traits_key(),
-                            Match::new_value(ValueVariants::String(k)),
-                        ),
-                    ))))
-                })
-                .collect::<anyhow::Result<Vec<u64>>>()?;
-            Ok((all, each))
+            Ok((
+                search(&shard, query, Some(institution), limit)?,
+                trait_counts(&shard, keys)?,
+            ))
         })
         .await
     }
@@ -878,7 +902,10 @@ mod tests {
                 .trait_counts(&["p:P1".into(), "p:P2".into()])
                 .await
                 .unwrap(),
-            (2, vec![1, 0])
+            TraitCounts {
+                customers: 2,
+                each: vec![1, 0]
+            }
         );
     }
 }

@@ -144,6 +144,14 @@ pub struct Hit {
     pub payload: Map<String, Value>,
 }
 
+/// How many customers have structured traits, and how many of them have each trait asked about
+/// (in the order asked): what the index weighs a trait's rarity by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TraitCounts {
+    pub customers: u64,
+    pub each: Vec<u64>,
+}
+
 /// The payload key of a point's institution.
 pub const INSTITUTION_KEY: &str = "institution_id";
 /// The payload key of the change sequence a point was written with: a sync job older than
@@ -166,9 +174,22 @@ pub trait VectorIndex: Send + Sync {
         institution: Option<i64>,
         limit: usize,
     ) -> anyhow::Result<Vec<Hit>>;
-    /// How many customers have structured traits, and how many of them have each of `keys`
-    /// (the counts the index weighs a trait's rarity by).
-    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)>;
+    /// The counts of these trait keys among the customers.
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<TraitCounts>;
+    /// The customers of `institution` that best answer `query`, and the counts of `keys`: what
+    /// `similar` asks, together (the embedded engine answers both in one call on its thread).
+    async fn search_customers(
+        &self,
+        query: Query,
+        institution: i64,
+        limit: usize,
+        keys: &[String],
+    ) -> anyhow::Result<(Vec<Hit>, TraitCounts)> {
+        tokio::try_join!(
+            self.search(Collection::Customers, query, Some(institution), limit),
+            self.trait_counts(keys)
+        )
+    }
     /// The point of this id, with its vector.
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>>;
     /// The [`VERSION_KEY`] of each of these points that exists.

@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use super::{
-    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, VERSION_KEY,
-    VectorIndex, hybrid_depth,
+    Collection, Hit, INSTITUTION_KEY, Point, Query, RRF_K, Sparse, TRAITS_WEIGHT, TraitCounts,
+    VERSION_KEY, VectorIndex, hybrid_depth,
     traits::{SPARSE_NAME, TRAITS_KEY},
 };
 use crate::config::VectorSettings;
@@ -272,7 +272,7 @@ impl VectorIndex for QdrantIndex {
             .collect())
     }
 
-    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<(u64, Vec<u64>)> {
+    async fn trait_counts(&self, keys: &[String]) -> anyhow::Result<TraitCounts> {
         self.ready().await?;
         let name = collection_name(Collection::Customers);
         let count = |filter: Option<Filter>| {
@@ -298,7 +298,10 @@ impl VectorIndex for QdrantIndex {
             )])))
         }))
         .await?;
-        Ok((all, each))
+        Ok(TraitCounts {
+            customers: all,
+            each,
+        })
     }
 
     async fn get(&self, collection: Collection, id: u64) -> anyhow::Result<Option<Point>> {
