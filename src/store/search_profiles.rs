@@ -19,6 +19,10 @@ pub trait SearchProfiles: Send + Sync {
 /// A customer row: id, code, institution, VIP level, tags, opted out.
 pub(crate) type ProfileRow<Tags> = (i64, String, i64, Option<String>, Tags, bool);
 
+/// The columns of a [`ProfileRow`], from `customers`; the engine adds its condition.
+pub(crate) const PROFILE_SQL: &str =
+    "SELECT id, code, institution_id, vip_level, tags, opted_out FROM customers WHERE ";
+
 /// A profile from its row, with nothing bought yet (see [`attach_bought`]).
 pub(crate) fn profile(
     (id, code, institution_id, vip_level, tags, opted_out): ProfileRow<Vec<String>>,
@@ -69,6 +73,17 @@ pub(crate) fn bought_by_code_sql(code: &str) -> String {
         "{ids}",
         &format!("= (SELECT id FROM customers WHERE code = {code})"),
     )
+}
+
+/// One customer's profile from its row and its bought lines.
+pub(crate) fn profile_with_bought(
+    row: ProfileRow<Vec<String>>,
+    bought: Vec<BoughtRow>,
+) -> SearchProfile {
+    let mut profiles = [profile(row)];
+    attach_bought(&mut profiles, bought);
+    let [p] = profiles;
+    p
 }
 
 /// Puts each customer's bought lines (rows already most recent first) into their profile.

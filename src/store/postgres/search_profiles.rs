@@ -8,8 +8,8 @@ use crate::{
     store::{
         StoreResult,
         search_profiles::{
-            BOUGHT_SQL, BoughtRow, ProfileRow, SearchProfiles, attach_bought, bought_by_code_sql,
-            profile,
+            BOUGHT_SQL, BoughtRow, PROFILE_SQL, ProfileRow, SearchProfiles, attach_bought,
+            bought_by_code_sql, profile, profile_with_bought,
         },
     },
 };
@@ -20,10 +20,9 @@ impl SearchProfiles for PgStore {
         if customer_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<ProfileRow<Vec<String>>> = sqlx::query_as(
-            "SELECT id, code, institution_id, vip_level, tags, opted_out
-             FROM customers WHERE id = ANY($1) ORDER BY id",
-        )
+        let rows: Vec<ProfileRow<Vec<String>>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{PROFILE_SQL}id = ANY($1) ORDER BY id"
+        )))
         .bind(customer_ids)
         .fetch_all(&self.pool)
         .await?;
@@ -39,23 +38,17 @@ impl SearchProfiles for PgStore {
     }
 
     async fn search_profile_of(&self, code: &str) -> StoreResult<Option<SearchProfile>> {
-        let row = sqlx::query_as::<_, ProfileRow<Vec<String>>>(
-            "SELECT id, code, institution_id, vip_level, tags, opted_out
-             FROM customers WHERE code = $1",
-        )
-        .bind(code)
-        .fetch_optional(&self.pool);
+        let row_sql = format!("{PROFILE_SQL}code = $1");
+        let row =
+            sqlx::query_as::<_, ProfileRow<Vec<String>>>(sqlx::AssertSqlSafe(row_sql.as_str()))
+                .bind(code)
+                .fetch_optional(&self.pool);
         let bought_sql = bought_by_code_sql("$1");
         let bought = sqlx::query_as::<_, BoughtRow>(sqlx::AssertSqlSafe(bought_sql.as_str()))
             .bind(code)
             .fetch_all(&self.pool);
         let (row, bought) = tokio::try_join!(row, bought)?;
-        Ok(row.map(|row| {
-            let mut profiles = [profile(row)];
-            attach_bought(&mut profiles, bought);
-            let [p] = profiles;
-            p
-        }))
+        Ok(row.map(|row| profile_with_bought(row, bought)))
     }
 
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>> {
