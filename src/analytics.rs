@@ -11,7 +11,7 @@
 //! new when it commits; such facts are dropped after [`MEMO_TTL`].
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -21,12 +21,22 @@ use serde::Serialize;
 use tracing::warn;
 
 use crate::{
-    app::App,
     domain::dashboard::{self, Dashboard, DashboardFacts, Window},
+    projections::clickhouse::ClickhouseStore,
+    store::Repository,
 };
 
 /// How long remembered facts are trusted at most, whatever the versions say.
 pub const MEMO_TTL: Duration = Duration::from_secs(60);
+
+/// Where the dashboard's figures are read: the primary store, ClickHouse when configured, and
+/// the last facts a long-running process computed.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub store: &'a dyn Repository,
+    pub clickhouse: Option<&'a ClickhouseStore>,
+    pub memo: &'a Mutex<Option<Memo>>,
+}
 
 /// Facts already computed, and what they were computed from.
 #[derive(Clone)]
@@ -67,11 +77,14 @@ impl Source {
 
 /// The facts for `window`: remembered ones when nothing they depend on has changed, otherwise
 /// from the best source available (and remembered when that was not a fallback).
-pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(Arc<DashboardFacts>, Source)> {
+pub async fn facts(
+    app: Sources<'_>,
+    window: &Window,
+) -> anyhow::Result<(Arc<DashboardFacts>, Source)> {
     let key = MemoKey {
         as_of: window.as_of,
         change_version: app.store.change_version().await?,
-        projection_lag: match &app.projections.clickhouse {
+        projection_lag: match app.clickhouse {
             Some(_) => Some(
                 app.store
                     .projection_lag(ProjectionName::Clickhouse)
@@ -81,7 +94,7 @@ pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(Arc<DashboardF
             None => None,
         },
     };
-    if let Some(m) = app.dashboard_memo.lock().expect("memo lock").as_ref()
+    if let Some(m) = app.memo.lock().expect("memo lock").as_ref()
         && m.key == key
         && m.at.elapsed() < MEMO_TTL
     {
@@ -90,7 +103,7 @@ pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(Arc<DashboardF
     let (facts, source) = fresh_facts(app, window).await?;
     let facts = Arc::new(facts);
     if source != Source::PrimaryStoreFallback {
-        *app.dashboard_memo.lock().expect("memo lock") = Some(Memo {
+        *app.memo.lock().expect("memo lock") = Some(Memo {
             key,
             at: Instant::now(),
             facts: facts.clone(),
@@ -101,8 +114,11 @@ pub async fn facts(app: &App, window: &Window) -> anyhow::Result<(Arc<DashboardF
 }
 
 /// The facts for `window`, asked of the best source available now.
-pub async fn fresh_facts(app: &App, window: &Window) -> anyhow::Result<(DashboardFacts, Source)> {
-    if let Some(ch) = &app.projections.clickhouse {
+pub async fn fresh_facts(
+    app: Sources<'_>,
+    window: &Window,
+) -> anyhow::Result<(DashboardFacts, Source)> {
+    if let Some(ch) = app.clickhouse {
         match ch.dashboard_facts(window).await {
             Ok(f) => return Ok((f, Source::Clickhouse)),
             Err(e) => {
@@ -122,7 +138,7 @@ pub async fn fresh_facts(app: &App, window: &Window) -> anyhow::Result<(Dashboar
 
 /// The dashboard of one institution (by code) or of the chain, as of `as_of`.
 pub async fn dashboard(
-    app: &App,
+    app: Sources<'_>,
     institution: Option<&str>,
     as_of: NaiveDate,
 ) -> anyhow::Result<(Dashboard, Source)> {

@@ -90,6 +90,15 @@ impl Gates {
 }
 
 impl App {
+    /// Where the dashboard reads its figures.
+    pub fn dashboard_sources(&self) -> crate::analytics::Sources<'_> {
+        crate::analytics::Sources {
+            store: self.store.as_ref(),
+            clickhouse: self.projections.clickhouse.as_deref(),
+            memo: &self.dashboard_memo,
+        }
+    }
+
     pub fn new(db: Database, settings: Settings) -> anyhow::Result<Arc<Self>> {
         let channel = match settings.reminders.channel.as_str() {
             "webhook" => Channel::Webhook(WebhookChannel::new(&settings.webhook)?),

@@ -259,8 +259,8 @@ impl ConsentSettings {
         self.approval_institutions.iter().any(|i| i == institution)
     }
 
-    pub fn cap(&self) -> crate::store::FrequencyCap {
-        crate::store::FrequencyCap {
+    pub fn cap(&self) -> crate::domain::followup::FrequencyCap {
+        crate::domain::followup::FrequencyCap {
             max: self.max_marketing_messages,
             days: self.marketing_window_days,
         }
@@ -703,7 +703,7 @@ impl Settings {
                 "应为 Qdrant 服务器的 gRPC 地址，例如 http://127.0.0.1:6334（设置 QDRANT_URL），或留空",
             ));
         }
-        if crate::store::Backend::of_url(&self.database.url).is_none() {
+        if Backend::of_url(&self.database.url).is_none() {
             return Err(invalid(
                 "database.url",
                 "应为 postgres://… 或 sqlite://… 地址（设置 DATABASE_URL）",
@@ -856,8 +856,8 @@ impl Settings {
     }
 
     /// The engine the database URL names (validated at load).
-    pub fn backend(&self) -> crate::store::Backend {
-        crate::store::Backend::of_url(&self.database.url).expect("validated at load")
+    pub fn backend(&self) -> Backend {
+        Backend::of_url(&self.database.url).expect("validated at load")
     }
 
     /// Whether greetings come from the LLM (an API key is configured) or from the template.
@@ -955,6 +955,32 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
         (_, v) => v,
     };
     cur.insert(last.clone(), value);
+}
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        }
+    }
 }
 
 #[cfg(test)]

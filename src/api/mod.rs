@@ -12,6 +12,7 @@ pub mod auth;
 pub mod console;
 pub mod docs;
 pub mod error;
+pub mod exposition;
 pub mod params;
 pub mod routes;
 
@@ -201,7 +202,7 @@ async fn keep_dashboard_fresh(app: Arc<App>) {
     loop {
         let today = routes::reminders::today(&app);
         let window = crate::domain::dashboard::Window::new(today);
-        if let Err(e) = crate::analytics::facts(&app, &window).await {
+        if let Err(e) = crate::analytics::facts(app.dashboard_sources(), &window).await {
             tracing::warn!(error = %format!("{e:#}"), "could not refresh the dashboard");
         }
         tokio::time::sleep(DASHBOARD_REFRESH).await;

@@ -17,13 +17,8 @@ use anyhow::Context;
 use revisit_jobs::{ImportFile, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
 use crate::{
-    analytics,
-    app::App,
-    cli::BenchClickhouseArgs,
-    config::Settings,
-    projections::Projection,
-    queue::worker::InProcessPool,
-    store::{self, Backend},
+    analytics, app::App, cli::BenchClickhouseArgs, config::Backend, config::Settings,
+    projections::Projection, queue::worker::InProcessPool, store,
 };
 
 pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::Result<()> {
@@ -124,14 +119,18 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
     // Live: every run asks ClickHouse (the remembered facts are forgotten first).
     let live = time_runs(args.dashboard_runs, || async {
         *app.dashboard_memo.lock().expect("memo lock") = None;
-        analytics::dashboard(&app, None, today).await.map(|_| ())
+        analytics::dashboard(app.dashboard_sources(), None, today)
+            .await
+            .map(|_| ())
     })
     .await?;
     // Served: what the API does, with the facts remembered while nothing has changed (the
     // first run asks ClickHouse, the others check the change log's version and ClickHouse's lag).
     *app.dashboard_memo.lock().expect("memo lock") = None;
     let served = time_runs(args.dashboard_runs, || async {
-        analytics::dashboard(&app, None, today).await.map(|_| ())
+        analytics::dashboard(app.dashboard_sources(), None, today)
+            .await
+            .map(|_| ())
     })
     .await?;
     println!();

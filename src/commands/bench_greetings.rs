@@ -102,7 +102,8 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
     // flight makes handlers wait for one (16 by default measured 59 % of the bound on
     // PostgreSQL, a pool sized to the concurrency 70 %).
     let jobs = args.job_concurrency.unwrap_or(2 * args.concurrency);
-    let sqlite = store::Backend::of_url(&settings.database.url) == Some(store::Backend::Sqlite);
+    let sqlite = crate::config::Backend::of_url(&settings.database.url)
+        == Some(crate::config::Backend::Sqlite);
     settings.database.max_connections = match args.pool {
         Some(n) => n,
         // Measured: 8 connections 90-93 %, 16 89-91 %, 32 86 %, 136 80-82 % of the bound.

@@ -133,7 +133,7 @@ pub async fn run(mut settings: Settings, args: BenchJobsTableArgs) -> anyhow::Re
     })
     .await?;
     let scrape_ms = median_ms(21, || async {
-        crate::metrics::exposition::render(&app).await;
+        crate::api::exposition::render(&app).await;
         Ok(())
     })
     .await?;

@@ -17,7 +17,8 @@ pub async fn dashboard(
 ) -> anyhow::Result<()> {
     let as_of = date.unwrap_or_else(|| Utc::now().with_timezone(&app.settings.tz()).date_naive());
     let started = std::time::Instant::now();
-    let (d, source) = analytics::dashboard(app, institution.as_deref(), as_of).await?;
+    let (d, source) =
+        analytics::dashboard(app.dashboard_sources(), institution.as_deref(), as_of).await?;
     let took = started.elapsed();
     if json {
         println!(

@@ -229,7 +229,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<Arc<App>> {
 /// Connects as a process that runs `role`, opening on PostgreSQL only the connections the role
 /// can use ([`Budget`]).
 pub async fn connect_as(mut settings: Settings, role: Role<'_>) -> anyhow::Result<Arc<App>> {
-    if settings.backend() == store::Backend::Postgres {
+    if settings.backend() == crate::config::Backend::Postgres {
         settings.database.pool_size = Some(Budget::of(&settings, role).work);
         settings.database.application_name = Some(role.application_name());
     }

@@ -200,6 +200,23 @@ pub fn checkin_horizon(today: NaiveDate) -> NaiveDate {
     today - Duration::days(365 + CATCH_UP_DAYS)
 }
 
+/// At most `max` real marketing messages to a person within `days` (`max` 0: no cap). A
+/// revisit over it is not created; the next day's scan tries again while it is still due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub days: u32,
+}
+
+impl FrequencyCap {
+    pub const NONE: Self = Self { max: 0, days: 0 };
+
+    /// Whether a new revisit of `occasion` is counted and checked.
+    pub fn applies(self, occasion: Occasion, test_mode: bool) -> bool {
+        self.max > 0 && !test_mode && occasion.is_marketing()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ pub async fn build(app: &App, date: NaiveDate) -> anyhow::Result<(String, PathBu
     let day = app.store.daily_report(date, tz).await?;
     let text = day.render();
     app.store.save_report(&day, &text).await?;
-    let (dashboard, source) = analytics::dashboard(app, None, date).await?;
+    let (dashboard, source) = analytics::dashboard(app.dashboard_sources(), None, date).await?;
     let dir = PathBuf::from(&app.settings.app.reports_dir);
     let path = tokio::task::spawn_blocking(move || report::write(&dir, &day, &dashboard, source))
         .await?

@@ -3,8 +3,9 @@
 
 use chrono::Datelike;
 
-use super::{prompt::GreetingContext, tidy_message};
+use super::tidy_message;
 use crate::domain::followup::Occasion;
+use crate::domain::greeting::GreetingContext;
 
 /// The richest template of the context's occasion that fits in `max_chars`.
 pub fn message(ctx: &GreetingContext, max_chars: usize) -> String {

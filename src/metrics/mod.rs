@@ -1,12 +1,11 @@
 //! Prometheus metrics: what this process counts as it works (jobs, LLM calls, sends, compliance,
-//! imports), and ([`exposition`]) the figures read from the database when scraped (queue depth,
+//! imports), and (`api::exposition`) the figures read from the database when scraped (queue depth,
 //! projection lag). Served at `/metrics` by `revisit serve` and by `revisit worker` (with
 //! `--serve`, or on `worker.metrics_addr` alone).
 //!
 //! Every label takes its values from a fixed list (job kinds, channels, outcomes, projections):
 //! never a customer, a phone number, a token or an institution's data.
 
-pub mod exposition;
 
 use std::{
     sync::LazyLock,

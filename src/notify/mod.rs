@@ -16,57 +16,10 @@ pub mod wecom_robot;
 
 use std::time::Duration;
 
-use serde::Serialize;
-
+pub use crate::domain::outgoing::Outgoing;
 pub use aliyun_sms::AliyunSms;
 pub use webhook::WebhookChannel;
 pub use wecom_broadcast::WecomBroadcast;
-
-/// A message ready to go.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outgoing {
-    pub revisit_id: i64,
-    /// Stable for the revisit: the receiver drops a repeat with the same key.
-    pub send_key: String,
-    pub institution_code: String,
-    pub customer_code: String,
-    pub name: String,
-    pub phone: String,
-    pub occasion: String,
-    pub occasion_date: chrono::NaiveDate,
-    pub message: String,
-    /// The customer's WeCom external contact and the staff member who has them (a WeCom
-    /// broadcast's recipient and sender); not posted to a webhook.
-    #[serde(skip)]
-    pub wecom_external_userid: Option<String>,
-    #[serde(skip)]
-    pub wecom_userid: Option<String>,
-}
-
-impl Outgoing {
-    /// The message of a revisit to the customer's contact.
-    pub fn for_revisit(
-        r: &crate::store::Revisit,
-        institution_code: String,
-        customer_code: String,
-        name: String,
-        phone: String,
-    ) -> Self {
-        Self {
-            wecom_external_userid: None,
-            wecom_userid: None,
-            revisit_id: r.id,
-            send_key: r.send_key.clone(),
-            institution_code,
-            customer_code,
-            name,
-            phone,
-            occasion: r.occasion.clone(),
-            occasion_date: r.occasion_date,
-            message: r.message.clone().unwrap_or_default(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

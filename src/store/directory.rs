@@ -75,7 +75,7 @@ pub struct ConsultationView {
     pub outcome: Option<String>,
 }
 
-impl From<ConsultationView> for crate::llm::prompt::ConsultationNote {
+impl From<ConsultationView> for crate::domain::greeting::ConsultationNote {
     fn from(v: ConsultationView) -> Self {
         Self {
             date: v.consult_date,

@@ -35,41 +35,17 @@ use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionName};
 pub use types::*;
 
 use crate::{
+    config::Backend,
     config::Settings,
+    domain::followup::FrequencyCap,
+    domain::greeting::GreetingContext,
     domain::{
         birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         delivery::{ClaimDecision, SendOutcome},
         snapshot::Snapshots,
     },
-    llm::prompt::GreetingContext,
 };
-
-/// Which engine a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Option<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Some(Self::Sqlite)
-        } else {
-            None
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Postgres => "PostgreSQL",
-            Self::Sqlite => "SQLite",
-        }
-    }
-}
 
 pub type StoreResult<T> = Result<T, sqlx::Error>;
 

@@ -348,23 +348,6 @@ impl NewRevisit {
     }
 }
 
-/// At most `max` real marketing messages to a person within `days` (`max` 0: no cap). A
-/// revisit over it is not created; the next day's scan tries again while it is still due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrequencyCap {
-    pub max: u32,
-    pub days: u32,
-}
-
-impl FrequencyCap {
-    pub const NONE: Self = Self { max: 0, days: 0 };
-
-    /// Whether a new revisit of `occasion` is counted and checked.
-    pub fn applies(self, occasion: Occasion, test_mode: bool) -> bool {
-        self.max > 0 && !test_mode && occasion.is_marketing()
-    }
-}
-
 /// What creating revisits did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Created {
@@ -409,7 +392,7 @@ pub struct Revisit {
 /// Whom a message may go to.
 #[derive(Debug, Clone)]
 pub enum Recipient {
-    Reachable(crate::notify::Outgoing),
+    Reachable(crate::domain::outgoing::Outgoing),
     /// The person asked not to be contacted at all (`opted_out` at any institution), or the
     /// customer is gone.
     OptedOut,
@@ -459,18 +442,19 @@ impl Recipient {
                 channel,
                 source: source.unwrap_or_default(),
             },
-            Some(row) => {
-                let mut out = crate::notify::Outgoing::for_revisit(
-                    r,
-                    row.institution,
-                    row.customer,
-                    row.name,
-                    row.phone,
-                );
-                out.wecom_external_userid = row.wecom_external_userid;
-                out.wecom_userid = row.wecom_userid;
-                Self::Reachable(out)
-            }
+            Some(row) => Self::Reachable(crate::domain::outgoing::Outgoing {
+                revisit_id: r.id,
+                send_key: r.send_key.clone(),
+                institution_code: row.institution,
+                customer_code: row.customer,
+                name: row.name,
+                phone: row.phone,
+                occasion: r.occasion.clone(),
+                occasion_date: r.occasion_date,
+                message: r.message.clone().unwrap_or_default(),
+                wecom_external_userid: row.wecom_external_userid,
+                wecom_userid: row.wecom_userid,
+            }),
         }
     }
 }

@@ -6,10 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use reqwest::{Client, Method, StatusCode};
-use revisit::{
-    app::App,
-    store::{Backend, access::Role},
-};
+use revisit::{app::App, config::Backend, store::access::Role};
 use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
 use serde_json::{Value, json};
 

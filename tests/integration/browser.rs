@@ -9,8 +9,10 @@ use std::{path::Path, process::Command, sync::Arc, time::Duration};
 
 use chrono::{Datelike, Utc};
 use revisit::{
+    config::Backend,
+    domain::followup::FrequencyCap,
     domain::followup::Occasion,
-    store::{Backend, FrequencyCap, NewRevisit, access::Role},
+    store::{NewRevisit, access::Role},
 };
 use revisit_jobs::{
     GreetingGenerate, ImportFile, Job, MessageSend, ProjectionDispatch, ProjectionName,

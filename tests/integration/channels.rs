@@ -17,7 +17,7 @@ use axum::{
     http::{HeaderMap, Method, StatusCode},
 };
 use hmac::{Hmac, KeyInit, Mac};
-use revisit::store::Backend;
+use revisit::config::Backend;
 use revisit_jobs::{AlertSend, GreetingGenerate, Job, MessageSend};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

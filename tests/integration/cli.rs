@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use revisit::store::Backend;
+use revisit::config::Backend;
 
 use crate::harness::*;
 

@@ -4,7 +4,7 @@
 
 use std::{process::Stdio, time::Duration};
 
-use revisit::store::Backend;
+use revisit::config::Backend;
 use revisit_jobs::Job;
 
 use crate::harness::*;

@@ -11,9 +11,9 @@ use std::{
     time::Duration,
 };
 
-use revisit::store::{
-    Backend,
-    connection_budget::{Budget, Role},
+use revisit::{
+    config::Backend,
+    store::connection_budget::{Budget, Role},
 };
 
 use crate::harness::*;

@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::NaiveDate;
 use reqwest::StatusCode;
-use revisit::store::{Backend, Revisit, access::Role};
+use revisit::{
+    config::Backend,
+    store::{Revisit, access::Role},
+};
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, ReminderScan};
 use serde_json::json;
 
@@ -97,7 +100,12 @@ async fn an_institution_s_own_time_zone_holds_its_messages_for_its_quiet_hours(b
         .map(|(c, p)| revisit::store::NewRevisit::birthday(*c, *p, day))
         .collect();
     env.store()
-        .create_revisits(&new, false, 5, revisit::store::FrequencyCap::NONE)
+        .create_revisits(
+            &new,
+            false,
+            5,
+            revisit::domain::followup::FrequencyCap::NONE,
+        )
         .await
         .unwrap();
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE]);

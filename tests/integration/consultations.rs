@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use revisit::store::{Backend, FrequencyCap, NewRevisit};
+use revisit::{config::Backend, domain::followup::FrequencyCap, store::NewRevisit};
 use revisit_jobs::{GreetingGenerate, Job};
 
 use crate::harness::*;

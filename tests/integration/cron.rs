@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use revisit::{
+    config::Backend,
     queue::cron::{claim_tick, run_producers},
-    store::Backend,
 };
 use revisit_jobs::{CronSchedule, Job, SystemHealth};
 use tokio::sync::watch;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use revisit::store::{Backend, FrequencyCap, NewRevisit};
+use revisit::{config::Backend, domain::followup::FrequencyCap, store::NewRevisit};
 use revisit_jobs::{
     CheckinScan, CycleScan, GreetingGenerate, Job, MessageSend, ScanScope, WinbackScan,
 };

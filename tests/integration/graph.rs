@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use revisit::{
+    config::Backend,
     projections::graph::{
         EdgeKind, Graph, Owned, Relation, SharedBy, VertexKind, queries::GraphError,
     },
-    store::Backend,
 };
 use revisit_jobs::{Job, ProjectionName};
 use serde_json::{Value, json};

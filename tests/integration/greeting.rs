@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use revisit::store::Backend;
+use revisit::config::Backend;
 use revisit_jobs::{GreetingGenerate, Job, MessageSend};
 
 use crate::{harness::*, runtime::one_greeting};

@@ -15,9 +15,10 @@ use axum::{
 };
 use revisit::{
     app::App,
+    config::Backend,
     config::Settings,
     queue::worker::{PoolOptions, run_pool},
-    store::{self, Backend, DbPool, Repository},
+    store::{self, DbPool, Repository},
 };
 use revisit_jobs::Job;
 use tokio::sync::oneshot;
@@ -36,13 +37,13 @@ macro_rules! on_both_backends {
         mod postgres {
             $(#[tokio::test]
             async fn $name() {
-                super::$name(revisit::store::Backend::Postgres).await
+                super::$name(revisit::config::Backend::Postgres).await
             })*
         }
         mod sqlite {
             $(#[tokio::test]
             async fn $name() {
-                super::$name(revisit::store::Backend::Sqlite).await
+                super::$name(revisit::config::Backend::Sqlite).await
             })*
         }
     };

@@ -1,7 +1,7 @@
 //! Import: bad records are named by file, record and field; the valid ones land; a second
 //! import of the same files changes nothing. On both backends.
 
-use revisit::store::{self, Backend};
+use revisit::{config::Backend, store};
 use revisit_jobs::Job;
 
 use crate::harness::*;

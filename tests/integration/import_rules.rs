@@ -5,7 +5,7 @@
 
 use std::{path::Path, time::Duration};
 
-use revisit::store::{self, Backend};
+use revisit::{config::Backend, store};
 use revisit_jobs::Job;
 
 use crate::harness::*;

@@ -8,8 +8,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::NaiveDate;
 use revisit::{
     app::App,
+    config::Backend,
+    domain::followup::FrequencyCap,
     projections::Projection,
-    store::{self, Backend, FrequencyCap, NewRevisit},
+    store::{self, NewRevisit},
 };
 use revisit_jobs::{EntityKind, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
@@ -426,9 +428,10 @@ async fn the_dashboard_is_the_same_from_clickhouse_and_from_the_primary_store(ba
         let b = revisit::domain::dashboard::build(&from_clickhouse, &window, scope).unwrap();
         assert_eq!(a, b, "{scope:?}");
     }
-    let (d, source) = revisit::analytics::dashboard(&env.app, None, window.as_of)
-        .await
-        .unwrap();
+    let (d, source) =
+        revisit::analytics::dashboard(env.app.dashboard_sources(), None, window.as_of)
+            .await
+            .unwrap();
     assert_eq!(source, revisit::analytics::Source::Clickhouse);
     assert_eq!((d.customers, d.active_customers), (2, 2));
     let months: Vec<(&str, i64, i64)> = d

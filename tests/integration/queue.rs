@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use revisit::store::{Backend, NewJob};
+use revisit::{config::Backend, store::NewJob};
 use revisit_jobs::{Job, KindInfo, Noop};
 
 use crate::harness::*;

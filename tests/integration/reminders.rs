@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use revisit::store::{self, Backend};
+use revisit::{config::Backend, store};
 use revisit_jobs::{GreetingGenerate, Job, ReminderScan};
 
 use crate::harness::*;

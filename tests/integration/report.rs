@@ -2,7 +2,7 @@
 //! self-contained, with names from the data escaped.
 
 use chrono::NaiveDate;
-use revisit::store::Backend;
+use revisit::config::Backend;
 
 use crate::harness::*;
 
@@ -79,14 +79,18 @@ async fn remembered_dashboard_facts_give_way_to_the_next_write(backend: Backend)
     import_tree(&env, one.path()).await;
     let window =
         revisit::domain::dashboard::Window::new(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
-    let (first, _) = revisit::analytics::facts(&env.app, &window).await.unwrap();
-    let (again, _) = revisit::analytics::facts(&env.app, &window).await.unwrap();
+    let (first, _) = revisit::analytics::facts(env.app.dashboard_sources(), &window)
+        .await
+        .unwrap();
+    let (again, _) = revisit::analytics::facts(env.app.dashboard_sources(), &window)
+        .await
+        .unwrap();
     assert!(
         std::sync::Arc::ptr_eq(&first, &again),
         "nothing changed: served again"
     );
     let next_day = revisit::domain::dashboard::Window::new(window.as_of.succ_opt().unwrap());
-    let (other_day, _) = revisit::analytics::facts(&env.app, &next_day)
+    let (other_day, _) = revisit::analytics::facts(env.app.dashboard_sources(), &next_day)
         .await
         .unwrap();
     assert!(
@@ -99,8 +103,9 @@ async fn remembered_dashboard_facts_give_way_to_the_next_write(backend: Backend)
         &customers_json(&[("BJ-HA-001-C2", "王芳", "1992-03-01", "13900139000")]),
     )]);
     import_tree(&env, two.path()).await;
-    let (d, _) = revisit::analytics::dashboard(&env.app, Some("BJ-HA-001"), window.as_of)
-        .await
-        .unwrap();
+    let (d, _) =
+        revisit::analytics::dashboard(env.app.dashboard_sources(), Some("BJ-HA-001"), window.as_of)
+            .await
+            .unwrap();
     assert_eq!(d.customers, 2, "the write is seen at once");
 }

@@ -3,7 +3,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use revisit::store::{self, Backend, DbPool, FrequencyCap, NewJob, NewRevisit};
+use revisit::{
+    config::Backend,
+    domain::followup::FrequencyCap,
+    store::{self, DbPool, NewJob, NewRevisit},
+};
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, SystemHealth};
 
 use crate::harness::*;

@@ -9,8 +9,8 @@
 use std::{sync::Arc, time::Duration};
 
 use revisit::{
+    config::Backend,
     handlers::{Handler, JobCtx, JobError},
-    store::Backend,
 };
 use revisit_jobs::{GreetingGenerate, Job, MessageSend};
 

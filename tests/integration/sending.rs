@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use revisit::store::Backend;
+use revisit::config::Backend;
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, ReminderScan};
 
 use crate::harness::*;

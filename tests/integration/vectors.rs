@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use revisit::{
+    config::Backend,
     config::Secret,
     projections::vectors::embed::{EmbedError, Embedder},
-    store::Backend,
 };
 use serde_json::{Value, json};
 

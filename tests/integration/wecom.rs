@@ -17,7 +17,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::NaiveDate;
-use revisit::store::Backend;
+use revisit::config::Backend;
 use revisit_jobs::{GreetingGenerate, Job, MessageSend, ReminderScan, WecomConfirm};
 use serde_json::{Value, json};
 

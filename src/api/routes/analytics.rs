@@ -55,7 +55,8 @@ pub async fn dashboard(
         (None, true) => None,
         (None, false) => caller.0.institution_code.clone(),
     };
-    let (dashboard, source) = analytics::dashboard(&app, institution.as_deref(), as_of).await?;
+    let (dashboard, source) =
+        analytics::dashboard(app.dashboard_sources(), institution.as_deref(), as_of).await?;
     Ok(Json(DashboardAnswer {
         source,
         source_label: source.label().to_owned(),

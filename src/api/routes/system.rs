@@ -98,7 +98,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> axum::response::Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::exposition::render(&app).await,
+        crate::api::exposition::render(&app).await,
     )
         .into_response()
 }

@@ -4,8 +4,8 @@ use chrono::NaiveDate;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
+    domain::greeting::{ConsultationNote, GreetingContext, HistoryItem},
     domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
-    llm::prompt::{ConsultationNote, GreetingContext, HistoryItem},
     store::{BirthdayCandidate, directory::ConsultationView},
 };
 

@@ -36,13 +36,14 @@ pub use setup::{
 
 use super::*;
 use crate::{
-    config::Settings,
+    config::{Backend, Settings},
+    domain::followup::FrequencyCap,
+    domain::greeting::GreetingContext,
     domain::{
         birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         snapshot::Snapshots,
     },
-    llm::prompt::GreetingContext,
 };
 
 #[derive(Clone)]

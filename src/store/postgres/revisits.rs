@@ -10,13 +10,14 @@ use sqlx::PgPool;
 
 use super::jobs;
 use crate::{
+    domain::followup::FrequencyCap,
     domain::{
         delivery::{self, ClaimDecision, SendOutcome, SendState},
         followup::Occasion,
     },
     store::{
-        Created, FrequencyCap, NewJob, NewRevisit, RECIPIENT_SELECT, REVISIT_VIEW_SELECT,
-        Recipient, RecipientRow, Revisit, RevisitView, SavedGreeting, StoreResult,
+        Created, NewJob, NewRevisit, RECIPIENT_SELECT, REVISIT_VIEW_SELECT, Recipient,
+        RecipientRow, Revisit, RevisitView, SavedGreeting, StoreResult,
     },
 };
 

@@ -7,8 +7,8 @@ use sqlx::SqlitePool;
 
 use super::json;
 use crate::{
+    domain::greeting::{ConsultationNote, GreetingContext, HistoryItem},
     domain::{birthday::BirthdayWindow, followup::Occasion, lunar::LunarBirthday},
-    llm::prompt::{ConsultationNote, GreetingContext, HistoryItem},
     store::{BirthdayCandidate, StoreResult, directory::ConsultationView},
 };
 

@@ -45,13 +45,14 @@ use sqlx::{
 
 use super::*;
 use crate::{
-    config::Settings,
+    config::{Backend, Settings},
+    domain::followup::FrequencyCap,
+    domain::greeting::GreetingContext,
     domain::{
         birthday::BirthdayWindow,
         dashboard::{DashboardFacts, Window},
         snapshot::Snapshots,
     },
-    llm::prompt::GreetingContext,
 };
 
 /// The project's migrations table; apalis-sqlite keeps its own in `_sqlx_migrations`.

@@ -9,13 +9,14 @@ use sqlx::SqlitePool;
 
 use super::{begin_write, jobs, json, ts};
 use crate::{
+    domain::followup::FrequencyCap,
     domain::{
         delivery::{self, ClaimDecision, SendOutcome, SendState},
         followup::Occasion,
     },
     store::{
-        Created, FrequencyCap, NewJob, NewRevisit, RECIPIENT_SELECT, REVISIT_VIEW_SELECT,
-        Recipient, RecipientRow, Revisit, RevisitView, SavedGreeting, StoreResult,
+        Created, NewJob, NewRevisit, RECIPIENT_SELECT, REVISIT_VIEW_SELECT, Recipient,
+        RecipientRow, Revisit, RevisitView, SavedGreeting, StoreResult,
     },
 };
 

@@ -3,7 +3,7 @@
 
 use revisit_jobs::ALL_KINDS;
 
-use super::{encode, get};
+use crate::metrics::{encode, get};
 use crate::app::App;
 
 /// The body of a `/metrics` answer.
