@@ -3,8 +3,8 @@
 
 use revisit_jobs::ALL_KINDS;
 
-use crate::metrics::{encode, get};
 use crate::app::App;
+use crate::metrics::{encode, get};
 
 /// The body of a `/metrics` answer.
 pub async fn render(app: &App) -> String {

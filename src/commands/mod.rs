@@ -1,16 +1,5 @@
 //! One module per command: what the CLI does with its arguments.
 
-mod bench;
-mod bench_api;
-mod bench_clickhouse;
-mod bench_faults;
-mod bench_graph;
-mod bench_greetings;
-mod bench_import;
-mod bench_jobs_table;
-mod bench_scan;
-mod bench_similar;
-mod bench_vectors;
 mod consent;
 mod dashboard;
 mod demo;
@@ -25,13 +14,13 @@ mod serve;
 mod sync;
 mod tokens;
 mod vectors;
-mod wait;
+pub mod wait;
 
 use std::sync::Arc;
 
 use crate::{
     app::App,
-    cli::{BenchCommand, Cli, Command},
+    cli::{Cli, Command},
     config::Settings,
     queue::worker::{PoolOptions, run_pool, shutdown_signal},
     store::{
@@ -202,21 +191,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => dashboard::dashboard(&*connect(settings).await?, institution, date, json).await,
         Command::Report { date } => reminders::report(&connect(settings).await?, date).await,
         Command::Demo { data } => demo(settings, &data).await,
-        Command::Bench(BenchCommand::Queue(args)) => bench::queue(settings, args).await,
-        Command::Bench(BenchCommand::Import(args)) => bench_import::run(settings, args).await,
-        Command::Bench(BenchCommand::Faults(args)) => bench_faults::run(settings, args).await,
-        Command::Bench(BenchCommand::Api(args)) => bench_api::run(settings, args).await,
-        Command::Bench(BenchCommand::Greetings(args)) => bench_greetings::run(settings, args).await,
-        Command::Bench(BenchCommand::Clickhouse(args)) => {
-            bench_clickhouse::run(settings, args).await
-        }
-        Command::Bench(BenchCommand::Vectors(args)) => bench_vectors::run(settings, args).await,
-        Command::Bench(BenchCommand::Graph(args)) => bench_graph::run(settings, args).await,
-        Command::Bench(BenchCommand::Similar(args)) => bench_similar::run(settings, args).await,
-        Command::Bench(BenchCommand::Scan(args)) => bench_scan::run(settings, args).await,
-        Command::Bench(BenchCommand::JobsTable(args)) => {
-            bench_jobs_table::run(settings, args).await
-        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! Every label takes its values from a fixed list (job kinds, channels, outcomes, projections):
 //! never a customer, a phone number, a token or an institution's data.
 
-
 use std::{
     sync::LazyLock,
     time::{Duration, Instant},

@@ -221,30 +221,6 @@ async fn init_force_without_confirmation_refuses_and_keeps_the_data(backend: Bac
     );
 }
 
-/// The shipped evaluation of similar customers runs and measures: on planted cohorts with noise,
-/// at least nine in ten of a customer's five most similar are of their own group
-/// (docs/similar-customers.md).
-#[test]
-fn the_similar_customer_evaluation_measures_precision() {
-    // The shipped evaluation as documented (40 groups of 10, up to 3 stray treatments each,
-    // random tags, VIP levels and care notes): the character n-grams of one text scored 0.882
-    // on it, the structured traits 1.000.
-    let out = revisit(&[], &["bench", "similar"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let precision: f64 = stdout
-        .split("precision@5: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no precision printed: {stdout}"));
-    assert!(precision >= 0.9, "{precision}: {stdout}");
-}
-
 /// Output piped into a reader that has gone (`revisit … | head`) ends the command quietly, as
 /// SIGPIPE ends other tools (status 141), never with a panic's message.
 #[test]

@@ -16,8 +16,9 @@ use anyhow::Context;
 use revisit_jobs::ProjectionName;
 use serde_json::Value;
 
-use super::bench_vectors::{full_resync, import_generated};
-use crate::{app::App, cli::BenchSimilarArgs, config::Settings, store};
+use crate::cli::BenchSimilarArgs;
+use crate::vectors::{full_resync, import_generated};
+use revisit::{app::App, config::Settings, store};
 
 const INSTITUTION: &str = "EV-001";
 const K: usize = 5;
@@ -108,7 +109,7 @@ pub async fn run(mut settings: Settings, args: BenchSimilarArgs) -> anyhow::Resu
     settings.vectors.enabled = true;
     settings.vectors.url = String::new();
     settings.app.institutions = vec![INSTITUTION.to_owned()];
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     settings.vectors.dir = dir.join("vectors").display().to_string();
     settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     println!(
@@ -157,7 +158,7 @@ pub async fn run(mut settings: Settings, args: BenchSimilarArgs) -> anyhow::Resu
 
 /// Writes the institution's files under `dir` (the import layout); returns each customer's
 /// group.
-pub(super) fn planted_cohorts(
+pub(crate) fn planted_cohorts(
     dir: &Path,
     cohorts: usize,
     per_cohort: usize,
@@ -260,7 +261,7 @@ fn project_item(p: usize, doctor: usize) -> Value {
 }
 
 /// The share of each customer's `K` most similar that are of their own group, over all.
-pub(super) async fn precision_at_k(
+pub(crate) async fn precision_at_k(
     app: &App,
     truth: &HashMap<String, usize>,
 ) -> anyhow::Result<f64> {

@@ -18,10 +18,10 @@ use std::{
 use anyhow::Context;
 use revisit_jobs::{ImportFile, Job};
 
-use crate::{
+use crate::cli::BenchApiArgs;
+use revisit::{
     api::{self, auth},
     app::App,
-    cli::BenchApiArgs,
     config::Settings,
     queue::worker::InProcessPool,
     store::{
@@ -197,14 +197,13 @@ async fn get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<(
 
 /// Generates the institution and imports it through the queue.
 async fn import_institution(app: &Arc<App>, customers: usize, orders: usize) -> anyhow::Result<()> {
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     println!("API 基准 benchmark: generating {customers} customers and {orders} orders");
     let d = dir.clone();
-    tokio::task::spawn_blocking(move || super::bench_import::generate(&d, customers, orders))
-        .await??;
+    tokio::task::spawn_blocking(move || crate::import::generate(&d, customers, orders)).await??;
     let t = Instant::now();
     let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(app, &dir).await?;
+    let (batch, files) = revisit::import::enqueue_plan(app, &dir).await?;
     while app.store.import_log(&batch).await?.len() < files {
         if let Some(e) = app.store.dead_import_error(&batch).await? {
             anyhow::bail!("the import failed: {e}");

@@ -1,4 +1,4 @@
-//! `revisit bench faults`: greetings delivered through workers that keep being killed.
+//! `revisit-bench faults`: greetings delivered through workers that keep being killed.
 //!
 //! 1. Starts a PostgreSQL cluster of its own (`initdb` on a spare port, under a temporary
 //!    folder, run as the `postgres` user when started as root), so nothing else is disturbed.
@@ -6,7 +6,7 @@
 //!    (it answers after `--receiver-delay-ms`, so that kills land mid-request too).
 //! 3. Imports `--revisits` customers whose birthdays fall in the next days and runs a real
 //!    (not test-mode) birthday scan, so each gets a revisit, a greeting and a send.
-//! 4. Runs `--workers` `revisit worker` processes, SIGKILLs a random one every 1–2 s and
+//! 4. Runs `--workers` `revisit worker` processes (this binary as `revisit`, see `main`), SIGKILLs a random one every 1–2 s and
 //!    starts it again, and restarts PostgreSQL (immediate mode, as a crash would) once.
 //! 5. When every revisit is settled, reports: revisits, delivered once, delivered twice, lost
 //!    (never delivered and not flagged) and flagged "delivery uncertain" (a person must check;
@@ -26,9 +26,9 @@ use axum::{Router, extract::State, http::HeaderMap};
 use chrono::Datelike;
 use revisit_jobs::{ImportFile, Job, ReminderScan};
 
-use crate::{
+use crate::cli::BenchFaultsArgs;
+use revisit::{
     app::App,
-    cli::BenchFaultsArgs,
     config::Settings,
     queue::worker::InProcessPool,
     store::{self, DbPool},
@@ -198,7 +198,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap) -> &'static str 
 
 /// `n` customers of institution `code` (named `name`) whose birthdays fall within the next
 /// `days_ahead` days, in the import layout under `dir`.
-pub(super) fn write_customers(
+pub(crate) fn write_customers(
     dir: &Path,
     code: &str,
     name: &str,
@@ -240,8 +240,11 @@ struct Fleet {
 
 impl Fleet {
     fn spawn(&self) -> anyhow::Result<Child> {
+        // This binary runs `revisit worker` itself (see `main`): the same library code as
+        // the `revisit` binary, and always the build under test.
         Ok(Command::new(&self.exe)
             .args([
+                crate::AS_REVISIT,
                 "worker",
                 "--no-cron",
                 "--queue",
@@ -349,8 +352,8 @@ pub async fn run(settings: Settings, args: BenchFaultsArgs) -> anyhow::Result<()
     })
     .await??;
     let importer = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(&app, &data).await?;
-    super::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
+    let (batch, files) = revisit::import::enqueue_plan(&app, &data).await?;
+    revisit::commands::wait::import_batch(&app, &batch, files, Duration::from_secs(300)).await?;
     importer.stop().await?;
     // The bench's own scratch database, whose peer plays the channel: real sends measured.
     app.store.set_sending(true, "bench").await?;

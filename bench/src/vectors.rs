@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use revisit_jobs::{ImportFile, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
-use crate::{
+use crate::cli::BenchVectorsArgs;
+use revisit::{
     app::App,
-    cli::BenchVectorsArgs,
     config::Settings,
     handlers::projection_rebuild,
     projections::vectors::{
@@ -41,7 +41,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         "bench vectors measures the embedded engine: unset QDRANT_URL / vectors.url"
     );
     settings.vectors.enabled = true;
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     let vectors_dir = dir.join("vectors");
     settings.vectors.dir = vectors_dir.display().to_string();
     println!(
@@ -53,7 +53,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
         settings.vectors.dimension
     );
     let (d, c, o) = (dir.join("data"), args.customers, args.orders);
-    tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
+    tokio::task::spawn_blocking(move || crate::import::generate(&d, c, o)).await??;
 
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
@@ -148,7 +148,7 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
     .await?;
     let runs = args.queries.clamp(1, args.customers);
     let codes: Vec<String> = (0..runs)
-        .map(|i| super::bench_import::customer_code(1 + i * (args.customers / runs).max(1)))
+        .map(|i| crate::import::customer_code(1 + i * (args.customers / runs).max(1)))
         .collect();
     let similar_once = |code: String| {
         let (vectors, app) = (vectors.clone(), app.clone());
@@ -280,13 +280,13 @@ pub async fn run(mut settings: Settings, args: BenchVectorsArgs) -> anyhow::Resu
 }
 
 /// Imports the generated tree in `data` through the queue, by in-process import workers.
-pub(super) async fn import_generated(
+pub(crate) async fn import_generated(
     app: &std::sync::Arc<App>,
     data: &std::path::Path,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
     let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(app, data).await?;
+    let (batch, files) = revisit::import::enqueue_plan(app, data).await?;
     while (app.store.import_log(&batch).await?.len()) < files {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -297,7 +297,7 @@ pub(super) async fn import_generated(
 
 /// `sync <name> --full`'s rebuild, run by in-process sync workers until the lag is zero:
 /// how many entities it queued, and how long it took.
-pub(super) async fn full_resync(
+pub(crate) async fn full_resync(
     app: &std::sync::Arc<App>,
     name: ProjectionName,
 ) -> anyhow::Result<(u64, Duration)> {
@@ -328,18 +328,18 @@ pub(super) async fn full_resync(
     Ok((queued, took))
 }
 
-pub(super) fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// The `p`th percentile of sorted times (nearest rank).
-pub(super) fn percentile(sorted: &[Duration], p: usize) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: usize) -> Duration {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
 }
 
 /// Times `f` on each input, one after another; sorted.
-pub(super) async fn time_each<T: Clone, F, Fut>(inputs: &[T], f: F) -> anyhow::Result<Vec<Duration>>
+pub(crate) async fn time_each<T: Clone, F, Fut>(inputs: &[T], f: F) -> anyhow::Result<Vec<Duration>>
 where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Instant};
 
 use revisit_jobs::{Job, Noop};
 
-use crate::{
+use crate::cli::BenchJobsTableArgs;
+use revisit::{
     app::App,
-    cli::BenchJobsTableArgs,
     config::{PolicyOverride, Settings},
     queue::worker::InProcessPool,
     store::{self, DbPool},
@@ -133,7 +133,7 @@ pub async fn run(mut settings: Settings, args: BenchJobsTableArgs) -> anyhow::Re
     })
     .await?;
     let scrape_ms = median_ms(21, || async {
-        crate::api::exposition::render(&app).await;
+        revisit::api::exposition::render(&app).await;
         Ok(())
     })
     .await?;

@@ -23,9 +23,9 @@ use axum::{Json, Router, extract::State, routing::post};
 use revisit_jobs::{GreetingGenerate, ImportFile, Job, MessageSend, ReminderScan};
 use serde_json::{Value, json};
 
-use crate::{
+use crate::cli::BenchGreetingsArgs;
+use revisit::{
     app::App,
-    cli::BenchGreetingsArgs,
     config::{PolicyOverride, Secret, Settings},
     queue::worker::InProcessPool,
     store,
@@ -102,8 +102,8 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
     // flight makes handlers wait for one (16 by default measured 59 % of the bound on
     // PostgreSQL, a pool sized to the concurrency 70 %).
     let jobs = args.job_concurrency.unwrap_or(2 * args.concurrency);
-    let sqlite = crate::config::Backend::of_url(&settings.database.url)
-        == Some(crate::config::Backend::Sqlite);
+    let sqlite = revisit::config::Backend::of_url(&settings.database.url)
+        == Some(revisit::config::Backend::Sqlite);
     settings.database.max_connections = match args.pool {
         Some(n) => n,
         // Measured: 8 connections 90-93 %, 16 89-91 %, 32 86 %, 136 80-82 % of the bound.
@@ -132,16 +132,16 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
         args.revisits, args.llm_delay_ms, args.concurrency, app.settings.database.max_connections
     );
 
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     let (d, n) = (dir.clone(), args.revisits);
     let days = app.settings.reminders.days_ahead.clamp(1, 7);
     tokio::task::spawn_blocking(move || {
-        super::bench_faults::write_customers(&d, INSTITUTION, "话术基准门诊部", n, days)
+        crate::faults::write_customers(&d, INSTITUTION, "话术基准门诊部", n, days)
     })
     .await??;
     let importer = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(&app, &dir).await?;
-    super::wait::import_batch(&app, &batch, files, Duration::from_secs(600)).await?;
+    let (batch, files) = revisit::import::enqueue_plan(&app, &dir).await?;
+    revisit::commands::wait::import_batch(&app, &batch, files, Duration::from_secs(600)).await?;
     importer.stop().await?;
     let _ = std::fs::remove_dir_all(&dir);
 

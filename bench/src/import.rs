@@ -20,20 +20,20 @@ use std::{
 use anyhow::Context;
 use revisit_jobs::{ImportFile, Job};
 
-use crate::{
+use crate::cli::BenchImportArgs;
+use revisit::{
     app::App,
-    cli::BenchImportArgs,
     config::Settings,
     queue::worker::InProcessPool,
     store::{self, DbPool},
 };
 
-pub(super) const INSTITUTION: &str = "BENCH-001";
+pub(crate) const INSTITUTION: &str = "BENCH-001";
 const PROJECTS: usize = 40;
 const PRODUCTS: usize = 40;
 const DOCTORS: usize = 12;
 
-pub(super) fn customer_code(i: usize) -> String {
+pub(crate) fn customer_code(i: usize) -> String {
     format!("{INSTITUTION}-C{i:07}")
 }
 
@@ -46,7 +46,7 @@ const GIVEN: [&str; 8] = ["丽", "芳", "娜", "敏", "静", "婷", "欣然", "�
 const TAGS: [&str; 6] = ["敏感肌", "抗衰老", "油性皮肤", "补水", "轮廓管理", "祛斑"];
 
 /// Writes the generated institution under `dir`.
-pub(super) fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
+pub(crate) fn generate(dir: &Path, customers: usize, orders: usize) -> anyhow::Result<()> {
     let common = dir.join("common");
     let inst = dir.join("institutions").join(INSTITUTION);
     std::fs::create_dir_all(&common)?;
@@ -189,7 +189,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     let backend = app.store.backend();
     let workers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
     reset_peak_rss();
-    let (batch, files) = crate::import::enqueue_plan(&app, &dir).await?;
+    let (batch, files) = revisit::import::enqueue_plan(&app, &dir).await?;
     let started = Instant::now();
     // Files are logged one after another: note when the customers and the orders file end.
     let mut marks: Vec<(String, Duration)> = Vec::new();
@@ -292,7 +292,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
     Ok(())
 }
 
-pub(super) fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "revisit-bench-import-{}",
         ulid::Ulid::generate().to_string().to_lowercase()

@@ -10,17 +10,16 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 
-use super::bench_vectors::{import_generated, ms, percentile};
-use crate::{
-    app::App, cli::BenchScanArgs, config::Settings, domain::birthday::BirthdayWindow, store,
-};
+use crate::cli::BenchScanArgs;
+use crate::vectors::{import_generated, ms, percentile};
+use revisit::{app::App, config::Settings, domain::birthday::BirthdayWindow, store};
 
 pub async fn run(mut settings: Settings, args: BenchScanArgs) -> anyhow::Result<()> {
     settings.cron.enabled = false;
     settings.clickhouse.url = String::new();
     settings.vectors.enabled = false;
     settings.graph.enabled = false;
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     println!(
         "生日扫描基准 birthday scan benchmark: {} customers, {} orders under {} ({}), windows of {} days",
         args.customers,
@@ -33,11 +32,11 @@ pub async fn run(mut settings: Settings, args: BenchScanArgs) -> anyhow::Result<
     let app = App::new(store::open(&settings).await?, settings)?;
     if !args.reuse {
         let (d, c, o) = (dir.join("data"), args.customers, args.orders);
-        tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
+        tokio::task::spawn_blocking(move || crate::import::generate(&d, c, o)).await??;
         import_generated(&app, &dir.join("data")).await?;
     }
     app.store.refresh_statistics().await?;
-    let institutions = vec![super::bench_import::INSTITUTION.to_owned()];
+    let institutions = vec![crate::import::INSTITUTION.to_owned()];
     let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
     let windows: Vec<BirthdayWindow> = (0..args.runs.max(1))
         .map(|k| {

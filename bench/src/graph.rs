@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use revisit_jobs::ProjectionName;
 
-use super::bench_vectors::{full_resync, import_generated, ms, percentile, time_each};
-use crate::{app::App, cli::BenchGraphArgs, config::Settings, projections::graph::SharedBy, store};
+use crate::cli::BenchGraphArgs;
+use crate::vectors::{full_resync, import_generated, ms, percentile, time_each};
+use revisit::{app::App, config::Settings, projections::graph::SharedBy, store};
 
 pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result<()> {
     settings.cron.enabled = false;
@@ -26,7 +27,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
         "bench graph measures the embedded graph: unset NEBULA_ADDR / graph.nebula_addr"
     );
     settings.graph.enabled = true;
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     println!(
         "关系图基准 graph benchmark: {} customers, {} orders under {} ({}, embedded graph)",
         args.customers,
@@ -35,7 +36,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
         settings.backend().name(),
     );
     let (d, c, o) = (dir.join("data"), args.customers, args.orders);
-    tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
+    tokio::task::spawn_blocking(move || crate::import::generate(&d, c, o)).await??;
 
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
@@ -70,7 +71,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
     let codes: Vec<String> = (0..args.customers)
         .step_by(step)
         .take(args.queries.max(1))
-        .map(super::bench_import::customer_code)
+        .map(crate::import::customer_code)
         .collect();
     let store = app.store.as_ref();
     let mut reached = 0usize;
@@ -106,7 +107,7 @@ pub async fn run(mut settings: Settings, args: BenchGraphArgs) -> anyhow::Result
         let graph = graph.clone();
         async move {
             graph
-                .also_had(store, super::bench_import::INSTITUTION, &item, 10)
+                .also_had(store, crate::import::INSTITUTION, &item, 10)
                 .await?;
             Ok(())
         }

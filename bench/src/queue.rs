@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use revisit_jobs::{Job, Noop};
 
-use crate::{
+use crate::cli::BenchQueueArgs;
+use revisit::{
     app::App,
-    cli::BenchQueueArgs,
     config::{PolicyOverride, Settings},
     queue::worker::InProcessPool,
     store::{self, NewJob},

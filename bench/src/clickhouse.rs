@@ -16,9 +16,10 @@ use std::{
 use anyhow::Context;
 use revisit_jobs::{ImportFile, Job, ProjectionDispatch, ProjectionName, ProjectionSync};
 
-use crate::{
-    analytics, app::App, cli::BenchClickhouseArgs, config::Backend, config::Settings,
-    projections::Projection, queue::worker::InProcessPool, store,
+use crate::cli::BenchClickhouseArgs;
+use revisit::{
+    analytics, app::App, config::Backend, config::Settings, projections::Projection,
+    queue::worker::InProcessPool, store,
 };
 
 pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::Result<()> {
@@ -31,7 +32,7 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
         settings.clickhouse.enabled(),
         "bench clickhouse needs ClickHouse: set CLICKHOUSE_URL (e.g. http://127.0.0.1:8123)"
     );
-    let dir = super::bench_import::tempfile_dir()?;
+    let dir = crate::import::tempfile_dir()?;
     println!(
         "ClickHouse 基准 benchmark: {} customers, {} orders under {}",
         args.customers,
@@ -39,7 +40,7 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
         dir.display()
     );
     let (d, c, o) = (dir.clone(), args.customers, args.orders);
-    tokio::task::spawn_blocking(move || super::bench_import::generate(&d, c, o)).await??;
+    tokio::task::spawn_blocking(move || crate::import::generate(&d, c, o)).await??;
 
     store::create_if_missing(&settings.database.url).await?;
     let app = App::new(store::open(&settings).await?, settings)?;
@@ -56,7 +57,7 @@ pub async fn run(mut settings: Settings, args: BenchClickhouseArgs) -> anyhow::R
 
     let t = Instant::now();
     let importers = InProcessPool::start(app.clone(), vec![ImportFile::QUEUE]);
-    let (batch, files) = crate::import::enqueue_plan(&app, &dir).await?;
+    let (batch, files) = revisit::import::enqueue_plan(&app, &dir).await?;
     while (app.store.import_log(&batch).await?.len()) < files {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -269,7 +270,7 @@ async fn tsv_rate(app: &App, dir: &Path) -> anyhow::Result<(u64, Duration)> {
 /// `clickhouse-client` (native protocol, its default port) running `query` as the configured user.
 fn clickhouse_client(
     host: &str,
-    s: &crate::config::ClickhouseSettings,
+    s: &revisit::config::ClickhouseSettings,
     query: &str,
 ) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("clickhouse-client");
