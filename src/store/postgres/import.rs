@@ -14,6 +14,8 @@
 //! system columns, so consumption records compare `created_at = updated_at` instead (an update
 //! sets `updated_at = now()`, and a chunk never holds the same order twice).
 
+use super::*;
+
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{PgConnection, PgPool};
@@ -802,4 +804,113 @@ struct ItemColumns<'a> {
     disc: Vec<Option<f64>>,
     actual: Vec<i64>,
     doctor: Vec<Option<&'a str>>,
+}
+
+#[async_trait::async_trait]
+impl crate::store::imports::Imports for PgStore {
+    async fn import_file(
+        &self,
+        file: &FileImport<'_>,
+        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
+        next: Option<NewJob>,
+    ) -> Result<Imported, WriteError> {
+        import::import_file(&self.pool, file, chunks, next).await
+    }
+
+    async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = $1 AND file_sha256 = $2)",
+        )
+        .bind(path)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn import_progress(&self, batch: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
+            .bind(batch)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn note_file_progress(
+        &self,
+        batch: &str,
+        path: &str,
+        done: i64,
+        total: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO import_file_progress (batch, path, done, total) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (batch, path) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total,
+                 updated_at = now()",
+        )
+        .bind(batch)
+        .bind(path)
+        .bind(done)
+        .bind(total)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>> {
+        sqlx::query_as(
+            "SELECT p.path, p.done, p.total FROM import_file_progress p WHERE p.batch = $1
+               AND NOT EXISTS (SELECT 1 FROM import_log l WHERE l.batch = p.batch AND l.path = p.path)
+             ORDER BY p.updated_at DESC LIMIT 1",
+        )
+        .bind(batch)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT COALESCE(last_result ->> 'Err', 'failed') FROM apalis.jobs
+             WHERE job_type = $1 AND convert_from(job, 'UTF8')::jsonb ->> 'batch' = $2 AND {}
+             LIMIT 1",
+            JobState::Failed.condition()
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(ImportFile::QUEUE)
+            .bind(batch)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|e: Option<String>| e.map(readable_job_error))
+    }
+
+    async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {
+        type Row = (
+            String,
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            sqlx::types::Json<Vec<crate::domain::records::RecordError>>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT path, total, inserted, updated, unchanged, rejected, errors FROM import_log
+             WHERE batch = $1 ORDER BY id",
+        )
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(path, total, inserted, updated, unchanged, rejected, errors)| ImportLogRow {
+                    path,
+                    total,
+                    inserted,
+                    updated,
+                    unchanged,
+                    rejected,
+                    errors: errors.0,
+                },
+            )
+            .collect())
+    }
 }

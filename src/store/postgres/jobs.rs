@@ -2,6 +2,8 @@
 //! operations apalis leaves to us. SQL here is built from constant fragments only; every value is
 //! a bind parameter.
 
+use super::*;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -226,4 +228,172 @@ pub async fn summary(pool: &PgPool) -> StoreResult<(i64, i64)> {
         JobState::Failed.condition()
     );
     sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+}
+
+#[async_trait::async_trait]
+impl crate::store::jobs::Jobs for PgStore {
+    async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert(&mut conn, &job).await
+    }
+
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        payloads: Vec<Vec<u8>>,
+        max_attempts: i32,
+    ) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert_many(&mut conn, queue, payloads, max_attempts).await
+    }
+
+    async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()> {
+        jobs::store_backoff(&self.pool, job_id, delay).await
+    }
+
+    async fn release_held_jobs(
+        &self,
+        worker_names: &[String],
+        still_running: &[String],
+    ) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names, still_running).await
+    }
+
+    async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM cron_ticks WHERE schedule = $1 AND fire_time < $2)",
+        )
+        .bind(schedule)
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn claim_cron_tick(
+        &self,
+        schedule: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreResult<Option<String>> {
+        jobs::claim_tick(&self.pool, schedule, tick, &job).await
+    }
+
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>> {
+        jobs::list(&self.pool, state, queue, limit).await
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
+        jobs::retry(&self.pool, id, queue).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> StoreResult<bool> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        jobs::state(&self.pool, id).await
+    }
+
+    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        sqlx::query_as("SELECT job_type, job FROM apalis.jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
+        jobs::live_workers(&self.pool, queue, within).await
+    }
+
+    async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
+        // The fetch index holds the runnable rows, the lock_by index the held ones.
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
+                                  AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)))
+                AND NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
+                                  AND status IN ('Queued', 'Running'))",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn done_count(&self, queue: &str) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
+        let older = |sql: &'static str, age: Duration| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(age.as_secs() as i64)
+                .execute(&self.pool)
+        };
+        let dead = format!(
+            "DELETE FROM apalis.jobs WHERE {} AND COALESCE(done_at, run_at) <= now() - $1 * interval '1 second'",
+            JobState::Failed.condition()
+        );
+        Ok(Pruned {
+            done_jobs: older(
+                "DELETE FROM apalis.jobs WHERE status = 'Done' AND done_at <= now() - $1 * interval '1 second'",
+                done,
+            )
+            .await?
+            .rows_affected(),
+            dead_jobs: sqlx::query(sqlx::AssertSqlSafe(dead))
+                .bind(history.as_secs() as i64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            cron_ticks: older(
+                "DELETE FROM cron_ticks WHERE fire_time <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
+            health_checks: older(
+                "DELETE FROM health_checks WHERE checked_at <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
+            progress_notes: older(
+                "DELETE FROM import_file_progress WHERE updated_at <= now() - $1 * interval '1 second'",
+                history,
+            )
+            .await?
+            .rows_affected(),
+            dead_workers: older(
+                "DELETE FROM apalis.workers WHERE last_seen <= now() - $1 * interval '1 second'",
+                history.max(DEAD_WORKER_FLOOR),
+            )
+            .await?
+            .rows_affected(),
+        })
+    }
+
+    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
+        jobs::summary(&self.pool).await
+    }
 }

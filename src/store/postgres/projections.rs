@@ -1,6 +1,8 @@
 //! Change dispatch and entity snapshots for the projections, on PostgreSQL. The changes are
 //! written by the statement triggers of the `change_capture` migration.
 
+use super::*;
+
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -371,4 +373,49 @@ async fn orders(pool: &PgPool, keys: &[String]) -> StoreResult<Vec<OrderSnap>> {
         );
     }
     Ok(assemble_orders(rows, items))
+}
+
+#[async_trait::async_trait]
+impl crate::store::change_capture::ChangeCapture for PgStore {
+    async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()> {
+        projections::register(&self.pool, projection).await
+    }
+
+    async fn unregister_projection(&self, projection: ProjectionName) -> StoreResult<bool> {
+        projections::unregister(&self.pool, projection).await
+    }
+
+    async fn dispatch_changes(
+        &self,
+        projections: &[ProjectionName],
+        max_attempts: i32,
+    ) -> StoreResult<Dispatched> {
+        projections::dispatch(&self.pool, projections, max_attempts).await
+    }
+
+    async fn enqueue_full_sync(
+        &self,
+        projection: ProjectionName,
+        kind: EntityKind,
+        after: Option<String>,
+        max_attempts: i32,
+    ) -> StoreResult<Option<(String, u64)>> {
+        projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await
+    }
+
+    async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()> {
+        projections::finish_batch(&self.pool, batch).await
+    }
+
+    async fn projection_lag(&self, projection: ProjectionName) -> StoreResult<ProjectionLag> {
+        projections::lag(&self.pool, projection).await
+    }
+
+    async fn change_version(&self) -> StoreResult<i64> {
+        projections::change_version(&self.pool).await
+    }
+
+    async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots> {
+        projections::snapshots(&self.pool, kind, keys).await
+    }
 }

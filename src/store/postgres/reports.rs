@@ -1,5 +1,7 @@
 //! The daily report's figures on PostgreSQL.
 
+use super::*;
+
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use sqlx::PgPool;
@@ -83,4 +85,36 @@ pub async fn save(pool: &PgPool, report: &DailyReport, text: &str) -> Result<(),
     .execute(pool)
     .await
     .map(|_| ())
+}
+
+#[async_trait::async_trait]
+impl crate::store::reports::Reports for PgStore {
+    async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
+        reports::build(&self.pool, date, tz).await
+    }
+
+    async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts> {
+        analytics::dashboard_facts(&self.pool, window).await
+    }
+
+    async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
+        reports::save(&self.pool, report, text).await
+    }
+
+    async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES ($1, $2)")
+            .bind(healthy)
+            .bind(results)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn latest_health(
+        &self,
+    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
+        sqlx::query_as("SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+    }
 }

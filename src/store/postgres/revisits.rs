@@ -2,6 +2,8 @@
 //! "never greet anyone twice" hold however often a scan runs and whichever institution the person
 //! visited last; the send claim (see [`crate::domain::delivery`]) makes one delivery per revisit.
 
+use super::*;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -280,4 +282,99 @@ pub async fn progress(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<(i64, 
     .bind(since)
     .fetch_one(pool)
     .await
+}
+
+#[async_trait::async_trait]
+impl crate::store::revisits::Revisits for PgStore {
+    async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>> {
+        customers::existing_institutions(&self.pool, wanted).await
+    }
+
+    async fn birthday_candidates(
+        &self,
+        institutions: &[String],
+        window: &BirthdayWindow,
+    ) -> StoreResult<Vec<BirthdayCandidate>> {
+        customers::birthday_candidates(&self.pool, institutions, window).await
+    }
+
+    async fn create_revisits(
+        &self,
+        found: &[NewRevisit],
+        test_mode: bool,
+        greeting_max_attempts: i32,
+        cap: FrequencyCap,
+    ) -> StoreResult<Created> {
+        revisits::create(&self.pool, found, test_mode, greeting_max_attempts, cap).await
+    }
+
+    async fn revisit(&self, id: i64) -> StoreResult<Option<Revisit>> {
+        revisits::get(&self.pool, id).await
+    }
+
+    async fn names_of_others(
+        &self,
+        customer_id: i64,
+        candidates: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT DISTINCT o.name FROM customers me
+             JOIN customers o ON o.institution_id = me.institution_id AND o.person_id <> me.person_id
+             WHERE me.id = $2 AND o.name = ANY($1) ORDER BY o.name",
+        )
+        .bind(candidates)
+        .bind(customer_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn greeting_context(
+        &self,
+        customer_id: i64,
+        occasion_date: NaiveDate,
+    ) -> StoreResult<Option<GreetingContext>> {
+        let mut conn = self.pool.acquire().await?;
+        customers::greeting_context(&mut conn, customer_id, occasion_date).await
+    }
+
+    async fn save_greeting(
+        &self,
+        greeting: SavedGreeting<'_>,
+        send_max_attempts: i32,
+    ) -> StoreResult<bool> {
+        revisits::save_greeting(&self.pool, greeting, send_max_attempts).await
+    }
+
+    async fn mark_revisit_failed(&self, id: i64, error: &str, permanent: bool) -> StoreResult<()> {
+        revisits::mark_failed(&self.pool, id, error, permanent).await
+    }
+
+    async fn outgoing(&self, revisit: &Revisit, channel: &str) -> StoreResult<Recipient> {
+        revisits::outgoing(&self.pool, revisit, channel).await
+    }
+
+    async fn claim_send(
+        &self,
+        id: i64,
+        token: &str,
+        lease: Duration,
+        dedups: bool,
+    ) -> StoreResult<ClaimDecision> {
+        revisits::claim_send(&self.pool, id, token, lease, dedups).await
+    }
+
+    async fn finish_send(&self, id: i64, token: &str, outcome: &SendOutcome) -> StoreResult<bool> {
+        revisits::finish_send(&self.pool, id, token, outcome).await
+    }
+
+    async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>> {
+        revisits::since(&self.pool, since).await
+    }
+
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+        revisits::progress(&self.pool, since).await
+    }
 }

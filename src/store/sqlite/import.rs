@@ -6,6 +6,8 @@
 //! unchanged. `revision` counts a row's writes: an upsert returns 1 for an insert, more for an
 //! update, and no row when the content hash is unchanged or the row is newer.
 
+use super::*;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::Datelike;
@@ -645,4 +647,105 @@ async fn replace_items(
         .await?;
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl crate::store::imports::Imports for SqliteStore {
+    async fn import_file(
+        &self,
+        file: &FileImport<'_>,
+        chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
+        next: Option<NewJob>,
+    ) -> Result<Imported, WriteError> {
+        import::import_file(&self.pool, file, chunks, next).await
+    }
+
+    async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = ?1 AND file_sha256 = ?2)",
+        )
+        .bind(path)
+        .bind(sha256)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn import_progress(&self, batch: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = ?1")
+            .bind(batch)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn note_file_progress(
+        &self,
+        batch: &str,
+        path: &str,
+        done: i64,
+        total: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO import_file_progress (batch, path, done, total) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (batch, path) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+        .bind(batch)
+        .bind(path)
+        .bind(done)
+        .bind(total)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>> {
+        sqlx::query_as(
+            "SELECT p.path, p.done, p.total FROM import_file_progress p WHERE p.batch = ?1
+               AND NOT EXISTS (SELECT 1 FROM import_log l WHERE l.batch = p.batch AND l.path = p.path)
+             ORDER BY p.updated_at DESC LIMIT 1",
+        )
+        .bind(batch)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT COALESCE(json_extract(last_result, '$.Err'), 'failed') FROM Jobs
+             WHERE job_type = ?1 AND json_extract(CAST(job AS TEXT), '$.batch') = ?2 AND {}
+             LIMIT 1",
+            JobState::Failed.condition()
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(ImportFile::QUEUE)
+            .bind(batch)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|e: Option<String>| e.map(readable_job_error))
+    }
+
+    async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {
+        type Row = (String, i32, i32, i32, i32, i32, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT path, total, inserted, updated, unchanged, rejected, errors FROM import_log
+             WHERE batch = ?1 ORDER BY id",
+        )
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(path, total, inserted, updated, unchanged, rejected, errors)| ImportLogRow {
+                    path,
+                    total,
+                    inserted,
+                    updated,
+                    unchanged,
+                    rejected,
+                    errors: serde_json::from_str(&errors).unwrap_or_default(),
+                },
+            )
+            .collect())
+    }
 }

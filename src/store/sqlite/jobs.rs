@@ -1,6 +1,8 @@
 //! The job table on SQLite (apalis-sqlite's `Jobs`; times are Unix seconds). Same operations and
 //! states as [`crate::store::postgres::jobs`]. SQL is built from constant fragments only.
 
+use super::*;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -257,4 +259,157 @@ pub async fn summary(pool: &SqlitePool) -> StoreResult<(i64, i64)> {
         JobState::Failed.condition()
     );
     sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+}
+
+#[async_trait::async_trait]
+impl crate::store::jobs::Jobs for SqliteStore {
+    async fn enqueue(&self, job: NewJob) -> StoreResult<Option<String>> {
+        let mut conn = self.pool.acquire().await?;
+        jobs::insert(&mut conn, &job).await
+    }
+
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        payloads: Vec<Vec<u8>>,
+        max_attempts: i32,
+    ) -> StoreResult<u64> {
+        jobs::insert_many(&self.pool, queue, payloads, max_attempts).await
+    }
+
+    async fn store_backoff(&self, job_id: &str, delay: Duration) -> StoreResult<()> {
+        jobs::store_backoff(&self.pool, job_id, delay).await
+    }
+
+    async fn release_held_jobs(
+        &self,
+        worker_names: &[String],
+        still_running: &[String],
+    ) -> StoreResult<u64> {
+        jobs::release_held(&self.pool, worker_names, still_running).await
+    }
+
+    async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool> {
+        jobs::cron_ran_before(&self.pool, schedule, before).await
+    }
+
+    async fn claim_cron_tick(
+        &self,
+        schedule: &str,
+        tick: DateTime<Utc>,
+        job: NewJob,
+    ) -> StoreResult<Option<String>> {
+        jobs::claim_tick(&self.pool, schedule, tick, &job).await
+    }
+
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>> {
+        jobs::list(&self.pool, state, queue, limit).await
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
+        jobs::retry(&self.pool, id, queue).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> StoreResult<bool> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        jobs::state(&self.pool, id).await
+    }
+
+    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        sqlx::query_as("SELECT job_type, job FROM Jobs WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
+        jobs::live_workers(&self.pool, queue, within).await
+    }
+
+    async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM Jobs WHERE job_type = ?1")
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
+        // Runnable rows are in idx_jobs_pending and idx_jobs_failed; held ones are found by
+        // status first (idx_jobs_completed_done_at).
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
+                                  AND status = 'Pending' AND lock_by IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
+                                  AND status = 'Failed' AND attempts < max_attempts)
+                AND NOT EXISTS (SELECT 1 FROM Jobs WHERE status IN ('Queued', 'Running')
+                                  AND job_type = ?1)",
+        )
+        .bind(queue)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn done_count(&self, queue: &str) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done'")
+            .bind(queue)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
+        let before = |age: Duration| Utc::now() - chrono::Duration::seconds(age.as_secs() as i64);
+        let dead = format!(
+            "DELETE FROM Jobs WHERE {} AND COALESCE(done_at, run_at) <= ?1",
+            JobState::Failed.condition()
+        );
+        Ok(Pruned {
+            done_jobs: sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at <= ?1")
+                .bind(before(done).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            dead_jobs: sqlx::query(sqlx::AssertSqlSafe(dead))
+                .bind(before(history).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            cron_ticks: sqlx::query("DELETE FROM cron_ticks WHERE fire_time <= ?1")
+                .bind(ts(before(history)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            health_checks: sqlx::query("DELETE FROM health_checks WHERE checked_at <= ?1")
+                .bind(ts(before(history)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            progress_notes: sqlx::query("DELETE FROM import_file_progress WHERE updated_at <= ?1")
+                .bind(ts(before(history)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+            dead_workers: sqlx::query("DELETE FROM Workers WHERE last_seen <= ?1")
+                .bind(before(history.max(DEAD_WORKER_FLOOR)).timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
+        jobs::summary(&self.pool).await
+    }
 }

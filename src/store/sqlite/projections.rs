@@ -1,6 +1,8 @@
 //! Change dispatch and entity snapshots for the projections, on SQLite. The changes are written
 //! by the row triggers of the `change_capture` migration, one key a row.
 
+use super::*;
+
 use chrono::{DateTime, Utc};
 use revisit_jobs::{EntityKind, ProjectionName};
 use sqlx::{SqliteConnection, SqlitePool};
@@ -345,4 +347,49 @@ async fn orders(pool: &SqlitePool, keys: &[String]) -> StoreResult<Vec<OrderSnap
     .fetch_all(pool)
     .await?;
     Ok(assemble_orders(rows, items))
+}
+
+#[async_trait::async_trait]
+impl crate::store::change_capture::ChangeCapture for SqliteStore {
+    async fn register_projection(&self, projection: ProjectionName) -> StoreResult<()> {
+        projections::register(&self.pool, projection).await
+    }
+
+    async fn unregister_projection(&self, projection: ProjectionName) -> StoreResult<bool> {
+        projections::unregister(&self.pool, projection).await
+    }
+
+    async fn dispatch_changes(
+        &self,
+        projections: &[ProjectionName],
+        max_attempts: i32,
+    ) -> StoreResult<Dispatched> {
+        projections::dispatch(&self.pool, projections, max_attempts).await
+    }
+
+    async fn enqueue_full_sync(
+        &self,
+        projection: ProjectionName,
+        kind: EntityKind,
+        after: Option<String>,
+        max_attempts: i32,
+    ) -> StoreResult<Option<(String, u64)>> {
+        projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await
+    }
+
+    async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()> {
+        projections::finish_batch(&self.pool, batch).await
+    }
+
+    async fn projection_lag(&self, projection: ProjectionName) -> StoreResult<ProjectionLag> {
+        projections::lag(&self.pool, projection).await
+    }
+
+    async fn change_version(&self) -> StoreResult<i64> {
+        projections::change_version(&self.pool).await
+    }
+
+    async fn snapshots(&self, kind: EntityKind, keys: &[String]) -> StoreResult<Snapshots> {
+        projections::snapshots(&self.pool, kind, keys).await
+    }
 }

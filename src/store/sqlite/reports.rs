@@ -1,5 +1,7 @@
 //! The daily report and its storage on SQLite.
 
+use super::*;
+
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sqlx::SqlitePool;
@@ -82,4 +84,39 @@ pub async fn save_report(pool: &SqlitePool, report: &DailyReport, text: &str) ->
     .execute(pool)
     .await
     .map(|_| ())
+}
+
+#[async_trait::async_trait]
+impl crate::store::reports::Reports for SqliteStore {
+    async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
+        reports::daily_report(&self.pool, date, tz).await
+    }
+
+    async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts> {
+        analytics::dashboard_facts(&self.pool, window).await
+    }
+
+    async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
+        reports::save_report(&self.pool, report, text).await
+    }
+
+    async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
+        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES (?1, ?2)")
+            .bind(healthy)
+            .bind(results.to_string())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    async fn latest_health(
+        &self,
+    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
+        let row: Option<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+            "SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(at, text)| (at, serde_json::from_str(&text).unwrap_or_default())))
+    }
 }
