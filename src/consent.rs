@@ -41,7 +41,7 @@ pub enum ReplyError {
     #[error("{0:?} is not a channel (sms, webhook, wecom or all)")]
     BadChannel(String),
     #[error(transparent)]
-    Store(#[from] sqlx::Error),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The channel a reply came back over when its sender does not say: the configured one (replies

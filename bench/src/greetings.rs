@@ -171,7 +171,8 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
     let mut last_report = Instant::now();
     let elapsed = loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let (open, all) = app.store.revisit_progress(since).await?;
+        let revisit::store::RevisitProgress { open, all } =
+            app.store.revisit_progress(since).await?;
         if all as usize >= args.revisits && open == 0 {
             break started.elapsed();
         }
@@ -192,10 +193,13 @@ pub async fn run(mut settings: Settings, args: BenchGreetingsArgs) -> anyhow::Re
     };
     workers.stop().await?;
     let revisits = app.store.revisits_since(since).await?;
-    let sent = revisits.iter().filter(|r| r.status == "sent").count();
+    let sent = revisits
+        .iter()
+        .filter(|r| r.status == revisit::domain::revisit::RevisitStatus::Sent)
+        .count();
     let by_llm = revisits
         .iter()
-        .filter(|r| r.generated_by.as_deref() == Some("llm"))
+        .filter(|r| r.generated_by == Some(revisit::domain::revisit::Writer::Llm))
         .count();
     let rate = sent as f64 / elapsed.as_secs_f64();
     let bound = args.concurrency as f64 / (args.llm_delay_ms as f64 / 1000.0);

@@ -101,9 +101,21 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+/// A store that cannot be reached is said as such (503, try again later); anything else is an
+/// internal error, logged and not shown.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e.kind() {
+            crate::store::StoreErrorKind::Unavailable | crate::store::StoreErrorKind::Conflict => {
+                error!(error = %e, "API request failed: the database is unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "数据库暂时不可用，请稍后再试",
+                )
+            }
+            _ => Self::internal(e),
+        }
     }
 }
 

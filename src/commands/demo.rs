@@ -154,7 +154,7 @@ async fn show_low_score_follow_up(app: &Arc<App>) -> anyhow::Result<()> {
     wait::revisits_settled(app, since, Duration::from_secs(600)).await?;
     let rows = app.store.revisits_since(since).await?;
     reminders::print_revisits(&rows);
-    for r in rows.iter().filter(|r| r.occasion == "checkin") {
+    for r in rows.iter().filter(|r| r.occasion == Occasion::Checkin) {
         if let Some(scored) = app
             .store
             .score_revisit(r.id, 1, settings.followups.low_score)

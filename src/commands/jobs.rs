@@ -55,8 +55,8 @@ pub async fn jobs(app: &Arc<App>, cmd: JobsCommand) -> anyhow::Result<()> {
             let counts = app.store.job_counts().await?;
             let failed: i64 = counts
                 .iter()
-                .filter(|(_, s, _)| s == "failed")
-                .map(|(_, _, n)| n)
+                .filter(|c| c.state == "failed")
+                .map(|c| c.count)
                 .sum();
             if failed > 0 {
                 println!("共有 {failed} 个失败任务：revisit jobs retry --all-failed 可全部重试");

@@ -8,7 +8,10 @@ use revisit_jobs::{ReminderScan, ScanScope};
 use super::wait;
 use crate::{
     app::App,
-    domain::followup::Occasion,
+    domain::{
+        followup::Occasion,
+        revisit::{RevisitStatus, Writer},
+    },
     store::{RevisitView, enqueue},
 };
 
@@ -58,7 +61,10 @@ pub async fn run_reminders(
         if rows.is_empty() {
             println!("   {}", nothing_new(app, occasion, &scope_copy).await?);
         }
-        let failed = rows.iter().filter(|r| r.status == "failed").count();
+        let failed = rows
+            .iter()
+            .filter(|r| r.status == RevisitStatus::Failed)
+            .count();
         if failed > 0 {
             return Err(super::Incomplete(format!(
                 "{failed} 条回访失败，可在控制台「生日回访」页查看并重试，或运行 revisit jobs list --status failed"
@@ -123,10 +129,10 @@ pub fn print_revisits(rows: &[RevisitView]) {
         return;
     }
     for r in rows {
-        let how = match r.generated_by.as_deref() {
-            Some("llm") => "LLM",
-            Some("template") => "模板",
-            _ => "-",
+        let how = match r.generated_by {
+            Some(Writer::Llm) => "LLM",
+            Some(Writer::Template) => "模板",
+            None => "-",
         };
         println!(
             "   {} {} {} {} {} {} [{}·{}] {}",
@@ -134,12 +140,12 @@ pub fn print_revisits(rows: &[RevisitView]) {
             r.customer_code,
             r.name,
             r.phone,
-            Occasion::parse(&r.occasion).map_or("回访", Occasion::label),
+            r.occasion.label(),
             r.occasion_date.format("%m-%d"),
-            if r.test_mode && r.status == "sent" {
+            if r.test_mode && r.status == RevisitStatus::Sent {
                 "测试·未发送"
             } else {
-                crate::domain::delivery::status_label(&r.status)
+                r.status.label()
             },
             how,
             r.message

@@ -38,12 +38,12 @@ pub async fn import_batch(
         let done = done as usize;
         // Within a large file: how many of its records have been written.
         let within = match app.store.file_progress(batch).await? {
-            Some((path, d, t)) if done < files => {
-                let name = std::path::Path::new(&path)
+            Some(p) if done < files => {
+                let name = std::path::Path::new(&p.path)
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or(path);
-                format!("，{name} {d}/{t} 条")
+                    .unwrap_or(p.path);
+                format!("，{name} {}/{} 条", p.done, p.total)
             }
             _ => String::new(),
         };
@@ -113,9 +113,9 @@ pub async fn job(app: &App, id: &str, timeout: Duration) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
         match app.store.job_state(id).await? {
-            Some((state, _)) if state == "done" => return Ok(()),
-            Some((state, err)) if state == "failed" => {
-                anyhow::bail!("任务 {id} 失败：{}", err.unwrap_or_default())
+            Some(s) if s.state == "done" => return Ok(()),
+            Some(s) if s.state == "failed" => {
+                anyhow::bail!("任务 {id} 失败：{}", s.last_error.unwrap_or_default())
             }
             None => anyhow::bail!("任务 {id} 不存在"),
             _ => {}
@@ -139,7 +139,8 @@ pub async fn revisits_settled(
     let started = std::time::Instant::now();
     let mut last = (-1, -1);
     loop {
-        let (open, all) = app.store.revisit_progress(since).await?;
+        let crate::store::revisits::RevisitProgress { open, all } =
+            app.store.revisit_progress(since).await?;
         if (open, all) != last {
             eprint!("\r   回访进度 {}/{} 位客户", all - open, all);
             let _ = std::io::stderr().flush();

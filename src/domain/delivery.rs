@@ -96,20 +96,6 @@ impl SendOutcome {
     }
 }
 
-/// A revisit's status as staff read it.
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending" => "待生成",
-        "generated" => "待发送",
-        "sending" => "发送中",
-        "submitted" => "待员工确认",
-        "sent" => "已发送",
-        "failed" => "失败",
-        "skipped" => "已跳过",
-        _ => "未知",
-    }
-}
-
 /// `HH:MM-HH:MM` as (start, end), the start before the end.
 pub fn parse_window(s: &str) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
     let (a, b) = s.split_once('-')?;

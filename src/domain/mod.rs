@@ -18,5 +18,6 @@ pub mod privacy;
 pub mod rate;
 pub mod rate_limit;
 pub mod records;
+pub mod revisit;
 pub mod sharing;
 pub mod snapshot;

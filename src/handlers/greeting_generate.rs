@@ -21,7 +21,7 @@ use crate::{
         compliance::{self, Limits, Violation},
         consent,
         delivery::hold_until,
-        followup::Occasion,
+        revisit::{RevisitStatus, Writer},
     },
     llm::{LlmError, prompt, template, tidy_message},
     store::SavedGreeting,
@@ -34,7 +34,7 @@ impl Handler for GreetingGenerate {
         let Some(r) = app.store.revisit(id).await? else {
             return Err(JobError::permanent(anyhow::anyhow!("回访 #{id} 不存在")));
         };
-        if r.message.is_some() || r.status == "skipped" {
+        if r.message.is_some() || r.status == RevisitStatus::Skipped {
             return Ok(());
         }
         let Some(mut context) = app
@@ -47,12 +47,7 @@ impl Handler for GreetingGenerate {
                 r.customer_id
             )));
         };
-        let occasion = Occasion::parse(&r.occasion).ok_or_else(|| {
-            JobError::permanent(anyhow::anyhow!(
-                "回访 #{id}：不认识的回访类型 {:?}",
-                r.occasion
-            ))
-        })?;
+        let occasion = r.occasion;
         context.occasion = occasion;
         context.day_offset = r.day_offset;
         context.subject = context
@@ -102,10 +97,10 @@ impl Handler for GreetingGenerate {
                         revisit = id,
                         "LLM answer was not usable Chinese text; using the template"
                     );
-                    (template(), "template", None, None)
+                    (template(), Writer::Template, None, None)
                 }
                 Some(text) => match violations(app, &text, limits, Some(&names)).await? {
-                    v if v.is_empty() => (text, "llm", model, None),
+                    v if v.is_empty() => (text, Writer::Llm, model, None),
                     first => {
                         // One rewrite, told why; then the template.
                         let reasons = describe(&first);
@@ -128,7 +123,7 @@ impl Handler for GreetingGenerate {
                                     crate::metrics::compliance("rewritten");
                                     t
                                 },
-                                "llm",
+                                Writer::Llm,
                                 model,
                                 Some(format!("第一版未通过合规检查（{reasons}），已重写")),
                             ),
@@ -137,7 +132,7 @@ impl Handler for GreetingGenerate {
                                     crate::metrics::compliance("replaced_by_template");
                                     template()
                                 },
-                                "template",
+                                Writer::Template,
                                 None,
                                 Some(format!(
                                     "两版大模型话术均未通过合规检查（{reasons}{}），改用模板",
@@ -151,7 +146,7 @@ impl Handler for GreetingGenerate {
                 },
             }
         } else {
-            (template(), "template", None, None)
+            (template(), Writer::Template, None, None)
         };
         // The template is checked too (names of projects and doctors come from the data), and
         // so is the whole message as sent: one that fails is never saved for sending. Only the
@@ -165,7 +160,7 @@ impl Handler for GreetingGenerate {
                 max_chars: app.settings.reminders.max_message_chars,
                 ..limits
             },
-            (generated_by == "llm").then_some(&names),
+            (generated_by == Writer::Llm).then_some(&names),
         )
         .await?;
         if !left.is_empty() {
@@ -215,7 +210,7 @@ impl Handler for GreetingGenerate {
             }
             info!(
                 revisit = id,
-                generated_by,
+                generated_by = generated_by.as_str(),
                 chars = message.chars().count(),
                 awaits_approval = greeting.needs_approval,
                 "greeting generated"
@@ -307,7 +302,7 @@ pub(super) async fn mark_failed(ctx: &JobCtx<'_>, id: i64, error: &str, permanen
     if let Ok(Some(r)) = store.revisit(id).await
         && !r.test_mode
     {
-        let occasion = Occasion::parse(&r.occasion).map_or("回访", Occasion::label);
+        let occasion = r.occasion.label();
         let reason: String = error.chars().take(300).collect();
         super::alert_send::enqueue(
             ctx.app,

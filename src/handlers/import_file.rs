@@ -120,7 +120,7 @@ impl Handler for ImportFile {
         let _ = sender.await;
         reporter.abort();
         let imported = written.map_err(|e| match e {
-            WriteError::Db(e) => JobError::retry(e),
+            WriteError::Db(e) => JobError::from(e),
             WriteError::File(e) => JobError::retry(anyhow::anyhow!("{e}")),
             other => JobError::permanent(anyhow::anyhow!("{other}")),
         })?;

@@ -72,10 +72,15 @@ pub async fn through_gate(
     })
 }
 
-/// A database error is worth retrying: the store may be restarting.
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::retry(e)
+/// A store error is retried when retrying can help (the store is restarting, another writer got
+/// in the way); bad data is not: the job fails for good with the database's reason.
+impl From<crate::store::StoreError> for JobError {
+    fn from(e: crate::store::StoreError) -> Self {
+        if e.is_retryable() {
+            Self::retry(e)
+        } else {
+            Self::permanent(e)
+        }
     }
 }
 
@@ -101,5 +106,21 @@ pub trait Handler: Job {
         _permanent: bool,
     ) -> impl Future<Output = ()> + Send {
         async {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreError, StoreErrorKind};
+
+    /// A database that is down is waited for; bad data fails the job for good, never retried.
+    #[test]
+    fn a_store_error_is_retried_only_when_retrying_can_help() {
+        let down = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(JobError::from(down), JobError::Retry { .. }));
+        let bad = StoreError::from(sqlx::Error::Decode("a status no revisit has".into()));
+        assert_eq!(bad.kind(), StoreErrorKind::Data);
+        assert!(matches!(JobError::from(bad), JobError::Permanent(_)));
     }
 }

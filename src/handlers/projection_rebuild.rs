@@ -31,13 +31,13 @@ pub async fn rebuild(
     {
         let mut after = None;
         let mut n = 0u64;
-        while let Some((last, queued)) = app
+        while let Some(page) = app
             .store
             .enqueue_full_sync(name, *kind, after.clone(), attempts)
             .await?
         {
-            n += queued;
-            after = Some(last);
+            n += page.entities;
+            after = Some(page.last_key);
             progress(*kind, n);
         }
         total += n;

@@ -40,7 +40,7 @@ pub async fn run_checks(app: &App) -> Vec<CheckResult> {
         out.push(line);
     }
     out.push(match app.store.queue_summary().await {
-        Ok((pending, failed)) => CheckResult {
+        Ok(crate::store::QueueSummary { pending, failed }) => CheckResult {
             name: "任务队列",
             ok: Some(true),
             detail: format!("待执行 {pending} 个，失败 {failed} 个"),

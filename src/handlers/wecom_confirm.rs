@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::{Handler, JobCtx, JobError, greeting_generate::mark_failed};
 use crate::{
+    domain::revisit::RevisitStatus,
     notify::{
         Channel,
         wecom_broadcast::{CallError, TaskStatus},
@@ -31,7 +32,7 @@ impl Handler for WecomConfirm {
         let Some(r) = app.store.revisit(id).await? else {
             return Err(JobError::permanent(anyhow::anyhow!("回访 #{id} 不存在")));
         };
-        if r.status != "submitted" {
+        if r.status != RevisitStatus::Submitted {
             // Settled by an earlier run.
             return Ok(());
         }

@@ -37,7 +37,11 @@ pub async fn record(app: Arc<App>, queues: Vec<&'static str>, mut stop: watch::R
 /// that runs its own beside a daemon's) count each job once.
 static WRITTEN: Mutex<Option<HashMap<&'static str, (u64, u64)>>> = Mutex::new(None);
 
-async fn write(app: &App, queues: &[&'static str], process: &str) -> Result<(), sqlx::Error> {
+async fn write(
+    app: &App,
+    queues: &[&'static str],
+    process: &str,
+) -> Result<(), crate::store::StoreError> {
     let m = crate::metrics::get();
     let depths = app.store.queue_depths().await?;
     let rows = {

@@ -45,6 +45,7 @@ use tracing::{debug, warn};
 use ulid::Ulid;
 
 use super::wakeups::WakeCount;
+use crate::store::StoreError;
 use crate::store::worker_queue::{Outcome, WorkerQueue};
 
 /// Most outcomes stored by one statement.
@@ -117,23 +118,23 @@ struct QueuePersistence<T> {
 impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
     type Compact = Vec<u8>;
     type Response = Value;
-    type Error = sqlx::Error;
+    type Error = StoreError;
 
-    async fn register(&mut self, worker: &WorkerContext) -> Result<(), sqlx::Error> {
+    async fn register(&mut self, worker: &WorkerContext) -> Result<(), StoreError> {
         beat(&self.table, &self.config, worker.name()).await
     }
 
     /// apalis calls this only between batches, when the local buffer is empty: a worker busy
     /// with a large buffer of long jobs would look dead. The keeper task ([`keep_worker`])
     /// heartbeats on its own clock instead.
-    async fn heartbeat(&mut self, _worker: &WorkerContext) -> Result<(), sqlx::Error> {
+    async fn heartbeat(&mut self, _worker: &WorkerContext) -> Result<(), StoreError> {
         Ok(())
     }
 
     async fn fetch_next(
         &mut self,
         worker: &WorkerContext,
-    ) -> Result<Vec<Task<Vec<u8>>>, sqlx::Error> {
+    ) -> Result<Vec<Task<Vec<u8>>>, StoreError> {
         let c = &self.config;
         let mut seen = c.wakes.as_ref().map(WakeCount::get);
         let rows = loop {
@@ -150,7 +151,7 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
         rows.into_iter()
             .map(|row| {
                 let id = Ulid::from_string(&row.id)
-                    .map_err(|e| sqlx::Error::Decode(format!("job id {}: {e}", row.id).into()))?;
+                    .map_err(|e| StoreError::protocol(format!("job id {}: {e}", row.id)))?;
                 let mut task = TaskBuilder::new(row.job)
                     .task_id(TaskId::from_ulid(id))
                     .queue(c.queue.to_owned().into())
@@ -172,7 +173,7 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
         &mut self,
         tasks: Vec<Task<Vec<u8>>>,
         worker: &WorkerContext,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
         let ids: Vec<String> = tasks
             .iter()
             .filter_map(|t| t.task_id().map(ToString::to_string))
@@ -188,11 +189,11 @@ impl<T: WorkerQueue> Persistence for QueuePersistence<T> {
         &mut self,
         _events: Vec<TaskEvent<Value>>,
         _worker: &WorkerContext,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
-    async fn push_tasks(&mut self, tasks: Vec<Task<Vec<u8>>>) -> Result<(), sqlx::Error> {
+    async fn push_tasks(&mut self, tasks: Vec<Task<Vec<u8>>>) -> Result<(), StoreError> {
         // One insert per number of attempts (tasks pushed together nearly always share one).
         let mut by_attempts: std::collections::BTreeMap<i32, Vec<Vec<u8>>> = Default::default();
         for task in tasks {
@@ -224,7 +225,7 @@ async fn beat<T: WorkerQueue>(
     table: &T,
     config: &QueueConfig,
     worker: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let rescued = table
         .heartbeat(config.queue, worker, config.orphaned_after)
         .await?;
@@ -426,7 +427,7 @@ impl<T: WorkerQueue, Args> QueueBackend<T, Args> {
 
 impl<T: WorkerQueue, Args> Backend for QueueBackend<T, Args> {
     type Task = Task<Vec<u8>>;
-    type Error = sqlx::Error;
+    type Error = StoreError;
 
     fn poll_ready(
         &mut self,

@@ -198,11 +198,11 @@ pub async fn claim_tick(
     def: &CronSchedule,
     tz: Tz,
     tick: DateTime<Utc>,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, crate::store::StoreError> {
     let key = Some(format!("cron:{}:{}", def.name, tick.to_rfc3339()));
     let local_day = tick.with_timezone(&tz).date_naive();
     let job = tick_job(&app.settings, def.queue, local_day, key).ok_or_else(|| {
-        sqlx::Error::Protocol(format!(
+        crate::store::StoreError::protocol(format!(
             "cron schedule {} names queue {}, which has no default args",
             def.name, def.queue
         ))

@@ -7,6 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 
+/// One page of a full resync: the last key it queued and how many entities it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPage {
+    pub last_key: String,
+    pub entities: u64,
+}
+
 #[async_trait]
 pub trait ChangeCapture: Send + Sync {
     /// Records that this deployment keeps `projection` (idempotent).
@@ -30,7 +37,7 @@ pub trait ChangeCapture: Send + Sync {
         kind: EntityKind,
         after: Option<String>,
         max_attempts: i32,
-    ) -> StoreResult<Option<(String, u64)>>;
+    ) -> StoreResult<Option<SyncPage>>;
     /// Clears a finished sync job's backlog row.
     async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()>;
     /// What a projection still has to receive.

@@ -7,7 +7,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{NewJob, StoreResult};
-use crate::domain::birthday::BirthdayWindow;
+use crate::domain::{
+    birthday::BirthdayWindow,
+    followup::Occasion,
+    revisit::{Approval, RevisitStatus, Writer},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct InstitutionRef {
@@ -112,7 +116,7 @@ pub struct ItemView {
 pub struct RevisitQuery {
     /// One institution's (the customer's institution); none: the chain's.
     pub institution_id: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<RevisitStatus>,
     pub test_mode: Option<bool>,
     /// Ids below this one (the last id of the previous page).
     pub before_id: Option<i64>,
@@ -127,11 +131,11 @@ pub struct RevisitRow {
     pub customer_code: String,
     pub name: String,
     pub phone: String,
-    pub occasion: String,
+    pub occasion: Occasion,
     pub occasion_date: NaiveDate,
     pub test_mode: bool,
-    pub status: String,
-    pub generated_by: Option<String>,
+    pub status: RevisitStatus,
+    pub generated_by: Option<Writer>,
     pub message: Option<String>,
     pub channel: Option<String>,
     pub send_attempts: i32,
@@ -141,7 +145,7 @@ pub struct RevisitRow {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     /// `pending` while it waits for staff approval; `approved`, `rejected`; none when not asked.
-    pub approval: Option<String>,
+    pub approval: Option<Approval>,
     /// It failed in a way retrying as it is cannot fix (see the error).
     pub failure_permanent: bool,
 }
@@ -152,10 +156,17 @@ pub enum RevisitRetry {
     /// Its job is queued again (id).
     Queued(String),
     /// It has not failed (its status).
-    NotFailed(String),
+    NotFailed(RevisitStatus),
     /// Its last try may have been delivered: retried only when the caller insists.
     Uncertain,
     NotFound,
+}
+
+/// A customer's code and name.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CustomerName {
+    pub code: String,
+    pub name: String,
 }
 
 #[async_trait]
@@ -167,7 +178,7 @@ pub trait Directory: Send + Sync {
         &self,
         institution_id: i64,
         codes: &[String],
-    ) -> StoreResult<Vec<(String, String)>>;
+    ) -> StoreResult<Vec<CustomerName>>;
     /// The codes of the projects and products with this code or this name (staff type names).
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>>;
     async fn customer_page(&self, query: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>>;

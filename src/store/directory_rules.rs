@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::directory::{ItemView, OrderView, RevisitRetry};
+use crate::domain::revisit::RevisitStatus;
 
 /// (order number, date, total, payment method, status).
 pub type OrderTuple = (String, NaiveDate, i64, Option<String>, String);
@@ -134,13 +135,13 @@ pub enum Step {
 /// revisits are retried; one with a message is sent again, one without is generated again; one
 /// whose last delivery try may have arrived is sent again only when the caller insists.
 pub fn retry_step(
-    status: &str,
+    status: RevisitStatus,
     has_message: bool,
     uncertain: bool,
     even_if_uncertain: bool,
 ) -> Result<Step, RevisitRetry> {
-    if status != "failed" {
-        return Err(RevisitRetry::NotFailed(status.to_owned()));
+    if status != RevisitStatus::Failed {
+        return Err(RevisitRetry::NotFailed(status));
     }
     if !has_message {
         return Ok(Step::Generate);
@@ -172,20 +173,26 @@ mod tests {
     #[test]
     fn a_retry_queues_the_step_that_failed() {
         assert_eq!(
-            retry_step("failed", false, false, false),
+            retry_step(RevisitStatus::Failed, false, false, false),
             Ok(Step::Generate)
         );
-        assert_eq!(retry_step("failed", true, false, false), Ok(Step::Send));
         assert_eq!(
-            retry_step("sent", true, false, false),
-            Err(RevisitRetry::NotFailed("sent".into()))
+            retry_step(RevisitStatus::Failed, true, false, false),
+            Ok(Step::Send)
         );
         assert_eq!(
-            retry_step("failed", true, true, false),
+            retry_step(RevisitStatus::Sent, true, false, false),
+            Err(RevisitRetry::NotFailed(RevisitStatus::Sent))
+        );
+        assert_eq!(
+            retry_step(RevisitStatus::Failed, true, true, false),
             Err(RevisitRetry::Uncertain),
             "maybe delivered: not without insisting"
         );
-        assert_eq!(retry_step("failed", true, true, true), Ok(Step::Send));
+        assert_eq!(
+            retry_step(RevisitStatus::Failed, true, true, true),
+            Ok(Step::Send)
+        );
     }
 
     #[test]

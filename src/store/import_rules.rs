@@ -9,7 +9,7 @@ use crate::{
         ownership::belongs_elsewhere,
         records::{Consultation, ConsumptionRecord, RecordError, Records},
     },
-    store::{Counts, Imported, WriteContext, WriteError, is_data_error, refused},
+    store::{Counts, Imported, StoreErrorKind, WriteContext, WriteError, refused},
 };
 
 /// What writing a chunk did: its counts and the records the store rejected.
@@ -33,7 +33,7 @@ pub async fn write_isolating_refusals(w: &mut dyn ChunkWriter, chunk: &Records) 
             w.exec("RELEASE SAVEPOINT chunk").await?;
             Ok(done)
         }
-        Err(WriteError::Db(e)) if is_data_error(&e) => {
+        Err(WriteError::Db(e)) if e.kind() == StoreErrorKind::Data => {
             w.exec("ROLLBACK TO SAVEPOINT chunk").await?;
             let mut all = Imported::default();
             for single in chunk.singles() {
@@ -43,7 +43,7 @@ pub async fn write_isolating_refusals(w: &mut dyn ChunkWriter, chunk: &Records) 
                         w.exec("RELEASE SAVEPOINT one").await?;
                         all.add(counts, rejected);
                     }
-                    Err(WriteError::Db(e)) if is_data_error(&e) => {
+                    Err(WriteError::Db(e)) if e.kind() == StoreErrorKind::Data => {
                         w.exec("ROLLBACK TO SAVEPOINT one").await?;
                         let (index, key) = single.keys().remove(0);
                         all.add(Counts::default(), vec![refused(index, key, &e)]);

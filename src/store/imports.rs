@@ -10,6 +10,14 @@ use crate::domain::records::{RecordError, Records};
 
 use super::*;
 
+/// The file of a batch being imported now: how many of its records have gone to the writer.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FileProgress {
+    pub path: String,
+    pub done: i64,
+    pub total: i64,
+}
+
 #[async_trait]
 pub trait Imports: Send + Sync {
     /// Writes a file's valid records as they arrive in `chunks`, logs the file, and enqueues
@@ -38,7 +46,7 @@ pub trait Imports: Send + Sync {
         total: i64,
     ) -> StoreResult<()>;
     /// (path, done, total) of the file of `batch` being imported now, if any.
-    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>>;
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<FileProgress>>;
     /// The error of a dead import job of this batch, if any.
     async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>>;
     async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>>;
@@ -66,7 +74,7 @@ impl Counts {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] StoreError),
     /// The folder names an institution that has not been imported.
     #[error("未知的机构 {0}：请先导入 institutions.json")]
     UnknownInstitution(String),
@@ -74,6 +82,12 @@ pub enum WriteError {
     /// a disk error); nothing of it is kept where the engine allows (see the store).
     #[error("{0}")]
     File(String),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e.into())
+    }
 }
 
 /// One chunk of a file's valid records, or why the file could not be read to its end.
@@ -188,35 +202,11 @@ impl WriteContext {
     }
 }
 
-/// A database error that retrying cannot fix: a constraint the record breaks, or a value the
-/// engine refuses (PostgreSQL's SQLSTATE classes 22, data exception, and 23; SQLite's
-/// constraint, too-big and mismatch results).
-pub fn is_data_error(e: &sqlx::Error) -> bool {
-    use sqlx::error::ErrorKind;
-    match e {
-        sqlx::Error::Database(db) => {
-            if !matches!(db.kind(), ErrorKind::Other) {
-                return true; // unique, foreign key, not null, check
-            }
-            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                return pg.code().starts_with("22") || pg.code().starts_with("23");
-            }
-            // SQLite's extended result code; its low byte is the primary one.
-            db.code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 18..=20 | 25))
-        }
-        sqlx::Error::Encode(_) => true,
-        _ => false,
-    }
-}
-
 /// The error for a record the database refused.
-pub fn refused(index: usize, key: String, e: &sqlx::Error) -> RecordError {
-    let message = match e {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        other => other.to_string(),
-    };
+pub fn refused(index: usize, key: String, e: &StoreError) -> RecordError {
+    let message = e
+        .database_message()
+        .map_or_else(|| e.to_string(), str::to_owned);
     RecordError {
         record: index,
         key: Some(key),

@@ -53,6 +53,37 @@ impl NewJob {
     }
 }
 
+/// How many jobs of a queue are in one state ([`JobState`]'s word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub queue: String,
+    pub state: String,
+    pub count: i64,
+}
+
+/// Where one job is: its state's word and its last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    pub state: String,
+    pub last_error: Option<String>,
+}
+
+/// One job's queue and JSON args.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobArgs {
+    #[sqlx(rename = "job_type")]
+    pub queue: String,
+    #[sqlx(rename = "job")]
+    pub payload: Vec<u8>,
+}
+
+/// Jobs waiting to run and jobs dead, across every queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSummary {
+    pub pending: i64,
+    pub failed: i64,
+}
+
 #[async_trait]
 pub trait Jobs: Send + Sync {
     /// Inserts one job (outside any other work). `None`: a job with its key exists.
@@ -91,15 +122,15 @@ pub trait Jobs: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<JobRow>>;
     /// (queue, state, count) for every queue and state present.
-    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>>;
+    async fn job_counts(&self) -> StoreResult<Vec<JobCount>>;
     /// Puts dead jobs back with a full set of attempts; returns their ids.
     async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>>;
     /// Cancels a job that has not started.
     async fn cancel_job(&self, id: &str) -> StoreResult<bool>;
     /// (state, last error) of one job.
-    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>>;
+    async fn job_state(&self, id: &str) -> StoreResult<Option<JobStatus>>;
     /// (queue, JSON args) of one job.
-    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>>;
+    async fn job_args(&self, id: &str) -> StoreResult<Option<JobArgs>>;
     /// Workers of `queue` seen within the last `within`.
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64>;
     /// Deletes every job of a queue (the benchmark's).
@@ -113,7 +144,7 @@ pub trait Jobs: Send + Sync {
     /// `history`.
     async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned>;
     /// (pending, failed) jobs.
-    async fn queue_summary(&self) -> StoreResult<(i64, i64)>;
+    async fn queue_summary(&self) -> StoreResult<QueueSummary>;
 }
 
 /// A job's stored error as people read it: without the type name apalis puts in front of a

@@ -9,10 +9,12 @@
 pub mod access;
 pub mod broadcasts;
 pub mod change_capture;
+mod codec;
 pub mod connection_budget;
 pub mod consent;
 pub mod directory;
 pub mod directory_rules;
+pub mod error;
 pub mod followups;
 mod import_rules;
 pub mod imports;
@@ -35,11 +37,12 @@ use async_trait::async_trait;
 use chrono_tz::Tz;
 use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionName};
 
+pub use error::{StoreError, StoreErrorKind, StoreResult};
 // The rows and results of each concern, where callers have always found them.
-pub use change_capture::{Dispatched, ProjectionLag};
+pub use change_capture::{Dispatched, ProjectionLag, SyncPage};
 pub use imports::*;
 pub use jobs::*;
-pub use reports::{DailyReport, InstitutionDay};
+pub use reports::{DailyReport, HealthRecord, InstitutionDay};
 pub use revisits::*;
 
 use crate::{
@@ -54,8 +57,6 @@ use crate::{
         snapshot::Snapshots,
     },
 };
-
-pub type StoreResult<T> = Result<T, sqlx::Error>;
 
 /// Everything the application asks of its primary store. Staff's look-ups, API tokens,
 /// consent and approval, and the follow-up scans' reads are traits of their own

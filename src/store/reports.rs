@@ -8,6 +8,13 @@ use serde::Serialize;
 
 use super::*;
 
+/// The latest health check a worker recorded: when, and its lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthRecord {
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+    pub results: serde_json::Value,
+}
+
 #[async_trait]
 pub trait Reports: Send + Sync {
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport>;
@@ -16,9 +23,7 @@ pub trait Reports: Send + Sync {
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()>;
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()>;
     /// The latest check a worker recorded (`system.health`): when, and its lines.
-    async fn latest_health(
-        &self,
-    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>>;
+    async fn latest_health(&self) -> StoreResult<Option<HealthRecord>>;
 }
 
 #[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]

@@ -3,10 +3,19 @@
 
 use async_trait::async_trait;
 
+use crate::domain::revisit::{Approval, RevisitStatus, Writer};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::*;
+
+/// Revisits created since a time: how many are still on their way, of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevisitProgress {
+    pub open: i64,
+    pub all: i64,
+}
 
 #[async_trait]
 pub trait Revisits: Send + Sync {
@@ -72,7 +81,7 @@ pub trait Revisits: Send + Sync {
     /// Revisits created since `since`, names and phones masked.
     async fn revisits_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<RevisitView>>;
     /// (still open, all) revisits created since `since`.
-    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)>;
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<RevisitProgress>;
 }
 
 use crate::domain::followup::Occasion;
@@ -131,12 +140,12 @@ pub struct Created {
 pub struct Revisit {
     pub id: i64,
     pub customer_id: i64,
-    pub occasion: String,
+    pub occasion: Occasion,
     pub occasion_date: NaiveDate,
     pub test_mode: bool,
-    pub status: String,
+    pub status: RevisitStatus,
     pub message: Option<String>,
-    pub generated_by: Option<String>,
+    pub generated_by: Option<Writer>,
     pub model: Option<String>,
     pub channel: Option<String>,
     pub send_key: String,
@@ -148,7 +157,7 @@ pub struct Revisit {
     pub delivery_uncertain: bool,
     /// `pending` while a real message waits for staff approval; `approved`, `rejected`; NULL
     /// when none was asked for.
-    pub approval: Option<String>,
+    pub approval: Option<Approval>,
     /// What a follow-up is about (see [`NewRevisit`]).
     pub order_number: Option<String>,
     pub item_code: Option<String>,
@@ -220,7 +229,7 @@ impl Recipient {
                 customer_code: row.customer,
                 name: row.name,
                 phone: row.phone,
-                occasion: r.occasion.clone(),
+                occasion: r.occasion.as_str().to_owned(),
                 occasion_date: r.occasion_date,
                 message: r.message.clone().unwrap_or_default(),
                 wecom_external_userid: row.wecom_external_userid,
@@ -235,7 +244,7 @@ impl Recipient {
 pub struct SavedGreeting<'a> {
     pub revisit_id: i64,
     pub message: &'a str,
-    pub generated_by: &'a str,
+    pub generated_by: Writer,
     pub model: Option<&'a str>,
     pub channel: &'a str,
     /// What the compliance check did (a rewrite, the template instead), if anything.
@@ -263,11 +272,11 @@ pub struct RevisitView {
     pub customer_code: String,
     pub name: String,
     pub phone: String,
-    pub occasion: String,
+    pub occasion: Occasion,
     pub occasion_date: NaiveDate,
     pub test_mode: bool,
-    pub status: String,
-    pub generated_by: Option<String>,
+    pub status: RevisitStatus,
+    pub generated_by: Option<Writer>,
     pub message: Option<String>,
     pub last_error: Option<String>,
 }

@@ -271,7 +271,7 @@ async fn sms_env(backend: Backend, peer: &SmsPeer, secret: &str) -> TestEnv {
 async fn wait_status(env: &TestEnv, revisit: i64, want: &str) -> revisit::store::Revisit {
     eventually(Duration::from_secs(30), want, || async {
         let r = env.store().revisit(revisit).await.unwrap().unwrap();
-        (r.status == want).then_some(r)
+        (r.status.as_str() == want).then_some(r)
     })
     .await
 }

@@ -79,8 +79,8 @@ async fn a_second_process_works_while_worker_daemons_write(backend: Backend) {
         let counts = env.store().job_counts().await.unwrap();
         let open: i64 = counts
             .iter()
-            .filter(|(_, s, _)| s == "pending" || s == "running")
-            .map(|(_, _, n)| n)
+            .filter(|c| c.state == "pending" || c.state == "running")
+            .map(|c| c.count)
             .sum();
         (open == 0).then_some(())
     })

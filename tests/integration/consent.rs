@@ -333,12 +333,13 @@ async fn an_unsubscribe_reply_stops_the_channel_and_every_message_carries_the_op
         revisit_of(&env, "BJ-HA-001-C2").await,
         revisit_of(&env, "BJ-HA-001-C3").await,
     );
-    assert_eq!(c1.status, "sent");
+    assert_eq!(c1.status, revisit::domain::revisit::RevisitStatus::Sent);
     assert_eq!(
-        c3.status, "sent",
+        c3.status,
+        revisit::domain::revisit::RevisitStatus::Sent,
         "an SMS unsubscribe does not stop the webhook"
     );
-    assert_eq!(c2.status, "skipped");
+    assert_eq!(c2.status, revisit::domain::revisit::RevisitStatus::Skipped);
     assert!(
         c2.last_error
             .as_deref()
@@ -444,12 +445,18 @@ async fn an_institution_that_asks_for_approval_sends_only_what_staff_approve(bac
     workers.stop().await;
     assert_eq!(hook.count(), 2, "exactly the two approved messages");
     let rejected = env.store().revisit(ids[2]).await.unwrap().unwrap();
-    assert_eq!(rejected.status, "skipped");
-    assert_eq!(rejected.approval.as_deref(), Some("rejected"));
+    assert_eq!(
+        rejected.status,
+        revisit::domain::revisit::RevisitStatus::Skipped
+    );
+    assert_eq!(rejected.approval.map(|w| w.as_str()), Some("rejected"));
     assert!(rejected.last_error.unwrap().contains("客户近期有投诉"));
     let approved = env.store().revisit(ids[0]).await.unwrap().unwrap();
     assert_eq!(
-        (approved.status.as_str(), approved.approval.as_deref()),
+        (
+            approved.status.as_str(),
+            approved.approval.map(|w| w.as_str())
+        ),
         ("sent", Some("approved"))
     );
 }

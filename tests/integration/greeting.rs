@@ -36,7 +36,7 @@ async fn a_greeting_addressed_to_someone_else_is_rewritten_then_replaced(backend
         second.contains("叶女士") && second.contains("称呼与客户的姓（张）不符"),
         "{second}"
     );
-    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("template"));
     let message = r.message.unwrap();
     assert!(message.starts_with("张女士"), "{message}");
     let note = compliance_note(&env, revisit).await.unwrap();
@@ -100,7 +100,7 @@ async fn an_llm_that_answers_with_banned_content_never_reaches_the_customer(back
         second.contains("未通过合规检查") && second.contains("广告法"),
         "{second}"
     );
-    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("template"));
     let sent = hook.received();
     assert_eq!(sent.len(), 1);
     let text = sent[0].body["message"].as_str().unwrap().to_owned();
@@ -131,7 +131,7 @@ async fn a_banned_first_answer_is_rewritten_once_with_the_reasons(backend: Backe
     )
     .await;
     let (revisit, r) = greeted(&env, true).await;
-    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("llm"));
     assert_eq!(
         r.message.as_deref(),
         Some("张女士，生日快乐！李明医生和我们都记得您，期待再见。拒收请回复R")
@@ -155,7 +155,7 @@ async fn wait_sent(env: &TestEnv, revisit: i64) -> revisit::store::Revisit {
         "the revisit to be sent",
         || async {
             let r = env.store().revisit(revisit).await.unwrap().unwrap();
-            (r.status == "sent").then_some(r)
+            (r.status == revisit::domain::revisit::RevisitStatus::Sent).then_some(r)
         },
     )
     .await
@@ -186,7 +186,7 @@ async fn a_429_is_retried_after_retry_after_and_the_llm_greeting_recorded(backen
     let (revisit, _) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
-    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("llm"));
     assert_eq!(r.model.as_deref(), Some("deepseek-v4-flash"));
     assert_eq!(
         r.message.as_deref(),
@@ -223,7 +223,7 @@ async fn without_an_api_key_the_template_is_used_and_recorded(backend: Backend) 
     let (revisit, _) = one_greeting(&env, true).await;
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = wait_sent(&env, revisit).await;
-    assert_eq!(r.generated_by.as_deref(), Some("template"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("template"));
     assert!(r.model.is_none());
     let text = r.message.unwrap();
     assert!(
@@ -326,7 +326,12 @@ async fn a_customer_named_like_a_greeting_stops_no_greeting(backend: Backend) {
         import_tree(&env, planted.path()).await;
         let (revisit, r) = greeted(&env, true).await;
         let want = if with_llm { "llm" } else { "template" };
-        assert_eq!(r.generated_by.as_deref(), Some(want), "{:?}", r.message);
+        assert_eq!(
+            r.generated_by.map(|w| w.as_str()),
+            Some(want),
+            "{:?}",
+            r.message
+        );
         assert!(r.message.unwrap().contains("生日快乐"));
         assert_eq!(compliance_note(&env, revisit).await, None);
     }
@@ -355,7 +360,7 @@ async fn a_self_hosted_model_needs_no_key_and_no_health_data_leaves_by_default(b
     .await;
     // The customer has tags 敏感肌, notes 皮肤敏感，注意产品选择 and the level 金卡.
     let (_, r) = greeted(&env, true).await;
-    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("llm"));
     let asked = llm.received();
     assert_eq!(asked.len(), 1);
     assert!(

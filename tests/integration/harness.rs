@@ -550,7 +550,7 @@ pub async fn job_state_or_vanished(
     grace: Duration,
 ) -> Option<String> {
     match env.store().job_state(id).await.unwrap() {
-        Some((state, _)) => Some(state),
+        Some(s) => Some(s.state),
         None if since.elapsed() < grace => None,
         None => {
             let all = env.store().list_jobs(None, None, 1000).await.unwrap();

@@ -116,7 +116,7 @@ async fn a_file_for_an_unknown_institution_fails_without_writing(backend: Backen
         "the import to fail",
         || async {
             match env.store().job_state(&id).await.unwrap() {
-                Some((s, e)) if s == "failed" => e,
+                Some(s) if s.state == "failed" => s.last_error,
                 _ => None,
             }
         },

@@ -16,6 +16,7 @@ mod graph;
 mod greeting;
 mod import;
 mod import_rules;
+mod layers;
 mod metrics;
 mod projections;
 mod qdrant_server;

@@ -141,7 +141,7 @@ pub async fn one_greeting(env: &TestEnv, test_mode: bool) -> (i64, String) {
 async fn wait_state(env: &TestEnv, job: &str, want: &str, timeout: Duration) -> Option<String> {
     eventually(timeout, &format!("job {job} to be {want}"), || async {
         match env.store().job_state(job).await.unwrap() {
-            Some((s, e)) if s == want => Some(e),
+            Some(s) if s.state == want => Some(s.last_error),
             _ => None,
         }
     })
@@ -214,7 +214,7 @@ async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry(backend: Bac
     assert_eq!(listed.len(), 1);
     assert_eq!(
         env.store().revisit(revisit).await.unwrap().unwrap().status,
-        "failed"
+        revisit::domain::revisit::RevisitStatus::Failed
     );
 
     llm.set_script(Arc::new(|_, _| {
@@ -233,11 +233,11 @@ async fn a_dead_job_keeps_its_error_and_runs_again_after_jobs_retry(backend: Bac
         "the retried greeting to be sent",
         || async {
             let r = env.store().revisit(revisit).await.unwrap().unwrap();
-            (r.status == "sent").then_some(r)
+            (r.status == revisit::domain::revisit::RevisitStatus::Sent).then_some(r)
         },
     )
     .await;
-    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("llm"));
     assert_eq!(
         r.message.as_deref(),
         Some("张女士，生日快乐！愿您每天都美丽自信。拒收请回复R")
@@ -307,7 +307,9 @@ async fn a_worker_killed_mid_job_has_its_job_finished_by_another_within_60s(back
         Duration::from_secs(60),
         "the job to finish on the second worker",
         || async {
-            (env.store().revisit(revisit).await.unwrap().unwrap().status == "sent").then_some(())
+            (env.store().revisit(revisit).await.unwrap().unwrap().status
+                == revisit::domain::revisit::RevisitStatus::Sent)
+                .then_some(())
         },
     )
     .await;
@@ -340,9 +342,9 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts(backend: Backe
     let mut workers: Vec<tokio::process::Child> = Vec::new();
     let started = std::time::Instant::now();
     loop {
-        let (state, err) = env.store().job_state(&job).await.unwrap().unwrap();
-        if state == "failed" {
-            let err = err.unwrap_or_default();
+        let status = env.store().job_state(&job).await.unwrap().unwrap();
+        if status.state == "failed" {
+            let err = status.last_error.unwrap_or_default();
             assert!(err.contains("已尝试 2 次"), "{err}");
             break;
         }
@@ -365,7 +367,7 @@ async fn a_job_that_always_kills_its_worker_stops_at_max_attempts(backend: Backe
     assert_eq!(llm.count(), 2, "the job ran exactly max_attempts times");
     assert_eq!(
         env.store().revisit(revisit).await.unwrap().unwrap().status,
-        "failed"
+        revisit::domain::revisit::RevisitStatus::Failed
     );
     for mut w in workers {
         let _ = w.kill().await;
@@ -412,12 +414,12 @@ async fn sigterm_lets_an_in_flight_job_finish(backend: Backend) {
         .unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(
-        env.store().job_state(&job).await.unwrap().unwrap().0,
+        env.store().job_state(&job).await.unwrap().unwrap().state,
         "done",
         "the in-flight job finished first"
     );
     let r = env.store().revisit(revisit).await.unwrap().unwrap();
-    assert_eq!(r.generated_by.as_deref(), Some("llm"));
+    assert_eq!(r.generated_by.map(|w| w.as_str()), Some("llm"));
 }
 
 async fn a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued_later(
@@ -454,7 +456,7 @@ async fn a_job_still_running_at_the_shutdown_timeout_is_not_released_but_rescued
         "the rescued job to finish",
         || async {
             let r = env.store().revisit(revisit).await.unwrap().unwrap();
-            (r.generated_by.as_deref() == Some("llm")).then_some(())
+            (r.generated_by.map(|w| w.as_str()) == Some("llm")).then_some(())
         },
     )
     .await;
@@ -508,7 +510,7 @@ async fn pruning_deletes_finished_jobs_then_old_dead_jobs_and_health_rows(backen
         0
     );
     assert_eq!(
-        env.store().job_state(&failed).await.unwrap().unwrap().0,
+        env.store().job_state(&failed).await.unwrap().unwrap().state,
         "failed",
         "failed jobs are kept within their retention"
     );

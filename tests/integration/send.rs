@@ -52,7 +52,7 @@ async fn a_greeting_made_in_quiet_hours_waits_for_the_window(backend: Backend) {
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = eventually(Duration::from_secs(30), "the greeting", || async {
         let r = env.store().revisit(revisit).await.unwrap().unwrap();
-        (r.status == "generated").then_some(r)
+        (r.status == revisit::domain::revisit::RevisitStatus::Generated).then_some(r)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -69,7 +69,7 @@ async fn a_greeting_made_in_quiet_hours_waits_for_the_window(backend: Backend) {
     );
     assert_eq!(
         env.store().revisit(revisit).await.unwrap().unwrap().status,
-        "generated"
+        revisit::domain::revisit::RevisitStatus::Generated
     );
 }
 
@@ -122,7 +122,7 @@ async fn a_webhook_500_then_200_delivers_once(backend: Backend) {
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE, MessageSend::QUEUE]);
     let r = eventually(Duration::from_secs(30), "delivery", || async {
         let r = env.store().revisit(revisit).await.unwrap().unwrap();
-        (r.status == "sent").then_some(r)
+        (r.status == revisit::domain::revisit::RevisitStatus::Sent).then_some(r)
     })
     .await;
     assert_eq!(r.channel.as_deref(), Some("webhook"));
@@ -156,7 +156,7 @@ async fn two_runs_of_one_send_at_once_deliver_once(backend: Backend) {
     let workers = env.start_workers(vec![GreetingGenerate::QUEUE]);
     let r = eventually(Duration::from_secs(30), "the message", || async {
         let r = env.store().revisit(revisit).await.unwrap().unwrap();
-        (r.status == "generated").then_some(r)
+        (r.status == revisit::domain::revisit::RevisitStatus::Generated).then_some(r)
     })
     .await;
     workers.stop().await;
@@ -223,7 +223,8 @@ async fn kill_after_the_receiver_got_it(
     .await;
     let r = env.store().revisit(revisit).await.unwrap().unwrap();
     assert_eq!(
-        r.status, "sending",
+        r.status,
+        revisit::domain::revisit::RevisitStatus::Sending,
         "the crash happened between delivery and its record"
     );
     assert_eq!(posts_for(hook, &r.send_key), 1);
@@ -233,7 +234,7 @@ async fn kill_after_the_receiver_got_it(
         &format!("the send to end {settled}"),
         || async {
             let r = env.store().revisit(revisit).await.unwrap().unwrap();
-            (r.status == settled).then_some(r)
+            (r.status.as_str() == settled).then_some(r)
         },
     )
     .await;

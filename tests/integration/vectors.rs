@@ -604,8 +604,8 @@ async fn a_full_rebuild_queues_every_entity_past_its_first_pages(backend: Backen
     use revisit_jobs::Job;
     let mut keys = std::collections::HashSet::new();
     for job in env.jobs_of(revisit_jobs::ProjectionSync::QUEUE).await {
-        let (_, args) = env.store().job_args(&job.id).await.unwrap().unwrap();
-        let sync: revisit_jobs::ProjectionSync = serde_json::from_slice(&args).unwrap();
+        let args = env.store().job_args(&job.id).await.unwrap().unwrap();
+        let sync: revisit_jobs::ProjectionSync = serde_json::from_slice(&args.payload).unwrap();
         if sync.kind == revisit_jobs::EntityKind::Customer {
             for k in sync.keys {
                 assert!(keys.insert(k), "a customer queued twice");

@@ -173,7 +173,7 @@ impl From<RevisitView> for WaitingItem {
             name: r.name,
             phone: r.phone,
             occasion_date: r.occasion_date,
-            generated_by: r.generated_by,
+            generated_by: r.generated_by.map(|w| w.as_str().to_owned()),
             message: r.message,
         }
     }

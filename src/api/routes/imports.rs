@@ -275,10 +275,10 @@ pub async fn state(
     };
     Ok(Json(ImportState {
         state: state.to_owned(),
-        current: current.map(|(path, done, total)| Progress {
-            file: short(&path),
-            done,
-            total,
+        current: current.map(|p| Progress {
+            file: short(&p.path),
+            done: p.done,
+            total: p.total,
         }),
         files: files
             .into_iter()

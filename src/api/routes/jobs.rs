@@ -120,10 +120,10 @@ pub async fn list(
         items: items.into_iter().map(JobItem::from).collect(),
         counts: counts
             .into_iter()
-            .map(|(queue, state, count)| JobCount {
-                kind: kind_name(&queue),
-                state,
-                count,
+            .map(|c| JobCount {
+                kind: kind_name(&c.queue),
+                state: c.state,
+                count: c.count,
             })
             .collect(),
     }))

@@ -235,20 +235,20 @@ pub async fn run_state(
     Path(job_id): Path<String>,
 ) -> ApiResult<Json<RunState>> {
     let not_found = || ApiError::not_found("回访任务");
-    let (queue, args) = app.store.job_args(&job_id).await?.ok_or_else(not_found)?;
-    if !SCAN_QUEUES.contains(&queue.as_str()) {
+    let job = app.store.job_args(&job_id).await?.ok_or_else(not_found)?;
+    if !SCAN_QUEUES.contains(&job.queue.as_str()) {
         return Err(not_found());
     }
-    let scan: ScanScope = serde_json::from_slice(&args).map_err(|_| not_found())?;
+    let scan: ScanScope = serde_json::from_slice(&job.payload).map_err(|_| not_found())?;
     // A staff token follows its own institution's runs; others look like no run at all.
     if !caller.is_admin() && scan.institution != caller.0.institution_code {
         return Err(not_found());
     }
-    let (state, error) = app.store.job_state(&job_id).await?.ok_or_else(not_found)?;
+    let status = app.store.job_state(&job_id).await?.ok_or_else(not_found)?;
     Ok(Json(RunState {
         job_id,
-        state,
-        error,
+        state: status.state,
+        error: status.last_error,
     }))
 }
 

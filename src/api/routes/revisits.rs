@@ -21,7 +21,10 @@ use crate::{
         params::Params,
     },
     app::App,
-    domain::{delivery::status_label, followup::Occasion, privacy::mask_phone},
+    domain::{
+        privacy::mask_phone,
+        revisit::{Approval, RevisitStatus},
+    },
     store::{
         NewJob,
         directory::{RevisitQuery, RevisitRetry, RevisitRow},
@@ -77,12 +80,12 @@ pub struct RevisitItem {
 
 impl From<RevisitRow> for RevisitItem {
     fn from(r: RevisitRow) -> Self {
-        let sent = r.status == "sent";
-        let retryable = r.status == "failed" && !r.failure_permanent;
+        let sent = r.status == RevisitStatus::Sent;
+        let retryable = r.status == RevisitStatus::Failed && !r.failure_permanent;
         Self {
-            status_label: match (r.status.as_str(), r.approval.as_deref()) {
-                ("generated", Some("pending")) => "待审批",
-                (status, _) => status_label(status),
+            status_label: match (r.status, r.approval) {
+                (RevisitStatus::Generated, Some(Approval::Pending)) => "待审批",
+                (status, _) => status.label(),
             }
             .to_owned(),
             id: r.id,
@@ -90,14 +93,12 @@ impl From<RevisitRow> for RevisitItem {
             customer_code: r.customer_code,
             name: r.name,
             phone: mask_phone(&r.phone),
-            occasion_label: Occasion::parse(&r.occasion)
-                .map_or("回访", Occasion::label)
-                .to_owned(),
-            occasion: r.occasion,
+            occasion_label: r.occasion.label().to_owned(),
+            occasion: r.occasion.as_str().to_owned(),
             occasion_date: r.occasion_date,
             test_mode: r.test_mode,
-            status: r.status,
-            generated_by: r.generated_by,
+            status: r.status.as_str().to_owned(),
+            generated_by: r.generated_by.map(|w| w.as_str().to_owned()),
             message: r.message,
             channel: r.channel,
             send_attempts: r.send_attempts,
@@ -107,7 +108,7 @@ impl From<RevisitRow> for RevisitItem {
             delivery_uncertain: r.delivery_uncertain,
             created_at: r.created_at,
             sent_at: r.sent_at,
-            approval: r.approval,
+            approval: r.approval.map(|a| a.as_str().to_owned()),
             retryable,
         }
     }
@@ -155,7 +156,9 @@ pub async fn list(
         .store
         .revisit_list(&RevisitQuery {
             institution_id,
-            status: q.choice("status", STATUSES)?,
+            status: q
+                .choice("status", STATUSES)?
+                .and_then(|s| RevisitStatus::parse(&s)),
             test_mode: q.bool("test_mode")?,
             before_id: q.opt_int("before")?,
             limit: limit + 1,
@@ -236,10 +239,7 @@ pub async fn retry(
         )),
         RevisitRetry::NotFailed(status) => Err(ApiError::conflict(
             "not_failed",
-            format!(
-                "该回访状态为「{}」，只有失败的回访可以重试",
-                status_label(&status)
-            ),
+            format!("该回访状态为「{}」，只有失败的回访可以重试", status.label()),
         )),
         RevisitRetry::Uncertain => Err(ApiError::conflict(
             "delivery_uncertain",

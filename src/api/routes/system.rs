@@ -51,7 +51,14 @@ pub async fn health(State(app): State<Arc<App>>, parts: Parts) -> ApiResult<Json
         // The queue and index counts are the whole chain's: an admin's view.
         Some(p) if p.role == store::access::Role::Admin => {
             let version = app.store.version().await;
-            let (pending, failed) = app.store.queue_summary().await.unwrap_or((-1, -1));
+            let store::QueueSummary { pending, failed } = app
+                .store
+                .queue_summary()
+                .await
+                .unwrap_or(store::QueueSummary {
+                    pending: -1,
+                    failed: -1,
+                });
             let clickhouse_lag = match &app.projections.clickhouse {
                 Some(_) => app
                     .store
@@ -265,7 +272,8 @@ async fn from_the_workers(app: &App, lines: &mut [crate::handlers::CheckResult])
     const WORKER_SIDE: [&str; 2] = ["LLM", "发送渠道"];
     let recorded = app.store.latest_health().await.ok().flatten();
     for line in lines.iter_mut().filter(|l| WORKER_SIDE.contains(&l.name)) {
-        let theirs = recorded.as_ref().and_then(|(at, results)| {
+        let theirs = recorded.as_ref().and_then(|h| {
+            let (at, results) = (&h.checked_at, &h.results);
             let item = results
                 .as_array()?
                 .iter()

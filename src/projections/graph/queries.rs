@@ -34,6 +34,12 @@ impl From<sqlx::Error> for GraphError {
     }
 }
 
+impl From<crate::store::StoreError> for GraphError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
 /// A customer's institution, from the primary store; with `within`, a customer of another
 /// institution is unknown.
 async fn institution_of(

@@ -216,6 +216,7 @@ impl Vectors {
             .await
             .map_err(anyhow::Error::from)?
             .into_iter()
+            .map(|c| (c.code, c.name))
             .collect();
         for s in &mut out {
             s.name = names.get(&s.code).cloned().unwrap_or_default();

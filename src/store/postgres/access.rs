@@ -13,7 +13,7 @@ use crate::store::{
 #[async_trait]
 impl Access for PgStore {
     async fn create_token(&self, t: &NewToken) -> StoreResult<i64> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "INSERT INTO api_tokens (token_hash, prefix, role, institution_id, label, expires_at)
              VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) RETURNING id",
         )
@@ -24,7 +24,7 @@ impl Access for PgStore {
         .bind(&t.label)
         .bind(t.expires_in_days.map(|d| d as i32))
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn token_principal(&self, hash: &str) -> StoreResult<Option<Principal>> {
@@ -41,11 +41,13 @@ impl Access for PgStore {
     }
 
     async fn touch_token(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        Ok(
+            sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())?,
+        )
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {

@@ -49,14 +49,14 @@ impl Consent for PgStore {
     }
 
     async fn suppressions(&self, phone: Option<&str>, limit: i64) -> StoreResult<Vec<Suppression>> {
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT phone, channel, source, reason, created_at FROM suppressions
              WHERE $1::text IS NULL OR phone = $1 ORDER BY created_at DESC, phone LIMIT $2",
         )
         .bind(phone)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn awaiting_approval(

@@ -20,41 +20,45 @@ const MAX_CONSULTATIONS_SHOWN: i64 = 50;
 #[async_trait]
 impl Directory for PgStore {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await
+        Ok(sqlx::query_as(
+            "SELECT id, code, name, status, timezone FROM institutions ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await
+        Ok(sqlx::query_as(
+            "SELECT id, code, name, status, timezone FROM institutions WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn customer_names(
         &self,
         institution_id: i64,
         codes: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
-        sqlx::query_as(
+    ) -> StoreResult<Vec<crate::store::directory::CustomerName>> {
+        Ok(sqlx::query_as(
             "SELECT code, name FROM customers WHERE institution_id = $1 AND code = ANY($2)",
         )
         .bind(institution_id)
         .bind(codes)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT code FROM projects WHERE code = $1 OR name = $1
              UNION SELECT code FROM products WHERE code = $1 OR name = $1
              ORDER BY 1",
         )
         .bind(code_or_name)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
@@ -89,7 +93,7 @@ impl Directory for PgStore {
             .bind(q.limit)
             .bind(whole)
             .bind(last_four);
-        query.fetch_all(&self.pool).await
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     async fn birthdays_of(
@@ -97,7 +101,7 @@ impl Directory for PgStore {
         institution_id: i64,
         window: &BirthdayWindow,
     ) -> StoreResult<Vec<CustomerListRow>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
              WHERE c.institution_id = $1
@@ -109,7 +113,7 @@ impl Directory for PgStore {
         .bind(&window.solar)
         .bind(&window.lunar)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn customer_detail(
@@ -195,24 +199,24 @@ impl Directory for PgStore {
             sql.push_str(" AND r.id < $4");
         }
         sql.push_str(" ORDER BY r.id DESC LIMIT $5");
-        sqlx::query_as(AssertSqlSafe(sql))
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
             .bind(q.institution_id)
-            .bind(q.status.as_deref())
+            .bind(q.status)
             .bind(q.test_mode)
             .bind(q.before_id)
             .bind(q.limit)
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     async fn revisit_institution(&self, id: i64) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT c.institution_id FROM revisits r JOIN customers c ON c.id = r.customer_id
              WHERE r.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await?)
     }
 
     async fn retry_revisit(
@@ -223,7 +227,7 @@ impl Directory for PgStore {
         even_if_uncertain: bool,
     ) -> StoreResult<RevisitRetry> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, bool, bool)> = sqlx::query_as(
+        let row: Option<(crate::domain::revisit::RevisitStatus, bool, bool)> = sqlx::query_as(
             "SELECT status, message IS NOT NULL, delivery_uncertain FROM revisits
              WHERE id = $1 FOR UPDATE",
         )
@@ -234,7 +238,7 @@ impl Directory for PgStore {
             return Ok(RevisitRetry::NotFound);
         };
         let job =
-            match directory_rules::retry_step(&status, has_message, uncertain, even_if_uncertain) {
+            match directory_rules::retry_step(status, has_message, uncertain, even_if_uncertain) {
                 Err(refused) => return Ok(refused),
                 Ok(directory_rules::Step::Generate) => generate,
                 Ok(directory_rules::Step::Send) => send,

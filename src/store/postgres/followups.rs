@@ -24,11 +24,11 @@ const TREATMENTS: &str = "SELECT DISTINCT ON (c.person_id, r.order_number, it.it
 #[async_trait]
 impl Followups for PgStore {
     async fn project_followup_days(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT DISTINCT followup_days FROM projects WHERE followup_days IS NOT NULL",
         )
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn treatments_on(
@@ -36,7 +36,7 @@ impl Followups for PgStore {
         institutions: &[String],
         dates: &[NaiveDate],
     ) -> StoreResult<Vec<Treatment>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "{TREATMENTS}
              WHERE i.code = ANY($1) AND r.order_date = ANY($2) AND r.status = 'completed'
                AND it.item_type = 'project' AND {REACHABLE}
@@ -45,7 +45,7 @@ impl Followups for PgStore {
         .bind(institutions)
         .bind(dates)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn treatments_coming_round(
@@ -54,7 +54,7 @@ impl Followups for PgStore {
         today: NaiveDate,
         lead_days: i64,
     ) -> StoreResult<Vec<Treatment>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "{TREATMENTS}
              WHERE i.code = ANY($1) AND r.status = 'completed' AND it.item_type = 'project'
                AND pr.cycle_days IS NOT NULL
@@ -72,7 +72,7 @@ impl Followups for PgStore {
         .bind(today)
         .bind(lead_days as i32)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn last_visits_between(
@@ -81,7 +81,7 @@ impl Followups for PgStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<LastVisit>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT c.id AS customer_id, c.person_id, max(r.order_date) AS last_visit
              FROM customers c
              JOIN institutions i ON i.id = c.institution_id
@@ -95,6 +95,6 @@ impl Followups for PgStore {
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 }

@@ -818,20 +818,22 @@ impl crate::store::imports::Imports for PgStore {
     }
 
     async fn file_imported(&self, path: &str, sha256: &str) -> StoreResult<bool> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM import_log WHERE path = $1 AND file_sha256 = $2)",
         )
         .bind(path)
         .bind(sha256)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn import_progress(&self, batch: &str) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
-            .bind(batch)
-            .fetch_one(&self.pool)
-            .await
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM import_log WHERE batch = $1")
+                .bind(batch)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn note_file_progress(
@@ -841,7 +843,7 @@ impl crate::store::imports::Imports for PgStore {
         done: i64,
         total: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
+        Ok(sqlx::query(
             "INSERT INTO import_file_progress (batch, path, done, total) VALUES ($1, $2, $3, $4)
              ON CONFLICT (batch, path) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total,
                  updated_at = now()",
@@ -852,18 +854,18 @@ impl crate::store::imports::Imports for PgStore {
         .bind(total)
         .execute(&self.pool)
         .await
-        .map(|_| ())
+        .map(|_| ())?)
     }
 
-    async fn file_progress(&self, batch: &str) -> StoreResult<Option<(String, i64, i64)>> {
-        sqlx::query_as(
+    async fn file_progress(&self, batch: &str) -> StoreResult<Option<FileProgress>> {
+        Ok(sqlx::query_as(
             "SELECT p.path, p.done, p.total FROM import_file_progress p WHERE p.batch = $1
                AND NOT EXISTS (SELECT 1 FROM import_log l WHERE l.batch = p.batch AND l.path = p.path)
              ORDER BY p.updated_at DESC LIMIT 1",
         )
         .bind(batch)
         .fetch_optional(&self.pool)
-        .await
+        .await?)
     }
 
     async fn dead_import_error(&self, batch: &str) -> StoreResult<Option<String>> {
@@ -873,12 +875,12 @@ impl crate::store::imports::Imports for PgStore {
              LIMIT 1",
             JobState::Failed.condition()
         );
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(ImportFile::QUEUE)
             .bind(batch)
             .fetch_optional(&self.pool)
             .await
-            .map(|e: Option<String>| e.map(readable_job_error))
+            .map(|e: Option<String>| e.map(readable_job_error))?)
     }
 
     async fn import_log(&self, batch: &str) -> StoreResult<Vec<ImportLogRow>> {

@@ -15,7 +15,7 @@ use crate::store::{JobRow, JobState, NewJob, STATE_CASE, StoreResult, readable_j
 /// transaction commits. A duplicate key is a no-op (`None`) and does not abort the transaction.
 pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> StoreResult<Option<String>> {
     let id = ulid::Ulid::generate().to_string();
-    sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
          VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6)
          ON CONFLICT (job_type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -28,7 +28,7 @@ pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> StoreResult<Option
     .bind(job.run_at)
     .bind(&job.key)
     .fetch_optional(conn)
-    .await
+    .await?)
 }
 
 pub async fn insert_many(
@@ -55,14 +55,14 @@ pub async fn insert_many(
 }
 
 pub async fn store_backoff(pool: &PgPool, job_id: &str, delay: Duration) -> StoreResult<()> {
-    sqlx::query(
+    Ok(sqlx::query(
         "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1",
     )
     .bind(job_id)
     .bind(delay.as_millis() as i64)
     .execute(pool)
     .await
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 pub async fn release_held(
@@ -163,7 +163,7 @@ pub async fn counts(pool: &PgPool) -> StoreResult<Vec<(String, String, i64)>> {
     let sql = format!(
         "SELECT job_type, {STATE_CASE} AS state, count(*) FROM apalis.jobs GROUP BY 1, 2 ORDER BY 1, 2"
     );
-    sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?)
 }
 
 pub async fn retry(
@@ -178,11 +178,11 @@ pub async fn retry(
          RETURNING id",
         JobState::Failed.condition()
     );
-    sqlx::query_scalar(AssertSqlSafe(sql))
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(id)
         .bind(queue)
         .fetch_all(pool)
-        .await
+        .await?)
 }
 
 pub async fn cancel(pool: &PgPool, id: &str) -> StoreResult<bool> {
@@ -211,14 +211,14 @@ pub async fn state(pool: &PgPool, id: &str) -> StoreResult<Option<(String, Optio
 }
 
 pub async fn live_workers(pool: &PgPool, queue: &str, within: Duration) -> StoreResult<i64> {
-    sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "SELECT count(*) FROM apalis.workers
          WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2)",
     )
     .bind(queue)
     .bind(within.as_secs_f64())
     .fetch_one(pool)
-    .await
+    .await?)
 }
 
 pub async fn summary(pool: &PgPool) -> StoreResult<(i64, i64)> {
@@ -227,7 +227,7 @@ pub async fn summary(pool: &PgPool) -> StoreResult<(i64, i64)> {
         JobState::Pending.condition(),
         JobState::Failed.condition()
     );
-    sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await?)
 }
 
 #[async_trait::async_trait]
@@ -260,13 +260,13 @@ impl crate::store::jobs::Jobs for PgStore {
     }
 
     async fn cron_ran_before(&self, schedule: &str, before: DateTime<Utc>) -> StoreResult<bool> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM cron_ticks WHERE schedule = $1 AND fire_time < $2)",
         )
         .bind(schedule)
         .bind(before)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn claim_cron_tick(
@@ -287,8 +287,16 @@ impl crate::store::jobs::Jobs for PgStore {
         jobs::list(&self.pool, state, queue, limit).await
     }
 
-    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
-        jobs::counts(&self.pool).await
+    async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
+        let counts = jobs::counts(&self.pool).await?;
+        Ok(counts
+            .into_iter()
+            .map(|(queue, state, count)| JobCount {
+                queue,
+                state,
+                count,
+            })
+            .collect())
     }
 
     async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
@@ -299,15 +307,18 @@ impl crate::store::jobs::Jobs for PgStore {
         jobs::cancel(&self.pool, id).await
     }
 
-    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
-        jobs::state(&self.pool, id).await
+    async fn job_state(&self, id: &str) -> StoreResult<Option<JobStatus>> {
+        let state = jobs::state(&self.pool, id).await?;
+        Ok(state.map(|(state, last_error)| JobStatus { state, last_error }))
     }
 
-    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
-        sqlx::query_as("SELECT job_type, job FROM apalis.jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+    async fn job_args(&self, id: &str) -> StoreResult<Option<JobArgs>> {
+        Ok(
+            sqlx::query_as("SELECT job_type, job FROM apalis.jobs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
@@ -315,16 +326,16 @@ impl crate::store::jobs::Jobs for PgStore {
     }
 
     async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+        Ok(sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
             .bind(queue)
             .execute(&self.pool)
             .await
-            .map(|_| ())
+            .map(|_| ())?)
     }
 
     async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
         // The fetch index holds the runnable rows, the lock_by index the held ones.
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
                                   AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)))
                 AND NOT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1
@@ -332,16 +343,16 @@ impl crate::store::jobs::Jobs for PgStore {
         )
         .bind(queue)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn done_count(&self, queue: &str) -> StoreResult<i64> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
         )
         .bind(queue)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
@@ -393,7 +404,8 @@ impl crate::store::jobs::Jobs for PgStore {
         })
     }
 
-    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
-        jobs::summary(&self.pool).await
+    async fn queue_summary(&self) -> StoreResult<QueueSummary> {
+        let (pending, failed) = jobs::summary(&self.pool).await?;
+        Ok(QueueSummary { pending, failed })
     }
 }

@@ -77,20 +77,20 @@ impl Repository for PgStore {
     }
 
     async fn schema_current(&self) -> StoreResult<bool> {
-        setup::schema_current(&self.pool).await
+        Ok(setup::schema_current(&self.pool).await?)
     }
 
     async fn connection_room(
         &self,
     ) -> StoreResult<Option<crate::store::connection_budget::ServerRoom>> {
-        setup::connection_room(&self.pool).await.map(Some)
+        Ok(setup::connection_room(&self.pool).await.map(Some)?)
     }
 
     async fn refresh_statistics(&self) -> StoreResult<()> {
         // VACUUM too: index-only scans need the visibility map it sets.
-        sqlx::query("VACUUM (ANALYZE)")
+        Ok(sqlx::query("VACUUM (ANALYZE)")
             .execute(&self.pool)
             .await
-            .map(|_| ())
+            .map(|_| ())?)
     }
 }

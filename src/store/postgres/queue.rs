@@ -35,7 +35,7 @@ impl WorkerQueue for PgPool {
     }
 
     async fn fetch(&self, queue: &str, worker: &str, limit: i32) -> StoreResult<Vec<FetchedJob>> {
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "WITH next AS (
                  SELECT id FROM apalis.jobs
                  WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
@@ -54,7 +54,7 @@ impl WorkerQueue for PgPool {
         .bind(worker)
         .bind(limit)
         .fetch_all(self)
-        .await
+        .await?)
     }
 
     async fn store_outcomes(&self, worker: &str, outcomes: &[Outcome]) -> StoreResult<u64> {

@@ -35,9 +35,11 @@ impl QueueControl for PgStore {
     }
 
     async fn paused_queues(&self) -> StoreResult<Vec<PausedQueue>> {
-        sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
-            .fetch_all(&self.pool)
-            .await
+        Ok(
+            sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn queue_depths(&self) -> StoreResult<Vec<QueueDepth>> {
@@ -46,9 +48,9 @@ impl QueueControl for PgStore {
             "now()",
             "CAST(EXTRACT(EPOCH FROM {now} - w.oldest) AS DOUBLE PRECISION)",
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     async fn record_activity(
@@ -62,7 +64,7 @@ impl QueueControl for PgStore {
         }
         let queues: Vec<&str> = rows.iter().map(|r| r.queue).collect();
         let column = |f: fn(&ActivityRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
-        sqlx::query(
+        Ok(sqlx::query(
             "INSERT INTO queue_activity (at, queue, process, completed, failed, waiting, running)
              SELECT $1, q, $2, c, f, w, r
                FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
@@ -77,11 +79,11 @@ impl QueueControl for PgStore {
         .bind(column(|r| r.running))
         .execute(&self.pool)
         .await
-        .map(|_| ())
+        .map(|_| ())?)
     }
 
     async fn activity_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ActivityMinute>> {
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT (floor(extract(epoch FROM at) / 60) * 60)::bigint AS minute, queue,
                     sum(completed)::bigint AS completed, sum(failed)::bigint AS failed,
                     max(waiting) AS waiting, max(running) AS running
@@ -90,7 +92,7 @@ impl QueueControl for PgStore {
         )
         .bind(since)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn prune_activity(&self, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -79,7 +79,7 @@ impl RateLimits for PgStore {
         .bind(slots as i32)
         .execute(&self.pool)
         .await?;
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "UPDATE rate_slots SET holder = $3, until = clock_timestamp() + make_interval(secs => $4)
               WHERE name = $1 AND slot = (
                     SELECT slot FROM rate_slots
@@ -92,11 +92,11 @@ impl RateLimits for PgStore {
         .bind(holder)
         .bind(secs(lease))
         .fetch_optional(&self.pool)
-        .await
+        .await?)
     }
 
     async fn free_slot(&self, name: &str, slot: i32, holder: &str) -> StoreResult<()> {
-        sqlx::query(
+        Ok(sqlx::query(
             "UPDATE rate_slots SET holder = NULL, until = NULL
               WHERE name = $1 AND slot = $2 AND holder = $3",
         )
@@ -105,6 +105,6 @@ impl RateLimits for PgStore {
         .bind(holder)
         .execute(&self.pool)
         .await
-        .map(|_| ())
+        .map(|_| ())?)
     }
 }

@@ -90,7 +90,7 @@ pub async fn save(pool: &PgPool, report: &DailyReport, text: &str) -> Result<(),
 #[async_trait::async_trait]
 impl crate::store::reports::Reports for PgStore {
     async fn daily_report(&self, date: NaiveDate, tz: Tz) -> StoreResult<DailyReport> {
-        reports::build(&self.pool, date, tz).await
+        Ok(reports::build(&self.pool, date, tz).await?)
     }
 
     async fn dashboard_facts(&self, window: &Window) -> StoreResult<DashboardFacts> {
@@ -98,23 +98,29 @@ impl crate::store::reports::Reports for PgStore {
     }
 
     async fn save_report(&self, report: &DailyReport, text: &str) -> StoreResult<()> {
-        reports::save(&self.pool, report, text).await
+        Ok(reports::save(&self.pool, report, text).await?)
     }
 
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
-        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES ($1, $2)")
-            .bind(healthy)
-            .bind(results)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        Ok(
+            sqlx::query("INSERT INTO health_checks (healthy, results) VALUES ($1, $2)")
+                .bind(healthy)
+                .bind(results)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())?,
+        )
     }
 
-    async fn latest_health(
-        &self,
-    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
-        sqlx::query_as("SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
+    async fn latest_health(&self) -> StoreResult<Option<HealthRecord>> {
+        let row: Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)> = sqlx::query_as(
+            "SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(checked_at, results)| HealthRecord {
+            checked_at,
+            results,
+        }))
     }
 }

@@ -98,10 +98,10 @@ pub async fn create(
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> StoreResult<Option<Revisit>> {
-    sqlx::query_as("SELECT * FROM revisits WHERE id = $1")
+    Ok(sqlx::query_as("SELECT * FROM revisits WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
-        .await
+        .await?)
 }
 
 pub async fn save_greeting(
@@ -154,7 +154,7 @@ pub async fn save_greeting(
 /// Marks a revisit failed (unless it was sent or skipped). One that was `sending` may have been
 /// delivered: it is flagged so that nobody retries it blindly.
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str, permanent: bool) -> StoreResult<()> {
-    sqlx::query(
+    Ok(sqlx::query(
         "UPDATE revisits SET status = 'failed', last_error = $2, failure_permanent = $3, updated_at = now(),
              delivery_uncertain = delivery_uncertain OR status IN ('sending', 'submitted')
          WHERE id = $1 AND status NOT IN ('sent', 'skipped')",
@@ -164,7 +164,7 @@ pub async fn mark_failed(pool: &PgPool, id: i64, error: &str, permanent: bool) -
     .bind(permanent)
     .execute(pool)
     .await
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 /// (status, has a message, lease end, the server's now) of a revisit being claimed.
@@ -274,20 +274,20 @@ pub async fn since(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<Vec<Revis
 }
 
 pub async fn progress(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
-    sqlx::query_as(
+    Ok(sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')
                                  AND approval IS DISTINCT FROM 'pending'), count(*)
          FROM revisits WHERE created_at >= $1",
     )
     .bind(since)
     .fetch_one(pool)
-    .await
+    .await?)
 }
 
 #[async_trait::async_trait]
 impl crate::store::revisits::Revisits for PgStore {
     async fn existing_institutions(&self, wanted: &[String]) -> StoreResult<Vec<String>> {
-        customers::existing_institutions(&self.pool, wanted).await
+        Ok(customers::existing_institutions(&self.pool, wanted).await?)
     }
 
     async fn birthday_candidates(
@@ -295,7 +295,7 @@ impl crate::store::revisits::Revisits for PgStore {
         institutions: &[String],
         window: &BirthdayWindow,
     ) -> StoreResult<Vec<BirthdayCandidate>> {
-        customers::birthday_candidates(&self.pool, institutions, window).await
+        Ok(customers::birthday_candidates(&self.pool, institutions, window).await?)
     }
 
     async fn create_revisits(
@@ -320,7 +320,7 @@ impl crate::store::revisits::Revisits for PgStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT DISTINCT o.name FROM customers me
              JOIN customers o ON o.institution_id = me.institution_id AND o.person_id <> me.person_id
              WHERE me.id = $2 AND o.name = ANY($1) ORDER BY o.name",
@@ -328,7 +328,7 @@ impl crate::store::revisits::Revisits for PgStore {
         .bind(candidates)
         .bind(customer_id)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn greeting_context(
@@ -337,7 +337,7 @@ impl crate::store::revisits::Revisits for PgStore {
         occasion_date: NaiveDate,
     ) -> StoreResult<Option<GreetingContext>> {
         let mut conn = self.pool.acquire().await?;
-        customers::greeting_context(&mut conn, customer_id, occasion_date).await
+        Ok(customers::greeting_context(&mut conn, customer_id, occasion_date).await?)
     }
 
     async fn save_greeting(
@@ -374,7 +374,8 @@ impl crate::store::revisits::Revisits for PgStore {
         revisits::since(&self.pool, since).await
     }
 
-    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
-        revisits::progress(&self.pool, since).await
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
+        let (open, all) = revisits::progress(&self.pool, since).await?;
+        Ok(RevisitProgress { open, all })
     }
 }

@@ -30,7 +30,7 @@ impl Access for SqliteStore {
         .await?
         .into_iter()
         .next()
-        .ok_or(sqlx::Error::RowNotFound)
+        .ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 
     async fn token_principal(&self, hash: &str) -> StoreResult<Option<Principal>> {
@@ -47,11 +47,11 @@ impl Access for SqliteStore {
     }
 
     async fn touch_token(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1")
+        Ok(sqlx::query("UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1")
             .bind(id)
             .execute(&self.pool)
             .await
-            .map(|_| ())
+            .map(|_| ())?)
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {

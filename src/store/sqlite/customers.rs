@@ -87,7 +87,7 @@ pub async fn birthday_candidates(
     institutions: &[String],
     window: &BirthdayWindow,
 ) -> StoreResult<Vec<BirthdayCandidate>> {
-    sqlx::query_as(
+    Ok(sqlx::query_as(
         "SELECT c.id AS customer_id, c.person_id, c.birthday, c.lunar_birthday
          FROM customers c
          JOIN institutions i ON i.id = c.institution_id
@@ -111,7 +111,7 @@ pub async fn birthday_candidates(
     .bind(json(&window.solar))
     .bind(json(&window.lunar))
     .fetch_all(pool)
-    .await
+    .await?)
 }
 
 #[derive(sqlx::FromRow)]

@@ -20,43 +20,47 @@ const MAX_CONSULTATIONS_SHOWN: i64 = 50;
 #[async_trait]
 impl Directory for SqliteStore {
     async fn institutions(&self) -> StoreResult<Vec<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await
+        Ok(sqlx::query_as(
+            "SELECT id, code, name, status, timezone FROM institutions ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn institution(&self, code: &str) -> StoreResult<Option<InstitutionRef>> {
-        sqlx::query_as("SELECT id, code, name, status, timezone FROM institutions WHERE code = ?1")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await
+        Ok(sqlx::query_as(
+            "SELECT id, code, name, status, timezone FROM institutions WHERE code = ?1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn customer_names(
         &self,
         institution_id: i64,
         codes: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
+    ) -> StoreResult<Vec<crate::store::directory::CustomerName>> {
         let codes = serde_json::to_string(codes).expect("codes serialise");
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT code, name FROM customers
              WHERE institution_id = ?1 AND code IN (SELECT value FROM json_each(?2))",
         )
         .bind(institution_id)
         .bind(codes)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn item_codes(&self, code_or_name: &str) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT code FROM projects WHERE code = ?1 OR name = ?1
              UNION SELECT code FROM products WHERE code = ?1 OR name = ?1
              ORDER BY 1",
         )
         .bind(code_or_name)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn customer_page(&self, q: &CustomerQuery) -> StoreResult<Vec<CustomerListRow>> {
@@ -82,7 +86,7 @@ impl Directory for SqliteStore {
             .as_deref()
             .map_or(PhoneSearch::None, PhoneSearch::of);
         let (whole, last_four) = phone.binds();
-        sqlx::query_as(AssertSqlSafe(sql))
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
             .bind(q.institution_id)
             .bind(q.after.as_deref())
             .bind(q.search.as_deref().map(directory_rules::like_escape))
@@ -90,7 +94,7 @@ impl Directory for SqliteStore {
             .bind(whole)
             .bind(last_four)
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     async fn birthdays_of(
@@ -98,7 +102,7 @@ impl Directory for SqliteStore {
         institution_id: i64,
         window: &BirthdayWindow,
     ) -> StoreResult<Vec<CustomerListRow>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS}
              FROM customers c JOIN persons p ON p.id = c.person_id
              WHERE c.institution_id = ?1
@@ -110,7 +114,7 @@ impl Directory for SqliteStore {
         .bind(json(&window.solar))
         .bind(json(&window.lunar))
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn customer_detail(
@@ -183,29 +187,29 @@ impl Directory for SqliteStore {
     }
 
     async fn revisit_list(&self, q: &RevisitQuery) -> StoreResult<Vec<RevisitRow>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "{REVISIT_SELECT}
              WHERE (?1 IS NULL OR c.institution_id = ?1) AND (?2 IS NULL OR r.status = ?2)
                AND (?3 IS NULL OR r.test_mode = ?3) AND (?4 IS NULL OR r.id < ?4)
              ORDER BY r.id DESC LIMIT ?5"
         )))
         .bind(q.institution_id)
-        .bind(q.status.as_deref())
+        .bind(q.status)
         .bind(q.test_mode)
         .bind(q.before_id)
         .bind(q.limit)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn revisit_institution(&self, id: i64) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT c.institution_id FROM revisits r JOIN customers c ON c.id = r.customer_id
              WHERE r.id = ?1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await?)
     }
 
     async fn retry_revisit(
@@ -216,7 +220,7 @@ impl Directory for SqliteStore {
         even_if_uncertain: bool,
     ) -> StoreResult<RevisitRetry> {
         let mut tx = begin_write(&self.pool).await?;
-        let row: Option<(String, bool, bool)> = sqlx::query_as(
+        let row: Option<(crate::domain::revisit::RevisitStatus, bool, bool)> = sqlx::query_as(
             "SELECT status, message IS NOT NULL, delivery_uncertain FROM revisits WHERE id = ?1",
         )
         .bind(id)
@@ -226,7 +230,7 @@ impl Directory for SqliteStore {
             return Ok(RevisitRetry::NotFound);
         };
         let job =
-            match directory_rules::retry_step(&status, has_message, uncertain, even_if_uncertain) {
+            match directory_rules::retry_step(status, has_message, uncertain, even_if_uncertain) {
                 Err(refused) => return Ok(refused),
                 Ok(directory_rules::Step::Generate) => generate,
                 Ok(directory_rules::Step::Send) => send,

@@ -38,11 +38,11 @@ fn treatments(filter: &str) -> String {
 #[async_trait]
 impl Followups for SqliteStore {
     async fn project_followup_days(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT DISTINCT followup_days FROM projects WHERE followup_days IS NOT NULL",
         )
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn treatments_on(
@@ -50,13 +50,13 @@ impl Followups for SqliteStore {
         institutions: &[String],
         dates: &[NaiveDate],
     ) -> StoreResult<Vec<Treatment>> {
-        sqlx::query_as(AssertSqlSafe(treatments(
+        Ok(sqlx::query_as(AssertSqlSafe(treatments(
             "r.order_date IN (SELECT value FROM json_each(?2))",
         )))
         .bind(json(&institutions))
         .bind(json(&dates))
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn treatments_coming_round(
@@ -65,7 +65,7 @@ impl Followups for SqliteStore {
         today: NaiveDate,
         lead_days: i64,
     ) -> StoreResult<Vec<Treatment>> {
-        sqlx::query_as(AssertSqlSafe(treatments(
+        Ok(sqlx::query_as(AssertSqlSafe(treatments(
             "pr.cycle_days IS NOT NULL
              AND date(r.order_date, '+' || max(pr.cycle_days - ?3, 1) || ' days')
                  BETWEEN date(?2, '-3 days') AND ?2
@@ -80,7 +80,7 @@ impl Followups for SqliteStore {
         .bind(today)
         .bind(lead_days)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn last_visits_between(
@@ -89,7 +89,7 @@ impl Followups for SqliteStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<LastVisit>> {
-        sqlx::query_as(AssertSqlSafe(format!(
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
             "SELECT c.id AS customer_id, c.person_id, max(r.order_date) AS last_visit
              FROM customers c
              JOIN institutions i ON i.id = c.institution_id
@@ -103,6 +103,6 @@ impl Followups for SqliteStore {
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 }

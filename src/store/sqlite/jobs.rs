@@ -67,14 +67,14 @@ pub async fn insert_many(
 pub async fn store_backoff(pool: &SqlitePool, job_id: &str, delay: Duration) -> StoreResult<()> {
     // Whole seconds, rounded up: run_at is in seconds here.
     let secs = delay.as_millis().div_ceil(1000) as i64;
-    sqlx::query(
+    Ok(sqlx::query(
         "UPDATE Jobs SET run_at = CAST(strftime('%s', 'now') AS INTEGER) + ?2 WHERE id = ?1",
     )
     .bind(job_id)
     .bind(secs)
     .execute(pool)
     .await
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 pub async fn release_held(
@@ -101,13 +101,13 @@ pub async fn cron_ran_before(
     schedule: &str,
     before: DateTime<Utc>,
 ) -> StoreResult<bool> {
-    sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM cron_ticks WHERE schedule = ?1 AND fire_time < ?2)",
     )
     .bind(schedule)
     .bind(ts(before))
     .fetch_one(pool)
-    .await
+    .await?)
 }
 
 pub async fn claim_tick(
@@ -195,7 +195,7 @@ pub async fn counts(pool: &SqlitePool) -> StoreResult<Vec<(String, String, i64)>
     let sql = format!(
         "SELECT job_type, {STATE_CASE} AS state, count(*) FROM Jobs GROUP BY 1, 2 ORDER BY 1, 2"
     );
-    sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?)
 }
 
 pub async fn retry(
@@ -211,11 +211,11 @@ pub async fn retry(
          RETURNING id",
         JobState::Failed.condition()
     );
-    sqlx::query_scalar(AssertSqlSafe(sql))
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(id)
         .bind(queue)
         .fetch_all(pool)
-        .await
+        .await?)
 }
 
 pub async fn cancel(pool: &SqlitePool, id: &str) -> StoreResult<bool> {
@@ -245,11 +245,11 @@ pub async fn state(pool: &SqlitePool, id: &str) -> StoreResult<Option<(String, O
 }
 
 pub async fn live_workers(pool: &SqlitePool, queue: &str, within: Duration) -> StoreResult<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM Workers WHERE worker_type = ?1 AND last_seen > strftime('%s', 'now') - ?2")
+    Ok(sqlx::query_scalar("SELECT count(*) FROM Workers WHERE worker_type = ?1 AND last_seen > strftime('%s', 'now') - ?2")
         .bind(queue)
         .bind(within.as_secs() as i64)
         .fetch_one(pool)
-        .await
+        .await?)
 }
 
 pub async fn summary(pool: &SqlitePool) -> StoreResult<(i64, i64)> {
@@ -258,7 +258,7 @@ pub async fn summary(pool: &SqlitePool) -> StoreResult<(i64, i64)> {
         JobState::Pending.condition(),
         JobState::Failed.condition()
     );
-    sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_one(pool).await?)
 }
 
 #[async_trait::async_trait]
@@ -311,8 +311,16 @@ impl crate::store::jobs::Jobs for SqliteStore {
         jobs::list(&self.pool, state, queue, limit).await
     }
 
-    async fn job_counts(&self) -> StoreResult<Vec<(String, String, i64)>> {
-        jobs::counts(&self.pool).await
+    async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
+        let counts = jobs::counts(&self.pool).await?;
+        Ok(counts
+            .into_iter()
+            .map(|(queue, state, count)| JobCount {
+                queue,
+                state,
+                count,
+            })
+            .collect())
     }
 
     async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
@@ -323,15 +331,18 @@ impl crate::store::jobs::Jobs for SqliteStore {
         jobs::cancel(&self.pool, id).await
     }
 
-    async fn job_state(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
-        jobs::state(&self.pool, id).await
+    async fn job_state(&self, id: &str) -> StoreResult<Option<JobStatus>> {
+        let state = jobs::state(&self.pool, id).await?;
+        Ok(state.map(|(state, last_error)| JobStatus { state, last_error }))
     }
 
-    async fn job_args(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
-        sqlx::query_as("SELECT job_type, job FROM Jobs WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+    async fn job_args(&self, id: &str) -> StoreResult<Option<JobArgs>> {
+        Ok(
+            sqlx::query_as("SELECT job_type, job FROM Jobs WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn live_workers(&self, queue: &str, within: Duration) -> StoreResult<i64> {
@@ -339,17 +350,17 @@ impl crate::store::jobs::Jobs for SqliteStore {
     }
 
     async fn clear_queue(&self, queue: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM Jobs WHERE job_type = ?1")
+        Ok(sqlx::query("DELETE FROM Jobs WHERE job_type = ?1")
             .bind(queue)
             .execute(&self.pool)
             .await
-            .map(|_| ())
+            .map(|_| ())?)
     }
 
     async fn queue_is_idle(&self, queue: &str) -> StoreResult<bool> {
         // Runnable rows are in idx_jobs_pending and idx_jobs_failed; held ones are found by
         // status first (idx_jobs_completed_done_at).
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
                                   AND status = 'Pending' AND lock_by IS NULL)
                 AND NOT EXISTS (SELECT 1 FROM Jobs WHERE job_type = ?1
@@ -359,14 +370,16 @@ impl crate::store::jobs::Jobs for SqliteStore {
         )
         .bind(queue)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
     async fn done_count(&self, queue: &str) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done'")
-            .bind(queue)
-            .fetch_one(&self.pool)
-            .await
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE job_type = ?1 AND status = 'Done'")
+                .bind(queue)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn prune(&self, done: Duration, history: Duration) -> StoreResult<Pruned> {
@@ -409,7 +422,8 @@ impl crate::store::jobs::Jobs for SqliteStore {
         })
     }
 
-    async fn queue_summary(&self) -> StoreResult<(i64, i64)> {
-        jobs::summary(&self.pool).await
+    async fn queue_summary(&self) -> StoreResult<QueueSummary> {
+        let (pending, failed) = jobs::summary(&self.pool).await?;
+        Ok(QueueSummary { pending, failed })
     }
 }

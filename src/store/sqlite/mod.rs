@@ -226,10 +226,13 @@ impl Repository for SqliteStore {
     }
 
     async fn schema_current(&self) -> StoreResult<bool> {
-        all_applied(&self.pool, MIGRATIONS_TABLE, &migrator()).await
+        Ok(all_applied(&self.pool, MIGRATIONS_TABLE, &migrator()).await?)
     }
 
     async fn refresh_statistics(&self) -> StoreResult<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await.map(|_| ())
+        Ok(sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())?)
     }
 }

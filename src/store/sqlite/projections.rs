@@ -373,8 +373,10 @@ impl crate::store::change_capture::ChangeCapture for SqliteStore {
         kind: EntityKind,
         after: Option<String>,
         max_attempts: i32,
-    ) -> StoreResult<Option<(String, u64)>> {
-        projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await
+    ) -> StoreResult<Option<SyncPage>> {
+        let page =
+            projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await?;
+        Ok(page.map(|(last_key, entities)| SyncPage { last_key, entities }))
     }
 
     async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()> {

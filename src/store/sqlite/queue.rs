@@ -60,7 +60,7 @@ impl WorkerQueue for SqlitePool {
     async fn fetch(&self, queue: &str, worker: &str, limit: i32) -> StoreResult<Vec<FetchedJob>> {
         // Two ordered scans, one per state, so that each follows its partial index
         // (idx_jobs_pending, idx_jobs_failed), merged and cut to the limit.
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "UPDATE Jobs SET status = 'Queued', lock_by = ?2,
                  lock_at = CAST(strftime('%s', 'now') AS INTEGER)
              WHERE NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)
@@ -85,7 +85,7 @@ impl WorkerQueue for SqlitePool {
         .bind(worker)
         .bind(limit)
         .fetch_all(self)
-        .await
+        .await?)
     }
 
     async fn store_outcomes(&self, worker: &str, outcomes: &[Outcome]) -> StoreResult<u64> {

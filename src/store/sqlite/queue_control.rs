@@ -35,9 +35,11 @@ impl QueueControl for SqliteStore {
     }
 
     async fn paused_queues(&self) -> StoreResult<Vec<PausedQueue>> {
-        sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
-            .fetch_all(&self.pool)
-            .await
+        Ok(
+            sqlx::query_as("SELECT queue, paused_at, reason FROM queue_pauses ORDER BY queue")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn queue_depths(&self) -> StoreResult<Vec<QueueDepth>> {
@@ -46,9 +48,9 @@ impl QueueControl for SqliteStore {
             "CAST(strftime('%s', 'now') AS INTEGER)",
             "CAST({now} - w.oldest AS REAL)",
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     async fn record_activity(
@@ -72,11 +74,11 @@ impl QueueControl for SqliteStore {
                 .push_bind(r.waiting)
                 .push_bind(r.running);
         });
-        insert.build().execute(&self.pool).await.map(|_| ())
+        Ok(insert.build().execute(&self.pool).await.map(|_| ())?)
     }
 
     async fn activity_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<ActivityMinute>> {
-        sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT (at / 60) * 60 AS minute, queue, sum(completed) AS completed,
                     sum(failed) AS failed, max(waiting) AS waiting, max(running) AS running
                FROM queue_activity WHERE at > ?1
@@ -84,7 +86,7 @@ impl QueueControl for SqliteStore {
         )
         .bind(since.timestamp())
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn prune_activity(&self, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -82,7 +82,7 @@ impl RateLimits for SqliteStore {
         .execute(&self.pool)
         .await?;
         let at = now();
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "UPDATE rate_slots SET holder = ?3, until = ?4 + ?5
               WHERE name = ?1 AND slot = (
                     SELECT slot FROM rate_slots
@@ -96,11 +96,11 @@ impl RateLimits for SqliteStore {
         .bind(at)
         .bind(lease.as_secs_f64())
         .fetch_optional(&self.pool)
-        .await
+        .await?)
     }
 
     async fn free_slot(&self, name: &str, slot: i32, holder: &str) -> StoreResult<()> {
-        sqlx::query(
+        Ok(sqlx::query(
             "UPDATE rate_slots SET holder = NULL, until = NULL
               WHERE name = ?1 AND slot = ?2 AND holder = ?3",
         )
@@ -109,6 +109,6 @@ impl RateLimits for SqliteStore {
         .bind(holder)
         .execute(&self.pool)
         .await
-        .map(|_| ())
+        .map(|_| ())?)
     }
 }

@@ -73,7 +73,7 @@ pub async fn daily_report(pool: &SqlitePool, date: NaiveDate, tz: Tz) -> StoreRe
 }
 
 pub async fn save_report(pool: &SqlitePool, report: &DailyReport, text: &str) -> StoreResult<()> {
-    sqlx::query(
+    Ok(sqlx::query(
         "INSERT INTO daily_reports (report_date, content, text) VALUES (?1, ?2, ?3)
          ON CONFLICT (report_date) DO UPDATE SET content = excluded.content, text = excluded.text,
              created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
@@ -83,7 +83,7 @@ pub async fn save_report(pool: &SqlitePool, report: &DailyReport, text: &str) ->
     .bind(text)
     .execute(pool)
     .await
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 #[async_trait::async_trait]
@@ -101,22 +101,25 @@ impl crate::store::reports::Reports for SqliteStore {
     }
 
     async fn record_health(&self, healthy: bool, results: serde_json::Value) -> StoreResult<()> {
-        sqlx::query("INSERT INTO health_checks (healthy, results) VALUES (?1, ?2)")
-            .bind(healthy)
-            .bind(results.to_string())
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        Ok(
+            sqlx::query("INSERT INTO health_checks (healthy, results) VALUES (?1, ?2)")
+                .bind(healthy)
+                .bind(results.to_string())
+                .execute(&self.pool)
+                .await
+                .map(|_| ())?,
+        )
     }
 
-    async fn latest_health(
-        &self,
-    ) -> StoreResult<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>> {
+    async fn latest_health(&self) -> StoreResult<Option<HealthRecord>> {
         let row: Option<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
             "SELECT checked_at, results FROM health_checks ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(at, text)| (at, serde_json::from_str(&text).unwrap_or_default())))
+        Ok(row.map(|(checked_at, text)| HealthRecord {
+            checked_at,
+            results: serde_json::from_str(&text).unwrap_or_default(),
+        }))
     }
 }

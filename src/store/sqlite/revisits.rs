@@ -93,10 +93,10 @@ pub async fn create(
 }
 
 pub async fn revisit(pool: &SqlitePool, id: i64) -> StoreResult<Option<Revisit>> {
-    sqlx::query_as("SELECT * FROM revisits WHERE id = ?1")
+    Ok(sqlx::query_as("SELECT * FROM revisits WHERE id = ?1")
         .bind(id)
         .fetch_optional(pool)
-        .await
+        .await?)
 }
 
 pub async fn save_greeting(
@@ -153,7 +153,7 @@ pub async fn mark_revisit_failed(
     error: &str,
     permanent: bool,
 ) -> StoreResult<()> {
-    sqlx::query(
+    Ok(sqlx::query(
         "UPDATE revisits SET status = 'failed', last_error = ?2, failure_permanent = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
              delivery_uncertain = delivery_uncertain OR status IN ('sending', 'submitted')
          WHERE id = ?1 AND status NOT IN ('sent', 'skipped')",
@@ -163,7 +163,7 @@ pub async fn mark_revisit_failed(
     .bind(permanent)
     .execute(pool)
     .await
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 pub async fn claim_send(
@@ -278,14 +278,14 @@ pub async fn revisits_since(
 }
 
 pub async fn revisit_progress(pool: &SqlitePool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
-    sqlx::query_as(
+    Ok(sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')
                                  AND approval IS NOT 'pending'), count(*)
          FROM revisits WHERE created_at >= ?1",
     )
     .bind(ts(since))
     .fetch_one(pool)
-    .await
+    .await?)
 }
 
 #[async_trait::async_trait]
@@ -324,7 +324,7 @@ impl crate::store::revisits::Revisits for SqliteStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT DISTINCT o.name FROM customers me
              JOIN customers o ON o.institution_id = me.institution_id AND o.person_id <> me.person_id
              WHERE me.id = ?2 AND o.name IN (SELECT value FROM json_each(?1)) ORDER BY o.name",
@@ -332,7 +332,7 @@ impl crate::store::revisits::Revisits for SqliteStore {
         .bind(json(&candidates))
         .bind(customer_id)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn greeting_context(
@@ -377,7 +377,8 @@ impl crate::store::revisits::Revisits for SqliteStore {
         revisits::revisits_since(&self.pool, since).await
     }
 
-    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
-        revisits::revisit_progress(&self.pool, since).await
+    async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
+        let (open, all) = revisits::revisit_progress(&self.pool, since).await?;
+        Ok(RevisitProgress { open, all })
     }
 }

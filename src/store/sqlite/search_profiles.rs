@@ -61,9 +61,11 @@ impl SearchProfiles for SqliteStore {
     }
 
     async fn customer_id_of(&self, code: &str) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar("SELECT id FROM customers WHERE code = ?1")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await
+        Ok(
+            sqlx::query_scalar("SELECT id FROM customers WHERE code = ?1")
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 }

@@ -11,9 +11,11 @@ use crate::store::{
 #[async_trait]
 impl SendingSwitch for SqliteStore {
     async fn sending_state(&self) -> StoreResult<SendingState> {
-        sqlx::query_as("SELECT live, changed_at, changed_by FROM sending_switch WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
+        Ok(
+            sqlx::query_as("SELECT live, changed_at, changed_by FROM sending_switch WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn set_sending(&self, live: bool, by: &str) -> StoreResult<SendingState> {

@@ -33,7 +33,7 @@ pub async fn write(pool: &PgPool, owned: &[Owned], version: i64) -> StoreResult<
         .filter(|o| claimed.contains(&o.owner))
         .collect();
     if kept.is_empty() {
-        return tx.commit().await;
+        return Ok(tx.commit().await?);
     }
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
     sqlx::query("DELETE FROM graph_edges WHERE owner = ANY($1)")
@@ -130,7 +130,7 @@ pub async fn write(pool: &PgPool, owned: &[Owned], version: i64) -> StoreResult<
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 pub async fn vertices(pool: &PgPool, vids: &[String]) -> StoreResult<Vec<Vertex>> {
@@ -200,7 +200,7 @@ pub async fn shared_with(
     letters: &[String],
     limit: usize,
 ) -> StoreResult<Vec<(String, Vec<String>)>> {
-    sqlx::query_as(
+    Ok(sqlx::query_as(
         "WITH mine AS (
              SELECT DISTINCT kind, dst FROM graph_edges
              WHERE src = $1 AND kind IN ('bought', 'served_by') AND substr(dst, 1, 2) = ANY($3)
@@ -218,7 +218,7 @@ pub async fn shared_with(
     .bind(letters)
     .bind(limit as i64)
     .fetch_all(pool)
-    .await
+    .await?)
 }
 
 pub async fn also_had(

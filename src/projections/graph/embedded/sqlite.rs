@@ -83,7 +83,7 @@ pub async fn write(pool: &SqlitePool, owned: &[Owned], version: i64) -> StoreRes
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 pub async fn vertices(pool: &SqlitePool, vids: &[String]) -> StoreResult<Vec<Vertex>> {
