@@ -27,5 +27,7 @@ mod report;
 mod runtime;
 mod send;
 mod sending;
+mod store_errors;
+mod store_jobs;
 mod vectors;
 mod wecom;
