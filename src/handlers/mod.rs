@@ -76,7 +76,10 @@ pub async fn through_gate(
 /// in the way); bad data is not: the job fails for good with the database's reason.
 impl From<crate::store::StoreError> for JobError {
     fn from(e: crate::store::StoreError) -> Self {
-        if e.is_retryable() {
+        let retryable = e.is_retryable();
+        let words = e.kind().words();
+        let e = anyhow::Error::new(e).context(words);
+        if retryable {
             Self::retry(e)
         } else {
             Self::permanent(e)
@@ -121,6 +124,11 @@ mod tests {
         assert!(matches!(JobError::from(down), JobError::Retry { .. }));
         let bad = StoreError::from(sqlx::Error::Decode("a status no revisit has".into()));
         assert_eq!(bad.kind(), StoreErrorKind::Data);
-        assert!(matches!(JobError::from(bad), JobError::Permanent(_)));
+        match JobError::from(bad) {
+            JobError::Permanent(e) => {
+                assert!(format!("{e:#}").starts_with("数据不符合数据库的规则"), "{e:#}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -22,6 +22,18 @@ pub enum StoreErrorKind {
     Other,
 }
 
+impl StoreErrorKind {
+    /// What staff read before the database's own words (a job's error in the console).
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Unavailable => "数据库暂时不可用，稍后自动重试",
+            Self::Conflict => "与其他写入冲突，稍后自动重试",
+            Self::Data => "数据不符合数据库的规则，重试无济于事",
+            Self::Other => "数据库出错",
+        }
+    }
+}
+
 /// A failed store operation.
 #[derive(Debug)]
 pub struct StoreError {
