@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(bad.kind(), StoreErrorKind::Data);
         match JobError::from(bad) {
             JobError::Permanent(e) => {
-                assert!(format!("{e:#}").starts_with("数据不符合数据库的规则"), "{e:#}")
+                assert!(
+                    format!("{e:#}").starts_with("数据不符合数据库的规则"),
+                    "{e:#}"
+                )
             }
             other => panic!("{other:?}"),
         }

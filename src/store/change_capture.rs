@@ -2,10 +2,11 @@
 //! turned into sync jobs, full resyncs, each projection's lag, and entity snapshots.
 
 use async_trait::async_trait;
-
 use chrono::{DateTime, Utc};
+use revisit_jobs::{EntityKind, ProjectionName};
 
-use super::*;
+use super::StoreResult;
+use crate::domain::snapshot::Snapshots;
 
 /// One page of a full resync: the last key it queued and how many entities it held.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,14 +1,13 @@
 //! Import: writing a file's valid records (with its log and the next job, see each engine), and
 //! what the import log and progress say.
 
-use async_trait::async_trait;
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use revisit_jobs::ImportSource;
 
+use super::{NewJob, StoreError, StoreResult};
 use crate::domain::records::{RecordError, Records};
-
-use super::*;
 
 /// The file of a batch being imported now: how many of its records have gone to the writer.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -1,12 +1,15 @@
 //! The job table as the application uses it: enqueue (alone, in batches, with a cron tick), list,
 //! count, retry, cancel and prune jobs; the worker's own reads are [`super::worker_queue`].
 
-use async_trait::async_trait;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use revisit_jobs::{Job, KindInfo};
 use serde::Serialize;
 
-use super::*;
+use super::StoreResult;
+use crate::config::Settings;
 
 /// A job to insert: its queue, JSON args and options.
 #[derive(Debug, Clone)]

@@ -1,6 +1,9 @@
-//! The primary store, behind one trait: PostgreSQL for a chain, SQLite for a single clinic or a
-//! laptop. Chosen by the database URL (`postgres://…` or `sqlite://…`); handlers, cron producers
-//! and commands only see [`Repository`].
+//! The primary store, by concern: PostgreSQL for a chain, SQLite for a single clinic or a
+//! laptop, chosen by the database URL (`postgres://…` or `sqlite://…`). Each concern is a trait
+//! in a file of its own (`jobs.rs`, `imports.rs`, `revisits.rs`, …) with its rows and results;
+//! each engine implements it in its folder's file of the same concern (`postgres/`, `sqlite/`).
+//! [`Repository`] is their sum: handlers, cron producers and commands see only it.
+//! docs/architecture.md lists the concerns.
 //!
 //! Operations are at the level of the work they do ("import this file and enqueue the next one",
 //! "save this greeting and enqueue its sending"), so each implementation keeps its writes and the
@@ -31,11 +34,10 @@ pub mod sqlite;
 pub mod tasks;
 pub mod worker_queue;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono_tz::Tz;
-use revisit_jobs::{EntityKind, Job, KindInfo, ProjectionName};
+use revisit_jobs::Job;
 
 pub use error::{StoreError, StoreErrorKind, StoreResult};
 // The rows and results of each concern, where callers have always found them.
@@ -45,24 +47,10 @@ pub use jobs::*;
 pub use reports::{DailyReport, HealthRecord, InstitutionDay};
 pub use revisits::*;
 
-use crate::{
-    config::Backend,
-    config::Settings,
-    domain::followup::FrequencyCap,
-    domain::greeting::GreetingContext,
-    domain::{
-        birthday::BirthdayWindow,
-        dashboard::{DashboardFacts, Window},
-        delivery::{ClaimDecision, SendOutcome},
-        snapshot::Snapshots,
-    },
-};
+use crate::config::{Backend, Settings};
 
-/// Everything the application asks of its primary store. Staff's look-ups, API tokens,
-/// consent and approval, and the follow-up scans' reads are traits of their own
-/// ([`directory::Directory`], [`access::Access`], [`consent::Consent`],
-/// [`followups::Followups`], [`tasks::Tasks`] for scores and staff tasks, vector search's
-/// [`search_profiles::SearchProfiles`]), in files of their own.
+/// Everything the application asks of its primary store: the concerns, and what is about the
+/// database itself (its engine, version, schema and connections).
 #[async_trait]
 pub trait Repository:
     jobs::Jobs

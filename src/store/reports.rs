@@ -2,11 +2,12 @@
 //! health checks workers record.
 
 use async_trait::async_trait;
-
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::*;
+use super::StoreResult;
+use crate::domain::dashboard::{DashboardFacts, Window};
 
 /// The latest health check a worker recorded: when, and its lines.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,14 +1,20 @@
 //! Revisits and their delivery: the scan's candidates, creating revisits under the frequency cap,
 //! the greeting's context and saving it, and the send claim (see [`crate::domain::delivery`]).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-
-use crate::domain::revisit::{Approval, RevisitStatus, Writer};
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::*;
+use super::StoreResult;
+use crate::domain::revisit::{Approval, RevisitStatus, Writer};
+use crate::domain::{
+    birthday::BirthdayWindow,
+    delivery::{ClaimDecision, SendOutcome},
+    followup::FrequencyCap,
+    greeting::GreetingContext,
+};
 
 /// Revisits created since a time: how many are still on their way, of how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
