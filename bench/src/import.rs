@@ -250,7 +250,7 @@ pub async fn run(mut settings: Settings, args: BenchImportArgs) -> anyhow::Resul
 
     println!();
     println!(
-        "| {} | rows | import (revisit) | psql-style `\\copy` into a fresh database | import / that | `COPY` into copies of the tables | import / that | `COPY` into a bare table | import / that |",
+        "| {} | rows | import (revisit) | `COPY` into a fresh database's tables | import / that | `COPY` into copies of the tables | import / that | `COPY` into a bare table | import / that |",
         backend.name()
     );
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -310,7 +310,7 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
 /// Rows per second of `COPY ... FROM STDIN` (CSV) of the generated rows, two ways.
 #[derive(Clone, Copy)]
 struct CopyRates {
-    /// What psql's `\copy` does with the rows the import wrote: exported, then loaded into the
+    /// The rows the import wrote, exported and loaded (as psql's `\copy` would) into the
     /// very tables of a fresh database made by the same migrations (partitions, indexes, foreign
     /// keys and change-capture triggers), a file's tables one after another. Rows/s per record
     /// of the file (a customer is a person and a customer row; an order its record and items).
