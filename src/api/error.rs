@@ -107,7 +107,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e.kind() {
             crate::store::StoreErrorKind::Unavailable | crate::store::StoreErrorKind::Conflict => {
-                error!(error = %e, "API request failed: the database is unavailable");
+                error!(error = %e, "API request failed: the database is busy or unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",

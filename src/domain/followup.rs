@@ -26,25 +26,7 @@ pub enum Occasion {
     Winback,
 }
 
-impl std::str::FromStr for Occasion {
-    type Err = String;
-
-    fn from_str(word: &str) -> Result<Self, String> {
-        Self::parse(word).ok_or_else(|| format!("{word:?} is not an occasion"))
-    }
-}
-
-impl std::fmt::Display for Occasion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for Occasion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+crate::domain::revisit::word_traits!(Occasion);
 
 impl Occasion {
     pub const ALL: [Occasion; 4] = [

@@ -2,7 +2,32 @@
 //! its message, and whether staff approved it. The words stored in the database (and sent in
 //! JSON) are each value's [`as_str`](RevisitStatus::as_str); staff read its `label`.
 
-use serde::{Serialize, Serializer};
+/// Display, JSON and `FromStr` of a closed set of words, from its `as_str` and `parse`.
+macro_rules! word_traits {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(word: &str) -> Result<Self, String> {
+                Self::parse(word).ok_or_else(|| format!("{word:?} is not a {}", stringify!($name)))
+            }
+        }
+    };
+}
+
+pub(crate) use word_traits;
 
 /// Defines a closed set of words with its Chinese labels, parsing, and serialisation as the word.
 macro_rules! words {
@@ -38,25 +63,7 @@ macro_rules! words {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-
-            fn from_str(word: &str) -> Result<Self, String> {
-                Self::parse(word).ok_or_else(|| format!("{word:?} is not a {}", stringify!($name)))
-            }
-        }
+        word_traits!($name);
     };
 }
 
@@ -75,13 +82,6 @@ words! {
         Failed = "failed", "失败";
         /// Not sent on purpose (opted out, unsubscribed, rejected by staff, sending off).
         Skipped = "skipped", "已跳过";
-    }
-}
-
-impl RevisitStatus {
-    /// Whether nothing more will happen to it without a person (sent, failed, skipped).
-    pub fn is_settled(self) -> bool {
-        matches!(self, Self::Sent | Self::Failed | Self::Skipped)
     }
 }
 

@@ -57,7 +57,7 @@ impl NewJob {
 }
 
 /// How many jobs of a queue are in one state ([`JobState`]'s word).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobCount {
     pub queue: String,
     pub state: String,
@@ -81,7 +81,7 @@ pub struct JobArgs {
 }
 
 /// Jobs waiting to run and jobs dead, across every queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct QueueSummary {
     pub pending: i64,
     pub failed: i64,

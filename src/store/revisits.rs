@@ -17,7 +17,7 @@ use crate::domain::{
 };
 
 /// Revisits created since a time: how many are still on their way, of how many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct RevisitProgress {
     pub open: i64,
     pub all: i64,

@@ -159,9 +159,10 @@ pub async fn list(
         .collect())
 }
 
-pub async fn counts(pool: &PgPool) -> StoreResult<Vec<(String, String, i64)>> {
+pub async fn counts(pool: &PgPool) -> StoreResult<Vec<JobCount>> {
     let sql = format!(
-        "SELECT job_type, {STATE_CASE} AS state, count(*) FROM apalis.jobs GROUP BY 1, 2 ORDER BY 1, 2"
+        "SELECT job_type AS queue, {STATE_CASE} AS state, count(*) AS count FROM apalis.jobs
+         GROUP BY 1, 2 ORDER BY 1, 2"
     );
     Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?)
 }
@@ -201,13 +202,16 @@ pub async fn cancel(pool: &PgPool, id: &str) -> StoreResult<bool> {
         == 1)
 }
 
-pub async fn state(pool: &PgPool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+pub async fn state(pool: &PgPool, id: &str) -> StoreResult<Option<JobStatus>> {
     let sql = format!("SELECT {STATE_CASE}, last_result ->> 'Err' FROM apalis.jobs WHERE id = $1");
     let row: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(|(state, e)| (state, e.map(readable_job_error))))
+    Ok(row.map(|(state, e)| JobStatus {
+        state,
+        last_error: e.map(readable_job_error),
+    }))
 }
 
 pub async fn live_workers(pool: &PgPool, queue: &str, within: Duration) -> StoreResult<i64> {
@@ -221,9 +225,10 @@ pub async fn live_workers(pool: &PgPool, queue: &str, within: Duration) -> Store
     .await?)
 }
 
-pub async fn summary(pool: &PgPool) -> StoreResult<(i64, i64)> {
+pub async fn summary(pool: &PgPool) -> StoreResult<QueueSummary> {
     let sql = format!(
-        "SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}) FROM apalis.jobs",
+        "SELECT count(*) FILTER (WHERE {}) AS pending, count(*) FILTER (WHERE {}) AS failed
+         FROM apalis.jobs",
         JobState::Pending.condition(),
         JobState::Failed.condition()
     );
@@ -288,15 +293,7 @@ impl crate::store::jobs::Jobs for PgStore {
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
-        let counts = jobs::counts(&self.pool).await?;
-        Ok(counts
-            .into_iter()
-            .map(|(queue, state, count)| JobCount {
-                queue,
-                state,
-                count,
-            })
-            .collect())
+        jobs::counts(&self.pool).await
     }
 
     async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
@@ -308,8 +305,7 @@ impl crate::store::jobs::Jobs for PgStore {
     }
 
     async fn job_state(&self, id: &str) -> StoreResult<Option<JobStatus>> {
-        let state = jobs::state(&self.pool, id).await?;
-        Ok(state.map(|(state, last_error)| JobStatus { state, last_error }))
+        jobs::state(&self.pool, id).await
     }
 
     async fn job_args(&self, id: &str) -> StoreResult<Option<JobArgs>> {
@@ -405,7 +401,6 @@ impl crate::store::jobs::Jobs for PgStore {
     }
 
     async fn queue_summary(&self) -> StoreResult<QueueSummary> {
-        let (pending, failed) = jobs::summary(&self.pool).await?;
-        Ok(QueueSummary { pending, failed })
+        jobs::summary(&self.pool).await
     }
 }

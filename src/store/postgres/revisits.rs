@@ -273,10 +273,11 @@ pub async fn since(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<Vec<Revis
     Ok(rows.into_iter().map(RevisitView::masked).collect())
 }
 
-pub async fn progress(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+pub async fn progress(pool: &PgPool, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
     Ok(sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')
-                                 AND approval IS DISTINCT FROM 'pending'), count(*)
+                                 AND approval IS DISTINCT FROM 'pending') AS open,
+                count(*) AS \"all\"
          FROM revisits WHERE created_at >= $1",
     )
     .bind(since)
@@ -375,7 +376,6 @@ impl crate::store::revisits::Revisits for PgStore {
     }
 
     async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
-        let (open, all) = revisits::progress(&self.pool, since).await?;
-        Ok(RevisitProgress { open, all })
+        revisits::progress(&self.pool, since).await
     }
 }

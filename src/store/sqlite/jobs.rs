@@ -191,9 +191,10 @@ pub async fn list(
         .collect())
 }
 
-pub async fn counts(pool: &SqlitePool) -> StoreResult<Vec<(String, String, i64)>> {
+pub async fn counts(pool: &SqlitePool) -> StoreResult<Vec<JobCount>> {
     let sql = format!(
-        "SELECT job_type, {STATE_CASE} AS state, count(*) FROM Jobs GROUP BY 1, 2 ORDER BY 1, 2"
+        "SELECT job_type AS queue, {STATE_CASE} AS state, count(*) AS count FROM Jobs
+         GROUP BY 1, 2 ORDER BY 1, 2"
     );
     Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?)
 }
@@ -234,14 +235,17 @@ pub async fn cancel(pool: &SqlitePool, id: &str) -> StoreResult<bool> {
         == 1)
 }
 
-pub async fn state(pool: &SqlitePool, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+pub async fn state(pool: &SqlitePool, id: &str) -> StoreResult<Option<JobStatus>> {
     let sql =
         format!("SELECT {STATE_CASE}, json_extract(last_result, '$.Err') FROM Jobs WHERE id = ?1");
     let row: Option<(String, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(|(state, e)| (state, e.map(readable_job_error))))
+    Ok(row.map(|(state, e)| JobStatus {
+        state,
+        last_error: e.map(readable_job_error),
+    }))
 }
 
 pub async fn live_workers(pool: &SqlitePool, queue: &str, within: Duration) -> StoreResult<i64> {
@@ -252,9 +256,10 @@ pub async fn live_workers(pool: &SqlitePool, queue: &str, within: Duration) -> S
         .await?)
 }
 
-pub async fn summary(pool: &SqlitePool) -> StoreResult<(i64, i64)> {
+pub async fn summary(pool: &SqlitePool) -> StoreResult<QueueSummary> {
     let sql = format!(
-        "SELECT count(*) FILTER (WHERE {}), count(*) FILTER (WHERE {}) FROM Jobs",
+        "SELECT count(*) FILTER (WHERE {}) AS pending, count(*) FILTER (WHERE {}) AS failed
+         FROM Jobs",
         JobState::Pending.condition(),
         JobState::Failed.condition()
     );
@@ -312,15 +317,7 @@ impl crate::store::jobs::Jobs for SqliteStore {
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
-        let counts = jobs::counts(&self.pool).await?;
-        Ok(counts
-            .into_iter()
-            .map(|(queue, state, count)| JobCount {
-                queue,
-                state,
-                count,
-            })
-            .collect())
+        jobs::counts(&self.pool).await
     }
 
     async fn retry_jobs(&self, id: Option<&str>, queue: Option<&str>) -> StoreResult<Vec<String>> {
@@ -332,8 +329,7 @@ impl crate::store::jobs::Jobs for SqliteStore {
     }
 
     async fn job_state(&self, id: &str) -> StoreResult<Option<JobStatus>> {
-        let state = jobs::state(&self.pool, id).await?;
-        Ok(state.map(|(state, last_error)| JobStatus { state, last_error }))
+        jobs::state(&self.pool, id).await
     }
 
     async fn job_args(&self, id: &str) -> StoreResult<Option<JobArgs>> {
@@ -423,7 +419,6 @@ impl crate::store::jobs::Jobs for SqliteStore {
     }
 
     async fn queue_summary(&self) -> StoreResult<QueueSummary> {
-        let (pending, failed) = jobs::summary(&self.pool).await?;
-        Ok(QueueSummary { pending, failed })
+        jobs::summary(&self.pool).await
     }
 }

@@ -121,7 +121,7 @@ pub async fn enqueue_full(
     kind: EntityKind,
     after: Option<String>,
     max_attempts: i32,
-) -> StoreResult<Option<(String, u64)>> {
+) -> StoreResult<Option<SyncPage>> {
     let sql = match kind {
         EntityKind::Institution => "SELECT id FROM institutions WHERE id > ?1 ORDER BY id LIMIT ?2",
         EntityKind::Doctor => "SELECT id FROM doctors WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -168,7 +168,10 @@ pub async fn enqueue_full(
     let mut tx = begin_write(pool).await?;
     insert_planned(&mut tx, &planned, max_attempts).await?;
     tx.commit().await?;
-    Ok(Some((last, keys.len() as u64)))
+    Ok(Some(SyncPage {
+        last_key: last,
+        entities: keys.len() as u64,
+    }))
 }
 
 pub async fn finish_batch(pool: &SqlitePool, batch: &str) -> StoreResult<()> {
@@ -374,9 +377,7 @@ impl crate::store::change_capture::ChangeCapture for SqliteStore {
         after: Option<String>,
         max_attempts: i32,
     ) -> StoreResult<Option<SyncPage>> {
-        let page =
-            projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await?;
-        Ok(page.map(|(last_key, entities)| SyncPage { last_key, entities }))
+        projections::enqueue_full(&self.pool, projection, kind, after, max_attempts).await
     }
 
     async fn finish_projection_batch(&self, batch: &str) -> StoreResult<()> {

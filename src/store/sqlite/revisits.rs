@@ -277,10 +277,11 @@ pub async fn revisits_since(
     Ok(rows.into_iter().map(RevisitView::masked).collect())
 }
 
-pub async fn revisit_progress(pool: &SqlitePool, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+pub async fn progress(pool: &SqlitePool, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
     Ok(sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status IN ('pending', 'generated', 'sending')
-                                 AND approval IS NOT 'pending'), count(*)
+                                 AND approval IS NOT 'pending') AS open,
+                count(*) AS \"all\"
          FROM revisits WHERE created_at >= ?1",
     )
     .bind(ts(since))
@@ -378,7 +379,6 @@ impl crate::store::revisits::Revisits for SqliteStore {
     }
 
     async fn revisit_progress(&self, since: DateTime<Utc>) -> StoreResult<RevisitProgress> {
-        let (open, all) = revisits::revisit_progress(&self.pool, since).await?;
-        Ok(RevisitProgress { open, all })
+        revisits::progress(&self.pool, since).await
     }
 }
